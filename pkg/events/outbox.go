@@ -1,0 +1,113 @@
+package events
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgplane/orgplane/pkg/postgres"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the migration set that creates the outbox and the consumer ledger in a
+// service's schema. Services apply it before their own.
+func Migrations() postgres.MigrationSet {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded path is fixed at compile time
+	}
+	return postgres.MigrationSet{Name: "events", FS: sub}
+}
+
+// Header names set on every published event besides Nats-Msg-Id.
+const (
+	HeaderEventType = "Orgplane-Event-Type"
+	HeaderAccountID = "Orgplane-Account-Id"
+)
+
+// Enqueue writes msg to the outbox inside tx, so the event exists exactly when the change does.
+// It fills the envelope (a new event_id unless set, occurred_at = now unless set) and returns the
+// event id. The trace context of ctx travels with the event.
+func Enqueue(ctx context.Context, tx pgx.Tx, msg proto.Message) (string, error) {
+	subject, ok := SubjectOf(msg)
+	if !ok {
+		return "", fmt.Errorf("enqueue %s: not a registered event", msg.ProtoReflect().Descriptor().FullName())
+	}
+	env, err := envelopeOf(msg)
+	if err != nil {
+		return "", err
+	}
+	if env.eventID() == "" {
+		env.setEventID(uuid.NewString())
+	}
+	if !env.hasOccurredAt() {
+		env.setOccurredAt(time.Now())
+	}
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		return "", fmt.Errorf("marshal %s: %w", subject, err)
+	}
+	headers := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, headers)
+	headers[HeaderEventType] = string(msg.ProtoReflect().Descriptor().FullName())
+	hj, err := json.Marshal(headers)
+	if err != nil {
+		return "", err
+	}
+	var account *string
+	if a := env.accountID(); a != "" {
+		account = &a
+	}
+	_, err = tx.Exec(ctx,
+		`INSERT INTO outbox (event_id, subject, account_id, payload, headers) VALUES ($1, $2, $3, $4, $5)`,
+		env.eventID(), subject, account, payload, hj)
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", subject, err)
+	}
+	return env.eventID(), nil
+}
+
+// envelope reads and writes the fields every event message carries, by name, so that events
+// stay plain generated messages with no hand-written methods.
+type envelope struct {
+	m                             protoreflect.Message
+	eventIDF, occurredF, accountF protoreflect.FieldDescriptor
+}
+
+func envelopeOf(msg proto.Message) (envelope, error) {
+	m := msg.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	e := envelope{
+		m:         m,
+		eventIDF:  fields.ByName("event_id"),
+		occurredF: fields.ByName("occurred_at"),
+		accountF:  fields.ByName("account_id"),
+	}
+	if e.eventIDF == nil || e.occurredF == nil || e.accountF == nil ||
+		e.eventIDF.Kind() != protoreflect.StringKind || e.accountF.Kind() != protoreflect.StringKind ||
+		e.occurredF.Message() == nil || e.occurredF.Message().FullName() != "google.protobuf.Timestamp" {
+		return e, fmt.Errorf("%s lacks the event envelope (string event_id, Timestamp occurred_at, string account_id)", m.Descriptor().FullName())
+	}
+	return e, nil
+}
+
+func (e envelope) eventID() string      { return e.m.Get(e.eventIDF).String() }
+func (e envelope) setEventID(id string) { e.m.Set(e.eventIDF, protoreflect.ValueOfString(id)) }
+func (e envelope) accountID() string    { return e.m.Get(e.accountF).String() }
+func (e envelope) hasOccurredAt() bool  { return e.m.Has(e.occurredF) }
+func (e envelope) setOccurredAt(t time.Time) {
+	e.m.Set(e.occurredF, protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect()))
+}

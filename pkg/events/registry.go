@@ -1,0 +1,45 @@
+// Package events moves domain events from a service's Postgres transaction to NATS JetStream and
+// into consumers, without losing or doubling any: a transactional outbox, a relay that publishes
+// it with Nats-Msg-Id = event id, and an idempotent consumer that records handled ids in its own
+// transaction.
+package events
+
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+)
+
+// Stream is one producing service's JetStream stream. Subjects follow
+// orgplane.<svc>.v1.<entity>.<past_verb>; an MSP can subscribe to them with the stock nats CLI.
+type Stream struct {
+	Name     string
+	Subjects []string
+}
+
+// Subjects of every event in the suite: the one registry producers, consumers and docs use.
+const (
+	SubjectAccountCreated = "orgplane.org.v1.account.created"
+)
+
+// Streams lists every producer's stream.
+func Streams() []Stream {
+	return []Stream{
+		{Name: "ORGPLANE_ORG", Subjects: []string{"orgplane.org.v1.>"}},
+	}
+}
+
+// Registered maps each event message to its subject. Every registered message carries the
+// event envelope fields (event_id, occurred_at, account_id); a test holds them to it.
+func Registered() map[protoreflect.FullName]string {
+	return map[protoreflect.FullName]string{
+		(&orgv1.AccountCreated{}).ProtoReflect().Descriptor().FullName(): SubjectAccountCreated,
+	}
+}
+
+// SubjectOf returns msg's subject, if msg is a registered event.
+func SubjectOf(msg proto.Message) (string, bool) {
+	s, ok := Registered()[msg.ProtoReflect().Descriptor().FullName()]
+	return s, ok
+}

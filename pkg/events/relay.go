@@ -1,0 +1,207 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Relay publishes a service's outbox to JetStream. It deletes a row only after JetStream has
+// acknowledged it, and it never reads "after the last id seen": every uncommitted row is
+// invisible until it commits and is then picked up by the next pass, however late it commits.
+type Relay struct {
+	pool   *pgxpool.Pool
+	js     jetstream.JetStream
+	log    *slog.Logger
+	schema string
+	lockID int64
+
+	// BatchSize is how many events one pass publishes (asynchronously) before acknowledging.
+	BatchSize int
+	// PollInterval bounds the wait when no notification arrives (a lost notification, or rows
+	// left behind by a failed pass).
+	PollInterval time.Duration
+	// AckTimeout bounds the wait for JetStream's acknowledgements of one batch.
+	AckTimeout time.Duration
+}
+
+// NewRelay returns a relay for the outbox in schema.
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, schema string) *Relay {
+	h := fnv.New64a()
+	h.Write([]byte("orgplane-relay:" + schema))
+	return &Relay{
+		pool: pool, js: js, log: log, schema: schema,
+		lockID:       int64(h.Sum64() >> 1),
+		BatchSize:    500,
+		PollInterval: time.Second,
+		AckTimeout:   10 * time.Second,
+	}
+}
+
+// Run relays until ctx ends. Failures (NATS down, Postgres restarting) are logged and retried
+// with backoff; nothing is dropped.
+func (r *Relay) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	var listen *pgxpool.Conn
+	defer func() {
+		if listen != nil {
+			listen.Release()
+		}
+	}()
+	for ctx.Err() == nil {
+		n, err := r.Drain(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			r.log.Warn("outbox relay pass failed; retrying", "schema", r.schema, "error", err, "retry_in", backoff)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if n == r.BatchSize {
+			continue // more may be waiting
+		}
+		if listen == nil {
+			listen, err = r.listen(ctx)
+			if err != nil {
+				r.log.Warn("outbox relay cannot listen; polling", "schema", r.schema, "error", err)
+				sleep(ctx, r.PollInterval)
+				continue
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, r.PollInterval)
+		_, err = listen.Conn().WaitForNotification(wctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			// The listening connection broke; get a new one next time round.
+			listen.Release()
+			listen = nil
+		}
+	}
+	return nil
+}
+
+func (r *Relay) listen(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{"orgplane_outbox_" + r.schema}.Sanitize()); err != nil {
+		c.Release()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Drain publishes one batch and returns how many events it removed from the outbox.
+func (r *Relay) Drain(ctx context.Context) (int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // rolled back only when not committed
+
+	// One relay per schema at a time keeps events in commit order across replicas; the others
+	// wait for the next pass.
+	var leader bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", r.lockID).Scan(&leader); err != nil {
+		return 0, err
+	}
+	if !leader {
+		return 0, nil
+	}
+	rows, err := tx.Query(ctx,
+		`SELECT seq, event_id::text, subject, coalesce(account_id::text, ''), payload, headers
+		   FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE`, r.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	type pending struct {
+		seq int64
+		ack jetstream.PubAckFuture
+	}
+	var batch []pending
+	var pubErr error
+	for rows.Next() {
+		var (
+			seq                         int64
+			eventID, subject, accountID string
+			payload, headers            []byte
+		)
+		if err := rows.Scan(&seq, &eventID, &subject, &accountID, &payload, &headers); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		msg := nats.NewMsg(subject)
+		msg.Data = payload
+		var trace map[string]string
+		if err := json.Unmarshal(headers, &trace); err == nil {
+			for k, v := range trace {
+				msg.Header.Set(k, v)
+			}
+		}
+		if accountID != "" {
+			msg.Header.Set(HeaderAccountID, accountID)
+		}
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(eventID))
+		if err != nil {
+			pubErr = fmt.Errorf("publish %s: %w", subject, err)
+			break
+		}
+		batch = append(batch, pending{seq: seq, ack: f})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+
+	// Only the acknowledged prefix is removed: whatever follows a failure is published again
+	// next pass (deduplicated by its Nats-Msg-Id), keeping order.
+	timeout := time.NewTimer(r.AckTimeout)
+	defer timeout.Stop()
+	done := make([]int64, 0, len(batch))
+wait:
+	for _, p := range batch {
+		select {
+		case <-p.ack.Ok():
+			done = append(done, p.seq)
+		case err := <-p.ack.Err():
+			pubErr = errors.Join(pubErr, err)
+			break wait
+		case <-timeout.C:
+			pubErr = errors.Join(pubErr, errors.New("timed out waiting for jetstream acknowledgements"))
+			break wait
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if len(done) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM outbox WHERE seq = ANY($1)", done); err != nil {
+			return 0, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return len(done), pubErr
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,60 @@
+package identity
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// MetadataKey is the gRPC metadata entry holding the signed identity token. It is distinct from
+// "authorization" so that a caller's own credential (an API key forwarded by grpc-gateway) can
+// never be mistaken for a verified identity.
+const MetadataKey = "x-orgplane-identity"
+
+// UnaryClientInterceptor attaches the identity in the call's context, signed, to every outgoing
+// call. A call without an identity in its context fails before it leaves the process: services
+// act either on behalf of their caller or as themselves (Service), never as nobody.
+func UnaryClientInterceptor(kr *Keyring) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		ctx, err := outgoing(ctx, kr)
+		if err != nil {
+			return err
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+}
+
+// StreamClientInterceptor is UnaryClientInterceptor for streaming calls.
+func StreamClientInterceptor(kr *Keyring) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		ctx, err := outgoing(ctx, kr)
+		if err != nil {
+			return nil, err
+		}
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+}
+
+func outgoing(ctx context.Context, kr *Keyring) (context.Context, error) {
+	id, ok := From(ctx)
+	if !ok {
+		return ctx, ErrUnauthenticated
+	}
+	tok, err := kr.Sign(id)
+	if err != nil {
+		return ctx, err
+	}
+	return metadata.AppendToOutgoingContext(ctx, MetadataKey, tok), nil
+}
+
+// FromIncoming verifies the identity token in an incoming call's metadata.
+func FromIncoming(ctx context.Context, kr *Keyring) (Identity, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(MetadataKey)
+	if len(vals) != 1 || strings.TrimSpace(vals[0]) == "" {
+		return Identity{}, ErrUnauthenticated
+	}
+	return kr.Verify(vals[0])
+}

@@ -1,0 +1,169 @@
+// Package rpc builds the gRPC servers and client connections every Orgplane process uses, so that
+// authentication, validation, error masking, logging and tracing behave the same everywhere.
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/orgplane/orgplane/pkg/identity"
+)
+
+// Server is a gRPC server with the suite's interceptors, health and reflection.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    *slog.Logger
+	// StopTimeout bounds how long Serve waits for in-flight calls after its context ends.
+	StopTimeout time.Duration
+}
+
+// NewServer returns a server whose calls pass, outermost first: tracing, logging, error masking,
+// panic recovery, identity verification, request validation. Recovery sits inside the error
+// mapper so a panic is reported like any internal error: masked, with a correlation id.
+func NewServer(log *slog.Logger, keys *identity.Keyring, opts ...grpc.ServerOption) (*Server, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("protovalidate: %w", err)
+	}
+	lg := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(codeLevel),
+	}
+	rec := recovery.WithRecoveryHandlerContext(func(_ context.Context, p any) error {
+		return fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+	})
+	base := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(lg, logOpts...),
+			errorUnary(log),
+			recovery.UnaryServerInterceptor(rec),
+			authUnary(keys),
+			validateUnary(validator),
+		),
+		grpc.ChainStreamInterceptor(
+			logging.StreamServerInterceptor(lg, logOpts...),
+			errorStream(log),
+			recovery.StreamServerInterceptor(rec),
+			authStream(keys),
+			validateStream(validator),
+		),
+	}
+	s := &Server{
+		grpc:        grpc.NewServer(append(base, opts...)...),
+		health:      health.NewServer(),
+		log:         log,
+		StopTimeout: 10 * time.Second,
+	}
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	// Not serving until Serve runs: a load balancer must not route to a half-started process.
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// RegisterService registers an implementation; generated RegisterXServer functions accept it.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(desc, impl)
+}
+
+// Serve serves on lis until ctx ends, then reports NOT_SERVING, lets in-flight calls finish
+// (up to StopTimeout) and returns nil. It returns early only if the listener fails.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	for name := range s.grpc.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc serve %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.StopTimeout):
+		s.log.Warn("grpc graceful stop timed out; closing remaining calls")
+		s.grpc.Stop()
+		<-done
+	}
+	return nil
+}
+
+// Calls that need no identity: probes and discovery.
+func public(method string) bool {
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+func authUnary(keys *identity.Keyring) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if public(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		id, err := identity.FromIncoming(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		return handler(identity.With(ctx, id), req)
+	}
+}
+
+func authStream(keys *identity.Keyring) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if public(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		id, err := identity.FromIncoming(ss.Context(), keys)
+		if err != nil {
+			return err
+		}
+		return handler(srv, &identityStream{ServerStream: ss, ctx: identity.With(ss.Context(), id)})
+	}
+}
+
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
+
+// codeLevel logs caller mistakes quietly and faults loudly.
+func codeLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK, codes.Canceled, codes.NotFound, codes.InvalidArgument, codes.AlreadyExists,
+		codes.FailedPrecondition, codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
+		return logging.LevelInfo
+	case codes.DeadlineExceeded, codes.Unavailable, codes.Aborted:
+		return logging.LevelWarn
+	default:
+		return logging.LevelError
+	}
+}

@@ -1,0 +1,7 @@
+module github.com/orgplane/orgplane/services/gateway
+
+go 1.26.0
+
+require github.com/orgplane/orgplane/pkg v0.0.0
+
+replace github.com/orgplane/orgplane/pkg => ../../pkg
