@@ -14,6 +14,7 @@ import (
 // Stream is one producing service's JetStream stream. Subjects follow
 // orgplane.<svc>.v1.<entity>.<past_verb>; an MSP can subscribe to them with the stock nats CLI.
 type Stream struct {
+	Service  string
 	Name     string
 	Subjects []string
 }
@@ -26,8 +27,19 @@ const (
 // Streams lists every producer's stream.
 func Streams() []Stream {
 	return []Stream{
-		{Name: "ORGPLANE_ORG", Subjects: []string{"orgplane.org.v1.>"}},
+		{Service: "org", Name: "ORGPLANE_ORG", Subjects: []string{"orgplane.org.v1.>"}},
 	}
+}
+
+// StreamsOf returns the streams service publishes into.
+func StreamsOf(service string) []Stream {
+	var out []Stream
+	for _, s := range Streams() {
+		if s.Service == service {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Registered maps each event message to its subject. Every registered message carries the

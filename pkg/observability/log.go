@@ -11,11 +11,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// NewLogger returns a JSON logger tagged with the service name that adds trace_id and span_id
-// to every record logged with a traced context, so a log line leads to its trace.
-func NewLogger(w io.Writer, level slog.Leveler, service string) *slog.Logger {
+// NewLogger returns a JSON logger that adds trace_id and span_id to every record logged with a
+// traced context, so a log line leads to its trace. Callers tag it with "service".
+func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(traceHandler{h}).With("service", service)
+	return slog.New(traceHandler{h})
 }
 
 type traceHandler struct{ slog.Handler }

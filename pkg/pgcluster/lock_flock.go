@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 )
@@ -50,4 +51,11 @@ func fileOwner(fi os.FileInfo) (int, bool) {
 		return 0, false
 	}
 	return int(st.Uid), true
+}
+
+// ownProcessGroup puts a PostgreSQL tool (and the postmaster pg_ctl leaves behind) in a process
+// group of its own, so the Ctrl-C a terminal sends to `make run` reaches only the dev stack,
+// which then stops the cluster after the services have drained.
+func ownProcessGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }

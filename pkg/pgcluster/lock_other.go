@@ -5,6 +5,7 @@ package pgcluster
 import (
 	"context"
 	"os"
+	"os/exec"
 )
 
 // lockFile is a no-op where flock is unavailable; concurrent Ensure calls on
@@ -15,3 +16,5 @@ func lockFile(context.Context, string, func(string, ...any)) (func(), error) {
 
 // fileOwner cannot tell here, so callers chown unconditionally.
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }
+
+func ownProcessGroup(*exec.Cmd) {}

@@ -342,6 +342,7 @@ func (c *cluster) command(ctx context.Context, tool string, args ...string) *exe
 		cmd = exec.CommandContext(ctx, path, args...)
 	}
 	cmd.Dir = c.base
+	ownProcessGroup(cmd)
 	// pg_ctl start leaves a postmaster behind; should it ever hold our output
 	// pipes, Wait must not block on it forever.
 	cmd.WaitDelay = 5 * time.Second

@@ -54,9 +54,9 @@ func Main(ctx context.Context, s Spec, stdout io.Writer) int {
 		fmt.Fprintf(os.Stderr, "%s: ORGPLANE_LOG_LEVEL: %v\n", s.Name, err)
 		return 2
 	}
-	log := observability.NewLogger(stdout, level, s.Name)
+	log := observability.NewLogger(stdout, level)
 	if err := run(ctx, s, cfg, log); err != nil {
-		log.Error("exiting", "error", err)
+		log.Error("exiting", "service", s.Name, "error", err)
 		return 1
 	}
 	return 0
@@ -67,7 +67,7 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("configuration", "config", shown) // secrets are masked by their tags
+	log.Info("configuration", "service", s.Name, "config", shown) // secrets are masked by their tags
 
 	migrateURL := cfg.MigrateDatabaseURL
 	if migrateURL == "" {

@@ -14,7 +14,7 @@ import (
 //
 //	USING (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)
 //
-// so a query run without a tenant (the setting unset, or '' once a pooled connection has seen
+// so a query run without a tenant (the setting unset, or ” once a pooled connection has seen
 // it) matches no row at all.
 const TenantSetting = "app.account_id"
 

@@ -1,0 +1,230 @@
+// Command devstack is `make run`: the whole Orgplane suite on one machine with no setup. It
+// finds or starts PostgreSQL, migrates every schema, runs an embedded NATS JetStream server,
+// every service and the gateway, prints how to reach them, and on Ctrl-C stops all of it.
+//
+// `devstack with-postgres -- CMD...` runs CMD with DATABASE_URL pointing at a server found or
+// started the same way, then stops what it started; `make test` uses it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orgplane/orgplane/deploy/devstack/stack"
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/pgcluster"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "with-postgres" {
+		os.Exit(withPostgres(ctx, os.Args[2:]))
+	}
+	if err := run(ctx, stop, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, stopSignals func(), args []string) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	stateDir := fs.String("state", envOr("ORGPLANE_DEV_STATE", ".run"), "folder for the private Postgres cluster, NATS store and dev credentials")
+	host := fs.String("host", envOr("ORGPLANE_DEV_HOST", "127.0.0.1"), "interface to listen on")
+	gwPort := fs.Int("gateway-port", 8080, "REST gateway port (0: any free port)")
+	basePort := fs.Int("service-base-port", 9101, "first of five consecutive service gRPC ports (0: any free ports)")
+	adminPort := fs.Int("admin-port", 9200, "/metrics port (-1 disables)")
+	natsPort := fs.Int("nats-port", 4322, "embedded NATS port (0: any free port)")
+	pgMode := fs.String("postgres", envOr("ORGPLANE_DEV_POSTGRES", "auto"), "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
+	logLevel := fs.String("log-level", envOr("ORGPLANE_LOG_LEVEL", "info"), "debug|info|warn|error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *pgMode != "auto" && *pgMode != "private" {
+		return fmt.Errorf("-postgres %q: want auto or private", *pgMode)
+	}
+	if *pgMode == "private" {
+		os.Unsetenv("DATABASE_URL")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return err
+	}
+	log := observability.NewLogger(os.Stderr, level)
+	state, err := filepath.Abs(*stateDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+
+	pg, err := pgcluster.Ensure(ctx, pgcluster.Options{
+		DataDir:         filepath.Join(state, "postgres"),
+		AllowInstall:    true,
+		SkipDefaultPort: *pgMode == "private",
+		Logf:            func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := pg.Stop(); err != nil {
+			log.Error("stopping postgres", "error", err)
+		}
+	}()
+	log.Info("postgres ready", "source", pg.Source)
+
+	secrets, err := devSecrets(filepath.Join(state, "dev-credentials"))
+	if err != nil {
+		return err
+	}
+	keys, err := identity.ParseKeyring(secrets.identityKeys)
+	if err != nil {
+		return err
+	}
+	tel, err := observability.Setup(ctx, "orgplane-devstack", "dev", os.Getenv("ORGPLANE_OTLP_ENDPOINT"))
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.Background()) //nolint:errcheck // best effort at exit
+
+	ports := map[string]int{}
+	if *basePort != 0 {
+		for i, s := range stack.Specs() {
+			ports[s.Name] = *basePort + i
+		}
+	}
+	st, err := stack.Start(ctx, stack.Options{
+		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: *natsPort,
+		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
+		Keys: keys, OperatorToken: secrets.operatorToken,
+	})
+	if err != nil {
+		return err
+	}
+	banner(st, secrets.operatorToken)
+	<-ctx.Done()
+	stopSignals() // a second Ctrl-C now kills at once
+	log.Info("stopping")
+	if err := st.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func banner(st *stack.Stack, token string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
+	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
+	for _, s := range stack.Specs() {
+		fmt.Fprintf(&b, "  %-16s grpc://%s\n", strings.ReplaceAll(s.Name, "_", "-"), st.ServiceAddrs[s.Name])
+	}
+	fmt.Fprintf(&b, "  NATS           %s\n", st.NATSURL)
+	if st.AdminURL != "" {
+		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)
+	}
+	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
+	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"displayName\":\"Contoso MSP\"}' %s/v1/accounts\n", token, st.GatewayURL)
+	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\nPress Ctrl-C to stop.\n\n", st.ServiceAddrs["org"])
+	fmt.Print(b.String())
+}
+
+type secrets struct{ operatorToken, identityKeys string }
+
+// devSecrets keeps the dev stack's credentials across runs so scripts and shells stay valid;
+// they are random per checkout and never leave .run/.
+func devSecrets(path string) (secrets, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		var s secrets
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			switch k {
+			case "ORGPLANE_OPERATOR_TOKEN":
+				s.operatorToken = v
+			case "ORGPLANE_IDENTITY_KEYS":
+				s.identityKeys = v
+			}
+		}
+		if s.operatorToken != "" && s.identityKeys != "" {
+			return s, nil
+		}
+	}
+	s := secrets{
+		operatorToken: "op_" + random(32),
+		identityKeys:  "dev1:" + base64.StdEncoding.EncodeToString([]byte(random(32))),
+	}
+	body := fmt.Sprintf("ORGPLANE_OPERATOR_TOKEN=%s\nORGPLANE_IDENTITY_KEYS=%s\n", s.operatorToken, s.identityKeys)
+	return s, os.WriteFile(path, []byte(body), 0o600)
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// withPostgres runs a command with DATABASE_URL set, the way make test needs it.
+func withPostgres(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: devstack with-postgres -- CMD [ARGS...]")
+		return 2
+	}
+	state := envOr("ORGPLANE_DEV_STATE", ".run")
+	pg, err := pgcluster.Ensure(ctx, pgcluster.Options{
+		DataDir:      filepath.Join(state, "postgres-test"),
+		AllowInstall: true,
+		Logf:         func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		return 1
+	}
+	defer pg.Stop() //nolint:errcheck // reported by pgcluster's own logging
+	fmt.Fprintf(os.Stderr, "postgres for tests: %s (%s)\n", redact(pg.URL), pg.Source)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL)
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return ee.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		return 1
+	}
+	return 0
+}
+
+func redact(u string) string {
+	if at := strings.LastIndex(u, "@"); at > 0 {
+		if i := strings.Index(u, "://"); i > 0 && strings.Contains(u[i+3:at], ":") {
+			return u[:i+3] + "***" + u[at:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,167 @@
+// Package stack runs the whole Orgplane suite in one process: an embedded NATS JetStream server,
+// every service on its own gRPC port (as they run apart in Kubernetes) and the REST gateway. It
+// is what `make run` starts and what whole-suite tests drive.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/natsserver"
+	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/services/billing/billingsvc"
+	"github.com/orgplane/orgplane/services/gateway/gateway"
+	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
+	"github.com/orgplane/orgplane/services/mapping/mappingsvc"
+	"github.com/orgplane/orgplane/services/notification/notificationsvc"
+	"github.com/orgplane/orgplane/services/org/orgsvc"
+)
+
+// Specs lists every service in the suite.
+func Specs() []platform.Spec {
+	return []platform.Spec{
+		orgsvc.Spec(), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(),
+	}
+}
+
+// Options configure a stack.
+type Options struct {
+	Log *slog.Logger
+	// DatabaseURL is a login that may create schemas and roles (the dev stack's own superuser).
+	DatabaseURL string
+	// NATSDir holds the embedded JetStream store.
+	NATSDir string
+	// NATSPort is the embedded server's port; 0 picks one.
+	NATSPort int
+	// Host is the interface every listener binds; "127.0.0.1" keeps the dev stack private.
+	Host string
+	// GatewayPort and ServicePorts (by service name) pick ports; 0 or absent picks a free one.
+	GatewayPort  int
+	ServicePorts map[string]int
+	// AdminPort serves /metrics for the whole process; -1 disables it.
+	AdminPort int
+	Metrics   http.Handler
+
+	Keys          *identity.Keyring
+	OperatorToken string
+}
+
+// Stack is a running suite.
+type Stack struct {
+	GatewayURL   string
+	NATSURL      string
+	AdminURL     string
+	ServiceAddrs map[string]string
+
+	wait func() error
+}
+
+// Wait blocks until the stack has stopped (its context ended) and reports the first failure.
+func (s *Stack) Wait() error { return s.wait() }
+
+// Start migrates every schema, then starts NATS, the services and the gateway. It returns once
+// everything listens; cancel ctx to stop it all, then call Wait.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	log := o.Log
+	for _, s := range Specs() {
+		if err := platform.Migrate(ctx, s, o.DatabaseURL, log.With("service", s.Name)); err != nil {
+			return nil, fmt.Errorf("migrate %s: %w", s.Name, err)
+		}
+	}
+	ns, err := natsserver.Start(o.NATSDir, o.NATSPort)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stack{NATSURL: ns.ClientURL(), ServiceAddrs: map[string]string{}}
+
+	// Every listener is opened before anything serves, so a port clash fails Start cleanly.
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
+	listen := func(port int) (net.Listener, error) {
+		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, fmt.Sprint(port)))
+		if err == nil {
+			listeners = append(listeners, l)
+		}
+		return l, err
+	}
+	grpcLis := map[string]net.Listener{}
+	for _, s := range Specs() {
+		l, err := listen(o.ServicePorts[s.Name])
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		grpcLis[s.Name] = l
+		st.ServiceAddrs[s.Name] = l.Addr().String()
+	}
+	gwLis, err := listen(o.GatewayPort)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	st.GatewayURL = "http://" + gwLis.Addr().String()
+	var adminLis net.Listener
+	if o.AdminPort >= 0 {
+		if adminLis, err = listen(o.AdminPort); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+		st.AdminURL = "http://" + adminLis.Addr().String()
+	}
+
+	gw, err := gateway.New(ctx, gateway.Config{
+		Log: log.With("service", "gateway"), Keys: o.Keys, OperatorToken: o.OperatorToken, Metrics: o.Metrics,
+		Upstreams: gateway.Upstreams{
+			Org: st.ServiceAddrs["org"], Mapping: st.ServiceAddrs["mapping"],
+			IntegrationSync: st.ServiceAddrs["integration_sync"], Notification: st.ServiceAddrs["notification"],
+			Billing: st.ServiceAddrs["billing"],
+		},
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	ready := make([]chan struct{}, 0, len(Specs()))
+	for _, s := range Specs() {
+		r := make(chan struct{})
+		ready = append(ready, r)
+		opts := platform.Options{
+			Log: log, Keys: o.Keys, DB: s.DBConfig(o.DatabaseURL), NATSURL: st.NATSURL,
+			GRPC: grpcLis[s.Name], Ready: r,
+		}
+		g.Go(func() error { return platform.Serve(gctx, s, opts) })
+	}
+	g.Go(func() error { return platform.ServeHTTP(gctx, gwLis, gw) })
+	if adminLis != nil {
+		g.Go(func() error { return platform.ServeHTTP(gctx, adminLis, platform.AdminMux(o.Metrics)) })
+	}
+	st.wait = func() error {
+		err := g.Wait()
+		gw.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return err
+	}
+	for _, r := range ready {
+		select {
+		case <-r:
+		case <-gctx.Done():
+			return nil, fmt.Errorf("stack did not start: %w", st.wait())
+		}
+	}
+	return st, nil
+}

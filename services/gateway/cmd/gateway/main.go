@@ -1,0 +1,17 @@
+// Command gateway runs the REST gateway in front of the Orgplane services.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orgplane/orgplane/services/gateway/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(gateway.Main(ctx, os.Stdout))
+}

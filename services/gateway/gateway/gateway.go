@@ -1,0 +1,225 @@
+// Package gateway is the REST front door: it authenticates callers, turns them into signed
+// identities and forwards their calls to the services over gRPC through grpc-gateway, so
+// validation, authorization and error masking run in the services' interceptors as for any
+// gRPC caller.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/rpc"
+	"github.com/orgplane/orgplane/services/gateway/internal/openapi"
+)
+
+// Upstreams are the services' gRPC addresses.
+type Upstreams struct {
+	Org             string
+	Mapping         string
+	IntegrationSync string
+	Notification    string
+	Billing         string
+}
+
+func (u Upstreams) named() []struct{ name, addr string } {
+	return []struct{ name, addr string }{
+		{"org", u.Org}, {"mapping", u.Mapping}, {"integration-sync", u.IntegrationSync},
+		{"notification", u.Notification}, {"billing", u.Billing},
+	}
+}
+
+// Config is what a gateway needs.
+type Config struct {
+	Log       *slog.Logger
+	Keys      *identity.Keyring
+	Upstreams Upstreams
+	// OperatorToken is the platform operator's bearer credential.
+	OperatorToken string
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
+	// UpstreamTimeout bounds every call to a service.
+	UpstreamTimeout time.Duration
+}
+
+// MinOperatorTokenLen keeps the operator credential out of guessing range.
+const MinOperatorTokenLen = 32
+
+// Gateway is the REST API handler.
+type Gateway struct {
+	cfg   Config
+	conns map[string]*grpc.ClientConn
+	h     http.Handler
+}
+
+// New dials the services and builds the handler. Connections are lazy: a service that is not up
+// yet makes /readyz fail, not New.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	if len(cfg.OperatorToken) < MinOperatorTokenLen {
+		return nil, fmt.Errorf("operator token: need at least %d characters", MinOperatorTokenLen)
+	}
+	if cfg.UpstreamTimeout == 0 {
+		cfg.UpstreamTimeout = 30 * time.Second
+	}
+	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	for _, u := range cfg.Upstreams.named() {
+		if u.addr == "" {
+			g.Close()
+			return nil, fmt.Errorf("upstream %s: no address", u.name)
+		}
+		conn, err := rpc.Dial(u.addr, cfg.Keys)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.conns[u.name] = conn
+	}
+
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		// The caller's own credential stops here; services trust only the signed identity.
+		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
+			return metadata.Pairs(rpc.RequestIDKey, requestIDFrom(ctx))
+		}),
+	)
+	if err := orgv1.RegisterAccountServiceHandler(ctx, mux, g.conns["org"]); err != nil {
+		g.Close()
+		return nil, err
+	}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	root.HandleFunc("GET /readyz", g.readyz)
+	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Document)
+	})
+	if cfg.Metrics != nil {
+		root.Handle("GET /metrics", cfg.Metrics)
+	}
+	root.Handle("/", g.authenticate(g.withTimeout(mux)))
+	g.h = requestID(otelhttp.NewHandler(root, "gateway",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })))
+	return g, nil
+}
+
+// ServeHTTP serves the REST API.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.h.ServeHTTP(w, r) }
+
+// Close closes the service connections.
+func (g *Gateway) Close() {
+	for _, c := range g.conns {
+		_ = c.Close()
+	}
+}
+
+// readyz answers 200 only when every service reports SERVING, so a load balancer sends
+// traffic only to a gateway that can complete it.
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(identity.With(r.Context(), identity.Service("gateway")), 2*time.Second)
+	defer cancel()
+	report := map[string]string{}
+	ready := true
+	for _, u := range g.cfg.Upstreams.named() {
+		resp, err := healthpb.NewHealthClient(g.conns[u.name]).Check(ctx, &healthpb.HealthCheckRequest{})
+		switch {
+		case err != nil:
+			report[u.name] = "UNREACHABLE"
+			ready = false
+		default:
+			report[u.name] = resp.GetStatus().String()
+			ready = ready && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "services": report})
+}
+
+func (g *Gateway) withTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate turns the bearer credential into an identity. It says nothing about why a
+// credential was refused.
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	op := []byte(g.cfg.OperatorToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
+			writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(cred), op) == 1 {
+			id := identity.Identity{Kind: identity.KindOperator, PrincipalID: "operator"}
+			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
+			return
+		}
+		// API keys are authenticated by the org service once it issues them.
+		writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
+	})
+}
+
+// writeStatus writes an error in the same google.rpc.Status JSON shape grpc-gateway uses.
+func writeStatus(w http.ResponseWriter, s *status.Status) {
+	b, err := protojson.Marshal(s.Proto())
+	if err != nil {
+		http.Error(w, `{"code":13,"message":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if s.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="orgplane"`)
+	}
+	w.WriteHeader(runtime.HTTPStatusFromCode(s.Code()))
+	_, _ = w.Write(b)
+}
+
+type requestIDKey struct{}
+
+// requestID gives every request an id, the caller's own when well-formed, echoed in
+// X-Request-Id and sent to the services, which report it as the correlation id of failures.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !rpc.ValidRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/ardanlabs/conf/v3"
+
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/platform"
+)
+
+// EnvConfig is the gateway process's configuration, from ORGPLANE_* variables or --flags.
+type EnvConfig struct {
+	conf.Version
+	HTTPAddr            string `conf:"default::8080,help:REST listen address"`
+	OrgAddr             string `conf:"default:127.0.0.1:9101,help:org service gRPC address"`
+	MappingAddr         string `conf:"default:127.0.0.1:9102,help:mapping service gRPC address"`
+	IntegrationSyncAddr string `conf:"default:127.0.0.1:9103,help:integration-sync service gRPC address"`
+	NotificationAddr    string `conf:"default:127.0.0.1:9104,help:notification service gRPC address"`
+	BillingAddr         string `conf:"default:127.0.0.1:9105,help:billing service gRPC address"`
+	OperatorToken       string `conf:"required,mask,help:the platform operator's bearer credential (32+ characters)"`
+	IdentityKeys        string `conf:"required,mask,help:identity token keys 'kid:base64key[,kid:base64key]'; the first signs"`
+	OTLPEndpoint        string `conf:"help:OTLP/gRPC endpoint URL for traces; empty keeps them in-process"`
+	LogLevel            string `conf:"default:info,help:debug|info|warn|error"`
+}
+
+// Main is the gateway binary's main; it returns the exit code.
+func Main(ctx context.Context, stdout io.Writer) int {
+	cfg := EnvConfig{Version: conf.Version{Desc: "Orgplane REST gateway"}}
+	help, err := conf.Parse("ORGPLANE", &cfg)
+	if err != nil {
+		if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
+			fmt.Fprintln(stdout, help)
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "gateway: configuration: %v\n", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: ORGPLANE_LOG_LEVEL: %v\n", err)
+		return 2
+	}
+	log := observability.NewLogger(stdout, level).With("service", "gateway")
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, cfg EnvConfig, log *slog.Logger) error {
+	shown, err := conf.String(&cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("configuration", "config", shown)
+	keys, err := identity.ParseKeyring(cfg.IdentityKeys)
+	if err != nil {
+		return fmt.Errorf("ORGPLANE_IDENTITY_KEYS: %w", err)
+	}
+	tel, err := observability.Setup(ctx, "orgplane-gateway", cfg.Version.Build, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
+	g, err := New(ctx, Config{
+		Log: log, Keys: keys, OperatorToken: cfg.OperatorToken, Metrics: tel.Metrics,
+		Upstreams: Upstreams{
+			Org: cfg.OrgAddr, Mapping: cfg.MappingAddr, IntegrationSync: cfg.IntegrationSyncAddr,
+			Notification: cfg.NotificationAddr, Billing: cfg.BillingAddr,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "addr", lis.Addr().String())
+	return platform.ServeHTTP(ctx, lis, g)
+}
