@@ -217,3 +217,27 @@ func TempDir(t testing.TB) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return filepath.Clean(d)
 }
+
+// EmptyDB creates an empty database for this test, dropped when it ends, and returns its
+// superuser connection string; for tests that migrate themselves (the whole suite).
+func EmptyDB(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(EnvDatabaseURL)
+	if admin == "" {
+		t.Fatalf("testkit: %s is not set; call testkit.Main from TestMain", EnvDatabaseURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := "t_" + randomHex(8)
+	if err := adminExec(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("testkit: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("testkit: drop database %s: %v", name, err)
+		}
+	})
+	return withDatabase(admin, name)
+}

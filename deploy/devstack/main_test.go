@@ -1,0 +1,178 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+)
+
+// TestMakeRunLifecycle runs the dev stack binary the way `make run` does, on a private
+// PostgreSQL cluster as on a machine with none running, and checks it comes up, can be
+// discovered with reflection, and leaves nothing behind after Ctrl-C.
+func TestMakeRunLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole dev stack")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devstack")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(bin, "-postgres", "private", "-state", state,
+		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("dev stack log:\n%s", b)
+		}
+	})
+
+	// The banner lists every address.
+	addrs := map[string]string{}
+	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics)\s+(\S+)`)
+	sc := bufio.NewScanner(stdout)
+	deadline := time.AfterFunc(3*time.Minute, func() { _ = cmd.Process.Kill() })
+	for sc.Scan() {
+		if m := line.FindStringSubmatch(sc.Text()); m != nil {
+			addrs[m[1]] = m[2]
+		}
+		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+			break
+		}
+	}
+	deadline.Stop()
+	go func() {
+		for sc.Scan() {
+		}
+		exited <- cmd.Wait()
+	}()
+	gw := addrs["REST gateway"]
+	if gw == "" {
+		t.Fatalf("no gateway address in banner; got %v", addrs)
+	}
+
+	resp, err := http.Get(gw + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d", resp.StatusCode)
+	}
+
+	var ports []string
+	for name, a := range addrs {
+		a = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(a, "grpc://"), "http://"), "nats://")
+		a = strings.TrimSuffix(a, "/metrics")
+		ports = append(ports, a)
+		if !strings.HasPrefix(addrs[name], "grpc://") {
+			continue
+		}
+		services := listServices(t, a)
+		for _, want := range []string{"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+			if !slices.Contains(services, want) {
+				t.Errorf("%s: reflection lists %v, missing %s", name, services, want)
+			}
+		}
+		if name == "org" && !slices.Contains(services, "orgplane.org.v1.AccountService") {
+			t.Errorf("org: reflection lists %v, missing the AccountService", services)
+		}
+	}
+	pgPort := postmasterPort(t, filepath.Join(state, "postgres", "data", "postmaster.pid"))
+	ports = append(ports, net.JoinHostPort("127.0.0.1", pgPort))
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("dev stack exited with %v after Ctrl-C, want status 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("dev stack did not exit within 60 s of Ctrl-C")
+	}
+	for _, a := range ports {
+		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after exit", a)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
+		t.Errorf("postgres still running after exit (postmaster.pid: %v)", err)
+	}
+}
+
+func listServices(t *testing.T, addr string) []string {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	return names
+}
+
+func postmasterPort(t *testing.T, pidFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("private postgres not running: %v", err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("postmaster.pid: %q", b)
+	}
+	return strings.TrimSpace(lines[3])
+}
