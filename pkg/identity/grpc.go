@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // MetadataKey is the gRPC metadata entry holding the signed identity token. It is distinct from
@@ -40,11 +42,11 @@ func StreamClientInterceptor(kr *Keyring) grpc.StreamClientInterceptor {
 func outgoing(ctx context.Context, kr *Keyring) (context.Context, error) {
 	id, ok := From(ctx)
 	if !ok {
-		return ctx, ErrUnauthenticated
+		return ctx, status.Error(codes.Unauthenticated, "outgoing call without an identity")
 	}
 	tok, err := kr.Sign(id)
 	if err != nil {
-		return ctx, err
+		return ctx, status.Error(codes.Unauthenticated, err.Error())
 	}
 	return metadata.AppendToOutgoingContext(ctx, MetadataKey, tok), nil
 }

@@ -1,0 +1,91 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/rpc"
+	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/services/gateway/gateway"
+)
+
+func serve(t *testing.T, keys *identity.Keyring) string {
+	t.Helper()
+	srv, err := rpc.NewServer(slog.New(slog.DiscardHandler), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, lis) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return lis.Addr().String()
+}
+
+func closedAddr(t *testing.T) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}
+
+func readyz(t *testing.T, keys *identity.Keyring, up gateway.Upstreams) (int, map[string]any) {
+	t.Helper()
+	g, err := gateway.New(context.Background(), gateway.Config{
+		Log: slog.New(slog.DiscardHandler), Keys: keys, Upstreams: up,
+		OperatorToken: "op_0123456789abcdefghijklmnopqrstuvwxyz",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Code, body
+}
+
+func TestReadyzNeedsEveryServiceServing(t *testing.T) {
+	keys := testkit.Keyring(t)
+	all := gateway.Upstreams{
+		Org: serve(t, keys), Mapping: serve(t, keys), IntegrationSync: serve(t, keys),
+		Notification: serve(t, keys), Billing: serve(t, keys),
+	}
+	if code, body := readyz(t, keys, all); code != http.StatusOK || body["ready"] != true {
+		t.Fatalf("all up: %d %v", code, body)
+	}
+	oneDown := all
+	oneDown.Billing = closedAddr(t)
+	code, body := readyz(t, keys, oneDown)
+	if code != http.StatusServiceUnavailable || body["ready"] != false {
+		t.Fatalf("billing down: %d %v", code, body)
+	}
+	if s := body["services"].(map[string]any)["billing"]; s != "UNREACHABLE" {
+		t.Errorf("billing reported as %v", s)
+	}
+}
+
+func TestOperatorTokenMustBeLong(t *testing.T) {
+	_, err := gateway.New(context.Background(), gateway.Config{
+		Log: slog.New(slog.DiscardHandler), Keys: testkit.Keyring(t), OperatorToken: "short",
+	})
+	if err == nil {
+		t.Fatal("a short operator token was accepted")
+	}
+}
