@@ -10,7 +10,9 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 )
 
-func key(b byte) string { return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32))) }
+func key(b byte) string {
+	return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
+}
 
 func TestSignedIdentityRoundTrips(t *testing.T) {
 	kr, err := identity.ParseKeyring("k1:" + key('a'))
