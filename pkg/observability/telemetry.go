@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
@@ -28,7 +29,8 @@ type Telemetry struct {
 
 // Setup installs the process-wide OpenTelemetry providers (instrumentation libraries find them
 // through the otel globals, which is why this is done once, in main). Spans are always recorded
-// so logs carry trace ids; they leave the process only when otlpEndpoint is set.
+// so logs carry trace ids; spans and metrics leave the process over OTLP only when otlpEndpoint
+// is set, while metrics are always served in Prometheus format.
 func Setup(ctx context.Context, service, version, otlpEndpoint string) (*Telemetry, error) {
 	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost(),
 		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(version)))
@@ -41,7 +43,15 @@ func Setup(ctx context.Context, service, version, otlpEndpoint string) (*Telemet
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exp))
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(exp)}
+	if otlpEndpoint != "" {
+		me, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpointURL(otlpEndpoint))
+		if err != nil {
+			return nil, fmt.Errorf("otlp metric exporter: %w", err)
+		}
+		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(me)))
+	}
+	mp := sdkmetric.NewMeterProvider(mopts...)
 
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if otlpEndpoint != "" {

@@ -1,0 +1,96 @@
+package orgsvc_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/pkg/rpc"
+	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/services/org/orgsvc"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+func startOrg(t *testing.T) orgv1.AccountServiceClient {
+	t.Helper()
+	spec := orgsvc.Spec()
+	db := testkit.NewDB(t, spec.Name, spec.Role(), spec.MigrationSets()...)
+	keys := testkit.Keyring(t)
+	log := slog.New(slog.DiscardHandler)
+	srv, err := rpc.NewServer(log, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.New(context.Background(), platform.Deps{Log: log, Pool: db.Pool, Keys: keys, Server: srv}); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, lis) }()
+	t.Cleanup(func() { cancel(); <-done })
+	conn, err := rpc.Dial(lis.Addr().String(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return orgv1.NewAccountServiceClient(conn)
+}
+
+var operator = identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"}
+
+func as(id identity.Identity) context.Context { return identity.With(context.Background(), id) }
+
+func TestAccountsAreVisibleOnlyToTheirOwnersAndOperators(t *testing.T) {
+	c := startOrg(t)
+	a, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Contoso MSP"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Fabrikam IT"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminA := identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "key-a", AccountID: a.GetId()}
+
+	got, err := c.GetAccount(as(adminA), &orgv1.GetAccountRequest{AccountId: a.GetId()})
+	if err != nil || got.GetDisplayName() != "Contoso MSP" {
+		t.Fatalf("own account: %v %v", got, err)
+	}
+	// Another tenant's account looks exactly like one that does not exist.
+	_, errOther := c.GetAccount(as(adminA), &orgv1.GetAccountRequest{AccountId: b.GetId()})
+	_, errMissing := c.GetAccount(as(adminA), &orgv1.GetAccountRequest{AccountId: "00000000-0000-4000-8000-000000000000"})
+	if status.Code(errOther) != codes.NotFound || status.Convert(errOther).Message() != status.Convert(errMissing).Message() {
+		t.Fatalf("other tenant's account: %v; missing account: %v", errOther, errMissing)
+	}
+	if _, err := c.GetAccount(as(operator), &orgv1.GetAccountRequest{AccountId: b.GetId()}); err != nil {
+		t.Fatalf("operator get: %v", err)
+	}
+}
+
+func TestOnlyOperatorsCreateAndListAccounts(t *testing.T) {
+	c := startOrg(t)
+	tenant := identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "key-a", AccountID: "00000000-0000-4000-8000-000000000001", Permissions: []string{"accounts:write"}}
+	_, err := c.CreateAccount(as(tenant), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Sneaky"}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("tenant create: %v", err)
+	}
+	if _, err := c.ListAccounts(as(tenant), &orgv1.ListAccountsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("tenant list: %v", err)
+	}
+	list, err := c.ListAccounts(as(operator), &orgv1.ListAccountsRequest{})
+	if err != nil || len(list.GetAccounts()) != 0 {
+		t.Fatalf("refused create left %v (%v)", list.GetAccounts(), err)
+	}
+}
