@@ -34,7 +34,10 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "with-postgres" {
 		os.Exit(withPostgres(ctx, os.Args[2:]))
 	}
-	if err := run(ctx, stop, os.Args[1:]); err != nil {
+	restore := takeTerminal()
+	err := run(ctx, stop, os.Args[1:])
+	restore()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
