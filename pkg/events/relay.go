@@ -75,6 +75,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		if listen == nil {
 			listen, err = r.listen(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
 				r.log.Warn("outbox relay cannot listen; polling", "schema", r.schema, "error", err)
 				sleep(ctx, r.PollInterval)
 				continue
