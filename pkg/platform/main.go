@@ -21,19 +21,19 @@ type Config struct {
 	conf.Version
 	Args conf.Args // "serve" (default) or "migrate"
 
-	GRPCAddr  string `conf:"help:gRPC listen address (default: the service's own port on all interfaces)"`
-	AdminAddr string `conf:"help:HTTP address for /metrics /healthz /readyz (default: the service's own admin port); 'off' disables"`
+	GRPCAddr  string `conf:"help:gRPC listen address; default is the service's own port"`
+	AdminAddr string `conf:"help:HTTP address of /metrics /healthz /readyz; default is the service's own admin port; off disables"`
 
 	DatabaseURL        string `conf:"required,mask,help:PostgreSQL connection string"`
-	MigrateDatabaseURL string `conf:"mask,help:connection string for migrations if they need a stronger login; default DATABASE_URL"`
+	MigrateDatabaseURL string `conf:"mask,help:connection string for migrations when they need a stronger login; default DATABASE_URL"`
 	DatabaseSetRole    bool   `conf:"default:true,help:SET ROLE orgplane_<service> on every connection so queries run under row-level security"`
-	MigrateOnStart     bool   `conf:"default:false,help:apply migrations before serving (the dev stack does; Kubernetes runs 'migrate' as a Job)"`
+	MigrateOnStart     bool   `conf:"default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
 
-	NATSURL      string `conf:"default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
-	IdentityKeys string `conf:"required,mask,help:identity token keys 'kid:base64key[,kid:base64key]'; the first signs"`
+	NatsURL      string `conf:"default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
+	IdentityKeys string `conf:"required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 
-	OTLPEndpoint string `conf:"help:OTLP/gRPC endpoint URL for traces (for example http://otel-collector:4317); empty keeps them in-process"`
-	LogLevel     string `conf:"default:info,help:debug|info|warn|error"`
+	OTLPEndpoint string `conf:"help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
+	LogLevel     string `conf:"default:info,help:debug or info or warn or error"`
 }
 
 // Main is a service binary's whole main: parse configuration, then migrate or serve until ctx
@@ -108,7 +108,7 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NATSURL, GRPC: lis, Metrics: tel.Metrics}
+	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NatsURL, GRPC: lis, Metrics: tel.Metrics}
 	if !cfg.DatabaseSetRole {
 		o.DB.Role = ""
 	}

@@ -25,10 +25,10 @@ type EnvConfig struct {
 	IntegrationSyncAddr string `conf:"default:127.0.0.1:9103,help:integration-sync service gRPC address"`
 	NotificationAddr    string `conf:"default:127.0.0.1:9104,help:notification service gRPC address"`
 	BillingAddr         string `conf:"default:127.0.0.1:9105,help:billing service gRPC address"`
-	OperatorToken       string `conf:"required,mask,help:the platform operator's bearer credential (32+ characters)"`
-	IdentityKeys        string `conf:"required,mask,help:identity token keys 'kid:base64key[,kid:base64key]'; the first signs"`
-	OTLPEndpoint        string `conf:"help:OTLP/gRPC endpoint URL for traces; empty keeps them in-process"`
-	LogLevel            string `conf:"default:info,help:debug|info|warn|error"`
+	OperatorToken       string `conf:"required,mask,help:the platform operator's bearer credential of at least 32 characters"`
+	IdentityKeys        string `conf:"required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+	OTLPEndpoint        string `conf:"help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
+	LogLevel            string `conf:"default:info,help:debug or info or warn or error"`
 }
 
 // Main is the gateway binary's main; it returns the exit code.
