@@ -40,26 +40,36 @@ type Config struct {
 // ends. It returns the process exit code.
 func Main(ctx context.Context, s Spec, stdout io.Writer) int {
 	cfg := Config{Version: conf.Version{Desc: "Orgplane " + s.Name + " service"}}
-	help, err := conf.Parse("ORGPLANE", &cfg)
-	if err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
-			fmt.Fprintln(stdout, help)
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", s.Name, err)
-		return 2
+	log, code, done := LoadConfig(s.Name, &cfg, &cfg.LogLevel, stdout)
+	if done {
+		return code
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: ORGPLANE_LOG_LEVEL: %v\n", s.Name, err)
-		return 2
-	}
-	log := observability.NewLogger(stdout, level)
 	if err := run(ctx, s, cfg, log); err != nil {
 		log.Error("exiting", "service", s.Name, "error", err)
 		return 1
 	}
 	return 0
+}
+
+// LoadConfig fills cfg (a conf-tagged struct) from ORGPLANE_* variables and --flags and builds
+// the process's JSON logger at *level. When done is true the process should exit with code:
+// help was printed, or the configuration is invalid (reported on stderr).
+func LoadConfig(name string, cfg any, level *string, stdout io.Writer) (log *slog.Logger, code int, done bool) {
+	help, err := conf.Parse("ORGPLANE", cfg)
+	if err != nil {
+		if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
+			fmt.Fprintln(stdout, help)
+			return nil, 0, true
+		}
+		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", name, err)
+		return nil, 2, true
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: ORGPLANE_LOG_LEVEL: %v\n", name, err)
+		return nil, 2, true
+	}
+	return observability.NewLogger(stdout, l), 0, false
 }
 
 func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {

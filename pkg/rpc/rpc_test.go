@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 
@@ -54,20 +53,7 @@ func start(t *testing.T) (*identity.Keyring, string, *scripted) {
 	}
 	impl := &scripted{seen: make(chan identity.Identity, 10)}
 	orgv1.RegisterAccountServiceServer(srv, impl)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return keys, lis.Addr().String(), impl
+	return keys, testkit.ServeGRPC(t, srv), impl
 }
 
 func client(t *testing.T, addr string, keys *identity.Keyring) orgv1.AccountServiceClient {

@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 
 	"github.com/ardanlabs/conf/v3"
 
@@ -34,21 +32,11 @@ type EnvConfig struct {
 // Main is the gateway binary's main; it returns the exit code.
 func Main(ctx context.Context, stdout io.Writer) int {
 	cfg := EnvConfig{Version: conf.Version{Desc: "Orgplane REST gateway"}}
-	help, err := conf.Parse("ORGPLANE", &cfg)
-	if err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
-			fmt.Fprintln(stdout, help)
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "gateway: configuration: %v\n", err)
-		return 2
+	log, code, done := platform.LoadConfig("gateway", &cfg, &cfg.LogLevel, stdout)
+	if done {
+		return code
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "gateway: ORGPLANE_LOG_LEVEL: %v\n", err)
-		return 2
-	}
-	log := observability.NewLogger(stdout, level).With("service", "gateway")
+	log = log.With("service", "gateway")
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("exiting", "error", err)
 		return 1

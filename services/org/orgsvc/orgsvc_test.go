@@ -3,7 +3,6 @@ package orgsvc_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -32,15 +31,7 @@ func startOrg(t *testing.T) orgv1.AccountServiceClient {
 	if _, err := spec.New(context.Background(), platform.Deps{Log: log, Pool: db.Pool, Keys: keys, Server: srv}); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); <-done })
-	conn, err := rpc.Dial(lis.Addr().String(), keys)
+	conn, err := rpc.Dial(testkit.ServeGRPC(t, srv), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
