@@ -5,6 +5,9 @@
 package events
 
 import (
+	"maps"
+	"sync"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -45,13 +48,18 @@ func StreamsOf(service string) []Stream {
 // Registered maps each event message to its subject. Every registered message carries the
 // event envelope fields (event_id, occurred_at, account_id); a test holds them to it.
 func Registered() map[protoreflect.FullName]string {
+	return maps.Clone(registered())
+}
+
+// registered is built once: Enqueue looks a subject up on every write.
+var registered = sync.OnceValue(func() map[protoreflect.FullName]string {
 	return map[protoreflect.FullName]string{
 		(&orgv1.AccountCreated{}).ProtoReflect().Descriptor().FullName(): SubjectAccountCreated,
 	}
-}
+})
 
 // SubjectOf returns msg's subject, if msg is a registered event.
 func SubjectOf(msg proto.Message) (string, bool) {
-	s, ok := Registered()[msg.ProtoReflect().Descriptor().FullName()]
+	s, ok := registered()[msg.ProtoReflect().Descriptor().FullName()]
 	return s, ok
 }
