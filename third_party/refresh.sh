@@ -16,7 +16,7 @@ rm -rf "$out"
 mkdir -p "$out/google/api" "$out/protoc-gen-openapiv2/options" "$out/buf/validate"
 
 g=$(moddir "$GOOGLEAPIS_MOD")/third_party/googleapis/google/api
-cp "$g/annotations.proto" "$g/http.proto" "$g/field_behavior.proto" "$out/google/api/"
+cp "$g/annotations.proto" "$g/http.proto" "$g/field_behavior.proto" "$g/httpbody.proto" "$out/google/api/"
 
 o=$(moddir "$OPENAPIV2_MOD")/protoc-gen-openapiv2/options
 cp "$o/annotations.proto" "$o/openapiv2.proto" "$out/protoc-gen-openapiv2/options/"

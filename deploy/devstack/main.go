@@ -141,7 +141,7 @@ func banner(st *stack.Stack, token string) {
 		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)
 	}
 	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
-	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"displayName\":\"Contoso MSP\"}' %s/v1/accounts\n", token, st.GatewayURL)
+	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
 	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\nPress Ctrl-C to stop.\n\n", st.ServiceAddrs["org"])
 	fmt.Print(b.String())
 }

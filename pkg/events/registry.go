@@ -24,7 +24,17 @@ type Stream struct {
 
 // Subjects of every event in the suite: the one registry producers, consumers and docs use.
 const (
-	SubjectAccountCreated = "orgplane.org.v1.account.created"
+	SubjectAccountCreated          = "orgplane.org.v1.account.created"
+	SubjectAccountSettingsUpdated  = "orgplane.org.v1.account_settings.updated"
+	SubjectUserCreated             = "orgplane.org.v1.user.created"
+	SubjectUserUpdated             = "orgplane.org.v1.user.updated"
+	SubjectOrganizationCreated     = "orgplane.org.v1.organization.created"
+	SubjectOrganizationUpdated     = "orgplane.org.v1.organization.updated"
+	SubjectOrganizationDeactivated = "orgplane.org.v1.organization.deactivated"
+	SubjectOrganizationReactivated = "orgplane.org.v1.organization.reactivated"
+	SubjectOrganizationDeleted     = "orgplane.org.v1.organization.deleted"
+	SubjectReviewCreated           = "orgplane.org.v1.review.created"
+	SubjectReviewOwnerChanged      = "orgplane.org.v1.review.owner_changed"
 )
 
 // Streams lists every producer's stream.
@@ -54,7 +64,17 @@ func Registered() map[protoreflect.FullName]string {
 // registered is built once: Enqueue looks a subject up on every write.
 var registered = sync.OnceValue(func() map[protoreflect.FullName]string {
 	return map[protoreflect.FullName]string{
-		(&orgv1.AccountCreated{}).ProtoReflect().Descriptor().FullName(): SubjectAccountCreated,
+		name(&orgv1.AccountCreated{}):          SubjectAccountCreated,
+		name(&orgv1.AccountSettingsUpdated{}):  SubjectAccountSettingsUpdated,
+		name(&orgv1.UserCreated{}):             SubjectUserCreated,
+		name(&orgv1.UserUpdated{}):             SubjectUserUpdated,
+		name(&orgv1.OrganizationCreated{}):     SubjectOrganizationCreated,
+		name(&orgv1.OrganizationUpdated{}):     SubjectOrganizationUpdated,
+		name(&orgv1.OrganizationDeactivated{}): SubjectOrganizationDeactivated,
+		name(&orgv1.OrganizationReactivated{}): SubjectOrganizationReactivated,
+		name(&orgv1.OrganizationDeleted{}):     SubjectOrganizationDeleted,
+		name(&orgv1.ReviewCreated{}):           SubjectReviewCreated,
+		name(&orgv1.ReviewOwnerChanged{}):      SubjectReviewOwnerChanged,
 	}
 })
 
@@ -63,3 +83,5 @@ func SubjectOf(msg proto.Message) (string, bool) {
 	s, ok := registered()[msg.ProtoReflect().Descriptor().FullName()]
 	return s, ok
 }
+
+func name(m proto.Message) protoreflect.FullName { return m.ProtoReflect().Descriptor().FullName() }

@@ -32,6 +32,12 @@ type Identity struct {
 	// Permissions granted inside AccountID, as "area:level" strings (for example
 	// "organizations:write"); defined by the org service's role model.
 	Permissions []string
+	// UserID is the user an API key acts as, if any (the principal itself for users).
+	UserID string
+	// RestrictedToGroups limits the organizations the caller sees to those in Groups; false
+	// means "All Organizations".
+	RestrictedToGroups bool
+	Groups             []string
 }
 
 // Operator reports whether the caller is a platform operator.

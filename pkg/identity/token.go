@@ -70,6 +70,9 @@ type claims struct {
 	Kind        Kind     `json:"knd"`
 	AccountID   string   `json:"acc,omitempty"`
 	Permissions []string `json:"prm,omitempty"`
+	UserID      string   `json:"usr,omitempty"`
+	Restricted  bool     `json:"rst,omitempty"`
+	Groups      []string `json:"grp,omitempty"`
 }
 
 // Sign returns a token asserting id for the keyring's TTL.
@@ -89,6 +92,9 @@ func (kr *Keyring) Sign(id Identity) (string, error) {
 		Kind:        id.Kind,
 		AccountID:   id.AccountID,
 		Permissions: id.Permissions,
+		UserID:      id.UserID,
+		Restricted:  id.RestrictedToGroups,
+		Groups:      id.Groups,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
 	t.Header["kid"] = kr.signID
@@ -125,5 +131,8 @@ func (kr *Keyring) Verify(token string) (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, ErrUnauthenticated.Wrap(errors.New("token has no subject"))
 	}
-	return Identity{Kind: c.Kind, PrincipalID: c.Subject, AccountID: c.AccountID, Permissions: c.Permissions}, nil
+	return Identity{
+		Kind: c.Kind, PrincipalID: c.Subject, AccountID: c.AccountID, Permissions: c.Permissions,
+		UserID: c.UserID, RestrictedToGroups: c.Restricted, Groups: c.Groups,
+	}, nil
 }

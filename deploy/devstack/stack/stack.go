@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -24,9 +25,9 @@ import (
 )
 
 // Specs lists every service in the suite.
-func Specs() []platform.Spec {
+func Specs(org ...orgsvc.Option) []platform.Spec {
 	return []platform.Spec{
-		orgsvc.Spec(), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(),
+		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(),
 	}
 }
 
@@ -50,6 +51,8 @@ type Options struct {
 
 	Keys          *identity.Keyring
 	OperatorToken string
+	// Clock, when set, is the time the services read (tests age data with it).
+	Clock func() time.Time
 }
 
 // Stack is a running suite.
@@ -69,7 +72,12 @@ func (s *Stack) Wait() error { return s.wait() }
 // everything listens; cancel ctx to stop it all, then call Wait.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	log := o.Log
-	for _, s := range Specs() {
+	var orgOpts []orgsvc.Option
+	if o.Clock != nil {
+		orgOpts = append(orgOpts, orgsvc.WithClock(o.Clock))
+	}
+	specs := Specs(orgOpts...)
+	for _, s := range specs {
 		if err := platform.Migrate(ctx, s, o.DatabaseURL, log.With("service", s.Name)); err != nil {
 			return nil, fmt.Errorf("migrate %s: %w", s.Name, err)
 		}
@@ -97,7 +105,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return l, err
 	}
 	grpcLis := map[string]net.Listener{}
-	for _, s := range Specs() {
+	for _, s := range specs {
 		l, err := listen(o.ServicePorts[s.Name])
 		if err != nil {
 			closeAll()
@@ -135,8 +143,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	ready := make([]chan struct{}, 0, len(Specs()))
-	for _, s := range Specs() {
+	ready := make([]chan struct{}, 0, len(specs))
+	for _, s := range specs {
 		r := make(chan struct{})
 		ready = append(ready, r)
 		opts := platform.Options{

@@ -100,6 +100,10 @@ func (s *suite) do(method, path, token, body string, header ...string) response 
 	return response{code: resp.StatusCode, header: resp.Header, body: b}
 }
 
+func accountBody(name string) string {
+	return `{"account":{"displayName":"` + name + `"},"administrator":{"firstName":"Ada","lastName":"Admin","email":"ada@example.com"}}`
+}
+
 func TestReadyzReportsEveryService(t *testing.T) {
 	s := startSuite(t)
 	r := s.do("GET", "/readyz", "", "")
@@ -116,11 +120,11 @@ func TestReadyzReportsEveryService(t *testing.T) {
 
 func TestOperatorCreatesAndReadsAccounts(t *testing.T) {
 	s := startSuite(t)
-	created := s.do("POST", "/v1/accounts", operatorToken, `{"displayName":"Contoso MSP"}`)
+	created := s.do("POST", "/v1/accounts", operatorToken, accountBody("Contoso MSP"))
 	if created.code != http.StatusOK {
 		t.Fatalf("create = %d %s", created.code, created.body)
 	}
-	acc := created.json(t)
+	acc := created.json(t)["account"].(map[string]any)
 	id, _ := acc["id"].(string)
 	if id == "" || acc["displayName"] != "Contoso MSP" || acc["createTime"] == nil {
 		t.Fatalf("created account = %s", created.body)
@@ -129,8 +133,8 @@ func TestOperatorCreatesAndReadsAccounts(t *testing.T) {
 	if got.code != http.StatusOK || got.json(t)["displayName"] != "Contoso MSP" {
 		t.Fatalf("get = %d %s", got.code, got.body)
 	}
-	s.do("POST", "/v1/accounts", operatorToken, `{"displayName":"Fabrikam IT"}`)
-	s.do("POST", "/v1/accounts", operatorToken, `{"displayName":"Northwind Managed"}`)
+	s.do("POST", "/v1/accounts", operatorToken, accountBody("Fabrikam IT"))
+	s.do("POST", "/v1/accounts", operatorToken, accountBody("Northwind Managed"))
 
 	var names []string
 	token := ""
@@ -172,10 +176,11 @@ func TestInvalidInputIsA400NamingTheField(t *testing.T) {
 	cases := []struct {
 		name, method, path, body, field string
 	}{
-		{"empty name", "POST", "/v1/accounts", `{"displayName":""}`, "account.display_name"},
-		{"untrimmed name", "POST", "/v1/accounts", `{"displayName":"  Contoso"}`, "account.display_name"},
-		{"control character", "POST", "/v1/accounts", `{"displayName":"Con\u0007toso"}`, "account.display_name"},
-		{"name too long", "POST", "/v1/accounts", `{"displayName":"` + strings.Repeat("x", 10000) + `"}`, "account.display_name"},
+		{"empty name", "POST", "/v1/accounts", accountBody(""), "account.display_name"},
+		{"untrimmed name", "POST", "/v1/accounts", accountBody("  Contoso"), "account.display_name"},
+		{"control character", "POST", "/v1/accounts", accountBody(`Con\u0007toso`), "account.display_name"},
+		{"name too long", "POST", "/v1/accounts", accountBody(strings.Repeat("x", 10000)), "account.display_name"},
+		{"administrator email", "POST", "/v1/accounts", `{"account":{"displayName":"Contoso"},"administrator":{"firstName":"Ada","lastName":"Admin","email":"not-an-email"}}`, "administrator.email"},
 		{"account id not a uuid", "GET", "/v1/accounts/not-a-uuid", "", "account_id"},
 		{"page size too large", "GET", "/v1/accounts?pageSize=5000", "", "page_size"},
 	}
@@ -228,7 +233,7 @@ func TestInternalErrorIsMaskedBehindACorrelationID(t *testing.T) {
 		t.Fatal(err)
 	}
 	const reqID = "req-internal-0001"
-	r := s.do("POST", "/v1/accounts", operatorToken, `{"displayName":"Contoso MSP"}`, "X-Request-Id", reqID)
+	r := s.do("POST", "/v1/accounts", operatorToken, accountBody("Contoso MSP"), "X-Request-Id", reqID)
 	if r.code != http.StatusInternalServerError {
 		t.Fatalf("status = %d %s", r.code, r.body)
 	}
@@ -263,11 +268,11 @@ func TestRequestsWithoutAValidCredentialAre401(t *testing.T) {
 
 func TestAccountCreatedEventReachesJetStream(t *testing.T) {
 	s := startSuite(t)
-	created := s.do("POST", "/v1/accounts", operatorToken, `{"displayName":"Contoso MSP"}`)
+	created := s.do("POST", "/v1/accounts", operatorToken, accountBody("Contoso MSP"))
 	if created.code != http.StatusOK {
 		t.Fatalf("create = %d %s", created.code, created.body)
 	}
-	id := created.json(t)["id"].(string)
+	id := created.json(t)["account"].(map[string]any)["id"].(string)
 
 	nc, err := nats.Connect(s.st.NATSURL)
 	if err != nil {

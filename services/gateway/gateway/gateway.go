@@ -67,7 +67,22 @@ const MinOperatorTokenLen = 32
 type Gateway struct {
 	cfg   Config
 	conns map[string]*grpc.ClientConn
+	auth  orgv1.AuthServiceClient
 	h     http.Handler
+}
+
+// responseHeader lets services set the few HTTP response headers they own (caching of images);
+// every other piece of response metadata stays inside.
+func responseHeader(key string) (string, bool) {
+	switch key {
+	case "x-http-cache-control":
+		return "Cache-Control", true
+	case "x-http-etag":
+		return "ETag", true
+	case "x-http-last-modified":
+		return "Last-Modified", true
+	}
+	return "", false
 }
 
 // New dials the services and builds the handler. Connections are lazy: a service that is not up
@@ -100,15 +115,22 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}),
 		// The caller's own credential stops here; services trust only the signed identity.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
-		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(responseHeader),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
 			return metadata.Pairs(rpc.RequestIDKey, requestIDFrom(ctx))
 		}),
 	)
-	if err := orgv1.RegisterAccountServiceHandler(ctx, mux, g.conns["org"]); err != nil {
-		g.Close()
-		return nil, err
+	org := g.conns["org"]
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
+		orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
+	} {
+		if err := register(ctx, mux, org); err != nil {
+			g.Close()
+			return nil, err
+		}
 	}
+	g.auth = orgv1.NewAuthServiceClient(org)
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -184,9 +206,34 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 			return
 		}
-		// API keys are authenticated by the org service once it issues them.
-		writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
+		id, err := g.authenticateAPIKey(r.Context(), cred)
+		if err != nil {
+			if status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.InvalidArgument {
+				writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
+				return
+			}
+			g.cfg.Log.Warn("api key authentication failed", "error", err)
+			writeStatus(w, status.New(codes.Unavailable, "authentication is unavailable; retry shortly"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 	})
+}
+
+// authenticateAPIKey asks the org service, on every request, what a key grants: a revoked key or
+// a changed role takes effect at once.
+func (g *Gateway) authenticateAPIKey(ctx context.Context, key string) (identity.Identity, error) {
+	ctx, cancel := context.WithTimeout(identity.With(ctx, identity.Service("gateway")), 5*time.Second)
+	defer cancel()
+	resp, err := g.auth.AuthenticateApiKey(ctx, &orgv1.AuthenticateApiKeyRequest{Secret: key})
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	return identity.Identity{
+		Kind: identity.KindAPIKey, PrincipalID: resp.GetApiKeyId(), AccountID: resp.GetAccountId(),
+		UserID: resp.GetUserId(), Permissions: resp.GetPermissions(),
+		RestrictedToGroups: resp.GetRestrictedToGroups(), Groups: resp.GetGroupIds(),
+	}, nil
 }
 
 // writeStatus writes an error in the same google.rpc.Status JSON shape grpc-gateway uses.

@@ -4,18 +4,30 @@ package orgsvc
 
 import (
 	"context"
+	"time"
 
 	"github.com/orgplane/orgplane/pkg/events"
-	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/services/org/internal/account"
 	"github.com/orgplane/orgplane/services/org/internal/grpcapi"
+	"github.com/orgplane/orgplane/services/org/internal/registry"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
+// Option adjusts the service for composition and tests.
+type Option func(*options)
+
+type options struct{ clock registry.Clock }
+
+// WithClock makes the service read time from now (tests age organizations with it).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
 // Spec describes the org service to the platform.
-func Spec() platform.Spec {
+func Spec(opts ...Option) platform.Spec {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	return platform.Spec{
 		Name:             "org",
 		DefaultGRPCAddr:  ":9101",
@@ -23,8 +35,7 @@ func Spec() platform.Spec {
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
 		Streams:          events.StreamsOf("org"),
 		New: func(_ context.Context, d platform.Deps) ([]platform.Worker, error) {
-			accounts := account.NewService(store.NewAccounts(d.Pool))
-			orgv1.RegisterAccountServiceServer(d.Server, grpcapi.NewAccounts(accounts))
+			grpcapi.Register(d.Server, registry.New(d.Pool, o.clock))
 			return nil, nil
 		},
 	}

@@ -43,16 +43,21 @@ var operator = identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"}
 
 func as(id identity.Identity) context.Context { return identity.With(context.Background(), id) }
 
+var admin = &orgv1.User{FirstName: "Ada", LastName: "Admin", Email: "ada@example.com"}
+
+func createAccount(t *testing.T, c orgv1.AccountServiceClient, name string) *orgv1.Account {
+	t.Helper()
+	resp, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: name}, Administrator: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetAccount()
+}
+
 func TestAccountsAreVisibleOnlyToTheirOwnersAndOperators(t *testing.T) {
 	c := startOrg(t)
-	a, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Contoso MSP"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Fabrikam IT"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := createAccount(t, c, "Contoso MSP")
+	b := createAccount(t, c, "Fabrikam IT")
 	adminA := identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "key-a", AccountID: a.GetId()}
 
 	got, err := c.GetAccount(as(adminA), &orgv1.GetAccountRequest{AccountId: a.GetId()})
@@ -73,7 +78,7 @@ func TestAccountsAreVisibleOnlyToTheirOwnersAndOperators(t *testing.T) {
 func TestOnlyOperatorsCreateAndListAccounts(t *testing.T) {
 	c := startOrg(t)
 	tenant := identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "key-a", AccountID: "00000000-0000-4000-8000-000000000001", Permissions: []string{"accounts:write"}}
-	_, err := c.CreateAccount(as(tenant), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Sneaky"}})
+	_, err := c.CreateAccount(as(tenant), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: "Sneaky"}, Administrator: admin})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("tenant create: %v", err)
 	}

@@ -10,8 +10,10 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -24,6 +26,63 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// DateFormat is how dates are shown to an account's staff and in its emails.
+type DateFormat int32
+
+const (
+	// Not set.
+	DateFormat_DATE_FORMAT_UNSPECIFIED DateFormat = 0
+	// 12/31/2026
+	DateFormat_DATE_FORMAT_MM_DD_YYYY DateFormat = 1
+	// 31/12/2026
+	DateFormat_DATE_FORMAT_DD_MM_YYYY DateFormat = 2
+	// 2026-12-31
+	DateFormat_DATE_FORMAT_YYYY_MM_DD DateFormat = 3
+)
+
+// Enum value maps for DateFormat.
+var (
+	DateFormat_name = map[int32]string{
+		0: "DATE_FORMAT_UNSPECIFIED",
+		1: "DATE_FORMAT_MM_DD_YYYY",
+		2: "DATE_FORMAT_DD_MM_YYYY",
+		3: "DATE_FORMAT_YYYY_MM_DD",
+	}
+	DateFormat_value = map[string]int32{
+		"DATE_FORMAT_UNSPECIFIED": 0,
+		"DATE_FORMAT_MM_DD_YYYY":  1,
+		"DATE_FORMAT_DD_MM_YYYY":  2,
+		"DATE_FORMAT_YYYY_MM_DD":  3,
+	}
+)
+
+func (x DateFormat) Enum() *DateFormat {
+	p := new(DateFormat)
+	*p = x
+	return p
+}
+
+func (x DateFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DateFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_org_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (DateFormat) Type() protoreflect.EnumType {
+	return &file_orgplane_org_v1_account_proto_enumTypes[0]
+}
+
+func (x DateFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DateFormat.Descriptor instead.
+func (DateFormat) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{0}
+}
 
 // Account is an MSP using Orgplane.
 type Account struct {
@@ -93,7 +152,9 @@ func (x *Account) GetCreateTime() *timestamppb.Timestamp {
 type CreateAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account to create; only display_name is read.
-	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The account's first user, given the IT Provider Admin role.
+	Administrator *User `protobuf:"bytes,2,opt,name=administrator,proto3" json:"administrator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +196,589 @@ func (x *CreateAccountRequest) GetAccount() *Account {
 	return nil
 }
 
+func (x *CreateAccountRequest) GetAdministrator() *User {
+	if x != nil {
+		return x.Administrator
+	}
+	return nil
+}
+
+// CreateAccountResponse is the output of CreateAccount.
+type CreateAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new account.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The first administrator.
+	Administrator *User `protobuf:"bytes,2,opt,name=administrator,proto3" json:"administrator,omitempty"`
+	// The administrator's first API key, in full. It is shown only here; Orgplane keeps a hash.
+	AdministratorApiKey string `protobuf:"bytes,3,opt,name=administrator_api_key,json=administratorApiKey,proto3" json:"administrator_api_key,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CreateAccountResponse) Reset() {
+	*x = CreateAccountResponse{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAccountResponse) ProtoMessage() {}
+
+func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
+func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *CreateAccountResponse) GetAdministrator() *User {
+	if x != nil {
+		return x.Administrator
+	}
+	return nil
+}
+
+func (x *CreateAccountResponse) GetAdministratorApiKey() string {
+	if x != nil {
+		return x.AdministratorApiKey
+	}
+	return ""
+}
+
+// AccountSettings are an account's General and Security settings.
+type AccountSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The company name shown on reports and emails.
+	CompanyName string `protobuf:"bytes,1,opt,name=company_name,json=companyName,proto3" json:"company_name,omitempty"`
+	// How dates are shown.
+	DateFormat DateFormat `protobuf:"varint,2,opt,name=date_format,json=dateFormat,proto3,enum=orgplane.org.v1.DateFormat" json:"date_format,omitempty"`
+	// IANA time zone name, for example "America/Chicago".
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// ISO 4217 currency code, for example "USD".
+	Currency string `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Default title of alignment reports.
+	AlignmentReportTitle string `protobuf:"bytes,5,opt,name=alignment_report_title,json=alignmentReportTitle,proto3" json:"alignment_report_title,omitempty"`
+	// Staff must sign in through single sign-on.
+	RequireSingleSignOn bool `protobuf:"varint,6,opt,name=require_single_sign_on,json=requireSingleSignOn,proto3" json:"require_single_sign_on,omitempty"`
+	// Staff must use two-step verification.
+	RequireTwoStepVerification bool `protobuf:"varint,7,opt,name=require_two_step_verification,json=requireTwoStepVerification,proto3" json:"require_two_step_verification,omitempty"`
+	// Users alerted whenever a review's assignee changes ("assign ownership"), besides the new assignee.
+	AssignOwnershipRecipientIds []string `protobuf:"bytes,8,rep,name=assign_ownership_recipient_ids,json=assignOwnershipRecipientIds,proto3" json:"assign_ownership_recipient_ids,omitempty"`
+	// Users alerted on every new review ("assign reviews").
+	AssignReviewsRecipientIds []string `protobuf:"bytes,9,rep,name=assign_reviews_recipient_ids,json=assignReviewsRecipientIds,proto3" json:"assign_reviews_recipient_ids,omitempty"`
+	// Whether the account has a logo (GET .../logo returns it).
+	HasLogo bool `protobuf:"varint,10,opt,name=has_logo,json=hasLogo,proto3" json:"has_logo,omitempty"`
+	// When the settings last changed.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountSettings) Reset() {
+	*x = AccountSettings{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountSettings) ProtoMessage() {}
+
+func (x *AccountSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountSettings.ProtoReflect.Descriptor instead.
+func (*AccountSettings) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AccountSettings) GetCompanyName() string {
+	if x != nil {
+		return x.CompanyName
+	}
+	return ""
+}
+
+func (x *AccountSettings) GetDateFormat() DateFormat {
+	if x != nil {
+		return x.DateFormat
+	}
+	return DateFormat_DATE_FORMAT_UNSPECIFIED
+}
+
+func (x *AccountSettings) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *AccountSettings) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *AccountSettings) GetAlignmentReportTitle() string {
+	if x != nil {
+		return x.AlignmentReportTitle
+	}
+	return ""
+}
+
+func (x *AccountSettings) GetRequireSingleSignOn() bool {
+	if x != nil {
+		return x.RequireSingleSignOn
+	}
+	return false
+}
+
+func (x *AccountSettings) GetRequireTwoStepVerification() bool {
+	if x != nil {
+		return x.RequireTwoStepVerification
+	}
+	return false
+}
+
+func (x *AccountSettings) GetAssignOwnershipRecipientIds() []string {
+	if x != nil {
+		return x.AssignOwnershipRecipientIds
+	}
+	return nil
+}
+
+func (x *AccountSettings) GetAssignReviewsRecipientIds() []string {
+	if x != nil {
+		return x.AssignReviewsRecipientIds
+	}
+	return nil
+}
+
+func (x *AccountSettings) GetHasLogo() bool {
+	if x != nil {
+		return x.HasLogo
+	}
+	return false
+}
+
+func (x *AccountSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// GetAccountSettingsRequest is the input of GetAccountSettings.
+type GetAccountSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountSettingsRequest) Reset() {
+	*x = GetAccountSettingsRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountSettingsRequest) ProtoMessage() {}
+
+func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetAccountSettingsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// UpdateAccountSettingsRequest is the input of UpdateAccountSettings.
+type UpdateAccountSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// New values for the fields named in update_mask.
+	Settings *AccountSettings `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The fields to change; "*" changes every writable field.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountSettingsRequest) Reset() {
+	*x = UpdateAccountSettingsRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAccountSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdateAccountSettingsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UpdateAccountSettingsRequest) GetSettings() *AccountSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateAccountSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// LogoInfo describes a stored logo.
+type LogoInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// image/png, image/jpeg or image/svg+xml.
+	ContentType string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Stored size in bytes.
+	SizeBytes int64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Width in pixels after scaling (0 if an SVG does not say).
+	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	// Height in pixels after scaling (0 if an SVG does not say).
+	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	// Content hash, also the image's ETag.
+	Sha256        string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoInfo) Reset() {
+	*x = LogoInfo{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoInfo) ProtoMessage() {}
+
+func (x *LogoInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoInfo.ProtoReflect.Descriptor instead.
+func (*LogoInfo) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LogoInfo) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *LogoInfo) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *LogoInfo) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *LogoInfo) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *LogoInfo) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+// SetAccountLogoRequest is the input of SetAccountLogo.
+type SetAccountLogoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The image (base64 in JSON): PNG, JPEG or SVG, at most 2 MiB.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountLogoRequest) Reset() {
+	*x = SetAccountLogoRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountLogoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountLogoRequest) ProtoMessage() {}
+
+func (x *SetAccountLogoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountLogoRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountLogoRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetAccountLogoRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SetAccountLogoRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// GetAccountLogoRequest is the input of GetAccountLogo.
+type GetAccountLogoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountLogoRequest) Reset() {
+	*x = GetAccountLogoRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountLogoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountLogoRequest) ProtoMessage() {}
+
+func (x *GetAccountLogoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountLogoRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountLogoRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetAccountLogoRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// DeleteAccountLogoRequest is the input of DeleteAccountLogo.
+type DeleteAccountLogoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountLogoRequest) Reset() {
+	*x = DeleteAccountLogoRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountLogoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountLogoRequest) ProtoMessage() {}
+
+func (x *DeleteAccountLogoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountLogoRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountLogoRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteAccountLogoRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// DeleteAccountLogoResponse is the output of DeleteAccountLogo.
+type DeleteAccountLogoResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountLogoResponse) Reset() {
+	*x = DeleteAccountLogoResponse{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountLogoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountLogoResponse) ProtoMessage() {}
+
+func (x *DeleteAccountLogoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountLogoResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccountLogoResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
 // GetAccountRequest is the input of GetAccount.
 type GetAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -146,7 +790,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +802,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +815,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAccountRequest) GetAccountId() string {
@@ -194,7 +838,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +850,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +863,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -249,7 +893,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +905,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +918,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -295,17 +939,67 @@ var File_orgplane_org_v1_account_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd3\x02\n" +
+	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1corgplane/org/v1/access.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd3\x02\n" +
 	"\aAccount\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\xee\x01\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\xca\x01\xe2A\x01\x02\xbaH\xc2\x01\xba\x01S\n" +
 	"\x14display_name.trimmed\x12&must not start or end with white space\x1a\x13this == this.trim()\xba\x01b\n" +
 	"\x16display_name.printable\x12#must not contain control characters\x1a#!this.matches('[\\\\x00-\\\\x1f\\\\x7f]')r\x05\x10\x01\x18\xff\x01R\vdisplayName\x12A\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"createTime\"V\n" +
+	"createTime\"\x9f\x01\n" +
 	"\x14CreateAccountRequest\x12>\n" +
 	"\aaccount\x18\x01 \x01(\v2\x18.orgplane.org.v1.AccountB\n" +
-	"\xe2A\x01\x02\xbaH\x03\xc8\x01\x01R\aaccount\"@\n" +
+	"\xe2A\x01\x02\xbaH\x03\xc8\x01\x01R\aaccount\x12G\n" +
+	"\radministrator\x18\x02 \x01(\v2\x15.orgplane.org.v1.UserB\n" +
+	"\xe2A\x01\x02\xbaH\x03\xc8\x01\x01R\radministrator\"\xbc\x01\n" +
+	"\x15CreateAccountResponse\x122\n" +
+	"\aaccount\x18\x01 \x01(\v2\x18.orgplane.org.v1.AccountR\aaccount\x12;\n" +
+	"\radministrator\x18\x02 \x01(\v2\x15.orgplane.org.v1.UserR\radministrator\x122\n" +
+	"\x15administrator_api_key\x18\x03 \x01(\tR\x13administratorApiKey\"\x89\x06\n" +
+	"\x0fAccountSettings\x12\x8d\x01\n" +
+	"\fcompany_name\x18\x01 \x01(\tBj\xbaHg\xba\x01_\n" +
+	"\x16company_name.printable\x12#must not contain control characters\x1a !this.matches('[\\x00-\\x1f\\x7f]')r\x03\x18\xff\x01R\vcompanyName\x12F\n" +
+	"\vdate_format\x18\x02 \x01(\x0e2\x1b.orgplane.org.v1.DateFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"dateFormat\x12$\n" +
+	"\ttime_zone\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x120\n" +
+	"\bcurrency\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\bcurrency\x12>\n" +
+	"\x16alignment_report_title\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x14alignmentReportTitle\x123\n" +
+	"\x16require_single_sign_on\x18\x06 \x01(\bR\x13requireSingleSignOn\x12A\n" +
+	"\x1drequire_two_step_verification\x18\a \x01(\bR\x1arequireTwoStepVerification\x12V\n" +
+	"\x1eassign_ownership_recipient_ids\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x1bassignOwnershipRecipientIds\x12R\n" +
+	"\x1cassign_reviews_recipient_ids\x18\t \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x19assignReviewsRecipientIds\x12\x1f\n" +
+	"\bhas_logo\x18\n" +
+	" \x01(\bB\x04\xe2A\x01\x03R\ahasLogo\x12A\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"updateTime\"D\n" +
+	"\x19GetAccountSettingsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"\xd2\x01\n" +
+	"\x1cUpdateAccountSettingsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12D\n" +
+	"\bsettings\x18\x02 \x01(\v2 .orgplane.org.v1.AccountSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\x12C\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"updateMask\"\x92\x01\n" +
+	"\bLogoInfo\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\"b\n" +
+	"\x15SetAccountLogoRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12 \n" +
+	"\x04data\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04data\"@\n" +
+	"\x15GetAccountLogoRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"C\n" +
+	"\x18DeleteAccountLogoRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"\x1b\n" +
+	"\x19DeleteAccountLogoResponse\"@\n" +
 	"\x11GetAccountRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xe2A\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"g\n" +
@@ -316,12 +1010,23 @@ const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"t\n" +
 	"\x14ListAccountsResponse\x124\n" +
 	"\baccounts\x18\x01 \x03(\v2\x18.orgplane.org.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe3\x02\n" +
-	"\x0eAccountService\x12o\n" +
-	"\rCreateAccount\x12%.orgplane.org.v1.CreateAccountRequest\x1a\x18.orgplane.org.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12m\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*}\n" +
+	"\n" +
+	"DateFormat\x12\x1b\n" +
+	"\x17DATE_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DATE_FORMAT_MM_DD_YYYY\x10\x01\x12\x1a\n" +
+	"\x16DATE_FORMAT_DD_MM_YYYY\x10\x02\x12\x1a\n" +
+	"\x16DATE_FORMAT_YYYY_MM_DD\x10\x032\xaa\b\n" +
+	"\x0eAccountService\x12w\n" +
+	"\rCreateAccount\x12%.orgplane.org.v1.CreateAccountRequest\x1a&.orgplane.org.v1.CreateAccountResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/accounts\x12m\n" +
 	"\n" +
 	"GetAccount\x12\".orgplane.org.v1.GetAccountRequest\x1a\x18.orgplane.org.v1.Account\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/accounts/{account_id}\x12q\n" +
-	"\fListAccounts\x12$.orgplane.org.v1.ListAccountsRequest\x1a%.orgplane.org.v1.ListAccountsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/accountsB\x91\x02\x92A\xd1\x01\x12Q\n" +
+	"\fListAccounts\x12$.orgplane.org.v1.ListAccountsRequest\x1a%.orgplane.org.v1.ListAccountsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/accounts\x12\x8e\x01\n" +
+	"\x12GetAccountSettings\x12*.orgplane.org.v1.GetAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/accounts/{account_id}/settings\x12\x9e\x01\n" +
+	"\x15UpdateAccountSettings\x12-.orgplane.org.v1.UpdateAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"4\x82\xd3\xe4\x93\x02.:\bsettings2\"/v1/accounts/{account_id}/settings\x12~\n" +
+	"\x0eSetAccountLogo\x12&.orgplane.org.v1.SetAccountLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\")\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/accounts/{account_id}/logo\x12v\n" +
+	"\x0eGetAccountLogo\x12&.orgplane.org.v1.GetAccountLogoRequest\x1a\x14.google.api.HttpBody\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/accounts/{account_id}/logo\x12\x92\x01\n" +
+	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\x91\x02\x92A\xd1\x01\x12Q\n" +
 	"\fOrgplane API\x12=The organization control plane for managed service providers.2\x02v1Zn\n" +
 	"l\n" +
 	"\x06bearer\x12b\b\x02\x12M`Bearer <api key>` (or the platform operator credential for operator routes).\x1a\rAuthorization \x02b\f\n" +
@@ -341,30 +1046,61 @@ func file_orgplane_org_v1_account_proto_rawDescGZIP() []byte {
 	return file_orgplane_org_v1_account_proto_rawDescData
 }
 
-var file_orgplane_org_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_orgplane_org_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_orgplane_org_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_orgplane_org_v1_account_proto_goTypes = []any{
-	(*Account)(nil),               // 0: orgplane.org.v1.Account
-	(*CreateAccountRequest)(nil),  // 1: orgplane.org.v1.CreateAccountRequest
-	(*GetAccountRequest)(nil),     // 2: orgplane.org.v1.GetAccountRequest
-	(*ListAccountsRequest)(nil),   // 3: orgplane.org.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),  // 4: orgplane.org.v1.ListAccountsResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(DateFormat)(0),                      // 0: orgplane.org.v1.DateFormat
+	(*Account)(nil),                      // 1: orgplane.org.v1.Account
+	(*CreateAccountRequest)(nil),         // 2: orgplane.org.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),        // 3: orgplane.org.v1.CreateAccountResponse
+	(*AccountSettings)(nil),              // 4: orgplane.org.v1.AccountSettings
+	(*GetAccountSettingsRequest)(nil),    // 5: orgplane.org.v1.GetAccountSettingsRequest
+	(*UpdateAccountSettingsRequest)(nil), // 6: orgplane.org.v1.UpdateAccountSettingsRequest
+	(*LogoInfo)(nil),                     // 7: orgplane.org.v1.LogoInfo
+	(*SetAccountLogoRequest)(nil),        // 8: orgplane.org.v1.SetAccountLogoRequest
+	(*GetAccountLogoRequest)(nil),        // 9: orgplane.org.v1.GetAccountLogoRequest
+	(*DeleteAccountLogoRequest)(nil),     // 10: orgplane.org.v1.DeleteAccountLogoRequest
+	(*DeleteAccountLogoResponse)(nil),    // 11: orgplane.org.v1.DeleteAccountLogoResponse
+	(*GetAccountRequest)(nil),            // 12: orgplane.org.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),          // 13: orgplane.org.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 14: orgplane.org.v1.ListAccountsResponse
+	(*timestamppb.Timestamp)(nil),        // 15: google.protobuf.Timestamp
+	(*User)(nil),                         // 16: orgplane.org.v1.User
+	(*fieldmaskpb.FieldMask)(nil),        // 17: google.protobuf.FieldMask
+	(*httpbody.HttpBody)(nil),            // 18: google.api.HttpBody
 }
 var file_orgplane_org_v1_account_proto_depIdxs = []int32{
-	5, // 0: orgplane.org.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: orgplane.org.v1.CreateAccountRequest.account:type_name -> orgplane.org.v1.Account
-	0, // 2: orgplane.org.v1.ListAccountsResponse.accounts:type_name -> orgplane.org.v1.Account
-	1, // 3: orgplane.org.v1.AccountService.CreateAccount:input_type -> orgplane.org.v1.CreateAccountRequest
-	2, // 4: orgplane.org.v1.AccountService.GetAccount:input_type -> orgplane.org.v1.GetAccountRequest
-	3, // 5: orgplane.org.v1.AccountService.ListAccounts:input_type -> orgplane.org.v1.ListAccountsRequest
-	0, // 6: orgplane.org.v1.AccountService.CreateAccount:output_type -> orgplane.org.v1.Account
-	0, // 7: orgplane.org.v1.AccountService.GetAccount:output_type -> orgplane.org.v1.Account
-	4, // 8: orgplane.org.v1.AccountService.ListAccounts:output_type -> orgplane.org.v1.ListAccountsResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	15, // 0: orgplane.org.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 1: orgplane.org.v1.CreateAccountRequest.account:type_name -> orgplane.org.v1.Account
+	16, // 2: orgplane.org.v1.CreateAccountRequest.administrator:type_name -> orgplane.org.v1.User
+	1,  // 3: orgplane.org.v1.CreateAccountResponse.account:type_name -> orgplane.org.v1.Account
+	16, // 4: orgplane.org.v1.CreateAccountResponse.administrator:type_name -> orgplane.org.v1.User
+	0,  // 5: orgplane.org.v1.AccountSettings.date_format:type_name -> orgplane.org.v1.DateFormat
+	15, // 6: orgplane.org.v1.AccountSettings.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 7: orgplane.org.v1.UpdateAccountSettingsRequest.settings:type_name -> orgplane.org.v1.AccountSettings
+	17, // 8: orgplane.org.v1.UpdateAccountSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 9: orgplane.org.v1.ListAccountsResponse.accounts:type_name -> orgplane.org.v1.Account
+	2,  // 10: orgplane.org.v1.AccountService.CreateAccount:input_type -> orgplane.org.v1.CreateAccountRequest
+	12, // 11: orgplane.org.v1.AccountService.GetAccount:input_type -> orgplane.org.v1.GetAccountRequest
+	13, // 12: orgplane.org.v1.AccountService.ListAccounts:input_type -> orgplane.org.v1.ListAccountsRequest
+	5,  // 13: orgplane.org.v1.AccountService.GetAccountSettings:input_type -> orgplane.org.v1.GetAccountSettingsRequest
+	6,  // 14: orgplane.org.v1.AccountService.UpdateAccountSettings:input_type -> orgplane.org.v1.UpdateAccountSettingsRequest
+	8,  // 15: orgplane.org.v1.AccountService.SetAccountLogo:input_type -> orgplane.org.v1.SetAccountLogoRequest
+	9,  // 16: orgplane.org.v1.AccountService.GetAccountLogo:input_type -> orgplane.org.v1.GetAccountLogoRequest
+	10, // 17: orgplane.org.v1.AccountService.DeleteAccountLogo:input_type -> orgplane.org.v1.DeleteAccountLogoRequest
+	3,  // 18: orgplane.org.v1.AccountService.CreateAccount:output_type -> orgplane.org.v1.CreateAccountResponse
+	1,  // 19: orgplane.org.v1.AccountService.GetAccount:output_type -> orgplane.org.v1.Account
+	14, // 20: orgplane.org.v1.AccountService.ListAccounts:output_type -> orgplane.org.v1.ListAccountsResponse
+	4,  // 21: orgplane.org.v1.AccountService.GetAccountSettings:output_type -> orgplane.org.v1.AccountSettings
+	4,  // 22: orgplane.org.v1.AccountService.UpdateAccountSettings:output_type -> orgplane.org.v1.AccountSettings
+	7,  // 23: orgplane.org.v1.AccountService.SetAccountLogo:output_type -> orgplane.org.v1.LogoInfo
+	18, // 24: orgplane.org.v1.AccountService.GetAccountLogo:output_type -> google.api.HttpBody
+	11, // 25: orgplane.org.v1.AccountService.DeleteAccountLogo:output_type -> orgplane.org.v1.DeleteAccountLogoResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_account_proto_init() }
@@ -372,18 +1108,20 @@ func file_orgplane_org_v1_account_proto_init() {
 	if File_orgplane_org_v1_account_proto != nil {
 		return
 	}
+	file_orgplane_org_v1_access_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_account_proto_rawDesc), len(file_orgplane_org_v1_account_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_orgplane_org_v1_account_proto_goTypes,
 		DependencyIndexes: file_orgplane_org_v1_account_proto_depIdxs,
+		EnumInfos:         file_orgplane_org_v1_account_proto_enumTypes,
 		MessageInfos:      file_orgplane_org_v1_account_proto_msgTypes,
 	}.Build()
 	File_orgplane_org_v1_account_proto = out.File

@@ -8,6 +8,7 @@ package orgv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -19,9 +20,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_CreateAccount_FullMethodName = "/orgplane.org.v1.AccountService/CreateAccount"
-	AccountService_GetAccount_FullMethodName    = "/orgplane.org.v1.AccountService/GetAccount"
-	AccountService_ListAccounts_FullMethodName  = "/orgplane.org.v1.AccountService/ListAccounts"
+	AccountService_CreateAccount_FullMethodName         = "/orgplane.org.v1.AccountService/CreateAccount"
+	AccountService_GetAccount_FullMethodName            = "/orgplane.org.v1.AccountService/GetAccount"
+	AccountService_ListAccounts_FullMethodName          = "/orgplane.org.v1.AccountService/ListAccounts"
+	AccountService_GetAccountSettings_FullMethodName    = "/orgplane.org.v1.AccountService/GetAccountSettings"
+	AccountService_UpdateAccountSettings_FullMethodName = "/orgplane.org.v1.AccountService/UpdateAccountSettings"
+	AccountService_SetAccountLogo_FullMethodName        = "/orgplane.org.v1.AccountService/SetAccountLogo"
+	AccountService_GetAccountLogo_FullMethodName        = "/orgplane.org.v1.AccountService/GetAccountLogo"
+	AccountService_DeleteAccountLogo_FullMethodName     = "/orgplane.org.v1.AccountService/DeleteAccountLogo"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -30,12 +36,23 @@ const (
 //
 // AccountService manages accounts: one per MSP, the tenant boundary of everything else.
 type AccountServiceClient interface {
-	// Creates an account. Platform operators only.
-	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error)
+	// Creates an account with its first administrator and that administrator's API key, which is
+	// returned only here. Platform operators only.
+	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*CreateAccountResponse, error)
 	// Gets an account. A caller sees only its own account; operators see every account.
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Lists accounts, oldest first. Platform operators only.
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	// Gets the account's settings (the General and Security tabs).
+	GetAccountSettings(ctx context.Context, in *GetAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error)
+	// Updates the fields of the settings named in update_mask.
+	UpdateAccountSettings(ctx context.Context, in *UpdateAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error)
+	// Sets the company logo: PNG, JPEG or SVG up to 2 MiB; wider raster images are scaled to 260 px.
+	SetAccountLogo(ctx context.Context, in *SetAccountLogoRequest, opts ...grpc.CallOption) (*LogoInfo, error)
+	// Returns the company logo image itself.
+	GetAccountLogo(ctx context.Context, in *GetAccountLogoRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
+	// Removes the company logo.
+	DeleteAccountLogo(ctx context.Context, in *DeleteAccountLogoRequest, opts ...grpc.CallOption) (*DeleteAccountLogoResponse, error)
 }
 
 type accountServiceClient struct {
@@ -46,9 +63,9 @@ func NewAccountServiceClient(cc grpc.ClientConnInterface) AccountServiceClient {
 	return &accountServiceClient{cc}
 }
 
-func (c *accountServiceClient) CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error) {
+func (c *accountServiceClient) CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*CreateAccountResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Account)
+	out := new(CreateAccountResponse)
 	err := c.cc.Invoke(ctx, AccountService_CreateAccount_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -76,18 +93,79 @@ func (c *accountServiceClient) ListAccounts(ctx context.Context, in *ListAccount
 	return out, nil
 }
 
+func (c *accountServiceClient) GetAccountSettings(ctx context.Context, in *GetAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccountSettings)
+	err := c.cc.Invoke(ctx, AccountService_GetAccountSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) UpdateAccountSettings(ctx context.Context, in *UpdateAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccountSettings)
+	err := c.cc.Invoke(ctx, AccountService_UpdateAccountSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) SetAccountLogo(ctx context.Context, in *SetAccountLogoRequest, opts ...grpc.CallOption) (*LogoInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogoInfo)
+	err := c.cc.Invoke(ctx, AccountService_SetAccountLogo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) GetAccountLogo(ctx context.Context, in *GetAccountLogoRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(httpbody.HttpBody)
+	err := c.cc.Invoke(ctx, AccountService_GetAccountLogo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) DeleteAccountLogo(ctx context.Context, in *DeleteAccountLogoRequest, opts ...grpc.CallOption) (*DeleteAccountLogoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAccountLogoResponse)
+	err := c.cc.Invoke(ctx, AccountService_DeleteAccountLogo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
 //
 // AccountService manages accounts: one per MSP, the tenant boundary of everything else.
 type AccountServiceServer interface {
-	// Creates an account. Platform operators only.
-	CreateAccount(context.Context, *CreateAccountRequest) (*Account, error)
+	// Creates an account with its first administrator and that administrator's API key, which is
+	// returned only here. Platform operators only.
+	CreateAccount(context.Context, *CreateAccountRequest) (*CreateAccountResponse, error)
 	// Gets an account. A caller sees only its own account; operators see every account.
 	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
 	// Lists accounts, oldest first. Platform operators only.
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	// Gets the account's settings (the General and Security tabs).
+	GetAccountSettings(context.Context, *GetAccountSettingsRequest) (*AccountSettings, error)
+	// Updates the fields of the settings named in update_mask.
+	UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error)
+	// Sets the company logo: PNG, JPEG or SVG up to 2 MiB; wider raster images are scaled to 260 px.
+	SetAccountLogo(context.Context, *SetAccountLogoRequest) (*LogoInfo, error)
+	// Returns the company logo image itself.
+	GetAccountLogo(context.Context, *GetAccountLogoRequest) (*httpbody.HttpBody, error)
+	// Removes the company logo.
+	DeleteAccountLogo(context.Context, *DeleteAccountLogoRequest) (*DeleteAccountLogoResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -98,7 +176,7 @@ type AccountServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAccountServiceServer struct{}
 
-func (UnimplementedAccountServiceServer) CreateAccount(context.Context, *CreateAccountRequest) (*Account, error) {
+func (UnimplementedAccountServiceServer) CreateAccount(context.Context, *CreateAccountRequest) (*CreateAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccount not implemented")
 }
 func (UnimplementedAccountServiceServer) GetAccount(context.Context, *GetAccountRequest) (*Account, error) {
@@ -106,6 +184,21 @@ func (UnimplementedAccountServiceServer) GetAccount(context.Context, *GetAccount
 }
 func (UnimplementedAccountServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedAccountServiceServer) GetAccountSettings(context.Context, *GetAccountSettingsRequest) (*AccountSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccountSettings not implemented")
+}
+func (UnimplementedAccountServiceServer) UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAccountSettings not implemented")
+}
+func (UnimplementedAccountServiceServer) SetAccountLogo(context.Context, *SetAccountLogoRequest) (*LogoInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAccountLogo not implemented")
+}
+func (UnimplementedAccountServiceServer) GetAccountLogo(context.Context, *GetAccountLogoRequest) (*httpbody.HttpBody, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccountLogo not implemented")
+}
+func (UnimplementedAccountServiceServer) DeleteAccountLogo(context.Context, *DeleteAccountLogoRequest) (*DeleteAccountLogoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAccountLogo not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -182,6 +275,96 @@ func _AccountService_ListAccounts_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_GetAccountSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).GetAccountSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_GetAccountSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).GetAccountSettings(ctx, req.(*GetAccountSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_UpdateAccountSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAccountSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).UpdateAccountSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_UpdateAccountSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).UpdateAccountSettings(ctx, req.(*UpdateAccountSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_SetAccountLogo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountLogoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).SetAccountLogo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_SetAccountLogo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).SetAccountLogo(ctx, req.(*SetAccountLogoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_GetAccountLogo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountLogoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).GetAccountLogo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_GetAccountLogo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).GetAccountLogo(ctx, req.(*GetAccountLogoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_DeleteAccountLogo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAccountLogoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).DeleteAccountLogo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_DeleteAccountLogo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).DeleteAccountLogo(ctx, req.(*DeleteAccountLogoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +383,26 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAccounts",
 			Handler:    _AccountService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "GetAccountSettings",
+			Handler:    _AccountService_GetAccountSettings_Handler,
+		},
+		{
+			MethodName: "UpdateAccountSettings",
+			Handler:    _AccountService_UpdateAccountSettings_Handler,
+		},
+		{
+			MethodName: "SetAccountLogo",
+			Handler:    _AccountService_SetAccountLogo_Handler,
+		},
+		{
+			MethodName: "GetAccountLogo",
+			Handler:    _AccountService_GetAccountLogo_Handler,
+		},
+		{
+			MethodName: "DeleteAccountLogo",
+			Handler:    _AccountService_DeleteAccountLogo_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

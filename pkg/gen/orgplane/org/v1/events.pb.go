@@ -22,7 +22,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// AccountCreated is published on orgplane.org.v1.account.created when an account is created.
+// AccountCreated is published on orgplane.org.v1.account.created.
 type AccountCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event; also the Nats-Msg-Id of the message.
@@ -95,18 +95,993 @@ func (x *AccountCreated) GetDisplayName() string {
 	return ""
 }
 
+// AccountSettingsUpdated is published on orgplane.org.v1.account_settings.updated.
+type AccountSettingsUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The settings after the change.
+	Settings      *AccountSettings `protobuf:"bytes,4,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountSettingsUpdated) Reset() {
+	*x = AccountSettingsUpdated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountSettingsUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountSettingsUpdated) ProtoMessage() {}
+
+func (x *AccountSettingsUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountSettingsUpdated.ProtoReflect.Descriptor instead.
+func (*AccountSettingsUpdated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AccountSettingsUpdated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *AccountSettingsUpdated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *AccountSettingsUpdated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AccountSettingsUpdated) GetSettings() *AccountSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// UserCreated is published on orgplane.org.v1.user.created.
+type UserCreated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The new user.
+	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserCreated) Reset() {
+	*x = UserCreated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserCreated) ProtoMessage() {}
+
+func (x *UserCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
+func (*UserCreated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UserCreated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *UserCreated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *UserCreated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UserCreated) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// UserUpdated is published on orgplane.org.v1.user.updated.
+type UserUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The user after the change.
+	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserUpdated) Reset() {
+	*x = UserUpdated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserUpdated) ProtoMessage() {}
+
+func (x *UserUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserUpdated.ProtoReflect.Descriptor instead.
+func (*UserUpdated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UserUpdated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *UserUpdated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *UserUpdated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UserUpdated) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// OrganizationCreated is published on orgplane.org.v1.organization.created.
+type OrganizationCreated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The new organization.
+	Organization  *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationCreated) Reset() {
+	*x = OrganizationCreated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationCreated) ProtoMessage() {}
+
+func (x *OrganizationCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationCreated.ProtoReflect.Descriptor instead.
+func (*OrganizationCreated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OrganizationCreated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationCreated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationCreated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationCreated) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+// OrganizationUpdated is published on orgplane.org.v1.organization.updated.
+type OrganizationUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organization after the change.
+	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	// The fields that changed.
+	ChangedFields []string `protobuf:"bytes,5,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationUpdated) Reset() {
+	*x = OrganizationUpdated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationUpdated) ProtoMessage() {}
+
+func (x *OrganizationUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationUpdated.ProtoReflect.Descriptor instead.
+func (*OrganizationUpdated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *OrganizationUpdated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationUpdated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationUpdated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationUpdated) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *OrganizationUpdated) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+// OrganizationDeactivated is published on orgplane.org.v1.organization.deactivated.
+type OrganizationDeactivated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organization after the change.
+	Organization  *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationDeactivated) Reset() {
+	*x = OrganizationDeactivated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationDeactivated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationDeactivated) ProtoMessage() {}
+
+func (x *OrganizationDeactivated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationDeactivated.ProtoReflect.Descriptor instead.
+func (*OrganizationDeactivated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *OrganizationDeactivated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationDeactivated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationDeactivated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationDeactivated) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+// OrganizationReactivated is published on orgplane.org.v1.organization.reactivated.
+type OrganizationReactivated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organization after the change.
+	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	// Whether a platform operator overrode the 12-month rule.
+	CooldownOverridden bool `protobuf:"varint,5,opt,name=cooldown_overridden,json=cooldownOverridden,proto3" json:"cooldown_overridden,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *OrganizationReactivated) Reset() {
+	*x = OrganizationReactivated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationReactivated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationReactivated) ProtoMessage() {}
+
+func (x *OrganizationReactivated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationReactivated.ProtoReflect.Descriptor instead.
+func (*OrganizationReactivated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OrganizationReactivated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationReactivated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationReactivated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationReactivated) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *OrganizationReactivated) GetCooldownOverridden() bool {
+	if x != nil {
+		return x.CooldownOverridden
+	}
+	return false
+}
+
+// OrganizationDeleted is published on orgplane.org.v1.organization.deleted, once per removed
+// organization (a parent and each of its sub-organizations).
+type OrganizationDeleted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The removed organization.
+	OrganizationId string `protobuf:"bytes,4,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Its name.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// Its parent, if it was a sub-organization.
+	ParentId string `protobuf:"bytes,6,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// The organization whose deletion removed it (itself for the one named in the request).
+	DeletedWithId string `protobuf:"bytes,7,opt,name=deleted_with_id,json=deletedWithId,proto3" json:"deleted_with_id,omitempty"`
+	// Whether it was active (held a license) when deleted.
+	WasActive     bool `protobuf:"varint,8,opt,name=was_active,json=wasActive,proto3" json:"was_active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationDeleted) Reset() {
+	*x = OrganizationDeleted{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationDeleted) ProtoMessage() {}
+
+func (x *OrganizationDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationDeleted.ProtoReflect.Descriptor instead.
+func (*OrganizationDeleted) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OrganizationDeleted) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationDeleted) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetDeletedWithId() string {
+	if x != nil {
+		return x.DeletedWithId
+	}
+	return ""
+}
+
+func (x *OrganizationDeleted) GetWasActive() bool {
+	if x != nil {
+		return x.WasActive
+	}
+	return false
+}
+
+// ReviewCreated is published on orgplane.org.v1.review.created.
+type ReviewCreated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The new review.
+	Review *Review `protobuf:"bytes,4,opt,name=review,proto3" json:"review,omitempty"`
+	// The reviewed organization's name.
+	OrganizationName string `protobuf:"bytes,5,opt,name=organization_name,json=organizationName,proto3" json:"organization_name,omitempty"`
+	// The organization's groups, so consumers can respect group visibility.
+	OrganizationGroupIds []string `protobuf:"bytes,6,rep,name=organization_group_ids,json=organizationGroupIds,proto3" json:"organization_group_ids,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ReviewCreated) Reset() {
+	*x = ReviewCreated{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewCreated) ProtoMessage() {}
+
+func (x *ReviewCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewCreated.ProtoReflect.Descriptor instead.
+func (*ReviewCreated) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReviewCreated) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ReviewCreated) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *ReviewCreated) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ReviewCreated) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+func (x *ReviewCreated) GetOrganizationName() string {
+	if x != nil {
+		return x.OrganizationName
+	}
+	return ""
+}
+
+func (x *ReviewCreated) GetOrganizationGroupIds() []string {
+	if x != nil {
+		return x.OrganizationGroupIds
+	}
+	return nil
+}
+
+// ReviewOwnerChanged is published on orgplane.org.v1.review.owner_changed, once per changed
+// assignment.
+type ReviewOwnerChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The review.
+	ReviewId string `protobuf:"bytes,4,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// Its title.
+	ReviewTitle string `protobuf:"bytes,5,opt,name=review_title,json=reviewTitle,proto3" json:"review_title,omitempty"`
+	// The reviewed organization.
+	OrganizationId string `protobuf:"bytes,6,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Its name.
+	OrganizationName string `protobuf:"bytes,7,opt,name=organization_name,json=organizationName,proto3" json:"organization_name,omitempty"`
+	// Which assignment changed.
+	Role ReviewRole `protobuf:"varint,8,opt,name=role,proto3,enum=orgplane.org.v1.ReviewRole" json:"role,omitempty"`
+	// The assignee before (empty if none).
+	PreviousAssigneeId string `protobuf:"bytes,9,opt,name=previous_assignee_id,json=previousAssigneeId,proto3" json:"previous_assignee_id,omitempty"`
+	// The assignee now (empty if unassigned).
+	NewAssigneeId string `protobuf:"bytes,10,opt,name=new_assignee_id,json=newAssigneeId,proto3" json:"new_assignee_id,omitempty"`
+	// The due date of the assignment now, YYYY-MM-DD (empty if none).
+	DueDate string `protobuf:"bytes,11,opt,name=due_date,json=dueDate,proto3" json:"due_date,omitempty"`
+	// Who made the change (user or API key id).
+	ChangedBy string `protobuf:"bytes,12,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
+	// The organization's groups, so consumers can respect group visibility.
+	OrganizationGroupIds []string `protobuf:"bytes,13,rep,name=organization_group_ids,json=organizationGroupIds,proto3" json:"organization_group_ids,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ReviewOwnerChanged) Reset() {
+	*x = ReviewOwnerChanged{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewOwnerChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewOwnerChanged) ProtoMessage() {}
+
+func (x *ReviewOwnerChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewOwnerChanged.ProtoReflect.Descriptor instead.
+func (*ReviewOwnerChanged) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReviewOwnerChanged) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *ReviewOwnerChanged) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetReviewTitle() string {
+	if x != nil {
+		return x.ReviewTitle
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetOrganizationName() string {
+	if x != nil {
+		return x.OrganizationName
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetRole() ReviewRole {
+	if x != nil {
+		return x.Role
+	}
+	return ReviewRole_REVIEW_ROLE_UNSPECIFIED
+}
+
+func (x *ReviewOwnerChanged) GetPreviousAssigneeId() string {
+	if x != nil {
+		return x.PreviousAssigneeId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetNewAssigneeId() string {
+	if x != nil {
+		return x.NewAssigneeId
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetDueDate() string {
+	if x != nil {
+		return x.DueDate
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
+func (x *ReviewOwnerChanged) GetOrganizationGroupIds() []string {
+	if x != nil {
+		return x.OrganizationGroupIds
+	}
+	return nil
+}
+
 var File_orgplane_org_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/events.proto\x12\x0forgplane.org.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n" +
+	"\x1corgplane/org/v1/events.proto\x12\x0forgplane.org.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1corgplane/org/v1/access.proto\x1a\x1dorgplane/org/v1/account.proto\x1a\"orgplane/org/v1/organization.proto\x1a\x1corgplane/org/v1/review.proto\"\xaa\x01\n" +
 	"\x0eAccountCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayNameB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xcd\x01\n" +
+	"\x16AccountSettingsUpdated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12<\n" +
+	"\bsettings\x18\x04 \x01(\v2 .orgplane.org.v1.AccountSettingsR\bsettings\"\xaf\x01\n" +
+	"\vUserCreated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\"\xaf\x01\n" +
+	"\vUserUpdated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\"\xcf\x01\n" +
+	"\x13OrganizationCreated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\"\xf6\x01\n" +
+	"\x13OrganizationUpdated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12%\n" +
+	"\x0echanged_fields\x18\x05 \x03(\tR\rchangedFields\"\xd3\x01\n" +
+	"\x17OrganizationDeactivated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\"\x84\x02\n" +
+	"\x17OrganizationReactivated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12/\n" +
+	"\x13cooldown_overridden\x18\x05 \x01(\bR\x12cooldownOverridden\"\xad\x02\n" +
+	"\x13OrganizationDeleted\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12'\n" +
+	"\x0forganization_id\x18\x04 \x01(\tR\x0eorganizationId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1b\n" +
+	"\tparent_id\x18\x06 \x01(\tR\bparentId\x12&\n" +
+	"\x0fdeleted_with_id\x18\a \x01(\tR\rdeletedWithId\x12\x1d\n" +
+	"\n" +
+	"was_active\x18\b \x01(\bR\twasActive\"\x9a\x02\n" +
+	"\rReviewCreated\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12/\n" +
+	"\x06review\x18\x04 \x01(\v2\x17.orgplane.org.v1.ReviewR\x06review\x12+\n" +
+	"\x11organization_name\x18\x05 \x01(\tR\x10organizationName\x124\n" +
+	"\x16organization_group_ids\x18\x06 \x03(\tR\x14organizationGroupIds\"\x9c\x04\n" +
+	"\x12ReviewOwnerChanged\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12\x1b\n" +
+	"\treview_id\x18\x04 \x01(\tR\breviewId\x12!\n" +
+	"\freview_title\x18\x05 \x01(\tR\vreviewTitle\x12'\n" +
+	"\x0forganization_id\x18\x06 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x11organization_name\x18\a \x01(\tR\x10organizationName\x12/\n" +
+	"\x04role\x18\b \x01(\x0e2\x1b.orgplane.org.v1.ReviewRoleR\x04role\x120\n" +
+	"\x14previous_assignee_id\x18\t \x01(\tR\x12previousAssigneeId\x12&\n" +
+	"\x0fnew_assignee_id\x18\n" +
+	" \x01(\tR\rnewAssigneeId\x12\x19\n" +
+	"\bdue_date\x18\v \x01(\tR\adueDate\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\f \x01(\tR\tchangedBy\x124\n" +
+	"\x16organization_group_ids\x18\r \x03(\tR\x14organizationGroupIdsB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_events_proto_rawDescOnce sync.Once
@@ -120,18 +1095,52 @@ func file_orgplane_org_v1_events_proto_rawDescGZIP() []byte {
 	return file_orgplane_org_v1_events_proto_rawDescData
 }
 
-var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_orgplane_org_v1_events_proto_goTypes = []any{
-	(*AccountCreated)(nil),        // 0: orgplane.org.v1.AccountCreated
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*AccountCreated)(nil),          // 0: orgplane.org.v1.AccountCreated
+	(*AccountSettingsUpdated)(nil),  // 1: orgplane.org.v1.AccountSettingsUpdated
+	(*UserCreated)(nil),             // 2: orgplane.org.v1.UserCreated
+	(*UserUpdated)(nil),             // 3: orgplane.org.v1.UserUpdated
+	(*OrganizationCreated)(nil),     // 4: orgplane.org.v1.OrganizationCreated
+	(*OrganizationUpdated)(nil),     // 5: orgplane.org.v1.OrganizationUpdated
+	(*OrganizationDeactivated)(nil), // 6: orgplane.org.v1.OrganizationDeactivated
+	(*OrganizationReactivated)(nil), // 7: orgplane.org.v1.OrganizationReactivated
+	(*OrganizationDeleted)(nil),     // 8: orgplane.org.v1.OrganizationDeleted
+	(*ReviewCreated)(nil),           // 9: orgplane.org.v1.ReviewCreated
+	(*ReviewOwnerChanged)(nil),      // 10: orgplane.org.v1.ReviewOwnerChanged
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*AccountSettings)(nil),         // 12: orgplane.org.v1.AccountSettings
+	(*User)(nil),                    // 13: orgplane.org.v1.User
+	(*Organization)(nil),            // 14: orgplane.org.v1.Organization
+	(*Review)(nil),                  // 15: orgplane.org.v1.Review
+	(ReviewRole)(0),                 // 16: orgplane.org.v1.ReviewRole
 }
 var file_orgplane_org_v1_events_proto_depIdxs = []int32{
-	1, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	11, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 1: orgplane.org.v1.AccountSettingsUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 2: orgplane.org.v1.AccountSettingsUpdated.settings:type_name -> orgplane.org.v1.AccountSettings
+	11, // 3: orgplane.org.v1.UserCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 4: orgplane.org.v1.UserCreated.user:type_name -> orgplane.org.v1.User
+	11, // 5: orgplane.org.v1.UserUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 6: orgplane.org.v1.UserUpdated.user:type_name -> orgplane.org.v1.User
+	11, // 7: orgplane.org.v1.OrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 8: orgplane.org.v1.OrganizationCreated.organization:type_name -> orgplane.org.v1.Organization
+	11, // 9: orgplane.org.v1.OrganizationUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 10: orgplane.org.v1.OrganizationUpdated.organization:type_name -> orgplane.org.v1.Organization
+	11, // 11: orgplane.org.v1.OrganizationDeactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 12: orgplane.org.v1.OrganizationDeactivated.organization:type_name -> orgplane.org.v1.Organization
+	11, // 13: orgplane.org.v1.OrganizationReactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 14: orgplane.org.v1.OrganizationReactivated.organization:type_name -> orgplane.org.v1.Organization
+	11, // 15: orgplane.org.v1.OrganizationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 16: orgplane.org.v1.ReviewCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 17: orgplane.org.v1.ReviewCreated.review:type_name -> orgplane.org.v1.Review
+	11, // 18: orgplane.org.v1.ReviewOwnerChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 19: orgplane.org.v1.ReviewOwnerChanged.role:type_name -> orgplane.org.v1.ReviewRole
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_events_proto_init() }
@@ -139,13 +1148,17 @@ func file_orgplane_org_v1_events_proto_init() {
 	if File_orgplane_org_v1_events_proto != nil {
 		return
 	}
+	file_orgplane_org_v1_access_proto_init()
+	file_orgplane_org_v1_account_proto_init()
+	file_orgplane_org_v1_organization_proto_init()
+	file_orgplane_org_v1_review_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_events_proto_rawDesc), len(file_orgplane_org_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
