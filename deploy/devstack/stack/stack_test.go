@@ -216,7 +216,7 @@ func TestInvalidInputIsA400NamingTheField(t *testing.T) {
 	}
 	// Nothing half-written: none of the refused creates left an account behind.
 	r := s.do("GET", "/v1/accounts", operatorToken, "")
-	if r.code != http.StatusOK || strings.Contains(string(r.body), "displayName") {
+	if r.code != http.StatusOK || strings.Contains(string(r.body), `"displayName"`) {
 		t.Fatalf("refused requests left accounts: %s", r.body)
 	}
 }

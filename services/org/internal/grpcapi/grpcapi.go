@@ -297,4 +297,3 @@ func (s *reviews) ListReviews(ctx context.Context, req *orgv1.ListReviewsRequest
 func (s *reviews) ReassignReview(ctx context.Context, req *orgv1.ReassignReviewRequest) (*orgv1.Review, error) {
 	return s.reg.ReassignReview(ctx, req)
 }
-

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -242,12 +243,30 @@ func maskPaths(m *fieldmaskpb.FieldMask, field string, allowed ...string) ([]str
 	if len(paths) == 0 {
 		return nil, apperr.Invalid(field, "names no field to change")
 	}
-	for _, p := range paths {
+	paths = slices.Clone(paths)
+	for i, p := range paths {
+		// REST callers name fields as they see them in JSON (lowerCamelCase).
+		p = snakeCase(p)
+		paths[i] = p
 		if !slices.Contains(allowed, p) {
 			return nil, apperr.Invalidf(field, "%q cannot be changed here (allowed: %v)", p, allowed)
 		}
 	}
 	return paths, nil
+}
+
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func scanRole(row pgx.Row) (*orgv1.Role, error) {
