@@ -403,6 +403,7 @@ func TestBadInputIsRefusedNamingTheFieldAndNothingIsWritten(t *testing.T) {
 	}{
 		{"name of 10,000 characters", "POST", acct + "/organizations", `{"name":"` + strings.Repeat("n", 10000) + `"}`, "organization.name"},
 		{"untrimmed name", "POST", acct + "/organizations", `{"name":" Contoso "}`, "organization.name"},
+		{"invalid UTF-8", "POST", acct + "/organizations", "{\"name\":\"Bad \xff\xfe name\"}", "name"},
 		{"time zone on Mars", "PATCH", acct + "/settings?updateMask=timeZone", `{"timeZone":"Mars/Olympus"}`, "settings.time_zone"},
 		{"unknown currency", "PATCH", acct + "/settings?updateMask=currency", `{"currency":"XQZ"}`, "settings.currency"},
 		{"3 MiB logo", "PUT", acct + "/logo", logoBody(bytes.Repeat([]byte{1}, 3<<20)), "data"},

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Metrics != nil {
 		root.Handle("GET /metrics", cfg.Metrics)
 	}
-	root.Handle("/", g.authenticate(g.withTimeout(mux)))
+	root.Handle("/", g.authenticate(g.withTimeout(requireUTF8(mux))))
 	g.h = requestID(otelhttp.NewHandler(root, "gateway",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })))
 	return g, nil

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maxBody bounds what the gateway reads of a request body. It is well above the largest valid
+// request (a 2 MiB logo is 2.7 MiB as base64) so that a too-large logo still reaches the service
+// and is refused naming its field.
+const maxBody = 8 << 20
+
+// requireUTF8 refuses a JSON body that is not valid UTF-8, naming the field that holds the bad
+// bytes. The JSON decoder behind grpc-gateway would refuse it too, but without saying where.
+func requireUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"code":3,"message":"request body is larger than 8 MiB","details":[]}`))
+			return
+		}
+		if err != nil {
+			writeStatus(w, status.New(codes.InvalidArgument, "request body unreadable"))
+			return
+		}
+		if !utf8.Valid(body) {
+			field := invalidUTF8Field(body)
+			s, _ := status.New(codes.InvalidArgument, field+": is not valid UTF-8 text").WithDetails(&errdetails.BadRequest{
+				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: "is not valid UTF-8 text"}},
+			})
+			writeStatus(w, s)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// invalidUTF8Field finds the JSON path of the first string holding invalid UTF-8. encoding/json
+// turns such bytes into U+FFFD, so a string with U+FFFD where the raw body has no encoded
+// U+FFFD is the culprit.
+func invalidUTF8Field(body []byte) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return "body"
+	}
+	literal := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+	if literal {
+		return "body"
+	}
+	if p := findReplacement(v, ""); p != "" {
+		return p
+	}
+	return "body"
+}
+
+func findReplacement(v any, path string) string {
+	switch t := v.(type) {
+	case string:
+		if strings.ContainsRune(t, utf8.RuneError) {
+			if path == "" {
+				return "body"
+			}
+			return path
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if strings.ContainsRune(k, utf8.RuneError) {
+				return p
+			}
+			if f := findReplacement(t[k], p); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, e := range t {
+			if f := findReplacement(e, path+"["+strconv.Itoa(i)+"]"); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
