@@ -2,6 +2,8 @@ package orgsvc_test
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5"
 	"log/slog"
 	"testing"
 
@@ -18,7 +20,15 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func startOrg(t *testing.T) orgv1.AccountServiceClient {
+type orgHarness struct {
+	accounts orgv1.AccountServiceClient
+	orgs     orgv1.OrganizationServiceClient
+	db       *pgx.Conn
+}
+
+func startOrg(t *testing.T) orgv1.AccountServiceClient { return startOrgHarness(t).accounts }
+
+func startOrgHarness(t testing.TB) orgHarness {
 	t.Helper()
 	spec := orgsvc.Spec()
 	db := testkit.NewDB(t, spec.Name, spec.Role(), spec.MigrationSets()...)
@@ -36,7 +46,12 @@ func startOrg(t *testing.T) orgv1.AccountServiceClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return orgv1.NewAccountServiceClient(conn)
+	admin, err := pgx.Connect(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return orgHarness{accounts: orgv1.NewAccountServiceClient(conn), orgs: orgv1.NewOrganizationServiceClient(conn), db: admin}
 }
 
 var operator = identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"}
@@ -45,7 +60,7 @@ func as(id identity.Identity) context.Context { return identity.With(context.Bac
 
 var admin = &orgv1.User{FirstName: "Ada", LastName: "Admin", Email: "ada@example.com"}
 
-func createAccount(t *testing.T, c orgv1.AccountServiceClient, name string) *orgv1.Account {
+func createAccount(t testing.TB, c orgv1.AccountServiceClient, name string) *orgv1.Account {
 	t.Helper()
 	resp, err := c.CreateAccount(as(operator), &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: name}, Administrator: admin})
 	if err != nil {
