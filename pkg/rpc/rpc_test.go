@@ -28,7 +28,7 @@ type scripted struct {
 	seen chan identity.Identity
 }
 
-func (s *scripted) CreateAccount(ctx context.Context, req *orgv1.CreateAccountRequest) (*orgv1.Account, error) {
+func (s *scripted) CreateAccount(ctx context.Context, req *orgv1.CreateAccountRequest) (*orgv1.CreateAccountResponse, error) {
 	id, _ := identity.From(ctx)
 	s.seen <- id
 	switch req.GetAccount().GetDisplayName() {
@@ -41,7 +41,7 @@ func (s *scripted) CreateAccount(ctx context.Context, req *orgv1.CreateAccountRe
 	case "domain-invalid":
 		return nil, apperr.Invalid("account.display_name", "is reserved")
 	}
-	return &orgv1.Account{Id: "a1", DisplayName: req.GetAccount().GetDisplayName()}, nil
+	return &orgv1.CreateAccountResponse{Account: &orgv1.Account{Id: "a1", DisplayName: req.GetAccount().GetDisplayName()}}, nil
 }
 
 func start(t *testing.T) (*identity.Keyring, string, *scripted) {
@@ -69,7 +69,8 @@ func client(t *testing.T, addr string, keys *identity.Keyring) orgv1.AccountServ
 var operator = identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"}
 
 func create(c orgv1.AccountServiceClient, ctx context.Context, name string) error {
-	_, err := c.CreateAccount(ctx, &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: name}})
+	_, err := c.CreateAccount(ctx, &orgv1.CreateAccountRequest{Account: &orgv1.Account{DisplayName: name},
+		Administrator: &orgv1.User{FirstName: "Ada", LastName: "Admin", Email: "ada@example.com"}})
 	return err
 }
 
