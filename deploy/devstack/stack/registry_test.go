@@ -369,6 +369,11 @@ func TestPermissionsAreEnforced(t *testing.T) {
 		t.Fatalf("custom role without users permission listing users: %d", r.code)
 	}
 
+	// Emails are unique within an account, whatever their case.
+	if r := w.do("POST", "/v1/accounts/"+a.id+"/users", a.adminKey, `{"firstName":"Eve","lastName":"Dup","email":"ENG@contoso.example"}`); r.code != http.StatusConflict {
+		t.Fatalf("duplicate email: %d %s", r.code, r.body)
+	}
+
 	// A key only works in its own account; elsewhere the account looks missing.
 	b := w.newMSP("Fabrikam IT")
 	if r := w.do("GET", "/v1/accounts/"+b.id+"/organizations", a.adminKey, ""); r.code != http.StatusNotFound {
@@ -498,6 +503,28 @@ func TestReviewsPublishCreationAndOwnerChanges(t *testing.T) {
 		func(e *orgv1.UserUpdated) bool {
 			return e.GetUser().GetId() == engB && !e.GetUser().GetEmailPreferences().GetReviewAssigned()
 		})
+}
+
+func TestTheLicenseLimitIsEnforcedWhereOrganizationsAreCreated(t *testing.T) {
+	w := startWorld(t)
+	a := w.newMSP("Contoso MSP")
+	first := w.createOrg(a, a.adminKey, `{"name":"One"}`)
+	conn, err := pgx.Connect(context.Background(), w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// The limit billing publishes; billing's own issue brings the publishing.
+	if _, err := conn.Exec(context.Background(), `UPDATE org.account_limits SET organization_limit = 1 WHERE account_id = $1`, a.id); err != nil {
+		t.Fatal(err)
+	}
+	r := w.do("POST", "/v1/accounts/"+a.id+"/organizations", a.adminKey, `{"name":"Two"}`)
+	if r.code != http.StatusTooManyRequests || !strings.Contains(string(r.body), "0 remaining") || !strings.Contains(string(r.body), "LICENSE_LIMIT") {
+		t.Fatalf("over the limit: %d %s", r.code, r.body)
+	}
+	// Deactivating frees the license at once.
+	w.must(200, "POST", "/v1/accounts/"+a.id+"/organizations/"+first["id"].(string)+":deactivate", a.adminKey, `{}`)
+	w.createOrg(a, a.adminKey, `{"name":"Two"}`)
 }
 
 func TestListingPagesSearchesAndFilters(t *testing.T) {
