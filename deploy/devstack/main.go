@@ -107,7 +107,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 
 	ports := map[string]int{}
 	if *basePort != 0 {
-		for i, s := range stack.Specs() {
+		for i, s := range stack.Specs(nil) {
 			ports[s.Name] = *basePort + i
 		}
 	}
@@ -133,7 +133,7 @@ func banner(st *stack.Stack, token string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
-	for _, s := range stack.Specs() {
+	for _, s := range stack.Specs(nil) {
 		fmt.Fprintf(&b, "  %-16s grpc://%s\n", strings.ReplaceAll(s.Name, "_", "-"), st.ServiceAddrs[s.Name])
 	}
 	fmt.Fprintf(&b, "  NATS           %s\n", st.NATSURL)

@@ -111,3 +111,15 @@ func (e envelope) hasOccurredAt() bool  { return e.m.Has(e.occurredF) }
 func (e envelope) setOccurredAt(t time.Time) {
 	e.m.Set(e.occurredF, protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect()))
 }
+
+// EnqueueAt is Enqueue with the event's occurred_at set to at: services with an injectable
+// clock stamp their events with it, so consumers that bucket by time (daily usage) agree with
+// the service.
+func EnqueueAt(ctx context.Context, tx pgx.Tx, msg proto.Message, at time.Time) (string, error) {
+	env, err := envelopeOf(msg)
+	if err != nil {
+		return "", err
+	}
+	env.setOccurredAt(at)
+	return Enqueue(ctx, tx, msg)
+}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 )
 
@@ -35,12 +36,15 @@ const (
 	SubjectOrganizationDeleted     = "orgplane.org.v1.organization.deleted"
 	SubjectReviewCreated           = "orgplane.org.v1.review.created"
 	SubjectReviewOwnerChanged      = "orgplane.org.v1.review.owner_changed"
+
+	SubjectSubscriptionChanged = "orgplane.billing.v1.subscription.changed"
 )
 
 // Streams lists every producer's stream.
 func Streams() []Stream {
 	return []Stream{
 		{Service: "org", Name: "ORGPLANE_ORG", Subjects: []string{"orgplane.org.v1.>"}},
+		{Service: "billing", Name: "ORGPLANE_BILLING", Subjects: []string{"orgplane.billing.v1.>"}},
 	}
 }
 
@@ -75,6 +79,7 @@ var registered = sync.OnceValue(func() map[protoreflect.FullName]string {
 		name(&orgv1.OrganizationDeleted{}):     SubjectOrganizationDeleted,
 		name(&orgv1.ReviewCreated{}):           SubjectReviewCreated,
 		name(&orgv1.ReviewOwnerChanged{}):      SubjectReviewOwnerChanged,
+		name(&billingv1.SubscriptionChanged{}): SubjectSubscriptionChanged,
 	}
 })
 

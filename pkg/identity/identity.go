@@ -91,3 +91,35 @@ func RequirePermission(ctx context.Context, p string) (Identity, error) {
 	}
 	return id, nil
 }
+
+// ErrAccountNotFound is what a caller gets for an account it may not act in: the same answer as
+// for an account that does not exist, so existence never leaks across tenants.
+var ErrAccountNotFound = apperr.NotFound("account not found")
+
+// ForAccount returns the caller acting on accountID, provided it may: platform operators act on
+// any account (holding every permission), everyone else only inside their own account and only
+// with permission perm when perm is set.
+func ForAccount(ctx context.Context, accountID, perm string) (Identity, error) {
+	id, ok := From(ctx)
+	if !ok {
+		return id, ErrUnauthenticated
+	}
+	if id.Operator() {
+		return id, nil
+	}
+	if id.AccountID != accountID {
+		return id, ErrAccountNotFound
+	}
+	if perm != "" && !id.Has(perm) {
+		return id, apperr.PermissionDenied("your role does not allow this (needs " + perm + ")")
+	}
+	return id, nil
+}
+
+// Actor names who made a change, for audit records and events.
+func (id Identity) Actor() string {
+	if id.UserID != "" {
+		return id.UserID
+	}
+	return string(id.Kind) + ":" + id.PrincipalID
+}

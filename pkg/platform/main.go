@@ -30,6 +30,7 @@ type Config struct {
 	MigrateOnStart     bool   `conf:"default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
 
 	NatsURL      string `conf:"default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
+	OrgAddr      string `conf:"default:127.0.0.1:9101,help:org service gRPC address (used by services that call it)"`
 	IdentityKeys string `conf:"required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 
 	OTLPEndpoint string `conf:"help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
@@ -118,7 +119,8 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NatsURL, GRPC: lis, Metrics: tel.Metrics}
+	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NatsURL, GRPC: lis, Metrics: tel.Metrics,
+		Peers: map[string]string{"org": cfg.OrgAddr}}
 	if !cfg.DatabaseSetRole {
 		o.DB.Role = ""
 	}

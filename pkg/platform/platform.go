@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -33,6 +34,9 @@ type Deps struct {
 	JS     jetstream.JetStream
 	Keys   *identity.Keyring
 	Server *rpc.Server
+	// Peers are connections to the services named in Spec.Peers; calls on them carry the
+	// identity in their context (the caller's, or identity.Service for background work).
+	Peers map[string]*grpc.ClientConn
 }
 
 // Spec describes a service to the platform.
@@ -47,6 +51,8 @@ type Spec struct {
 	Migrations []postgres.MigrationSet
 	// Streams are the JetStream streams the service publishes into.
 	Streams []events.Stream
+	// Peers names the services it calls ("org", ...).
+	Peers []string
 	// New registers the service's gRPC implementations on d.Server and returns its workers
 	// (event consumers, schedulers).
 	New func(ctx context.Context, d Deps) ([]Worker, error)
@@ -85,6 +91,8 @@ type Options struct {
 	Metrics http.Handler
 	// Ready is closed once the service is serving (optional).
 	Ready chan<- struct{}
+	// Peers are the gRPC addresses of other services, by name.
+	Peers map[string]string
 }
 
 // Serve runs s until ctx ends, then shuts down in order: stop taking calls, let in-flight calls
@@ -107,7 +115,20 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if err != nil {
 		return err
 	}
-	workers, err := s.New(ctx, Deps{Log: log, Pool: pool, JS: js, Keys: o.Keys, Server: srv})
+	peers := map[string]*grpc.ClientConn{}
+	for _, name := range s.Peers {
+		addr := o.Peers[name]
+		if addr == "" {
+			return fmt.Errorf("%s: no address for peer service %s", s.Name, name)
+		}
+		conn, err := rpc.Dial(addr, o.Keys)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		peers[name] = conn
+	}
+	workers, err := s.New(ctx, Deps{Log: log, Pool: pool, JS: js, Keys: o.Keys, Server: srv, Peers: peers})
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}

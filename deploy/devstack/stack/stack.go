@@ -24,10 +24,16 @@ import (
 	"github.com/orgplane/orgplane/services/org/orgsvc"
 )
 
-// Specs lists every service in the suite.
-func Specs(org ...orgsvc.Option) []platform.Spec {
+// Specs lists every service in the suite; clock, when set, is the time they read.
+func Specs(clock func() time.Time) []platform.Spec {
+	var org []orgsvc.Option
+	var bill []billingsvc.Option
+	if clock != nil {
+		org = append(org, orgsvc.WithClock(clock))
+		bill = append(bill, billingsvc.WithClock(clock))
+	}
 	return []platform.Spec{
-		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(),
+		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(bill...),
 	}
 }
 
@@ -72,11 +78,7 @@ func (s *Stack) Wait() error { return s.wait() }
 // everything listens; cancel ctx to stop it all, then call Wait.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	log := o.Log
-	var orgOpts []orgsvc.Option
-	if o.Clock != nil {
-		orgOpts = append(orgOpts, orgsvc.WithClock(o.Clock))
-	}
-	specs := Specs(orgOpts...)
+	specs := Specs(o.Clock)
 	for _, s := range specs {
 		if err := platform.Migrate(ctx, s, o.DatabaseURL, log.With("service", s.Name)); err != nil {
 			return nil, fmt.Errorf("migrate %s: %w", s.Name, err)
@@ -149,7 +151,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		ready = append(ready, r)
 		opts := platform.Options{
 			Log: log, Keys: o.Keys, DB: s.DBConfig(o.DatabaseURL), NATSURL: st.NATSURL,
-			GRPC: grpcLis[s.Name], Ready: r,
+			GRPC: grpcLis[s.Name], Ready: r, Peers: map[string]string{"org": st.ServiceAddrs["org"]},
 		}
 		g.Go(func() error { return platform.Serve(gctx, s, opts) })
 	}

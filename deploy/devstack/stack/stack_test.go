@@ -72,6 +72,23 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
+// doQuiet is do for use from other goroutines: it reports failures in the response instead of
+// stopping the test.
+func (s *suite) doQuiet(method, path, token, body string) response {
+	req, err := http.NewRequest(method, s.st.GatewayURL+path, strings.NewReader(body))
+	if err != nil {
+		return response{code: -1, body: []byte(err.Error())}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return response{code: -1, body: []byte(err.Error())}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{code: resp.StatusCode, header: resp.Header, body: b}
+}
+
 func (s *suite) do(method, path, token, body string, header ...string) response {
 	s.t.Helper()
 	var rd io.Reader

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
@@ -131,6 +132,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.Close()
 			return nil, err
 		}
+	}
+	if err := billingv1.RegisterBillingServiceHandler(ctx, mux, g.conns["billing"]); err != nil {
+		g.Close()
+		return nil, err
 	}
 	g.auth = orgv1.NewAuthServiceClient(org)
 

@@ -37,6 +37,20 @@ func Register(s grpc.ServiceRegistrar, reg *registry.Service) {
 	orgv1.RegisterAuthServiceServer(s, &auth{reg: reg})
 	orgv1.RegisterOrganizationServiceServer(s, &organizations{reg: reg})
 	orgv1.RegisterReviewServiceServer(s, &reviews{reg: reg})
+	orgv1.RegisterLicenseServiceServer(s, &licenses{reg: reg})
+}
+
+type licenses struct {
+	orgv1.UnimplementedLicenseServiceServer
+	reg *registry.Service
+}
+
+func (s *licenses) SetLicenseLimit(ctx context.Context, req *orgv1.SetLicenseLimitRequest) (*orgv1.LicenseUsage, error) {
+	return s.reg.SetLicenseLimit(ctx, req)
+}
+
+func (s *licenses) GetLicenseUsage(ctx context.Context, req *orgv1.GetLicenseUsageRequest) (*orgv1.LicenseUsage, error) {
+	return s.reg.GetLicenseUsage(ctx, req.GetAccountId())
 }
 
 // Response headers the gateway turns into HTTP headers (see the gateway's header matcher).

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
-	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
@@ -126,7 +125,7 @@ func (s *Service) CreateUser(ctx context.Context, req *orgv1.CreateUserRequest) 
 		if out, err = insertUser(ctx, tx, req.GetAccountId(), u, "user"); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.UserCreated{AccountId: req.GetAccountId(), User: out})
+		err = s.enqueue(ctx, tx, &orgv1.UserCreated{AccountId: req.GetAccountId(), User: out})
 		return err
 	})
 	return out, err
@@ -228,7 +227,7 @@ func (s *Service) UpdateUser(ctx context.Context, req *orgv1.UpdateUserRequest) 
 		if out, err = readUser(ctx, tx, u.GetId()); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.UserUpdated{AccountId: req.GetAccountId(), User: out})
+		err = s.enqueue(ctx, tx, &orgv1.UserUpdated{AccountId: req.GetAccountId(), User: out})
 		return err
 	})
 	return out, err

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
@@ -91,10 +90,10 @@ func (s *Service) CreateAccount(ctx context.Context, req *orgv1.CreateAccountReq
 			return err
 		}
 		resp.AdministratorApiKey = key.secret
-		if _, err := events.Enqueue(ctx, tx, &orgv1.AccountCreated{AccountId: accountID, DisplayName: resp.Account.GetDisplayName()}); err != nil {
+		if err := s.enqueue(ctx, tx, &orgv1.AccountCreated{AccountId: accountID, DisplayName: resp.Account.GetDisplayName()}); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.UserCreated{AccountId: accountID, User: user})
+		err = s.enqueue(ctx, tx, &orgv1.UserCreated{AccountId: accountID, User: user})
 		return err
 	})
 	if err != nil {

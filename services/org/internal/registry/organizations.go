@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
-	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
@@ -209,7 +208,7 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, o *o
 		if out, err = readOrg(ctx, tx, identity.Identity{Kind: identity.KindOperator}, orgID, false); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: out})
+		err = s.enqueue(ctx, tx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: out})
 		return err
 	})
 	return out, err
@@ -417,7 +416,7 @@ func (s *Service) UpdateOrganization(ctx context.Context, req *orgv1.UpdateOrgan
 		if out, err = readOrg(ctx, tx, identity.Identity{Kind: identity.KindOperator}, in.GetId(), false); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.OrganizationUpdated{AccountId: req.GetAccountId(), Organization: out, ChangedFields: paths})
+		err = s.enqueue(ctx, tx, &orgv1.OrganizationUpdated{AccountId: req.GetAccountId(), Organization: out, ChangedFields: paths})
 		return err
 	})
 	return out, err
@@ -445,7 +444,7 @@ func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID s
 		if out, err = readOrg(ctx, tx, id, orgID, false); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.OrganizationDeactivated{AccountId: accountID, Organization: out})
+		err = s.enqueue(ctx, tx, &orgv1.OrganizationDeactivated{AccountId: accountID, Organization: out})
 		return err
 	})
 	return out, err
@@ -489,7 +488,7 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 		if out, err = readOrg(ctx, tx, id, orgID, false); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: out, CooldownOverridden: override})
+		err = s.enqueue(ctx, tx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: out, CooldownOverridden: override})
 		return err
 	})
 	return out, err
@@ -547,7 +546,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID strin
 		}
 		for _, v := range victims {
 			deleted = append(deleted, v.id)
-			if _, err := events.Enqueue(ctx, tx, &orgv1.OrganizationDeleted{AccountId: accountID, OrganizationId: v.id,
+			if err := s.enqueue(ctx, tx, &orgv1.OrganizationDeleted{AccountId: accountID, OrganizationId: v.id,
 				Name: v.name, ParentId: v.parent, DeletedWithId: orgID, WasActive: v.active}); err != nil {
 				return err
 			}

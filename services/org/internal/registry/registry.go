@@ -11,7 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
@@ -19,7 +22,7 @@ import (
 // Sentinel errors. Not-found errors are also what a caller gets for something it may not see,
 // so existence never leaks across tenants or groups.
 var (
-	ErrAccountNotFound      = apperr.NotFound("account not found")
+	ErrAccountNotFound      = identity.ErrAccountNotFound
 	ErrOrganizationNotFound = apperr.NotFound("organization not found")
 	ErrUserNotFound         = apperr.NotFound("user not found")
 	ErrRoleNotFound         = apperr.NotFound("role not found")
@@ -47,24 +50,15 @@ func New(pool *pgxpool.Pool, now Clock) *Service {
 	return &Service{pool: pool, now: now}
 }
 
-// caller returns the identity acting on accountID, provided it may: platform operators act on
-// any account, everyone else only inside their own. perm, when set, must be held (operators hold
-// every permission). Another account looks like a missing one.
+// caller returns the identity acting on accountID, provided it may (see identity.ForAccount).
 func caller(ctx context.Context, accountID, perm string) (identity.Identity, error) {
-	id, ok := identity.From(ctx)
-	if !ok {
-		return id, identity.ErrUnauthenticated
-	}
-	if id.Operator() {
-		return id, nil
-	}
-	if id.AccountID != accountID {
-		return id, ErrAccountNotFound
-	}
-	if perm != "" && !id.Has(perm) {
-		return id, apperr.PermissionDenied("your role does not allow this (needs " + perm + ")")
-	}
-	return id, nil
+	return identity.ForAccount(ctx, accountID, perm)
+}
+
+// enqueue writes an event stamped with the service's clock.
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, msg proto.Message) error {
+	_, err := events.EnqueueAt(ctx, tx, msg, s.now())
+	return err
 }
 
 // inTenant runs fn in a transaction scoped to accountID.

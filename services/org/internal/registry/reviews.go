@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
-	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
@@ -95,7 +94,7 @@ func (s *Service) CreateReview(ctx context.Context, accountID string, in *orgv1.
 		if err != nil {
 			return reviewErr(err)
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.ReviewCreated{AccountId: accountID, Review: out,
+		err = s.enqueue(ctx, tx, &orgv1.ReviewCreated{AccountId: accountID, Review: out,
 			OrganizationName: org.GetName(), OrganizationGroupIds: org.GetGroupIds()})
 		return err
 	})
@@ -209,7 +208,7 @@ func (s *Service) ReassignReview(ctx context.Context, req *orgv1.ReassignReviewR
 			if c.prev == c.now {
 				continue
 			}
-			if _, err := events.Enqueue(ctx, tx, &orgv1.ReviewOwnerChanged{AccountId: req.GetAccountId(), ReviewId: out.GetId(),
+			if err := s.enqueue(ctx, tx, &orgv1.ReviewOwnerChanged{AccountId: req.GetAccountId(), ReviewId: out.GetId(),
 				ReviewTitle: out.GetTitle(), OrganizationId: org.GetId(), OrganizationName: org.GetName(), Role: c.role,
 				PreviousAssigneeId: c.prev, NewAssigneeId: c.now, DueDate: c.due, ChangedBy: actor(id),
 				OrganizationGroupIds: org.GetGroupIds()}); err != nil {

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
-	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/services/org/internal/logo"
 )
@@ -118,7 +117,7 @@ func (s *Service) UpdateAccountSettings(ctx context.Context, req *orgv1.UpdateAc
 		if out, err = readSettings(ctx, tx); err != nil {
 			return err
 		}
-		_, err = events.Enqueue(ctx, tx, &orgv1.AccountSettingsUpdated{AccountId: req.GetAccountId(), Settings: out})
+		err = s.enqueue(ctx, tx, &orgv1.AccountSettingsUpdated{AccountId: req.GetAccountId(), Settings: out})
 		return err
 	})
 	return out, err
