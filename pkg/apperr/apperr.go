@@ -56,6 +56,9 @@ type Error struct {
 	Field string
 	// Reason is a stable machine-readable code for clients (for example "LICENSE_LIMIT").
 	Reason string
+	// QuotaSubject names the exhausted quota of a ResourceExhausted error (for example
+	// "accounts/<id>/licenses"); it becomes a google.rpc.QuotaFailure.
+	QuotaSubject string
 	Err    error
 
 	sentinel *Error

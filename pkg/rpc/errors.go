@@ -90,6 +90,11 @@ func classified(ae *apperr.Error) error {
 			{Field: ae.Field, Description: ae.Message},
 		}})
 	}
+	if ae.QuotaSubject != "" {
+		s, _ = s.WithDetails(&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{
+			{Subject: ae.QuotaSubject, Description: ae.Message},
+		}})
+	}
 	if ae.Reason != "" {
 		s, _ = s.WithDetails(&errdetails.ErrorInfo{Reason: ae.Reason, Domain: ErrorDomain})
 	}

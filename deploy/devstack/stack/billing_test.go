@@ -93,7 +93,8 @@ func TestConcurrentCreatesAndReactivationsNeverExceedTheLimit(t *testing.T) {
 		t.Fatalf("50 concurrent creates with 10 licenses left: %d created, %d refused (codes %v)", ok, refused, codes)
 	}
 	bodies.Range(func(_, v any) bool {
-		if !strings.Contains(v.(string), "LICENSE_LIMIT") || !strings.Contains(v.(string), "0 remaining") {
+		if !strings.Contains(v.(string), "LICENSE_LIMIT") || !strings.Contains(v.(string), "0 remaining") ||
+			!strings.Contains(v.(string), "google.rpc.QuotaFailure") {
 			t.Errorf("refusal does not explain the license limit: %s", v)
 		}
 		return false

@@ -115,7 +115,7 @@ func takeLicenses(ctx context.Context, tx pgx.Tx, n int) error {
 		return err
 	}
 	if used+n > *limit {
-		return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT",
+		return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses",
 			Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", used, *limit, max(*limit-used, 0))}
 	}
 	return nil
