@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -135,4 +137,12 @@ func (kr *Keyring) Verify(token string) (Identity, error) {
 		Kind: c.Kind, PrincipalID: c.Subject, AccountID: c.AccountID, Permissions: c.Permissions,
 		UserID: c.UserID, RestrictedToGroups: c.Restricted, Groups: c.Groups,
 	}, nil
+}
+
+// Derive returns a key for another purpose (page tokens, say) from the signing key, so that
+// one configured secret serves several uses without one use's output ever validating in another.
+func (kr *Keyring) Derive(purpose string) []byte {
+	h := hmac.New(sha256.New, kr.keys[kr.signID])
+	h.Write([]byte("orgplane derive\x00" + purpose))
+	return h.Sum(nil)
 }

@@ -59,6 +59,10 @@ type Options struct {
 	OperatorToken string
 	// Clock, when set, is the time the services read (tests age data with it).
 	Clock func() time.Time
+	// RateLimit is the gateway's per-credential limit; zero means 100 per second, bursts of 200.
+	RateLimit gateway.RateLimit
+	// CORSOrigins are the browser origins the gateway allows.
+	CORSOrigins []string
 }
 
 // Stack is a running suite.
@@ -131,8 +135,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		st.AdminURL = "http://" + adminLis.Addr().String()
 	}
 
+	if o.RateLimit == (gateway.RateLimit{}) {
+		o.RateLimit = gateway.RateLimit{PerSecond: 100, Burst: 200}
+	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Log: log.With("service", "gateway"), Keys: o.Keys, OperatorToken: o.OperatorToken, Metrics: o.Metrics,
+		RateLimit: o.RateLimit, CORSOrigins: o.CORSOrigins,
 		Upstreams: gateway.Upstreams{
 			Org: st.ServiceAddrs["org"], Mapping: st.ServiceAddrs["mapping"],
 			IntegrationSync: st.ServiceAddrs["integration_sync"], Notification: st.ServiceAddrs["notification"],

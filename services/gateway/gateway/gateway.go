@@ -17,6 +17,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/rs/cors"
+	"github.com/swaggest/swgui/v5emb"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -59,6 +62,10 @@ type Config struct {
 	Metrics http.Handler
 	// UpstreamTimeout bounds every call to a service.
 	UpstreamTimeout time.Duration
+	// RateLimit is each credential's token bucket.
+	RateLimit RateLimit
+	// CORSOrigins are the browser origins allowed to call the API ("*" for any).
+	CORSOrigins []string
 }
 
 // MinOperatorTokenLen keeps the operator credential out of guessing range.
@@ -149,9 +156,24 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Metrics != nil {
 		root.Handle("GET /metrics", cfg.Metrics)
 	}
-	root.Handle("/", g.authenticate(g.withTimeout(requireUTF8(mux))))
-	g.h = requestID(otelhttp.NewHandler(root, "gateway",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })))
+	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
+	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	api := g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux))))))
+	root.Handle("/", cors.New(cors.Options{
+		AllowedOrigins:   cfg.CORSOrigins,
+		AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
+		ExposedHeaders:   []string{"X-Request-Id", "ETag", "Retry-After"},
+		AllowCredentials: false,
+		MaxAge:           600,
+	}).Handler(api))
+	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.h = requestID(gz(otelhttp.NewHandler(root, "gateway",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))))
 	return g, nil
 }
 
@@ -245,6 +267,10 @@ func (g *Gateway) authenticateAPIKey(ctx context.Context, key string) (identity.
 
 // writeStatus writes an error in the same google.rpc.Status JSON shape grpc-gateway uses.
 func writeStatus(w http.ResponseWriter, s *status.Status) {
+	writeStatusCode(w, s, runtime.HTTPStatusFromCode(s.Code()))
+}
+
+func writeStatusCode(w http.ResponseWriter, s *status.Status, code int) {
 	b, err := protojson.Marshal(s.Proto())
 	if err != nil {
 		http.Error(w, `{"code":13,"message":"internal error"}`, http.StatusInternalServerError)
@@ -254,7 +280,7 @@ func writeStatus(w http.ResponseWriter, s *status.Status) {
 	if s.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="orgplane"`)
 	}
-	w.WriteHeader(runtime.HTTPStatusFromCode(s.Code()))
+	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
 

@@ -16,11 +16,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// maxBody bounds what the gateway reads of a request body. It is well above the largest valid
-// request (a 2 MiB logo is 2.7 MiB as base64) so that a too-large logo still reaches the service
-// and is refused naming its field.
-const maxBody = 8 << 20
-
 // requireUTF8 refuses a JSON body that is not valid UTF-8, naming the field that holds the bad
 // bytes. The JSON decoder behind grpc-gateway would refuse it too, but without saying where.
 func requireUTF8(next http.Handler) http.Handler {
@@ -29,12 +24,10 @@ func requireUTF8(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		body, err := io.ReadAll(r.Body) // limited by limitBody
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_, _ = w.Write([]byte(`{"code":3,"message":"request body is larger than 8 MiB","details":[]}`))
+			writeTooLarge(w, tooLarge.Limit)
 			return
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orgplane/orgplane/pkg/events"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/services/org/internal/grpcapi"
@@ -35,7 +36,8 @@ func Spec(opts ...Option) platform.Spec {
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
 		Streams:          events.StreamsOf("org"),
 		New: func(_ context.Context, d platform.Deps) ([]platform.Worker, error) {
-			grpcapi.Register(d.Server, registry.New(d.Pool, o.clock))
+			pages := pagetoken.New(d.Keys.Derive("org page tokens"))
+			grpcapi.Register(d.Server, registry.New(d.Pool, o.clock, pages), pages)
 			return nil, nil
 		},
 	}

@@ -5,8 +5,6 @@ package grpcapi
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"time"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/org/internal/registry"
 )
 
@@ -31,9 +30,9 @@ func pageSize(n int32) int {
 }
 
 // Register registers every org service on s.
-func Register(s grpc.ServiceRegistrar, reg *registry.Service) {
-	orgv1.RegisterAccountServiceServer(s, &accounts{reg: reg})
-	orgv1.RegisterAccessServiceServer(s, &access{reg: reg})
+func Register(s grpc.ServiceRegistrar, reg *registry.Service, pages *pagetoken.Sealer) {
+	orgv1.RegisterAccountServiceServer(s, &accounts{reg: reg, pages: pages})
+	orgv1.RegisterAccessServiceServer(s, &access{reg: reg, pages: pages})
 	orgv1.RegisterAuthServiceServer(s, &auth{reg: reg})
 	orgv1.RegisterOrganizationServiceServer(s, &organizations{reg: reg})
 	orgv1.RegisterReviewServiceServer(s, &reviews{reg: reg})
@@ -73,8 +72,11 @@ func logoBody(ctx context.Context, l registry.Logo) (*httpbody.HttpBody, error) 
 
 type accounts struct {
 	orgv1.UnimplementedAccountServiceServer
-	reg *registry.Service
+	reg   *registry.Service
+	pages *pagetoken.Sealer
 }
+
+var errBadPageToken = apperr.Invalid("page_token", "is not a token from a previous page of this list")
 
 func (s *accounts) CreateAccount(ctx context.Context, req *orgv1.CreateAccountRequest) (*orgv1.CreateAccountResponse, error) {
 	return s.reg.CreateAccount(ctx, req)
@@ -94,9 +96,8 @@ func (s *accounts) ListAccounts(ctx context.Context, req *orgv1.ListAccountsRequ
 	p := registry.AccountPage{Size: size + 1}
 	if t := req.GetPageToken(); t != "" {
 		var tok accountToken
-		b, err := base64.RawURLEncoding.DecodeString(t)
-		if err != nil || json.Unmarshal(b, &tok) != nil || tok.I == "" {
-			return nil, apperr.Invalid("page_token", "is not a token from a previous page of this list")
+		if err := s.pages.Open("accounts", t, &tok); err != nil || tok.I == "" {
+			return nil, errBadPageToken
 		}
 		p.AfterTime, p.AfterID = tok.T, tok.I
 	}
@@ -108,8 +109,9 @@ func (s *accounts) ListAccounts(ctx context.Context, req *orgv1.ListAccountsRequ
 	if len(list) > size {
 		resp.Accounts = list[:size]
 		last := list[size-1]
-		b, _ := json.Marshal(accountToken{T: last.GetCreateTime().AsTime(), I: last.GetId()})
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString(b)
+		if resp.NextPageToken, err = s.pages.Seal("accounts", accountToken{T: last.GetCreateTime().AsTime(), I: last.GetId()}); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }
@@ -140,7 +142,8 @@ func (s *accounts) DeleteAccountLogo(ctx context.Context, req *orgv1.DeleteAccou
 
 type access struct {
 	orgv1.UnimplementedAccessServiceServer
-	reg *registry.Service
+	reg   *registry.Service
+	pages *pagetoken.Sealer
 }
 
 func (s *access) CreateUser(ctx context.Context, req *orgv1.CreateUserRequest) (*orgv1.User, error) {
@@ -155,11 +158,9 @@ func (s *access) ListUsers(ctx context.Context, req *orgv1.ListUsersRequest) (*o
 	size := pageSize(req.GetPageSize())
 	after := ""
 	if t := req.GetPageToken(); t != "" {
-		b, err := base64.RawURLEncoding.DecodeString(t)
-		if err != nil || len(b) != 36 {
-			return nil, apperr.Invalid("page_token", "is not a token from a previous page of this list")
+		if err := s.pages.Open("users", t, &after); err != nil || after == "" {
+			return nil, errBadPageToken
 		}
-		after = string(b)
 	}
 	users, err := s.reg.ListUsers(ctx, req.GetAccountId(), size+1, after)
 	if err != nil {
@@ -168,7 +169,9 @@ func (s *access) ListUsers(ctx context.Context, req *orgv1.ListUsersRequest) (*o
 	resp := &orgv1.ListUsersResponse{Users: users}
 	if len(users) > size {
 		resp.Users = users[:size]
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(users[size-1].GetId()))
+		if resp.NextPageToken, err = s.pages.Seal("users", users[size-1].GetId()); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }

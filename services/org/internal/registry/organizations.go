@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -261,8 +259,7 @@ func (s *Service) ListOrganizations(ctx context.Context, req *orgv1.ListOrganiza
 	}
 	var cur orgCursor
 	if t := req.GetPageToken(); t != "" {
-		b, err := base64.RawURLEncoding.DecodeString(t)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.ID == "" || cur.F != filterKey(req) {
+		if err := s.pages.Open("organizations", t, &cur); err != nil || cur.ID == "" || cur.F != filterKey(req) {
 			return nil, errBadPageToken
 		}
 	}
@@ -346,8 +343,9 @@ func (s *Service) ListOrganizations(ctx context.Context, req *orgv1.ListOrganiza
 	if len(resp.Organizations) > size {
 		resp.Organizations = resp.Organizations[:size]
 		last := resp.Organizations[size-1]
-		b, _ := json.Marshal(orgCursor{Name: last.GetName(), ID: last.GetId(), F: filterKey(req)})
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString(b)
+		if resp.NextPageToken, err = s.pages.Seal("organizations", orgCursor{Name: last.GetName(), ID: last.GetId(), F: filterKey(req)}); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
 
@@ -38,16 +39,17 @@ type Clock func() time.Time
 
 // Service implements the registry's operations.
 type Service struct {
-	pool *pgxpool.Pool
-	now  Clock
+	pool  *pgxpool.Pool
+	now   Clock
+	pages *pagetoken.Sealer
 }
 
-// New returns a Service over pool. A nil clock means time.Now.
-func New(pool *pgxpool.Pool, now Clock) *Service {
+// New returns a Service over pool. A nil clock means time.Now. pages seals list page tokens.
+func New(pool *pgxpool.Pool, now Clock, pages *pagetoken.Sealer) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{pool: pool, now: now}
+	return &Service{pool: pool, now: now, pages: pages}
 }
 
 // caller returns the identity acting on accountID, provided it may (see identity.ForAccount).

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"time"
 
@@ -125,14 +124,16 @@ func (s *Service) ListReviews(ctx context.Context, req *orgv1.ListReviewsRequest
 	if size == 0 {
 		size = 100
 	}
-	after := ""
+	var cur struct {
+		ID  string `json:"i"`
+		Org string `json:"o"`
+	}
 	if t := req.GetPageToken(); t != "" {
-		b, err := base64.RawURLEncoding.DecodeString(t)
-		if err != nil || len(b) != 36 {
+		if err := s.pages.Open("reviews", t, &cur); err != nil || cur.Org != req.GetOrganizationId() {
 			return nil, apperr.Invalid("page_token", "is not a token from a previous page of this list")
 		}
-		after = string(b)
 	}
+	after := cur.ID
 	restricted, groups := visibility(id)
 	resp := &orgv1.ListReviewsResponse{}
 	err = s.inTenant(ctx, req.GetAccountId(), func(tx pgx.Tx) error {
@@ -151,7 +152,10 @@ func (s *Service) ListReviews(ctx context.Context, req *orgv1.ListReviewsRequest
 	}
 	if len(resp.Reviews) > size {
 		resp.Reviews = resp.Reviews[:size]
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(resp.Reviews[size-1].GetId()))
+		cur.ID, cur.Org = resp.Reviews[size-1].GetId(), req.GetOrganizationId()
+		if resp.NextPageToken, err = s.pages.Seal("reviews", cur); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }
