@@ -61,12 +61,15 @@ func testLog() *slog.Logger {
 // world is a running suite plus an event tap on the org stream.
 type world struct {
 	*suite
-	clock  *clock
-	mu     sync.Mutex
-	events []*nats.Msg
+	clock *clock
+	// an account and an organization for the fuzzer to aim at
+	fuzzAccount msp
+	fuzzOrg     string
+	mu          sync.Mutex
+	events      []*nats.Msg
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t testing.TB) *world {
 	t.Helper()
 	dbURL := testkit.EmptyDB(t)
 	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}

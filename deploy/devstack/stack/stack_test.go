@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 const operatorToken = "op_test_0123456789abcdefghijklmnopqrstuvwxyz"
 
 type suite struct {
-	t     *testing.T
+	t     testing.TB
 	st    *stack.Stack
 	dbURL string
 }
@@ -63,7 +63,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

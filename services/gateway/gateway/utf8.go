@@ -20,6 +20,29 @@ import (
 // bytes. The JSON decoder behind grpc-gateway would refuse it too, but without saying where.
 func requireUTF8(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Path and query parameters end up in proto strings too, which must be UTF-8.
+		if !utf8.ValidString(r.URL.Path) {
+			writeInvalidUTF8(w, "path")
+			return
+		}
+		q := r.URL.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				writeInvalidUTF8(w, "query")
+				return
+			}
+			for _, v := range q[k] {
+				if !utf8.ValidString(v) {
+					writeInvalidUTF8(w, k)
+					return
+				}
+			}
+		}
 		if r.Body == nil || r.ContentLength == 0 {
 			next.ServeHTTP(w, r)
 			return
@@ -35,16 +58,19 @@ func requireUTF8(next http.Handler) http.Handler {
 			return
 		}
 		if !utf8.Valid(body) {
-			field := invalidUTF8Field(body)
-			s, _ := status.New(codes.InvalidArgument, field+": is not valid UTF-8 text").WithDetails(&errdetails.BadRequest{
-				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: "is not valid UTF-8 text"}},
-			})
-			writeStatus(w, s)
+			writeInvalidUTF8(w, invalidUTF8Field(body))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+func writeInvalidUTF8(w http.ResponseWriter, field string) {
+	s, _ := status.New(codes.InvalidArgument, field+": is not valid UTF-8 text").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: "is not valid UTF-8 text"}},
+	})
+	writeStatus(w, s)
 }
 
 // invalidUTF8Field finds the JSON path of the first string holding invalid UTF-8. encoding/json
