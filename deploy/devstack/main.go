@@ -26,6 +26,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
 	"github.com/orgplane/orgplane/pkg/pgcluster"
+	"github.com/orgplane/orgplane/services/gateway/gateway"
 )
 
 func main() {
@@ -51,6 +52,8 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	basePort := fs.Int("service-base-port", 9101, "first of five consecutive service gRPC ports (0: any free ports)")
 	adminPort := fs.Int("admin-port", 9200, "/metrics port (-1 disables)")
 	natsPort := fs.Int("nats-port", 4322, "embedded NATS port (0: any free port)")
+	ratePerSec := fs.Float64("rate-limit", 100, "gateway requests per second per API key")
+	rateBurst := fs.Int("rate-burst", 200, "gateway burst per API key")
 	pgMode := fs.String("postgres", envOr("ORGPLANE_DEV_POSTGRES", "auto"), "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
 	logLevel := fs.String("log-level", envOr("ORGPLANE_LOG_LEVEL", "info"), "debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {
@@ -115,6 +118,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: *natsPort,
 		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
 		Keys: keys, OperatorToken: secrets.operatorToken,
+		RateLimit: gateway.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
 	})
 	if err != nil {
 		return err
