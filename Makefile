@@ -45,6 +45,7 @@ FORCE:
 generate: tools ## regenerate Go, gateway and OpenAPI code from proto/
 	rm -rf pkg/gen services/gateway/internal/openapi/*.json
 	$(BIN)/buf generate
+	$(GO) run ./services/gateway/internal/openapi/enrich services/gateway/internal/openapi/orgplane.swagger.json
 
 .PHONY: proto-deps
 proto-deps: ## refresh the vendored third-party .proto files

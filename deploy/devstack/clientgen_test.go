@@ -60,6 +60,8 @@ import (
 	"os"
 
 	"genclient/api"
+
+	"github.com/google/uuid"
 )
 
 func bearer(token string) api.ClientOption {
@@ -87,7 +89,7 @@ func main() {
 		Administrator: api.V1User{FirstName: ptr("Gen"), LastName: ptr("Admin"), Email: ptr("gen@example.com")},
 	})
 	must(acct.StatusCode(), acct.Body, err)
-	accountID := *acct.JSON200.Account.Id
+	accountID := uuid.MustParse(*acct.JSON200.Account.Id)
 	admin, _ := api.NewClientWithResponses(url, bearer(*acct.JSON200.AdministratorApiKey))
 	for _, name := range []string{"Northwind Traders", "Tailspin Toys"} {
 		org, err := admin.OrganizationServiceCreateOrganizationWithResponse(ctx, accountID, api.V1Organization{Name: ptr(name)})

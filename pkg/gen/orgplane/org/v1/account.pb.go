@@ -1026,8 +1026,32 @@ const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\x15UpdateAccountSettings\x12-.orgplane.org.v1.UpdateAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"4\x82\xd3\xe4\x93\x02.:\bsettings2\"/v1/accounts/{account_id}/settings\x12~\n" +
 	"\x0eSetAccountLogo\x12&.orgplane.org.v1.SetAccountLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\")\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/accounts/{account_id}/logo\x12v\n" +
 	"\x0eGetAccountLogo\x12&.orgplane.org.v1.GetAccountLogoRequest\x1a\x14.google.api.HttpBody\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/accounts/{account_id}/logo\x12\x92\x01\n" +
-	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\x91\x02\x92A\xd1\x01\x12Q\n" +
-	"\fOrgplane API\x12=The organization control plane for managed service providers.2\x02v1Zn\n" +
+	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\xf9\a\x92A\xb9\a\x12Q\n" +
+	"\fOrgplane API\x12=The organization control plane for managed service providers.2\x02v1R\x84\x01\n" +
+	"\x03400\x12}\n" +
+	"cThe request breaks a rule: google.rpc.BadRequest names each field (413 when the body is too large).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR5\n" +
+	"\x03401\x12.\n" +
+	"\x14No valid credential.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRK\n" +
+	"\x03403\x12D\n" +
+	"*The credential's role does not allow this.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRN\n" +
+	"\x03404\x12G\n" +
+	"-Not found, or not visible to this credential.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRY\n" +
+	"\x03409\x12R\n" +
+	"8A conflicting record exists (for example the same name).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR\x7f\n" +
+	"\x03429\x12x\n" +
+	"^Rate limited (Retry-After, google.rpc.RetryInfo) or out of licenses (google.rpc.QuotaFailure).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRd\n" +
+	"\x03500\x12]\n" +
+	"CInternal error: the message carries a correlation id, nothing else.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRI\n" +
+	"\x03503\x12B\n" +
+	"(A service is unavailable; retry shortly.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusZn\n" +
 	"l\n" +
 	"\x06bearer\x12b\b\x02\x12M`Bearer <api key>` (or the platform operator credential for operator routes).\x1a\rAuthorization \x02b\f\n" +
 	"\n" +
