@@ -59,7 +59,7 @@ type Error struct {
 	// QuotaSubject names the exhausted quota of a ResourceExhausted error (for example
 	// "accounts/<id>/licenses"); it becomes a google.rpc.QuotaFailure.
 	QuotaSubject string
-	Err    error
+	Err          error
 
 	sentinel *Error
 }
