@@ -224,6 +224,11 @@ func (s *organizations) CreateOrganization(ctx context.Context, req *orgv1.Creat
 	return s.reg.CreateOrganization(ctx, req.GetAccountId(), req.GetOrganization())
 }
 
+func (s *organizations) BulkCreateOrganizations(ctx context.Context, req *orgv1.BulkCreateOrganizationsRequest) (*orgv1.BulkCreateOrganizationsResponse, error) {
+	orgs, err := s.reg.BulkCreateOrganizations(ctx, req.GetAccountId(), req.GetOrganizations())
+	return &orgv1.BulkCreateOrganizationsResponse{Organizations: orgs}, err
+}
+
 func (s *organizations) GetOrganization(ctx context.Context, req *orgv1.GetOrganizationRequest) (*orgv1.Organization, error) {
 	return s.reg.GetOrganization(ctx, req.GetAccountId(), req.GetOrganizationId())
 }

@@ -298,6 +298,107 @@ func (x *CreateOrganizationRequest) GetOrganization() *Organization {
 	return nil
 }
 
+// BulkCreateOrganizationsRequest is the input of BulkCreateOrganizations.
+type BulkCreateOrganizationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organizations: name, type, status, default engineer and vCIO, notes.
+	Organizations []*Organization `protobuf:"bytes,2,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkCreateOrganizationsRequest) Reset() {
+	*x = BulkCreateOrganizationsRequest{}
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkCreateOrganizationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkCreateOrganizationsRequest) ProtoMessage() {}
+
+func (x *BulkCreateOrganizationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkCreateOrganizationsRequest.ProtoReflect.Descriptor instead.
+func (*BulkCreateOrganizationsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BulkCreateOrganizationsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *BulkCreateOrganizationsRequest) GetOrganizations() []*Organization {
+	if x != nil {
+		return x.Organizations
+	}
+	return nil
+}
+
+// BulkCreateOrganizationsResponse is the output of BulkCreateOrganizations.
+type BulkCreateOrganizationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new organizations, in request order.
+	Organizations []*Organization `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkCreateOrganizationsResponse) Reset() {
+	*x = BulkCreateOrganizationsResponse{}
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkCreateOrganizationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkCreateOrganizationsResponse) ProtoMessage() {}
+
+func (x *BulkCreateOrganizationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkCreateOrganizationsResponse.ProtoReflect.Descriptor instead.
+func (*BulkCreateOrganizationsResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BulkCreateOrganizationsResponse) GetOrganizations() []*Organization {
+	if x != nil {
+		return x.Organizations
+	}
+	return nil
+}
+
 // GetOrganizationRequest is the input of GetOrganization.
 type GetOrganizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -311,7 +412,7 @@ type GetOrganizationRequest struct {
 
 func (x *GetOrganizationRequest) Reset() {
 	*x = GetOrganizationRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +424,7 @@ func (x *GetOrganizationRequest) String() string {
 func (*GetOrganizationRequest) ProtoMessage() {}
 
 func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +437,7 @@ func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetOrganizationRequest) GetAccountId() string {
@@ -384,7 +485,7 @@ type ListOrganizationsRequest struct {
 
 func (x *ListOrganizationsRequest) Reset() {
 	*x = ListOrganizationsRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +497,7 @@ func (x *ListOrganizationsRequest) String() string {
 func (*ListOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +510,7 @@ func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListOrganizationsRequest) GetAccountId() string {
@@ -504,7 +605,7 @@ type ListOrganizationsResponse struct {
 
 func (x *ListOrganizationsResponse) Reset() {
 	*x = ListOrganizationsResponse{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +617,7 @@ func (x *ListOrganizationsResponse) String() string {
 func (*ListOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +630,7 @@ func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
@@ -569,7 +670,7 @@ type UpdateOrganizationRequest struct {
 
 func (x *UpdateOrganizationRequest) Reset() {
 	*x = UpdateOrganizationRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +682,7 @@ func (x *UpdateOrganizationRequest) String() string {
 func (*UpdateOrganizationRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +695,7 @@ func (x *UpdateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{5}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateOrganizationRequest) GetAccountId() string {
@@ -631,7 +732,7 @@ type DeactivateOrganizationRequest struct {
 
 func (x *DeactivateOrganizationRequest) Reset() {
 	*x = DeactivateOrganizationRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +744,7 @@ func (x *DeactivateOrganizationRequest) String() string {
 func (*DeactivateOrganizationRequest) ProtoMessage() {}
 
 func (x *DeactivateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +757,7 @@ func (x *DeactivateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{6}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeactivateOrganizationRequest) GetAccountId() string {
@@ -688,7 +789,7 @@ type ReactivateOrganizationRequest struct {
 
 func (x *ReactivateOrganizationRequest) Reset() {
 	*x = ReactivateOrganizationRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +801,7 @@ func (x *ReactivateOrganizationRequest) String() string {
 func (*ReactivateOrganizationRequest) ProtoMessage() {}
 
 func (x *ReactivateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +814,7 @@ func (x *ReactivateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{7}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReactivateOrganizationRequest) GetAccountId() string {
@@ -750,7 +851,7 @@ type DeleteOrganizationRequest struct {
 
 func (x *DeleteOrganizationRequest) Reset() {
 	*x = DeleteOrganizationRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +863,7 @@ func (x *DeleteOrganizationRequest) String() string {
 func (*DeleteOrganizationRequest) ProtoMessage() {}
 
 func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +876,7 @@ func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{8}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteOrganizationRequest) GetAccountId() string {
@@ -803,7 +904,7 @@ type DeleteOrganizationResponse struct {
 
 func (x *DeleteOrganizationResponse) Reset() {
 	*x = DeleteOrganizationResponse{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +916,7 @@ func (x *DeleteOrganizationResponse) String() string {
 func (*DeleteOrganizationResponse) ProtoMessage() {}
 
 func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +929,7 @@ func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{9}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteOrganizationResponse) GetDeletedOrganizationIds() []string {
@@ -853,7 +954,7 @@ type SetOrganizationLogoRequest struct {
 
 func (x *SetOrganizationLogoRequest) Reset() {
 	*x = SetOrganizationLogoRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +966,7 @@ func (x *SetOrganizationLogoRequest) String() string {
 func (*SetOrganizationLogoRequest) ProtoMessage() {}
 
 func (x *SetOrganizationLogoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +979,7 @@ func (x *SetOrganizationLogoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOrganizationLogoRequest.ProtoReflect.Descriptor instead.
 func (*SetOrganizationLogoRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetOrganizationLogoRequest) GetAccountId() string {
@@ -915,7 +1016,7 @@ type GetOrganizationLogoRequest struct {
 
 func (x *GetOrganizationLogoRequest) Reset() {
 	*x = GetOrganizationLogoRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1028,7 @@ func (x *GetOrganizationLogoRequest) String() string {
 func (*GetOrganizationLogoRequest) ProtoMessage() {}
 
 func (x *GetOrganizationLogoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1041,7 @@ func (x *GetOrganizationLogoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationLogoRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationLogoRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrganizationLogoRequest) GetAccountId() string {
@@ -970,7 +1071,7 @@ type OrganizationType struct {
 
 func (x *OrganizationType) Reset() {
 	*x = OrganizationType{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1083,7 @@ func (x *OrganizationType) String() string {
 func (*OrganizationType) ProtoMessage() {}
 
 func (x *OrganizationType) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1096,7 @@ func (x *OrganizationType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrganizationType.ProtoReflect.Descriptor instead.
 func (*OrganizationType) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OrganizationType) GetId() string {
@@ -1025,7 +1126,7 @@ type OrganizationStatus struct {
 
 func (x *OrganizationStatus) Reset() {
 	*x = OrganizationStatus{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1138,7 @@ func (x *OrganizationStatus) String() string {
 func (*OrganizationStatus) ProtoMessage() {}
 
 func (x *OrganizationStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1151,7 @@ func (x *OrganizationStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrganizationStatus.ProtoReflect.Descriptor instead.
 func (*OrganizationStatus) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OrganizationStatus) GetId() string {
@@ -1080,7 +1181,7 @@ type CreateOrganizationTypeRequest struct {
 
 func (x *CreateOrganizationTypeRequest) Reset() {
 	*x = CreateOrganizationTypeRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1193,7 @@ func (x *CreateOrganizationTypeRequest) String() string {
 func (*CreateOrganizationTypeRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1206,7 @@ func (x *CreateOrganizationTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationTypeRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationTypeRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateOrganizationTypeRequest) GetAccountId() string {
@@ -1133,7 +1234,7 @@ type ListOrganizationTypesRequest struct {
 
 func (x *ListOrganizationTypesRequest) Reset() {
 	*x = ListOrganizationTypesRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1246,7 @@ func (x *ListOrganizationTypesRequest) String() string {
 func (*ListOrganizationTypesRequest) ProtoMessage() {}
 
 func (x *ListOrganizationTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1259,7 @@ func (x *ListOrganizationTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationTypesRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListOrganizationTypesRequest) GetAccountId() string {
@@ -1179,7 +1280,7 @@ type ListOrganizationTypesResponse struct {
 
 func (x *ListOrganizationTypesResponse) Reset() {
 	*x = ListOrganizationTypesResponse{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1292,7 @@ func (x *ListOrganizationTypesResponse) String() string {
 func (*ListOrganizationTypesResponse) ProtoMessage() {}
 
 func (x *ListOrganizationTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1305,7 @@ func (x *ListOrganizationTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationTypesResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListOrganizationTypesResponse) GetOrganizationTypes() []*OrganizationType {
@@ -1227,7 +1328,7 @@ type CreateOrganizationStatusRequest struct {
 
 func (x *CreateOrganizationStatusRequest) Reset() {
 	*x = CreateOrganizationStatusRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1340,7 @@ func (x *CreateOrganizationStatusRequest) String() string {
 func (*CreateOrganizationStatusRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1353,7 @@ func (x *CreateOrganizationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationStatusRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateOrganizationStatusRequest) GetAccountId() string {
@@ -1280,7 +1381,7 @@ type ListOrganizationStatusesRequest struct {
 
 func (x *ListOrganizationStatusesRequest) Reset() {
 	*x = ListOrganizationStatusesRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1393,7 @@ func (x *ListOrganizationStatusesRequest) String() string {
 func (*ListOrganizationStatusesRequest) ProtoMessage() {}
 
 func (x *ListOrganizationStatusesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1406,7 @@ func (x *ListOrganizationStatusesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationStatusesRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationStatusesRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListOrganizationStatusesRequest) GetAccountId() string {
@@ -1326,7 +1427,7 @@ type ListOrganizationStatusesResponse struct {
 
 func (x *ListOrganizationStatusesResponse) Reset() {
 	*x = ListOrganizationStatusesResponse{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1439,7 @@ func (x *ListOrganizationStatusesResponse) String() string {
 func (*ListOrganizationStatusesResponse) ProtoMessage() {}
 
 func (x *ListOrganizationStatusesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1452,7 @@ func (x *ListOrganizationStatusesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationStatusesResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationStatusesResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListOrganizationStatusesResponse) GetOrganizationStatuses() []*OrganizationStatus {
@@ -1378,7 +1479,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1491,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1504,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Group) GetId() string {
@@ -1447,7 +1548,7 @@ type CreateGroupRequest struct {
 
 func (x *CreateGroupRequest) Reset() {
 	*x = CreateGroupRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[21]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1560,7 @@ func (x *CreateGroupRequest) String() string {
 func (*CreateGroupRequest) ProtoMessage() {}
 
 func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[21]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1573,7 @@ func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
 func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateGroupRequest) GetAccountId() string {
@@ -1502,7 +1603,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[22]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1615,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[22]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1628,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListGroupsRequest) GetAccountId() string {
@@ -1555,7 +1656,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[23]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1668,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[23]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1681,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -1605,7 +1706,7 @@ type UpdateGroupRequest struct {
 
 func (x *UpdateGroupRequest) Reset() {
 	*x = UpdateGroupRequest{}
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[24]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1718,7 @@ func (x *UpdateGroupRequest) String() string {
 func (*UpdateGroupRequest) ProtoMessage() {}
 
 func (x *UpdateGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_organization_proto_msgTypes[24]
+	mi := &file_orgplane_org_v1_organization_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1731,7 @@ func (x *UpdateGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateGroupRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_org_v1_organization_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateGroupRequest) GetAccountId() string {
@@ -1682,7 +1783,13 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x19CreateOrganizationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12I\n" +
-	"\forganization\x18\x02 \x01(\v2\x1d.orgplane.org.v1.OrganizationB\x06\xbaH\x03\xc8\x01\x01R\forganization\"t\n" +
+	"\forganization\x18\x02 \x01(\v2\x1d.orgplane.org.v1.OrganizationB\x06\xbaH\x03\xc8\x01\x01R\forganization\"\x9b\x01\n" +
+	"\x1eBulkCreateOrganizationsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12P\n" +
+	"\rorganizations\x18\x02 \x03(\v2\x1d.orgplane.org.v1.OrganizationB\v\xbaH\b\x92\x01\x05\b\x01\x10\x90NR\rorganizations\"f\n" +
+	"\x1fBulkCreateOrganizationsResponse\x12C\n" +
+	"\rorganizations\x18\x01 \x03(\v2\x1d.orgplane.org.v1.OrganizationR\rorganizations\"t\n" +
 	"\x16GetOrganizationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
@@ -1790,9 +1897,10 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x11OrganizationState\x12\"\n" +
 	"\x1eORGANIZATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ORGANIZATION_STATE_ACTIVE\x10\x01\x12\x1f\n" +
-	"\x1bORGANIZATION_STATE_INACTIVE\x10\x022\x83\x15\n" +
+	"\x1bORGANIZATION_STATE_INACTIVE\x10\x022\xc1\x16\n" +
 	"\x13OrganizationService\x12\x9e\x01\n" +
-	"\x12CreateOrganization\x12*.orgplane.org.v1.CreateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"=\x82\xd3\xe4\x93\x027:\forganization\"'/v1/accounts/{account_id}/organizations\x12\x9c\x01\n" +
+	"\x12CreateOrganization\x12*.orgplane.org.v1.CreateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"=\x82\xd3\xe4\x93\x027:\forganization\"'/v1/accounts/{account_id}/organizations\x12\xbb\x01\n" +
+	"\x17BulkCreateOrganizations\x12/.orgplane.org.v1.BulkCreateOrganizationsRequest\x1a0.orgplane.org.v1.BulkCreateOrganizationsResponse\"=\x82\xd3\xe4\x93\x027:\x01*\"2/v1/accounts/{account_id}/organizations:bulkCreate\x12\x9c\x01\n" +
 	"\x0fGetOrganization\x12'.orgplane.org.v1.GetOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"A\x82\xd3\xe4\x93\x02;\x129/v1/accounts/{account_id}/organizations/{organization_id}\x12\x9b\x01\n" +
 	"\x11ListOrganizations\x12).orgplane.org.v1.ListOrganizationsRequest\x1a*.orgplane.org.v1.ListOrganizationsResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/accounts/{account_id}/organizations\x12\xb0\x01\n" +
 	"\x12UpdateOrganization\x12*.orgplane.org.v1.UpdateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"O\x82\xd3\xe4\x93\x02I:\forganization29/v1/accounts/{account_id}/organizations/{organization.id}\x12\xb8\x01\n" +
@@ -1823,94 +1931,100 @@ func file_orgplane_org_v1_organization_proto_rawDescGZIP() []byte {
 }
 
 var file_orgplane_org_v1_organization_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_orgplane_org_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_orgplane_org_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_orgplane_org_v1_organization_proto_goTypes = []any{
 	(OrganizationState)(0),                   // 0: orgplane.org.v1.OrganizationState
 	(*Organization)(nil),                     // 1: orgplane.org.v1.Organization
 	(*CreateOrganizationRequest)(nil),        // 2: orgplane.org.v1.CreateOrganizationRequest
-	(*GetOrganizationRequest)(nil),           // 3: orgplane.org.v1.GetOrganizationRequest
-	(*ListOrganizationsRequest)(nil),         // 4: orgplane.org.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),        // 5: orgplane.org.v1.ListOrganizationsResponse
-	(*UpdateOrganizationRequest)(nil),        // 6: orgplane.org.v1.UpdateOrganizationRequest
-	(*DeactivateOrganizationRequest)(nil),    // 7: orgplane.org.v1.DeactivateOrganizationRequest
-	(*ReactivateOrganizationRequest)(nil),    // 8: orgplane.org.v1.ReactivateOrganizationRequest
-	(*DeleteOrganizationRequest)(nil),        // 9: orgplane.org.v1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil),       // 10: orgplane.org.v1.DeleteOrganizationResponse
-	(*SetOrganizationLogoRequest)(nil),       // 11: orgplane.org.v1.SetOrganizationLogoRequest
-	(*GetOrganizationLogoRequest)(nil),       // 12: orgplane.org.v1.GetOrganizationLogoRequest
-	(*OrganizationType)(nil),                 // 13: orgplane.org.v1.OrganizationType
-	(*OrganizationStatus)(nil),               // 14: orgplane.org.v1.OrganizationStatus
-	(*CreateOrganizationTypeRequest)(nil),    // 15: orgplane.org.v1.CreateOrganizationTypeRequest
-	(*ListOrganizationTypesRequest)(nil),     // 16: orgplane.org.v1.ListOrganizationTypesRequest
-	(*ListOrganizationTypesResponse)(nil),    // 17: orgplane.org.v1.ListOrganizationTypesResponse
-	(*CreateOrganizationStatusRequest)(nil),  // 18: orgplane.org.v1.CreateOrganizationStatusRequest
-	(*ListOrganizationStatusesRequest)(nil),  // 19: orgplane.org.v1.ListOrganizationStatusesRequest
-	(*ListOrganizationStatusesResponse)(nil), // 20: orgplane.org.v1.ListOrganizationStatusesResponse
-	(*Group)(nil),                            // 21: orgplane.org.v1.Group
-	(*CreateGroupRequest)(nil),               // 22: orgplane.org.v1.CreateGroupRequest
-	(*ListGroupsRequest)(nil),                // 23: orgplane.org.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),               // 24: orgplane.org.v1.ListGroupsResponse
-	(*UpdateGroupRequest)(nil),               // 25: orgplane.org.v1.UpdateGroupRequest
-	(*timestamppb.Timestamp)(nil),            // 26: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 27: google.protobuf.FieldMask
-	(*LogoInfo)(nil),                         // 28: orgplane.org.v1.LogoInfo
-	(*httpbody.HttpBody)(nil),                // 29: google.api.HttpBody
+	(*BulkCreateOrganizationsRequest)(nil),   // 3: orgplane.org.v1.BulkCreateOrganizationsRequest
+	(*BulkCreateOrganizationsResponse)(nil),  // 4: orgplane.org.v1.BulkCreateOrganizationsResponse
+	(*GetOrganizationRequest)(nil),           // 5: orgplane.org.v1.GetOrganizationRequest
+	(*ListOrganizationsRequest)(nil),         // 6: orgplane.org.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),        // 7: orgplane.org.v1.ListOrganizationsResponse
+	(*UpdateOrganizationRequest)(nil),        // 8: orgplane.org.v1.UpdateOrganizationRequest
+	(*DeactivateOrganizationRequest)(nil),    // 9: orgplane.org.v1.DeactivateOrganizationRequest
+	(*ReactivateOrganizationRequest)(nil),    // 10: orgplane.org.v1.ReactivateOrganizationRequest
+	(*DeleteOrganizationRequest)(nil),        // 11: orgplane.org.v1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),       // 12: orgplane.org.v1.DeleteOrganizationResponse
+	(*SetOrganizationLogoRequest)(nil),       // 13: orgplane.org.v1.SetOrganizationLogoRequest
+	(*GetOrganizationLogoRequest)(nil),       // 14: orgplane.org.v1.GetOrganizationLogoRequest
+	(*OrganizationType)(nil),                 // 15: orgplane.org.v1.OrganizationType
+	(*OrganizationStatus)(nil),               // 16: orgplane.org.v1.OrganizationStatus
+	(*CreateOrganizationTypeRequest)(nil),    // 17: orgplane.org.v1.CreateOrganizationTypeRequest
+	(*ListOrganizationTypesRequest)(nil),     // 18: orgplane.org.v1.ListOrganizationTypesRequest
+	(*ListOrganizationTypesResponse)(nil),    // 19: orgplane.org.v1.ListOrganizationTypesResponse
+	(*CreateOrganizationStatusRequest)(nil),  // 20: orgplane.org.v1.CreateOrganizationStatusRequest
+	(*ListOrganizationStatusesRequest)(nil),  // 21: orgplane.org.v1.ListOrganizationStatusesRequest
+	(*ListOrganizationStatusesResponse)(nil), // 22: orgplane.org.v1.ListOrganizationStatusesResponse
+	(*Group)(nil),                            // 23: orgplane.org.v1.Group
+	(*CreateGroupRequest)(nil),               // 24: orgplane.org.v1.CreateGroupRequest
+	(*ListGroupsRequest)(nil),                // 25: orgplane.org.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),               // 26: orgplane.org.v1.ListGroupsResponse
+	(*UpdateGroupRequest)(nil),               // 27: orgplane.org.v1.UpdateGroupRequest
+	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 29: google.protobuf.FieldMask
+	(*LogoInfo)(nil),                         // 30: orgplane.org.v1.LogoInfo
+	(*httpbody.HttpBody)(nil),                // 31: google.api.HttpBody
 }
 var file_orgplane_org_v1_organization_proto_depIdxs = []int32{
 	0,  // 0: orgplane.org.v1.Organization.state:type_name -> orgplane.org.v1.OrganizationState
-	26, // 1: orgplane.org.v1.Organization.deactivate_time:type_name -> google.protobuf.Timestamp
-	26, // 2: orgplane.org.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	26, // 3: orgplane.org.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	28, // 1: orgplane.org.v1.Organization.deactivate_time:type_name -> google.protobuf.Timestamp
+	28, // 2: orgplane.org.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	28, // 3: orgplane.org.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: orgplane.org.v1.CreateOrganizationRequest.organization:type_name -> orgplane.org.v1.Organization
-	0,  // 5: orgplane.org.v1.ListOrganizationsRequest.state:type_name -> orgplane.org.v1.OrganizationState
-	1,  // 6: orgplane.org.v1.ListOrganizationsResponse.organizations:type_name -> orgplane.org.v1.Organization
-	1,  // 7: orgplane.org.v1.UpdateOrganizationRequest.organization:type_name -> orgplane.org.v1.Organization
-	27, // 8: orgplane.org.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	13, // 9: orgplane.org.v1.CreateOrganizationTypeRequest.organization_type:type_name -> orgplane.org.v1.OrganizationType
-	13, // 10: orgplane.org.v1.ListOrganizationTypesResponse.organization_types:type_name -> orgplane.org.v1.OrganizationType
-	14, // 11: orgplane.org.v1.CreateOrganizationStatusRequest.organization_status:type_name -> orgplane.org.v1.OrganizationStatus
-	14, // 12: orgplane.org.v1.ListOrganizationStatusesResponse.organization_statuses:type_name -> orgplane.org.v1.OrganizationStatus
-	21, // 13: orgplane.org.v1.CreateGroupRequest.group:type_name -> orgplane.org.v1.Group
-	21, // 14: orgplane.org.v1.ListGroupsResponse.groups:type_name -> orgplane.org.v1.Group
-	21, // 15: orgplane.org.v1.UpdateGroupRequest.group:type_name -> orgplane.org.v1.Group
-	27, // 16: orgplane.org.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 17: orgplane.org.v1.OrganizationService.CreateOrganization:input_type -> orgplane.org.v1.CreateOrganizationRequest
-	3,  // 18: orgplane.org.v1.OrganizationService.GetOrganization:input_type -> orgplane.org.v1.GetOrganizationRequest
-	4,  // 19: orgplane.org.v1.OrganizationService.ListOrganizations:input_type -> orgplane.org.v1.ListOrganizationsRequest
-	6,  // 20: orgplane.org.v1.OrganizationService.UpdateOrganization:input_type -> orgplane.org.v1.UpdateOrganizationRequest
-	7,  // 21: orgplane.org.v1.OrganizationService.DeactivateOrganization:input_type -> orgplane.org.v1.DeactivateOrganizationRequest
-	8,  // 22: orgplane.org.v1.OrganizationService.ReactivateOrganization:input_type -> orgplane.org.v1.ReactivateOrganizationRequest
-	9,  // 23: orgplane.org.v1.OrganizationService.DeleteOrganization:input_type -> orgplane.org.v1.DeleteOrganizationRequest
-	11, // 24: orgplane.org.v1.OrganizationService.SetOrganizationLogo:input_type -> orgplane.org.v1.SetOrganizationLogoRequest
-	12, // 25: orgplane.org.v1.OrganizationService.GetOrganizationLogo:input_type -> orgplane.org.v1.GetOrganizationLogoRequest
-	15, // 26: orgplane.org.v1.OrganizationService.CreateOrganizationType:input_type -> orgplane.org.v1.CreateOrganizationTypeRequest
-	16, // 27: orgplane.org.v1.OrganizationService.ListOrganizationTypes:input_type -> orgplane.org.v1.ListOrganizationTypesRequest
-	18, // 28: orgplane.org.v1.OrganizationService.CreateOrganizationStatus:input_type -> orgplane.org.v1.CreateOrganizationStatusRequest
-	19, // 29: orgplane.org.v1.OrganizationService.ListOrganizationStatuses:input_type -> orgplane.org.v1.ListOrganizationStatusesRequest
-	22, // 30: orgplane.org.v1.OrganizationService.CreateGroup:input_type -> orgplane.org.v1.CreateGroupRequest
-	23, // 31: orgplane.org.v1.OrganizationService.ListGroups:input_type -> orgplane.org.v1.ListGroupsRequest
-	25, // 32: orgplane.org.v1.OrganizationService.UpdateGroup:input_type -> orgplane.org.v1.UpdateGroupRequest
-	1,  // 33: orgplane.org.v1.OrganizationService.CreateOrganization:output_type -> orgplane.org.v1.Organization
-	1,  // 34: orgplane.org.v1.OrganizationService.GetOrganization:output_type -> orgplane.org.v1.Organization
-	5,  // 35: orgplane.org.v1.OrganizationService.ListOrganizations:output_type -> orgplane.org.v1.ListOrganizationsResponse
-	1,  // 36: orgplane.org.v1.OrganizationService.UpdateOrganization:output_type -> orgplane.org.v1.Organization
-	1,  // 37: orgplane.org.v1.OrganizationService.DeactivateOrganization:output_type -> orgplane.org.v1.Organization
-	1,  // 38: orgplane.org.v1.OrganizationService.ReactivateOrganization:output_type -> orgplane.org.v1.Organization
-	10, // 39: orgplane.org.v1.OrganizationService.DeleteOrganization:output_type -> orgplane.org.v1.DeleteOrganizationResponse
-	28, // 40: orgplane.org.v1.OrganizationService.SetOrganizationLogo:output_type -> orgplane.org.v1.LogoInfo
-	29, // 41: orgplane.org.v1.OrganizationService.GetOrganizationLogo:output_type -> google.api.HttpBody
-	13, // 42: orgplane.org.v1.OrganizationService.CreateOrganizationType:output_type -> orgplane.org.v1.OrganizationType
-	17, // 43: orgplane.org.v1.OrganizationService.ListOrganizationTypes:output_type -> orgplane.org.v1.ListOrganizationTypesResponse
-	14, // 44: orgplane.org.v1.OrganizationService.CreateOrganizationStatus:output_type -> orgplane.org.v1.OrganizationStatus
-	20, // 45: orgplane.org.v1.OrganizationService.ListOrganizationStatuses:output_type -> orgplane.org.v1.ListOrganizationStatusesResponse
-	21, // 46: orgplane.org.v1.OrganizationService.CreateGroup:output_type -> orgplane.org.v1.Group
-	24, // 47: orgplane.org.v1.OrganizationService.ListGroups:output_type -> orgplane.org.v1.ListGroupsResponse
-	21, // 48: orgplane.org.v1.OrganizationService.UpdateGroup:output_type -> orgplane.org.v1.Group
-	33, // [33:49] is the sub-list for method output_type
-	17, // [17:33] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	1,  // 5: orgplane.org.v1.BulkCreateOrganizationsRequest.organizations:type_name -> orgplane.org.v1.Organization
+	1,  // 6: orgplane.org.v1.BulkCreateOrganizationsResponse.organizations:type_name -> orgplane.org.v1.Organization
+	0,  // 7: orgplane.org.v1.ListOrganizationsRequest.state:type_name -> orgplane.org.v1.OrganizationState
+	1,  // 8: orgplane.org.v1.ListOrganizationsResponse.organizations:type_name -> orgplane.org.v1.Organization
+	1,  // 9: orgplane.org.v1.UpdateOrganizationRequest.organization:type_name -> orgplane.org.v1.Organization
+	29, // 10: orgplane.org.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15, // 11: orgplane.org.v1.CreateOrganizationTypeRequest.organization_type:type_name -> orgplane.org.v1.OrganizationType
+	15, // 12: orgplane.org.v1.ListOrganizationTypesResponse.organization_types:type_name -> orgplane.org.v1.OrganizationType
+	16, // 13: orgplane.org.v1.CreateOrganizationStatusRequest.organization_status:type_name -> orgplane.org.v1.OrganizationStatus
+	16, // 14: orgplane.org.v1.ListOrganizationStatusesResponse.organization_statuses:type_name -> orgplane.org.v1.OrganizationStatus
+	23, // 15: orgplane.org.v1.CreateGroupRequest.group:type_name -> orgplane.org.v1.Group
+	23, // 16: orgplane.org.v1.ListGroupsResponse.groups:type_name -> orgplane.org.v1.Group
+	23, // 17: orgplane.org.v1.UpdateGroupRequest.group:type_name -> orgplane.org.v1.Group
+	29, // 18: orgplane.org.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 19: orgplane.org.v1.OrganizationService.CreateOrganization:input_type -> orgplane.org.v1.CreateOrganizationRequest
+	3,  // 20: orgplane.org.v1.OrganizationService.BulkCreateOrganizations:input_type -> orgplane.org.v1.BulkCreateOrganizationsRequest
+	5,  // 21: orgplane.org.v1.OrganizationService.GetOrganization:input_type -> orgplane.org.v1.GetOrganizationRequest
+	6,  // 22: orgplane.org.v1.OrganizationService.ListOrganizations:input_type -> orgplane.org.v1.ListOrganizationsRequest
+	8,  // 23: orgplane.org.v1.OrganizationService.UpdateOrganization:input_type -> orgplane.org.v1.UpdateOrganizationRequest
+	9,  // 24: orgplane.org.v1.OrganizationService.DeactivateOrganization:input_type -> orgplane.org.v1.DeactivateOrganizationRequest
+	10, // 25: orgplane.org.v1.OrganizationService.ReactivateOrganization:input_type -> orgplane.org.v1.ReactivateOrganizationRequest
+	11, // 26: orgplane.org.v1.OrganizationService.DeleteOrganization:input_type -> orgplane.org.v1.DeleteOrganizationRequest
+	13, // 27: orgplane.org.v1.OrganizationService.SetOrganizationLogo:input_type -> orgplane.org.v1.SetOrganizationLogoRequest
+	14, // 28: orgplane.org.v1.OrganizationService.GetOrganizationLogo:input_type -> orgplane.org.v1.GetOrganizationLogoRequest
+	17, // 29: orgplane.org.v1.OrganizationService.CreateOrganizationType:input_type -> orgplane.org.v1.CreateOrganizationTypeRequest
+	18, // 30: orgplane.org.v1.OrganizationService.ListOrganizationTypes:input_type -> orgplane.org.v1.ListOrganizationTypesRequest
+	20, // 31: orgplane.org.v1.OrganizationService.CreateOrganizationStatus:input_type -> orgplane.org.v1.CreateOrganizationStatusRequest
+	21, // 32: orgplane.org.v1.OrganizationService.ListOrganizationStatuses:input_type -> orgplane.org.v1.ListOrganizationStatusesRequest
+	24, // 33: orgplane.org.v1.OrganizationService.CreateGroup:input_type -> orgplane.org.v1.CreateGroupRequest
+	25, // 34: orgplane.org.v1.OrganizationService.ListGroups:input_type -> orgplane.org.v1.ListGroupsRequest
+	27, // 35: orgplane.org.v1.OrganizationService.UpdateGroup:input_type -> orgplane.org.v1.UpdateGroupRequest
+	1,  // 36: orgplane.org.v1.OrganizationService.CreateOrganization:output_type -> orgplane.org.v1.Organization
+	4,  // 37: orgplane.org.v1.OrganizationService.BulkCreateOrganizations:output_type -> orgplane.org.v1.BulkCreateOrganizationsResponse
+	1,  // 38: orgplane.org.v1.OrganizationService.GetOrganization:output_type -> orgplane.org.v1.Organization
+	7,  // 39: orgplane.org.v1.OrganizationService.ListOrganizations:output_type -> orgplane.org.v1.ListOrganizationsResponse
+	1,  // 40: orgplane.org.v1.OrganizationService.UpdateOrganization:output_type -> orgplane.org.v1.Organization
+	1,  // 41: orgplane.org.v1.OrganizationService.DeactivateOrganization:output_type -> orgplane.org.v1.Organization
+	1,  // 42: orgplane.org.v1.OrganizationService.ReactivateOrganization:output_type -> orgplane.org.v1.Organization
+	12, // 43: orgplane.org.v1.OrganizationService.DeleteOrganization:output_type -> orgplane.org.v1.DeleteOrganizationResponse
+	30, // 44: orgplane.org.v1.OrganizationService.SetOrganizationLogo:output_type -> orgplane.org.v1.LogoInfo
+	31, // 45: orgplane.org.v1.OrganizationService.GetOrganizationLogo:output_type -> google.api.HttpBody
+	15, // 46: orgplane.org.v1.OrganizationService.CreateOrganizationType:output_type -> orgplane.org.v1.OrganizationType
+	19, // 47: orgplane.org.v1.OrganizationService.ListOrganizationTypes:output_type -> orgplane.org.v1.ListOrganizationTypesResponse
+	16, // 48: orgplane.org.v1.OrganizationService.CreateOrganizationStatus:output_type -> orgplane.org.v1.OrganizationStatus
+	22, // 49: orgplane.org.v1.OrganizationService.ListOrganizationStatuses:output_type -> orgplane.org.v1.ListOrganizationStatusesResponse
+	23, // 50: orgplane.org.v1.OrganizationService.CreateGroup:output_type -> orgplane.org.v1.Group
+	26, // 51: orgplane.org.v1.OrganizationService.ListGroups:output_type -> orgplane.org.v1.ListGroupsResponse
+	23, // 52: orgplane.org.v1.OrganizationService.UpdateGroup:output_type -> orgplane.org.v1.Group
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_organization_proto_init() }
@@ -1925,7 +2039,7 @@ func file_orgplane_org_v1_organization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_organization_proto_rawDesc), len(file_orgplane_org_v1_organization_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	OrganizationService_CreateOrganization_FullMethodName       = "/orgplane.org.v1.OrganizationService/CreateOrganization"
+	OrganizationService_BulkCreateOrganizations_FullMethodName  = "/orgplane.org.v1.OrganizationService/BulkCreateOrganizations"
 	OrganizationService_GetOrganization_FullMethodName          = "/orgplane.org.v1.OrganizationService/GetOrganization"
 	OrganizationService_ListOrganizations_FullMethodName        = "/orgplane.org.v1.OrganizationService/ListOrganizations"
 	OrganizationService_UpdateOrganization_FullMethodName       = "/orgplane.org.v1.OrganizationService/UpdateOrganization"
@@ -46,6 +47,9 @@ const (
 type OrganizationServiceClient interface {
 	// Creates an organization (it takes a license).
 	CreateOrganization(ctx context.Context, in *CreateOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
+	// Creates many organizations at once (imports), all or none, taking a license each. Sub-
+	// organizations and groups are set afterwards.
+	BulkCreateOrganizations(ctx context.Context, in *BulkCreateOrganizationsRequest, opts ...grpc.CallOption) (*BulkCreateOrganizationsResponse, error)
 	// Gets an organization.
 	GetOrganization(ctx context.Context, in *GetOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
 	// Lists organizations by name, with filters and search, and the total count.
@@ -92,6 +96,16 @@ func (c *organizationServiceClient) CreateOrganization(ctx context.Context, in *
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Organization)
 	err := c.cc.Invoke(ctx, OrganizationService_CreateOrganization_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organizationServiceClient) BulkCreateOrganizations(ctx context.Context, in *BulkCreateOrganizationsRequest, opts ...grpc.CallOption) (*BulkCreateOrganizationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BulkCreateOrganizationsResponse)
+	err := c.cc.Invoke(ctx, OrganizationService_BulkCreateOrganizations_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +270,9 @@ func (c *organizationServiceClient) UpdateGroup(ctx context.Context, in *UpdateG
 type OrganizationServiceServer interface {
 	// Creates an organization (it takes a license).
 	CreateOrganization(context.Context, *CreateOrganizationRequest) (*Organization, error)
+	// Creates many organizations at once (imports), all or none, taking a license each. Sub-
+	// organizations and groups are set afterwards.
+	BulkCreateOrganizations(context.Context, *BulkCreateOrganizationsRequest) (*BulkCreateOrganizationsResponse, error)
 	// Gets an organization.
 	GetOrganization(context.Context, *GetOrganizationRequest) (*Organization, error)
 	// Lists organizations by name, with filters and search, and the total count.
@@ -300,6 +317,9 @@ type UnimplementedOrganizationServiceServer struct{}
 
 func (UnimplementedOrganizationServiceServer) CreateOrganization(context.Context, *CreateOrganizationRequest) (*Organization, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOrganization not implemented")
+}
+func (UnimplementedOrganizationServiceServer) BulkCreateOrganizations(context.Context, *BulkCreateOrganizationsRequest) (*BulkCreateOrganizationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BulkCreateOrganizations not implemented")
 }
 func (UnimplementedOrganizationServiceServer) GetOrganization(context.Context, *GetOrganizationRequest) (*Organization, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrganization not implemented")
@@ -381,6 +401,24 @@ func _OrganizationService_CreateOrganization_Handler(srv interface{}, ctx contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OrganizationServiceServer).CreateOrganization(ctx, req.(*CreateOrganizationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrganizationService_BulkCreateOrganizations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BulkCreateOrganizationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationServiceServer).BulkCreateOrganizations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganizationService_BulkCreateOrganizations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationServiceServer).BulkCreateOrganizations(ctx, req.(*BulkCreateOrganizationsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -665,6 +703,10 @@ var OrganizationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateOrganization",
 			Handler:    _OrganizationService_CreateOrganization_Handler,
+		},
+		{
+			MethodName: "BulkCreateOrganizations",
+			Handler:    _OrganizationService_BulkCreateOrganizations_Handler,
 		},
 		{
 			MethodName: "GetOrganization",
