@@ -84,4 +84,3 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string,
 	}
 	return out, nil
 }
-
