@@ -78,6 +78,15 @@ test: check vet build $(BIN)/devstack ## everything CI checks: generation, lint,
 test-short: $(BIN)/devstack ## tests only, skipping the slowest (no generation checks)
 	$(BIN)/devstack with-postgres -- $(GO) test -short -count=1 $(PACKAGES)
 
+# --- benchmarks ----------------------------------------------------------------------------
+.PHONY: bench
+bench: ## measure Orgplane against raw Postgres and JetStream; writes docs/benchmarks-latest.md and .json
+	$(GO) run ./deploy/devstack/bench -out docs
+
+.PHONY: bench-smoke
+bench-smoke: ## every benchmark scenario for a few seconds (CI proves the harness works)
+	$(GO) run ./deploy/devstack/bench -smoke -out .run/bench-smoke
+
 # --- run -----------------------------------------------------------------------------------
 .PHONY: run
 run: $(BIN)/devstack ## start the whole suite locally (Ctrl-C stops it)
