@@ -30,14 +30,10 @@ func (s *Service) SetLicenseLimit(ctx context.Context, req *orgv1.SetLicenseLimi
 	}
 	out := &orgv1.LicenseUsage{Unlimited: req.GetUnlimited(), Writable: req.GetWritable()}
 	err := s.inTenant(ctx, req.GetAccountId(), func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT true FROM account_limits FOR UPDATE`).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT active_count FROM account_limits FOR UPDATE`).Scan(&out.Used); err != nil {
 			if err == pgx.ErrNoRows {
 				return ErrAccountNotFound
 			}
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM organizations WHERE active`).Scan(&out.Used); err != nil {
 			return err
 		}
 		var limit *int32
@@ -66,8 +62,7 @@ func (s *Service) GetLicenseUsage(ctx context.Context, accountID string) (*orgv1
 	out := &orgv1.LicenseUsage{}
 	err := s.inTenant(ctx, accountID, func(tx pgx.Tx) error {
 		var limit *int32
-		err := tx.QueryRow(ctx, `SELECT l.organization_limit, l.writable, (SELECT count(*) FROM organizations WHERE active)
-			FROM account_limits l`).Scan(&limit, &out.Writable, &out.Used)
+		err := tx.QueryRow(ctx, `SELECT organization_limit, writable, active_count FROM account_limits`).Scan(&limit, &out.Writable, &out.Used)
 		if err == pgx.ErrNoRows {
 			return ErrAccountNotFound
 		}

@@ -93,30 +93,34 @@ func orgWriteErr(err error, field string) error {
 }
 
 // takeLicenses checks, with the account's limit row locked, that n more active organizations
-// fit. The lock serializes every create and reactivate of the account, so the count cannot go
-// stale between the check and the commit.
+// fit, and counts them in. The lock serializes every change of the account's active
+// organizations, so the count cannot go stale between the check and the commit.
 func takeLicenses(ctx context.Context, tx pgx.Tx, n int) error {
 	var limit *int
 	var writable bool
-	if err := tx.QueryRow(ctx, `SELECT organization_limit, writable FROM account_limits FOR UPDATE`).Scan(&limit, &writable); err != nil {
+	var used int
+	if err := tx.QueryRow(ctx, `SELECT organization_limit, writable, active_count FROM account_limits FOR UPDATE`).Scan(&limit, &writable, &used); err != nil {
 		return fmt.Errorf("read license limit: %w", err)
 	}
 	if !writable {
 		return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "SUBSCRIPTION_INACTIVE",
 			Message: "the subscription does not allow creating, importing or reactivating organizations"}
 	}
-	if limit == nil {
-		return nil
-	}
-	var used int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM organizations WHERE active`).Scan(&used); err != nil {
-		return err
-	}
-	if used+n > *limit {
+	if limit != nil && used+n > *limit {
 		return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses",
 			Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", used, *limit, max(*limit-used, 0))}
 	}
-	return nil
+	_, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count + $1`, n)
+	return err
+}
+
+// releaseLicenses counts n organizations out (deactivated or deleted while active).
+func releaseLicenses(ctx context.Context, tx pgx.Tx, n int) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count - $1`, n)
+	return err
 }
 
 // checkParent refuses a parent the caller cannot see, a cycle, or nesting deeper than MaxDepth.
@@ -200,8 +204,10 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, o *o
 		if err != nil {
 			return orgWriteErr(err, "organization")
 		}
-		if err := setOrgGroups(ctx, tx, accountID, orgID, o.GetGroupIds(), "organization"); err != nil {
-			return err
+		if len(o.GetGroupIds()) > 0 {
+			if err := setOrgGroups(ctx, tx, accountID, orgID, o.GetGroupIds(), "organization"); err != nil {
+				return err
+			}
 		}
 		if out, err = readOrg(ctx, tx, identity.Identity{Kind: identity.KindOperator}, orgID, false); err != nil {
 			return err
@@ -439,6 +445,9 @@ func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID s
 		if _, err := tx.Exec(ctx, `UPDATE organizations SET active = false, deactivated_at = $2, updated_at = $2 WHERE id = $1`, orgID, now); err != nil {
 			return err
 		}
+		if err := releaseLicenses(ctx, tx, 1); err != nil {
+			return err
+		}
 		if out, err = readOrg(ctx, tx, id, orgID, false); err != nil {
 			return err
 		}
@@ -540,6 +549,15 @@ func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID strin
 			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, orgID); err != nil {
+			return err
+		}
+		active := 0
+		for _, v := range victims {
+			if v.active {
+				active++
+			}
+		}
+		if err := releaseLicenses(ctx, tx, active); err != nil {
 			return err
 		}
 		for _, v := range victims {
