@@ -45,9 +45,6 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string,
 	}
 	out := make([]*orgv1.Organization, n)
 	err := s.inTenant(ctx, accountID, func(tx pgx.Tx) error {
-		if err := takeLicenses(ctx, tx, n); err != nil {
-			return err
-		}
 		now := s.now()
 		rows, err := tx.Query(ctx, `INSERT INTO organizations (account_id, name, type_id, status_id, default_engineer_id,
 				default_vcio_id, notes, created_at, updated_at)
@@ -77,7 +74,10 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string,
 		for i, o := range out {
 			msgs[i] = &orgv1.OrganizationCreated{AccountId: accountID, Organization: o}
 		}
-		return events.EnqueueBatch(ctx, tx, msgs, now)
+		if err := events.EnqueueBatch(ctx, tx, msgs, now); err != nil {
+			return err
+		}
+		return takeLicenses(ctx, tx, n)
 	})
 	if err != nil {
 		return nil, err

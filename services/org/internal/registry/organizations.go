@@ -92,26 +92,34 @@ func orgWriteErr(err error, field string) error {
 	return postgres.Translate(err)
 }
 
-// takeLicenses checks, with the account's limit row locked, that n more active organizations
-// fit, and counts them in. The lock serializes every change of the account's active
-// organizations, so the count cannot go stale between the check and the commit.
+// takeLicenses counts n more active organizations in, if they fit. It is one statement that
+// checks and increments under the row lock, and callers run it last in their transaction: the
+// lock serializes every create of the account, so it is held only from here to the commit.
 func takeLicenses(ctx context.Context, tx pgx.Tx, n int) error {
+	tag, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count + $1
+		WHERE writable AND (organization_limit IS NULL OR active_count + $1 <= organization_limit)`, n)
+	if err != nil {
+		return fmt.Errorf("take licenses: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
 	var limit *int
 	var writable bool
 	var used int
-	if err := tx.QueryRow(ctx, `SELECT organization_limit, writable, active_count FROM account_limits FOR UPDATE`).Scan(&limit, &writable, &used); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT organization_limit, writable, active_count FROM account_limits`).Scan(&limit, &writable, &used); err != nil {
 		return fmt.Errorf("read license limit: %w", err)
 	}
 	if !writable {
 		return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "SUBSCRIPTION_INACTIVE",
 			Message: "the subscription does not allow creating, importing or reactivating organizations"}
 	}
-	if limit != nil && used+n > *limit {
-		return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses",
-			Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", used, *limit, max(*limit-used, 0))}
+	l := 0
+	if limit != nil {
+		l = *limit
 	}
-	_, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count + $1`, n)
-	return err
+	return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses",
+		Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", used, l, max(l-used, 0))}
 }
 
 // releaseLicenses counts n organizations out (deactivated or deleted while active).
@@ -188,9 +196,6 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, o *o
 	}
 	var out *orgv1.Organization
 	err = s.inTenant(ctx, accountID, func(tx pgx.Tx) error {
-		if err := takeLicenses(ctx, tx, 1); err != nil {
-			return err
-		}
 		if err := checkParent(ctx, tx, id, "", o.GetParentId(), 1, "organization"); err != nil {
 			return err
 		}
@@ -212,8 +217,10 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, o *o
 		if out, err = readOrg(ctx, tx, identity.Identity{Kind: identity.KindOperator}, orgID, false); err != nil {
 			return err
 		}
-		err = s.enqueue(ctx, tx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: out})
-		return err
+		if err := s.enqueue(ctx, tx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: out}); err != nil {
+			return err
+		}
+		return takeLicenses(ctx, tx, 1)
 	})
 	return out, err
 }
@@ -486,17 +493,16 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 						d.AsTime().Format("2006-01-02"), allowed.Format("2006-01-02"))}
 			}
 		}
-		if err := takeLicenses(ctx, tx, 1); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, `UPDATE organizations SET active = true, updated_at = $2 WHERE id = $1`, orgID, now); err != nil {
 			return err
 		}
 		if out, err = readOrg(ctx, tx, id, orgID, false); err != nil {
 			return err
 		}
-		err = s.enqueue(ctx, tx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: out, CooldownOverridden: override})
-		return err
+		if err := s.enqueue(ctx, tx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: out, CooldownOverridden: override}); err != nil {
+			return err
+		}
+		return takeLicenses(ctx, tx, 1)
 	})
 	return out, err
 }
