@@ -41,7 +41,7 @@ func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, sche
 	return &Relay{
 		pool: pool, js: js, log: log, schema: schema,
 		lockID:       int64(h.Sum64() >> 1),
-		BatchSize:    500,
+		BatchSize:    2000,
 		PollInterval: time.Second,
 		AckTimeout:   10 * time.Second,
 	}

@@ -326,6 +326,14 @@ func TestDeletingAParentDeletesItsSubOrganizations(t *testing.T) {
 		t.Errorf("%d organization.deleted events, want exactly 3", n)
 	}
 	w.must(200, "GET", orgs+keep["id"].(string), a.adminKey, "")
+	// The totals the lists report follow deletions and deactivations.
+	w.must(200, "POST", orgs+keep["id"].(string)+":deactivate", a.adminKey, `{}`)
+	list := "/v1/accounts/" + a.id + "/organizations"
+	for query, want := range map[string]string{"": "1", "?state=ORGANIZATION_STATE_ACTIVE": "0", "?state=ORGANIZATION_STATE_INACTIVE": "1"} {
+		if got := w.must(200, "GET", list+query, a.adminKey, "")["totalSize"]; got != want {
+			t.Errorf("list%s totalSize = %v, want %s", query, got, want)
+		}
+	}
 }
 
 func TestGroupRestrictedUserSeesOnlyTheirGroups(t *testing.T) {

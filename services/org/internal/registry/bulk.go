@@ -77,7 +77,7 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string,
 		if err := events.EnqueueBatch(ctx, tx, msgs, now); err != nil {
 			return err
 		}
-		return takeLicenses(ctx, tx, n)
+		return takeLicenses(ctx, tx, n, n)
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,11 @@ import (
 // MaxDepth bounds sub-organization nesting: a top-level organization is depth 1.
 const MaxDepth = 5
 
+func restrictedCaller(id identity.Identity) bool {
+	r, _ := visibility(id)
+	return r
+}
+
 // ReactivationCooldown is how long a deactivated organization stays deactivated before it may
 // take a license again (without a platform operator's override).
 const ReactivationCooldown = 12 // months
@@ -95,9 +100,10 @@ func orgWriteErr(err error, field string) error {
 // takeLicenses counts n more active organizations in, if they fit. It is one statement that
 // checks and increments under the row lock, and callers run it last in their transaction: the
 // lock serializes every create of the account, so it is held only from here to the commit.
-func takeLicenses(ctx context.Context, tx pgx.Tx, n int) error {
-	tag, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count + $1
-		WHERE writable AND (organization_limit IS NULL OR active_count + $1 <= organization_limit)`, n)
+// created says how many of them are new organizations (rather than reactivated ones).
+func takeLicenses(ctx context.Context, tx pgx.Tx, n, created int) error {
+	tag, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count + $1, total_count = total_count + $2
+		WHERE writable AND (organization_limit IS NULL OR active_count + $1 <= organization_limit)`, n, created)
 	if err != nil {
 		return fmt.Errorf("take licenses: %w", err)
 	}
@@ -122,12 +128,12 @@ func takeLicenses(ctx context.Context, tx pgx.Tx, n int) error {
 		Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", used, l, max(l-used, 0))}
 }
 
-// releaseLicenses counts n organizations out (deactivated or deleted while active).
-func releaseLicenses(ctx context.Context, tx pgx.Tx, n int) error {
-	if n == 0 {
+// releaseLicenses counts n active organizations out, of which deleted are gone altogether.
+func releaseLicenses(ctx context.Context, tx pgx.Tx, n, deleted int) error {
+	if n == 0 && deleted == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count - $1`, n)
+	_, err := tx.Exec(ctx, `UPDATE account_limits SET active_count = active_count - $1, total_count = total_count - $2`, n, deleted)
 	return err
 }
 
@@ -220,7 +226,7 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, o *o
 		if err := s.enqueue(ctx, tx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: out}); err != nil {
 			return err
 		}
-		return takeLicenses(ctx, tx, 1)
+		return takeLicenses(ctx, tx, 1, 1)
 	})
 	return out, err
 }
@@ -326,6 +332,19 @@ func (s *Service) ListOrganizations(ctx context.Context, req *orgv1.ListOrganiza
 	where = append(where, conds...)
 	countSQL := `SELECT count(*) FROM ` + countFrom + ` WHERE ` + strings.Join(countWhere, ` AND `)
 	countArgs := slices.Clone(args)
+	// With no filter but the state, the total is a counter kept with the organizations.
+	if req.GetQuery() == "" && !restrictedCaller(id) && req.GetGroupId() == "" && req.GetTypeId() == "" &&
+		req.GetStatusId() == "" && req.GetEngineerId() == "" && req.GetVcioId() == "" && req.GetParentId() == "" {
+		countArgs = nil
+		switch req.GetState() {
+		case orgv1.OrganizationState_ORGANIZATION_STATE_ACTIVE:
+			countSQL = `SELECT active_count FROM account_limits`
+		case orgv1.OrganizationState_ORGANIZATION_STATE_INACTIVE:
+			countSQL = `SELECT total_count - active_count FROM account_limits`
+		default:
+			countSQL = `SELECT total_count FROM account_limits`
+		}
+	}
 	if cur.ID != "" {
 		where = append(where, key+` > (`+arg(cur.Name)+`, `+arg(cur.ID)+`::uuid)`)
 	}
@@ -452,7 +471,7 @@ func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID s
 		if _, err := tx.Exec(ctx, `UPDATE organizations SET active = false, deactivated_at = $2, updated_at = $2 WHERE id = $1`, orgID, now); err != nil {
 			return err
 		}
-		if err := releaseLicenses(ctx, tx, 1); err != nil {
+		if err := releaseLicenses(ctx, tx, 1, 0); err != nil {
 			return err
 		}
 		if out, err = readOrg(ctx, tx, id, orgID, false); err != nil {
@@ -502,7 +521,7 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 		if err := s.enqueue(ctx, tx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: out, CooldownOverridden: override}); err != nil {
 			return err
 		}
-		return takeLicenses(ctx, tx, 1)
+		return takeLicenses(ctx, tx, 1, 0)
 	})
 	return out, err
 }
@@ -563,7 +582,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID strin
 				active++
 			}
 		}
-		if err := releaseLicenses(ctx, tx, active); err != nil {
+		if err := releaseLicenses(ctx, tx, active, len(victims)); err != nil {
 			return err
 		}
 		for _, v := range victims {
