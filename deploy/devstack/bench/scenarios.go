@@ -66,7 +66,9 @@ type account struct {
 // the trial first, so the bench waits for it, then asks billing for an unlimited plan).
 func (e *env) newAccount(ctx context.Context, name string) (account, error) {
 	var created struct {
-		Account             struct{ ID string `json:"id"` } `json:"account"`
+		Account struct {
+			ID string `json:"id"`
+		} `json:"account"`
 		AdministratorAPIKey string `json:"administratorApiKey"`
 	}
 	body := fmt.Sprintf(`{"account":{"displayName":%q},"administrator":{"firstName":"Bench","lastName":"Admin","email":"bench@example.com"}}`, name)
