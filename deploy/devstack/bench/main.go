@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,8 @@ type config struct {
 	searchOrgs  int
 	relayEvents int
 	bulkOrgs    int
+	only        string
+	cpuProfile  string
 }
 
 func main() {
@@ -46,7 +49,16 @@ func main() {
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds of system and baseline, alternated")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each timed measurement")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
+	flag.StringVar(&c.only, "only", "", "run only this scenario (create, read, events, relay, bulk)")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every service is in this process)")
 	flag.Parse()
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	c.searchOrgs, c.relayEvents, c.bulkOrgs = 50000, 20000, 10000
 	if c.smoke {
 		c.rounds, c.duration, c.searchOrgs, c.relayEvents, c.bulkOrgs = 1, 2*time.Second, 5000, 2000, 1000
@@ -54,6 +66,7 @@ func main() {
 	ctx := context.Background()
 	if err := benchmark(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -120,6 +133,9 @@ func benchmark(ctx context.Context, c config) error {
 
 	rep := &report{Started: time.Now().UTC(), Smoke: c.smoke, Rounds: c.rounds, Clients: c.clients, Machine: machine()}
 	for _, s := range scenarios() {
+		if c.only != "" && s.name != c.only {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "bench: %s\n", s.name)
 		rows, err := s.run(ctx, e)
 		if err != nil {
