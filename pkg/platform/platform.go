@@ -47,7 +47,7 @@ type Spec struct {
 	DefaultGRPCAddr string
 	// DefaultAdminAddr is where its /metrics endpoint listens when not told otherwise.
 	DefaultAdminAddr string
-	// Migrations are the service's own, applied after the outbox set (events.Migrations).
+	// Migrations are the service's own, applied after the tenancy and outbox sets.
 	Migrations []postgres.MigrationSet
 	// Streams are the JetStream streams the service publishes into.
 	Streams []events.Stream
@@ -63,7 +63,7 @@ func (s Spec) Role() string { return "orgplane_" + s.Name }
 
 // MigrationSets are every set Migrate applies for s, in order.
 func (s Spec) MigrationSets() []postgres.MigrationSet {
-	return append([]postgres.MigrationSet{events.Migrations()}, s.Migrations...)
+	return append([]postgres.MigrationSet{postgres.TenancyMigrations(), events.Migrations()}, s.Migrations...)
 }
 
 // DBConfig is the service's Postgres configuration for url.

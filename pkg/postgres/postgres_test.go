@@ -28,7 +28,7 @@ func notesDB(t *testing.T) *testkit.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testkit.NewDB(t, "pgtest", "orgplane_pgtest", postgres.MigrationSet{Name: "pgtest", FS: sub})
+	return testkit.NewDB(t, "pgtest", "orgplane_pgtest", postgres.TenancyMigrations(), postgres.MigrationSet{Name: "pgtest", FS: sub})
 }
 
 func countNotes(ctx context.Context, q interface {

@@ -5,11 +5,7 @@ CREATE TABLE notes (
     body       text NOT NULL,
     UNIQUE (account_id, body)
 );
-ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON notes
-    USING (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)
-    WITH CHECK (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid);
+SELECT protect_tenant_table('notes');
 
 -- +goose Down
 DROP TABLE notes;

@@ -39,21 +39,10 @@ CREATE TABLE daily_usage (
     PRIMARY KEY (account_id, day)
 );
 
--- +goose StatementBegin
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['subscriptions', 'license_changes', 'usage_counters', 'daily_usage']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$CREATE POLICY tenant ON %I
-            USING (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)
-            WITH CHECK (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)$p$, t);
-    END LOOP;
-END
-$$;
--- +goose StatementEnd
+SELECT protect_tenant_table('subscriptions');
+SELECT protect_tenant_table('license_changes');
+SELECT protect_tenant_table('usage_counters');
+SELECT protect_tenant_table('daily_usage');
 
 -- +goose Down
 DROP TABLE daily_usage, usage_counters, license_changes, subscriptions;

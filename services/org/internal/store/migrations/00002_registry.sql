@@ -188,23 +188,19 @@ CREATE TABLE logos (
 );
 CREATE UNIQUE INDEX logos_owner ON logos (account_id, coalesce(organization_id, '00000000-0000-0000-0000-000000000000'));
 
--- +goose StatementBegin
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['account_settings', 'account_limits', 'roles', 'users', 'groups',
-        'user_groups', 'api_keys', 'organization_types', 'organization_statuses', 'organizations',
-        'organization_groups', 'reviews', 'logos']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$CREATE POLICY tenant ON %I
-            USING (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)
-            WITH CHECK (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid)$p$, t);
-    END LOOP;
-END
-$$;
--- +goose StatementEnd
+SELECT protect_tenant_table('account_settings');
+SELECT protect_tenant_table('account_limits');
+SELECT protect_tenant_table('roles');
+SELECT protect_tenant_table('users');
+SELECT protect_tenant_table('groups');
+SELECT protect_tenant_table('user_groups');
+SELECT protect_tenant_table('api_keys');
+SELECT protect_tenant_table('organization_types');
+SELECT protect_tenant_table('organization_statuses');
+SELECT protect_tenant_table('organizations');
+SELECT protect_tenant_table('organization_groups');
+SELECT protect_tenant_table('reviews');
+SELECT protect_tenant_table('logos');
 
 -- +goose Down
 DROP TABLE logos, reviews, organization_groups, organizations, organization_statuses,
