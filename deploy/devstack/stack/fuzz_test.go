@@ -42,9 +42,16 @@ func TestEveryRouteNeedsACredential(t *testing.T) {
 	if routes < 30 {
 		t.Fatalf("only %d routes in the document", routes)
 	}
-	for _, open := range []string{"/healthz", "/readyz", "/openapi.json", "/docs/"} {
+	for _, open := range []string{"/healthz", "/readyz", "/openapi.json", "/docs/", "/docs/swagger-ui-bundle.js"} {
 		if r := w.do("GET", open, "", ""); r.code != http.StatusOK {
 			t.Errorf("%s = %d", open, r.code)
+		}
+	}
+	// The reference page is served whole from the gateway: no asset comes from elsewhere.
+	page := string(w.do("GET", "/docs/", "", "").body)
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if !strings.HasPrefix(m[1], "/docs/") {
+			t.Errorf("the reference page loads %s", m[1])
 		}
 	}
 }
