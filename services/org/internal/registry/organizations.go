@@ -43,11 +43,11 @@ const orgColumns = `o.id::text, o.name, coalesce(o.type_id::text, ''), coalesce(
 	coalesce((SELECT array_agg(og.group_id::text ORDER BY og.group_id) FROM organization_groups og WHERE og.organization_id = o.id), '{}'),
 	o.notes, o.active, o.deactivated_at, EXISTS (SELECT 1 FROM logos l WHERE l.organization_id = o.id), o.created_at, o.updated_at`
 
-// visibleSQL keeps only organizations the caller may see: $R is "restricted to groups", $G the
-// groups. Written once so lists, gets, updates and deletes cannot disagree.
-func visibleSQL(r, g int) string {
-	return fmt.Sprintf(`($%d = false OR EXISTS (SELECT 1 FROM organization_groups vg
-		WHERE vg.organization_id = o.id AND vg.group_id = ANY($%d::uuid[])))`, r, g)
+// visibleSQL keeps only organizations the caller may see: r is the placeholder of "restricted
+// to groups", g that of the groups. Written once so lists, gets, updates and deletes cannot disagree.
+func visibleSQL(r, g string) string {
+	return `(` + r + ` = false OR EXISTS (SELECT 1 FROM organization_groups vg
+		WHERE vg.organization_id = o.id AND vg.group_id = ANY(` + g + `::uuid[])))`
 }
 
 func scanOrg(row pgx.Row) (*orgv1.Organization, error) {
@@ -74,7 +74,7 @@ func scanOrg(row pgx.Row) (*orgv1.Organization, error) {
 // readOrg reads an organization the caller may see; lock takes a row lock for a change.
 func readOrg(ctx context.Context, tx pgx.Tx, id identity.Identity, orgID string, lock bool) (*orgv1.Organization, error) {
 	restricted, groups := visibility(id)
-	q := `SELECT ` + orgColumns + ` FROM organizations o WHERE o.id = $1 AND ` + visibleSQL(2, 3)
+	q := `SELECT ` + orgColumns + ` FROM organizations o WHERE o.id = $1 AND ` + visibleSQL("$2", "$3")
 	if lock {
 		q += ` FOR UPDATE OF o`
 	}
@@ -307,7 +307,7 @@ func (s *Service) ListOrganizations(ctx context.Context, req *orgv1.ListOrganiza
 	acct := arg(req.GetAccountId())
 	var conds []string // on o, besides the account
 	if restricted, groups := visibility(id); restricted {
-		conds = append(conds, `EXISTS (SELECT 1 FROM organization_groups vg WHERE vg.organization_id = o.id AND vg.group_id = ANY(`+arg(groups)+`::uuid[]))`)
+		conds = append(conds, visibleSQL(arg(restricted), arg(groups)))
 	}
 	switch req.GetState() {
 	case orgv1.OrganizationState_ORGANIZATION_STATE_ACTIVE:

@@ -33,7 +33,7 @@ func scanReview(row pgx.Row) (*orgv1.Review, error) {
 func readReview(ctx context.Context, tx pgx.Tx, id identity.Identity, reviewID string, lock bool) (*orgv1.Review, error) {
 	restricted, groups := visibility(id)
 	q := `SELECT ` + reviewColumns + ` FROM reviews r JOIN organizations o ON o.id = r.organization_id
-		WHERE r.id = $1 AND ` + visibleSQL(2, 3)
+		WHERE r.id = $1 AND ` + visibleSQL("$2", "$3")
 	if lock {
 		q += ` FOR UPDATE OF r`
 	}
@@ -138,7 +138,7 @@ func (s *Service) ListReviews(ctx context.Context, req *orgv1.ListReviewsRequest
 	resp := &orgv1.ListReviewsResponse{}
 	err = s.inTenant(ctx, req.GetAccountId(), func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+reviewColumns+` FROM reviews r JOIN organizations o ON o.id = r.organization_id
-			WHERE `+visibleSQL(1, 2)+` AND ($3 = '' OR r.organization_id = $3::uuid)
+			WHERE `+visibleSQL("$1", "$2")+` AND ($3 = '' OR r.organization_id = $3::uuid)
 			AND ($4 = '' OR (r.created_at, r.id) < (SELECT created_at, id FROM reviews WHERE id = $4::uuid))
 			ORDER BY r.created_at DESC, r.id DESC LIMIT $5`, restricted, groups, req.GetOrganizationId(), after, size+1)
 		if err != nil {
