@@ -5,7 +5,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,13 +23,7 @@ var migrations embed.FS
 
 // Migrations is the migration set that creates the outbox and the consumer ledger in a
 // service's schema. Services apply it before their own.
-func Migrations() postgres.MigrationSet {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded path is fixed at compile time
-	}
-	return postgres.MigrationSet{Name: "events", FS: sub}
-}
+func Migrations() postgres.MigrationSet { return postgres.EmbeddedMigrations("events", migrations) }
 
 // Header names set on every published event besides Nats-Msg-Id.
 const (

@@ -120,3 +120,13 @@ func applySet(ctx context.Context, db *sql.DB, schema string, set MigrationSet, 
 	}
 	return nil
 }
+
+// EmbeddedMigrations is the migration set named name in the "migrations" folder of fsys (a
+// package's //go:embed migrations/*.sql).
+func EmbeddedMigrations(name string, fsys fs.FS) MigrationSet {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		panic(err) // the embedded path is fixed at compile time
+	}
+	return MigrationSet{Name: name, FS: sub}
+}

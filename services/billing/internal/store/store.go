@@ -3,7 +3,6 @@ package store
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
@@ -12,10 +11,4 @@ import (
 var migrations embed.FS
 
 // Migrations is the billing schema's migration set.
-func Migrations() postgres.MigrationSet {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at compile time
-	}
-	return postgres.MigrationSet{Name: "billing", FS: sub}
-}
+func Migrations() postgres.MigrationSet { return postgres.EmbeddedMigrations("billing", migrations) }

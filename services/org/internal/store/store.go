@@ -4,7 +4,6 @@ package store
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
@@ -13,10 +12,4 @@ import (
 var migrations embed.FS
 
 // Migrations is the org schema's migration set.
-func Migrations() postgres.MigrationSet {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at compile time
-	}
-	return postgres.MigrationSet{Name: "org", FS: sub}
-}
+func Migrations() postgres.MigrationSet { return postgres.EmbeddedMigrations("org", migrations) }
