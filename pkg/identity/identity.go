@@ -123,3 +123,12 @@ func (id Identity) Actor() string {
 	}
 	return string(id.Kind) + ":" + id.PrincipalID
 }
+
+// Visibility is the caller's organization restriction: whether it sees only the organizations
+// of some groups, and which. Operators and "All Organizations" callers are not restricted.
+func (id Identity) Visibility() (restricted bool, groups []string) {
+	if id.Operator() || !id.RestrictedToGroups {
+		return false, nil
+	}
+	return true, slices.Clone(id.Groups)
+}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -21,25 +24,56 @@ const TenantSetting = "app.account_id"
 // ErrNoTenant guards against scoping a transaction to the empty tenant by mistake.
 var ErrNoTenant = errors.New("postgres: tenant transaction without an account id")
 
+// Attempts is how many times a transaction runs when Postgres aborts it as a serialization
+// failure or a deadlock victim: such an abort says nothing about the request, so it is run again.
+const Attempts = 4
+
 // InTx runs fn in a transaction that is not scoped to a tenant: it sees tenant-owned rows only
-// through tables without row-level security (system tables such as the outbox).
+// through tables without row-level security (system tables such as the outbox). Like
+// InTenantTx it may run fn more than once (see Retryable), so fn must not keep state across runs.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, pool, fn)
+	return retry(ctx, func() error { return pgx.BeginFunc(ctx, pool, fn) })
 }
 
 // InTenantTx runs fn in a transaction scoped to accountID. The scope is transaction-local
 // (set_config(..., true)), so it ends with the transaction and can never leak to the next user
-// of the pooled connection.
+// of the pooled connection. fn runs again, in a new transaction, when Postgres aborts the first
+// as a serialization failure or deadlock: fn must assign its results, not append to them.
 func InTenantTx(ctx context.Context, pool *pgxpool.Pool, accountID string, fn func(pgx.Tx) error) error {
 	if accountID == "" {
 		return ErrNoTenant
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := ScopeTx(ctx, tx, accountID); err != nil {
+	return retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := ScopeTx(ctx, tx, accountID); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	})
+}
+
+// Retryable reports whether err aborted a transaction for reasons of concurrency alone
+// (serialization_failure 40001, deadlock_detected 40P01), so that running it again can succeed.
+func Retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+func retry(ctx context.Context, run func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = run(); err == nil || !Retryable(err) || attempt == Attempts {
 			return err
 		}
-		return fn(tx)
-	})
+		// Jitter keeps the two sides of a deadlock from meeting again at once.
+		backoff := time.Duration(attempt) * (5*time.Millisecond + rand.N(20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // ScopeTx scopes an already open transaction to accountID.
