@@ -7,6 +7,7 @@
 package billingv1
 
 import (
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/events/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -118,7 +119,7 @@ var File_orgplane_billing_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_billing_v1_events_proto_rawDesc = "" +
 	"\n" +
-	" orgplane/billing/v1/events.proto\x12\x13orgplane.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!orgplane/billing/v1/billing.proto\"\x97\x02\n" +
+	" orgplane/billing/v1/events.proto\x12\x13orgplane.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!orgplane/billing/v1/billing.proto\x1a orgplane/events/v1/options.proto\"\xb4\x02\n" +
 	"\x13SubscriptionChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -128,7 +129,8 @@ const file_orgplane_billing_v1_events_proto_rawDesc = "" +
 	"\fsubscription\x18\x04 \x01(\v2!.orgplane.billing.v1.SubscriptionR\fsubscription\x12#\n" +
 	"\rlicense_delta\x18\x05 \x01(\x05R\flicenseDelta\x12\x1d\n" +
 	"\n" +
-	"changed_by\x18\x06 \x01(\tR\tchangedByBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1;billingv1b\x06proto3"
+	"changed_by\x18\x06 \x01(\tR\tchangedBy:\x1b\xc2\xf3\x18\x17\n" +
+	"\fsubscription\x12\achangedBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1;billingv1b\x06proto3"
 
 var (
 	file_orgplane_billing_v1_events_proto_rawDescOnce sync.Once

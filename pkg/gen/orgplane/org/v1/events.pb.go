@@ -7,6 +7,7 @@
 package orgv1
 
 import (
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/events/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -984,42 +985,47 @@ var File_orgplane_org_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/events.proto\x12\x0forgplane.org.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1corgplane/org/v1/access.proto\x1a\x1dorgplane/org/v1/account.proto\x1a\"orgplane/org/v1/organization.proto\x1a\x1corgplane/org/v1/review.proto\"\xaa\x01\n" +
+	"\x1corgplane/org/v1/events.proto\x12\x0forgplane.org.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a orgplane/events/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\x1a\x1dorgplane/org/v1/account.proto\x1a\"orgplane/org/v1/organization.proto\x1a\x1corgplane/org/v1/review.proto\"\xc2\x01\n" +
 	"\x0eAccountCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xcd\x01\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName:\x16\xc2\xf3\x18\x12\n" +
+	"\aaccount\x12\acreated\"\xee\x01\n" +
 	"\x16AccountSettingsUpdated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12<\n" +
-	"\bsettings\x18\x04 \x01(\v2 .orgplane.org.v1.AccountSettingsR\bsettings\"\xaf\x01\n" +
+	"\bsettings\x18\x04 \x01(\v2 .orgplane.org.v1.AccountSettingsR\bsettings:\x1f\xc2\xf3\x18\x1b\n" +
+	"\x10account_settings\x12\aupdated\"\xc4\x01\n" +
 	"\vUserCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
-	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\"\xaf\x01\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user:\x13\xc2\xf3\x18\x0f\n" +
+	"\x04user\x12\acreated\"\xc4\x01\n" +
 	"\vUserUpdated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
-	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\"\xcf\x01\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user:\x13\xc2\xf3\x18\x0f\n" +
+	"\x04user\x12\aupdated\"\xec\x01\n" +
 	"\x13OrganizationCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
-	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\"\xf6\x01\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization:\x1b\xc2\xf3\x18\x17\n" +
+	"\forganization\x12\acreated\"\x93\x02\n" +
 	"\x13OrganizationUpdated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1027,14 +1033,16 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
 	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12%\n" +
-	"\x0echanged_fields\x18\x05 \x03(\tR\rchangedFields\"\xd3\x01\n" +
+	"\x0echanged_fields\x18\x05 \x03(\tR\rchangedFields:\x1b\xc2\xf3\x18\x17\n" +
+	"\forganization\x12\aupdated\"\xf4\x01\n" +
 	"\x17OrganizationDeactivated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
-	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\"\x84\x02\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization:\x1f\xc2\xf3\x18\x1b\n" +
+	"\forganization\x12\vdeactivated\"\xa5\x02\n" +
 	"\x17OrganizationReactivated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1042,7 +1050,8 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
 	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12/\n" +
-	"\x13cooldown_overridden\x18\x05 \x01(\bR\x12cooldownOverridden\"\xad\x02\n" +
+	"\x13cooldown_overridden\x18\x05 \x01(\bR\x12cooldownOverridden:\x1f\xc2\xf3\x18\x1b\n" +
+	"\forganization\x12\vreactivated\"\xca\x02\n" +
 	"\x13OrganizationDeleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1054,7 +1063,8 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\tparent_id\x18\x06 \x01(\tR\bparentId\x12&\n" +
 	"\x0fdeleted_with_id\x18\a \x01(\tR\rdeletedWithId\x12\x1d\n" +
 	"\n" +
-	"was_active\x18\b \x01(\bR\twasActive\"\x9a\x02\n" +
+	"was_active\x18\b \x01(\bR\twasActive:\x1b\xc2\xf3\x18\x17\n" +
+	"\forganization\x12\adeleted\"\xb1\x02\n" +
 	"\rReviewCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1063,7 +1073,8 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12/\n" +
 	"\x06review\x18\x04 \x01(\v2\x17.orgplane.org.v1.ReviewR\x06review\x12+\n" +
 	"\x11organization_name\x18\x05 \x01(\tR\x10organizationName\x124\n" +
-	"\x16organization_group_ids\x18\x06 \x03(\tR\x14organizationGroupIds\"\x9c\x04\n" +
+	"\x16organization_group_ids\x18\x06 \x03(\tR\x14organizationGroupIds:\x15\xc2\xf3\x18\x11\n" +
+	"\x06review\x12\acreated\"\xb9\x04\n" +
 	"\x12ReviewOwnerChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1081,7 +1092,8 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\bdue_date\x18\v \x01(\tR\adueDate\x12\x1d\n" +
 	"\n" +
 	"changed_by\x18\f \x01(\tR\tchangedBy\x124\n" +
-	"\x16organization_group_ids\x18\r \x03(\tR\x14organizationGroupIdsB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"\x16organization_group_ids\x18\r \x03(\tR\x14organizationGroupIds:\x1b\xc2\xf3\x18\x17\n" +
+	"\x06review\x12\rowner_changedB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_events_proto_rawDescOnce sync.Once

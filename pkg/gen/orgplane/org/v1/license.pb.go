@@ -32,7 +32,12 @@ type SetLicenseLimitRequest struct {
 	// The number of active organizations allowed (ignored when unlimited).
 	OrganizationLimit int32 `protobuf:"varint,3,opt,name=organization_limit,json=organizationLimit,proto3" json:"organization_limit,omitempty"`
 	// Whether organizations may be created, imported and reactivated at all.
-	Writable      bool `protobuf:"varint,4,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable bool `protobuf:"varint,4,opt,name=writable,proto3" json:"writable,omitempty"`
+	// The caller's sequence number of this change for the account, increasing with each change.
+	// A request whose generation is not above the last one applied changes nothing and returns
+	// the usage as it stands, so a retried or reordered request never undoes a later change.
+	// 0 applies the change unconditionally.
+	Generation    int64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +100,13 @@ func (x *SetLicenseLimitRequest) GetWritable() bool {
 	return false
 }
 
+func (x *SetLicenseLimitRequest) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // GetLicenseUsageRequest is the input of GetLicenseUsage.
 type GetLicenseUsageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -151,7 +163,9 @@ type LicenseUsage struct {
 	// Active organizations now.
 	Used int32 `protobuf:"varint,3,opt,name=used,proto3" json:"used,omitempty"`
 	// Whether organizations may be created, imported and reactivated.
-	Writable      bool `protobuf:"varint,4,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable bool `protobuf:"varint,4,opt,name=writable,proto3" json:"writable,omitempty"`
+	// The generation of the last change applied (see SetLicenseLimitRequest.generation).
+	Generation    int64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,25 +228,38 @@ func (x *LicenseUsage) GetWritable() bool {
 	return false
 }
 
+func (x *LicenseUsage) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 var File_orgplane_org_v1_license_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_license_proto_rawDesc = "" +
 	"\n" +
-	"\x1dorgplane/org/v1/license.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\"\xb3\x01\n" +
+	"\x1dorgplane/org/v1/license.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\"\xdc\x01\n" +
 	"\x16SetLicenseLimitRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12\x1c\n" +
 	"\tunlimited\x18\x02 \x01(\bR\tunlimited\x126\n" +
 	"\x12organization_limit\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x11organizationLimit\x12\x1a\n" +
-	"\bwritable\x18\x04 \x01(\bR\bwritable\"A\n" +
+	"\bwritable\x18\x04 \x01(\bR\bwritable\x12'\n" +
+	"\n" +
+	"generation\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
+	"generation\"A\n" +
 	"\x16GetLicenseUsageRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"\x8b\x01\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"\xab\x01\n" +
 	"\fLicenseUsage\x12\x1c\n" +
 	"\tunlimited\x18\x01 \x01(\bR\tunlimited\x12-\n" +
 	"\x12organization_limit\x18\x02 \x01(\x05R\x11organizationLimit\x12\x12\n" +
 	"\x04used\x18\x03 \x01(\x05R\x04used\x12\x1a\n" +
-	"\bwritable\x18\x04 \x01(\bR\bwritable2\xca\x01\n" +
+	"\bwritable\x18\x04 \x01(\bR\bwritable\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x05 \x01(\x03R\n" +
+	"generation2\xca\x01\n" +
 	"\x0eLicenseService\x12[\n" +
 	"\x0fSetLicenseLimit\x12'.orgplane.org.v1.SetLicenseLimitRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x00\x12[\n" +
 	"\x0fGetLicenseUsage\x12'.orgplane.org.v1.GetLicenseUsageRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x00B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
