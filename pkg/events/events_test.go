@@ -2,9 +2,13 @@ package events_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/pkg/events"
+	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/pkg/testkit"
@@ -54,7 +60,11 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) ensureStreams() {
 	h.t.Helper()
-	if err := events.EnsureStreams(h.ctx, h.js, events.Streams()...); err != nil {
+	streams, err := events.StreamsOf(&orgv1.AccountCreated{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := events.EnsureStreams(h.ctx, h.js, streams...); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -90,24 +100,20 @@ func (h *harness) background(fn func(context.Context) error) {
 }
 
 func (h *harness) consumer() *events.Consumer {
-	return events.NewConsumer(h.js, h.db.Pool, h.log, events.ConsumerSpec{
-		Stream:   "ORGPLANE_ORG",
-		Durable:  "test-received",
-		Subjects: []string{events.SubjectAccountCreated},
-		AckWait:  2 * time.Second,
-		Handler: func(ctx context.Context, tx pgx.Tx, d events.Delivery) error {
-			var ev orgv1.AccountCreated
-			if err := d.Decode(&ev); err != nil {
-				return err
-			}
-			if ev.GetEventId() != d.EventID || ev.GetAccountId() != d.AccountID {
-				h.t.Errorf("envelope %s/%s does not match headers %s/%s", ev.GetEventId(), ev.GetAccountId(), d.EventID, d.AccountID)
-			}
+	h.t.Helper()
+	c, err := events.NewConsumer(h.js, h.db.Pool, h.log, events.ConsumerSpec{
+		Durable: "test-received",
+		AckWait: 2 * time.Second,
+		Handlers: []events.Handler{events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.AccountCreated) error {
 			_, err := tx.Exec(ctx, `INSERT INTO received (event_id, account_id, times) VALUES ($1, $2, 1)
-				ON CONFLICT (event_id) DO UPDATE SET times = received.times + 1`, d.EventID, d.AccountID)
+				ON CONFLICT (event_id) DO UPDATE SET times = received.times + 1`, ev.GetEventId(), ev.GetAccountId())
 			return err
-		},
+		})},
 	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
 }
 
 func (h *harness) startConsumer() {
@@ -233,7 +239,7 @@ func TestConsumerAppliesARedeliveredEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		msg := nats.NewMsg(events.SubjectAccountCreated)
+		msg := nats.NewMsg("orgplane.org.v1.account.created")
 		msg.Data = payload
 		msg.Header.Set(events.HeaderAccountID, account)
 		if _, err := h.js.PublishMsg(h.ctx, msg, jetstream.WithMsgID(id)); err != nil {
@@ -296,21 +302,132 @@ func TestRelayDoesNotSkipALateCommit(t *testing.T) {
 	h.waitApplied(lateID, 10*time.Second)
 }
 
-func TestRegisteredEventsCarryTheEnvelope(t *testing.T) {
-	for name := range events.Registered() {
+// Every message declared an event names itself correctly and can be enqueued: it carries the
+// envelope, and its subject and stream follow from its package.
+func TestDeclaredEventsCarryTheEnvelope(t *testing.T) {
+	names := declaredEvents()
+	if len(names) < 12 {
+		t.Fatalf("found %d event messages; the org and billing events alone are 12", len(names))
+	}
+	h := newHarness(t)
+	for _, name := range names {
 		t.Run(string(name), func(t *testing.T) {
-			h := newHarness(t)
-			err := postgres.InTx(h.ctx, h.db.Pool, func(tx pgx.Tx) error {
-				mt, err := protoregistryFind(name)
-				if err != nil {
-					return err
-				}
-				_, err = events.Enqueue(h.ctx, tx, mt)
+			msg, err := protoregistryFind(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind, err := events.KindOf(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(kind.Subject, strings.TrimSuffix(kind.Stream.Subjects[0], ">")) {
+				t.Errorf("subject %s is outside its stream %v", kind.Subject, kind.Stream.Subjects)
+			}
+			err = postgres.InTx(h.ctx, h.db.Pool, func(tx pgx.Tx) error {
+				_, err := events.Enqueue(h.ctx, tx, msg)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestSubjectsAndStreamsComeFromTheEventMessages(t *testing.T) {
+	for _, tc := range []struct {
+		msg             proto.Message
+		subject, stream string
+	}{
+		{&orgv1.OrganizationCreated{}, "orgplane.org.v1.organization.created", "ORGPLANE_ORG"},
+		{&orgv1.ReviewOwnerChanged{}, "orgplane.org.v1.review.owner_changed", "ORGPLANE_ORG"},
+		{&orgv1.AccountSettingsUpdated{}, "orgplane.org.v1.account_settings.updated", "ORGPLANE_ORG"},
+		{&billingv1.SubscriptionChanged{}, "orgplane.billing.v1.subscription.changed", "ORGPLANE_BILLING"},
+	} {
+		k, err := events.KindOf(tc.msg)
+		if err != nil || k.Subject != tc.subject || k.Stream.Name != tc.stream {
+			t.Errorf("%T: %q in %q (%v), want %q in %q", tc.msg, k.Subject, k.Stream.Name, err, tc.subject, tc.stream)
+		}
+	}
+	if _, err := events.KindOf(&orgv1.Organization{}); err == nil {
+		t.Error("a message without the event option was taken for an event")
+	}
+	if _, err := events.NewConsumer(nil, nil, slog.New(slog.DiscardHandler), events.ConsumerSpec{Durable: "x-mixed",
+		Handlers: []events.Handler{
+			events.On(func(context.Context, pgx.Tx, *orgv1.OrganizationCreated) error { return nil }),
+			events.On(func(context.Context, pgx.Tx, *billingv1.SubscriptionChanged) error { return nil }),
+		}}); err == nil {
+		t.Error("a consumer reading two streams was accepted")
+	}
+	if _, err := events.NewConsumer(nil, nil, slog.New(slog.DiscardHandler), events.ConsumerSpec{Durable: "x-bad",
+		Handlers: []events.Handler{events.On(func(context.Context, pgx.Tx, *orgv1.Organization) error { return nil })}}); err == nil {
+		t.Error("a consumer of a message that is no event was accepted")
+	}
+}
+
+// With several workers, events of different accounts are applied at the same time while each
+// account's events keep their stream order.
+func TestConcurrentConsumerKeepsEachAccountInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.ensureStreams()
+	accounts := []string{uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	const perAccount = 15
+	for i := range perAccount {
+		for _, a := range accounts {
+			err := postgres.InTenantTx(h.ctx, h.db.Pool, a, func(tx pgx.Tx) error {
+				_, err := events.Enqueue(h.ctx, tx, &orgv1.AccountCreated{AccountId: a, DisplayName: fmt.Sprint(i)})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var (
+		mu             sync.Mutex
+		seen           = map[string][]string{}
+		inFlight, peak int
+		total          int
+		allApplied     = make(chan struct{})
+	)
+	c, err := events.NewConsumer(h.js, h.db.Pool, h.log, events.ConsumerSpec{
+		Durable: "test-ordered", Concurrency: 4,
+		Handlers: []events.Handler{events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.AccountCreated) error {
+			mu.Lock()
+			inFlight++
+			peak = max(peak, inFlight)
+			mu.Unlock()
+			time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			inFlight--
+			seen[ev.GetAccountId()] = append(seen[ev.GetAccountId()], ev.GetDisplayName())
+			if total++; total == perAccount*len(accounts) {
+				close(allApplied)
+			}
+			return nil
+		})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startRelay()
+	h.background(c.Run)
+	select {
+	case <-allApplied:
+	case <-time.After(30 * time.Second):
+		t.Fatal("events not all applied")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range accounts {
+		for i, v := range seen[a] {
+			if v != fmt.Sprint(i) {
+				t.Fatalf("account %s applied in order %v", a, seen[a])
+			}
+		}
+	}
+	if peak < 2 {
+		t.Errorf("at most %d event applied at once with 4 workers", peak)
 	}
 }

@@ -35,10 +35,11 @@ const (
 // It fills the envelope (a new event_id unless set, occurred_at = now unless set) and returns the
 // event id. The trace context of ctx travels with the event.
 func Enqueue(ctx context.Context, tx pgx.Tx, msg proto.Message) (string, error) {
-	subject, ok := SubjectOf(msg)
-	if !ok {
-		return "", fmt.Errorf("enqueue %s: not a registered event", msg.ProtoReflect().Descriptor().FullName())
+	kind, err := KindOf(msg)
+	if err != nil {
+		return "", fmt.Errorf("enqueue: %w", err)
 	}
+	subject := kind.Subject
 	env, err := envelopeOf(msg)
 	if err != nil {
 		return "", err
@@ -124,10 +125,11 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, msgs []proto.Message, at time.
 	otel.GetTextMapPropagator().Inject(ctx, headers)
 	rows := make([][]any, 0, len(msgs))
 	for _, msg := range msgs {
-		subject, ok := SubjectOf(msg)
-		if !ok {
-			return fmt.Errorf("enqueue %s: not a registered event", msg.ProtoReflect().Descriptor().FullName())
+		kind, err := KindOf(msg)
+		if err != nil {
+			return fmt.Errorf("enqueue: %w", err)
 		}
+		subject := kind.Subject
 		env, err := envelopeOf(msg)
 		if err != nil {
 			return err

@@ -44,7 +44,7 @@ func Spec(opts ...Option) platform.Spec {
 		DefaultGRPCAddr:  ":9105",
 		DefaultAdminAddr: ":9205",
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
-		Streams:          events.StreamsOf("billing"),
+		Streams:          []events.Stream{{Service: "billing", Name: "ORGPLANE_BILLING", Subjects: []string{"orgplane.billing.v1.>"}}},
 		Peers:            []string{"org"},
 		New: func(_ context.Context, d platform.Deps) ([]platform.Worker, error) {
 			enforcer := grpcapi.OrgEnforcer{Client: orgv1.NewLicenseServiceClient(d.Peers["org"])}
@@ -52,7 +52,11 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.Register(d.Server, svc)
 			var workers []platform.Worker
 			for _, spec := range svc.Consumers() {
-				workers = append(workers, events.NewConsumer(d.JS, d.Pool, d.Log, spec).Run)
+				c, err := events.NewConsumer(d.JS, d.Pool, d.Log, spec)
+				if err != nil {
+					return nil, err
+				}
+				workers = append(workers, c.Run)
 			}
 			return workers, nil
 		},

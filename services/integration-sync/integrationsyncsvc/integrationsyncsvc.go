@@ -8,7 +8,6 @@ package integrationsyncsvc
 import (
 	"context"
 
-	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/platform"
 )
 
@@ -18,7 +17,6 @@ func Spec() platform.Spec {
 		Name:             "integration_sync",
 		DefaultGRPCAddr:  ":9103",
 		DefaultAdminAddr: ":9203",
-		Streams:          events.StreamsOf("integration-sync"),
 		New: func(context.Context, platform.Deps) ([]platform.Worker, error) {
 			return nil, nil
 		},

@@ -8,7 +8,6 @@ package mappingsvc
 import (
 	"context"
 
-	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/platform"
 )
 
@@ -18,7 +17,6 @@ func Spec() platform.Spec {
 		Name:             "mapping",
 		DefaultGRPCAddr:  ":9102",
 		DefaultAdminAddr: ":9202",
-		Streams:          events.StreamsOf("mapping"),
 		New: func(context.Context, platform.Deps) ([]platform.Worker, error) {
 			return nil, nil
 		},

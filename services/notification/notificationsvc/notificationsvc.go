@@ -8,7 +8,6 @@ package notificationsvc
 import (
 	"context"
 
-	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/platform"
 )
 
@@ -18,7 +17,6 @@ func Spec() platform.Spec {
 		Name:             "notification",
 		DefaultGRPCAddr:  ":9104",
 		DefaultAdminAddr: ":9204",
-		Streams:          events.StreamsOf("notification"),
 		New: func(context.Context, platform.Deps) ([]platform.Worker, error) {
 			return nil, nil
 		},

@@ -2,9 +2,9 @@ package billing
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
@@ -12,52 +12,35 @@ import (
 
 // Consumers are the durable consumers billing runs on the org service's stream.
 func (s *Service) Consumers() []events.ConsumerSpec {
+	usage := func(ctx context.Context, tx pgx.Tx, account string, delta int, ev interface{ GetOccurredAt() *timestamppb.Timestamp }) error {
+		return s.RecordUsage(ctx, tx, account, delta, ev.GetOccurredAt().AsTime())
+	}
 	return []events.ConsumerSpec{
 		{
-			Stream: "ORGPLANE_ORG", Durable: "billing-subscriptions",
-			Subjects: []string{events.SubjectAccountCreated},
-			Handler: func(ctx context.Context, tx pgx.Tx, d events.Delivery) error {
-				return s.StartTrial(ctx, tx, d.AccountID)
-			},
+			Durable: "billing-subscriptions",
+			Handlers: []events.Handler{events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.AccountCreated) error {
+				return s.StartTrial(ctx, tx, ev.GetAccountId())
+			})},
 		},
 		{
-			Stream: "ORGPLANE_ORG", Durable: "billing-usage",
-			Subjects: []string{events.SubjectOrganizationCreated, events.SubjectOrganizationReactivated,
-				events.SubjectOrganizationDeactivated, events.SubjectOrganizationDeleted},
-			Handler: s.handleOrganizationEvent,
+			Durable: "billing-usage",
+			Handlers: []events.Handler{
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationCreated) error {
+					return usage(ctx, tx, ev.GetAccountId(), 1, ev)
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationReactivated) error {
+					return usage(ctx, tx, ev.GetAccountId(), 1, ev)
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeactivated) error {
+					return usage(ctx, tx, ev.GetAccountId(), -1, ev)
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeleted) error {
+					if !ev.GetWasActive() {
+						return nil // it held no license
+					}
+					return usage(ctx, tx, ev.GetAccountId(), -1, ev)
+				}),
+			},
 		},
 	}
-}
-
-func (s *Service) handleOrganizationEvent(ctx context.Context, tx pgx.Tx, d events.Delivery) error {
-	switch d.Subject {
-	case events.SubjectOrganizationCreated:
-		var ev orgv1.OrganizationCreated
-		if err := d.Decode(&ev); err != nil {
-			return err
-		}
-		return s.RecordUsage(ctx, tx, d.AccountID, 1, ev.GetOccurredAt().AsTime())
-	case events.SubjectOrganizationReactivated:
-		var ev orgv1.OrganizationReactivated
-		if err := d.Decode(&ev); err != nil {
-			return err
-		}
-		return s.RecordUsage(ctx, tx, d.AccountID, 1, ev.GetOccurredAt().AsTime())
-	case events.SubjectOrganizationDeactivated:
-		var ev orgv1.OrganizationDeactivated
-		if err := d.Decode(&ev); err != nil {
-			return err
-		}
-		return s.RecordUsage(ctx, tx, d.AccountID, -1, ev.GetOccurredAt().AsTime())
-	case events.SubjectOrganizationDeleted:
-		var ev orgv1.OrganizationDeleted
-		if err := d.Decode(&ev); err != nil {
-			return err
-		}
-		if !ev.GetWasActive() {
-			return nil // it held no license
-		}
-		return s.RecordUsage(ctx, tx, d.AccountID, -1, ev.GetOccurredAt().AsTime())
-	}
-	return fmt.Errorf("unexpected subject %s", d.Subject)
 }
