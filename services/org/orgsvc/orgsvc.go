@@ -6,19 +6,22 @@ import (
 	"context"
 	"time"
 
-	"github.com/orgplane/orgplane/pkg/events"
+	"google.golang.org/protobuf/proto"
+
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/services/org/internal/app"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/grpcapi"
-	"github.com/orgplane/orgplane/services/org/internal/registry"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
 // Option adjusts the service for composition and tests.
 type Option func(*options)
 
-type options struct{ clock registry.Clock }
+type options struct{ clock domain.Clock }
 
 // WithClock makes the service read time from now (tests age organizations with it).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
@@ -34,11 +37,26 @@ func Spec(opts ...Option) platform.Spec {
 		DefaultGRPCAddr:  ":9101",
 		DefaultAdminAddr: ":9201",
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
-		Streams:          events.StreamsOf("org"),
-		New: func(_ context.Context, d platform.Deps) ([]platform.Worker, error) {
+		Produces: []proto.Message{
+			&orgv1.AccountCreated{}, &orgv1.AccountSettingsUpdated{}, &orgv1.UserCreated{}, &orgv1.UserUpdated{},
+			&orgv1.OrganizationCreated{}, &orgv1.OrganizationUpdated{}, &orgv1.OrganizationDeactivated{},
+			&orgv1.OrganizationReactivated{}, &orgv1.OrganizationDeleted{}, &orgv1.ReviewCreated{}, &orgv1.ReviewOwnerChanged{},
+		},
+		// LicenseService and AuthService have no REST routes: billing and the gateway call them.
+		Routes: []platform.Route{
+			orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
+			orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
+		},
+		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			pages := pagetoken.New(d.Keys.Derive("org page tokens"))
-			grpcapi.Register(d.Server, registry.New(d.Pool, o.clock, pages), pages)
-			return nil, nil
+			svc := app.New(store.New(d.Pool), o.clock, pages)
+			grpcapi.RegisterAccounts(d.Server, svc)
+			grpcapi.RegisterAccess(d.Server, svc)
+			grpcapi.RegisterAuth(d.Server, svc)
+			grpcapi.RegisterOrganizations(d.Server, svc)
+			grpcapi.RegisterReviews(d.Server, svc)
+			grpcapi.RegisterLicenses(d.Server, svc)
+			return platform.Parts{}, nil
 		},
 	}
 }

@@ -31,7 +31,7 @@ func startOrg(t *testing.T) orgv1.AccountServiceClient { return startOrgHarness(
 func startOrgHarness(t testing.TB) orgHarness {
 	t.Helper()
 	spec := orgsvc.Spec()
-	db := testkit.NewDB(t, spec.Name, spec.Role(), spec.MigrationSets()...)
+	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	keys := testkit.Keyring(t)
 	log := slog.New(slog.DiscardHandler)
 	srv, err := rpc.NewServer(log, keys)
@@ -108,7 +108,7 @@ func TestOnlyOperatorsCreateAndListAccounts(t *testing.T) {
 
 func TestEveryTenantTableIsUnderRowLevelSecurity(t *testing.T) {
 	spec := orgsvc.Spec()
-	db := testkit.NewDB(t, spec.Name, spec.Role(), spec.MigrationSets()...)
+	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	// The outbox is the relay's; the digest and search tables are read before or beside the
 	// tenant scope by design (see their migrations).
 	testkit.RequireTenantTablesProtected(t, db, "outbox", "api_key_digests", "organization_search")

@@ -1,0 +1,330 @@
+package app
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/fieldmask"
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
+	"github.com/orgplane/orgplane/services/org/internal/pbconv"
+	"github.com/orgplane/orgplane/services/org/internal/store"
+)
+
+// visibility is the organizations id may see.
+func visibility(id identity.Identity) domain.Visibility {
+	restricted, groups := id.Visibility()
+	return domain.Visibility{Restricted: restricted, Groups: groups}
+}
+
+// takeLicenses counts n more active organizations in (created of them new) or explains why they
+// do not fit. Callers run it last in their transaction: it takes the lock every create of the
+// account queues on.
+func takeLicenses(ctx context.Context, tx *store.Tx, n, created int) error {
+	ok, err := tx.TakeLicenses(ctx, n, created)
+	if err != nil || ok {
+		return err
+	}
+	c, err := tx.LicenseCount(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Refusal()
+}
+
+// checkParent refuses parentID as the parent of orgID ("" for a new organization) for the
+// caller seeing vis; height is the height of orgID's subtree.
+func checkParent(ctx context.Context, tx *store.Tx, vis domain.Visibility, orgID, parentID string, height int) error {
+	if parentID == "" {
+		return nil
+	}
+	a, err := tx.Ancestry(ctx, vis, orgID, parentID)
+	if err != nil {
+		return err
+	}
+	return domain.CheckParent("organization", orgID, parentID, a, height)
+}
+
+// CreateOrganization creates an active organization, taking a license.
+func (s *Service) CreateOrganization(ctx context.Context, accountID string, in domain.Organization) (domain.Organization, error) {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if err := domain.CheckName("organization", in.Name); err != nil {
+		return domain.Organization{}, err
+	}
+	var out domain.Organization
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		if err := checkParent(ctx, tx, visibility(id), "", in.ParentID, 1); err != nil {
+			return err
+		}
+		orgID, created, err := tx.InsertOrganization(ctx, accountID, in, s.now())
+		if err != nil {
+			return err
+		}
+		if len(in.GroupIDs) > 0 {
+			if err := tx.SetOrganizationGroups(ctx, accountID, orgID, in.GroupIDs, "organization"); err != nil {
+				return err
+			}
+		}
+		// Everything is known without reading the row back: a round trip saved on the hot path.
+		o := domain.Organization{ID: orgID, Name: in.Name, TypeID: in.TypeID, StatusID: in.StatusID, ParentID: in.ParentID,
+			DefaultEngineerID: in.DefaultEngineerID, DefaultVCIOID: in.DefaultVCIOID, GroupIDs: domain.SortedGroups(in.GroupIDs),
+			Notes: in.Notes, State: domain.StateActive, CreatedAt: created, UpdatedAt: created}
+		if err := tx.Enqueue(ctx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: pbconv.Organization(o)}, s.now()); err != nil {
+			return err
+		}
+		if err := takeLicenses(ctx, tx, 1, 1); err != nil {
+			return err
+		}
+		out = o
+		return nil
+	})
+	return out, err
+}
+
+// GetOrganization returns an organization the caller may see.
+func (s *Service) GetOrganization(ctx context.Context, accountID, orgID string) (domain.Organization, error) {
+	id, err := caller(ctx, accountID, domain.Read(domain.AreaOrganizations))
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	var out domain.Organization
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		var err error
+		out, err = tx.Organization(ctx, visibility(id), orgID)
+		return err
+	})
+	return out, err
+}
+
+// OrganizationQuery asks for a page of an account's organizations.
+type OrganizationQuery struct {
+	AccountID string
+	Filter    domain.OrganizationFilter
+	PageSize  int32
+	PageToken string
+}
+
+// OrganizationPage is a page of organizations, the total the filter selects, and the token of
+// the next page ("" on the last).
+type OrganizationPage struct {
+	Organizations []domain.Organization
+	Total         int64
+	NextPageToken string
+}
+
+// ListOrganizations lists the organizations the caller may see, by name then id, with filters,
+// case-insensitive substring search and the total count.
+func (s *Service) ListOrganizations(ctx context.Context, q OrganizationQuery) (OrganizationPage, error) {
+	id, err := caller(ctx, q.AccountID, domain.Read(domain.AreaOrganizations))
+	if err != nil {
+		return OrganizationPage{}, err
+	}
+	page, err := pagetoken.Open[store.OrgPosition](s.pages, "organizations", q.PageSize, q.PageToken, q.Filter.Key())
+	if err != nil {
+		return OrganizationPage{}, err
+	}
+	var after *store.OrgPosition
+	if page.Continues {
+		after = &page.After
+	}
+	var out OrganizationPage
+	err = s.store.InTenant(ctx, q.AccountID, func(tx *store.Tx) error {
+		var err error
+		out.Organizations, out.Total, err = tx.ListOrganizations(ctx, q.AccountID, visibility(id), q.Filter, after, page.Size+1)
+		return err
+	})
+	if err != nil {
+		return OrganizationPage{}, err
+	}
+	out.Organizations, out.NextPageToken, err = pagetoken.Next(page, out.Organizations, func(o domain.Organization) store.OrgPosition {
+		return store.OrgPosition{Name: o.Name, ID: o.ID}
+	})
+	if err != nil {
+		return OrganizationPage{}, err
+	}
+	return out, nil
+}
+
+// updatableOrganizationFields are the fields an update mask may name.
+var updatableOrganizationFields = []string{"name", "type_id", "status_id", "parent_id",
+	"default_engineer_id", "default_vcio_id", "group_ids", "notes"}
+
+// UpdateOrganization changes the fields named by paths (an update mask, as received) of an
+// organization the caller may see to their values in in; in.ID names the organization.
+func (s *Service) UpdateOrganization(ctx context.Context, accountID string, in domain.Organization, mask []string) (domain.Organization, error) {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", updatableOrganizationFields...)
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if in.ID == "" {
+		return domain.Organization{}, apperr.Invalid("organization.id", "is required")
+	}
+	vis := visibility(id)
+	var out domain.Organization
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		if _, err := tx.LockOrganization(ctx, vis, in.ID); err != nil {
+			return err
+		}
+		for _, p := range paths {
+			switch p {
+			case "name":
+				if err := domain.CheckName("organization", in.Name); err != nil {
+					return err
+				}
+			case "parent_id":
+				height, err := tx.SubtreeHeight(ctx, in.ID)
+				if err != nil {
+					return err
+				}
+				if err := checkParent(ctx, tx, vis, in.ID, in.ParentID, height); err != nil {
+					return err
+				}
+			}
+			if err := tx.UpdateOrganizationField(ctx, accountID, p, in); err != nil {
+				return err
+			}
+		}
+		if err := tx.TouchOrganization(ctx, in.ID, s.now()); err != nil {
+			return err
+		}
+		o, err := tx.Organization(ctx, domain.Visibility{}, in.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.OrganizationUpdated{AccountId: accountID, Organization: pbconv.Organization(o),
+			ChangedFields: paths}, s.now()); err != nil {
+			return err
+		}
+		out = o
+		return nil
+	})
+	return out, err
+}
+
+// DeactivateOrganization frees an organization's license and records when.
+func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID string) (domain.Organization, error) {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	vis := visibility(id)
+	var out domain.Organization
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		cur, err := tx.LockOrganization(ctx, vis, orgID)
+		if err != nil {
+			return err
+		}
+		if err := cur.CheckDeactivate(); err != nil {
+			return err
+		}
+		if err := tx.DeactivateOrganization(ctx, orgID, s.now()); err != nil {
+			return err
+		}
+		if err := tx.ReleaseLicenses(ctx, 1, 0); err != nil {
+			return err
+		}
+		o, err := tx.Organization(ctx, vis, orgID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.OrganizationDeactivated{AccountId: accountID, Organization: pbconv.Organization(o)}, s.now()); err != nil {
+			return err
+		}
+		out = o
+		return nil
+	})
+	return out, err
+}
+
+// ReactivateOrganization makes a deactivated organization active again, taking a license. It is
+// refused within domain.ReactivationCooldown months of the deactivation unless a platform
+// operator overrides.
+func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID string, override bool) (domain.Organization, error) {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if err := domain.CheckCooldownOverride(override, id.Operator()); err != nil {
+		return domain.Organization{}, err
+	}
+	vis := visibility(id)
+	var out domain.Organization
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		cur, err := tx.LockOrganization(ctx, vis, orgID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if err := cur.CheckReactivate(now, override); err != nil {
+			return err
+		}
+		if err := tx.ReactivateOrganization(ctx, orgID, now); err != nil {
+			return err
+		}
+		o, err := tx.Organization(ctx, vis, orgID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: pbconv.Organization(o),
+			CooldownOverridden: override}, s.now()); err != nil {
+			return err
+		}
+		if err := takeLicenses(ctx, tx, 1, 0); err != nil {
+			return err
+		}
+		out = o
+		return nil
+	})
+	return out, err
+}
+
+// DeleteOrganization removes an organization, its sub-organizations and everything that belongs
+// to them, publishing organization.deleted for each, and returns their ids (deepest first).
+// Refused while any is kept in sync.
+func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID string) ([]string, error) {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		if _, err := tx.LockOrganization(ctx, visibility(id), orgID); err != nil {
+			return err
+		}
+		subtree, err := tx.Subtree(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		if err := domain.CheckDelete(orgID, subtree); err != nil {
+			return err
+		}
+		if err := tx.DeleteOrganization(ctx, orgID); err != nil {
+			return err
+		}
+		if err := tx.ReleaseLicenses(ctx, domain.ActiveCount(subtree), len(subtree)); err != nil {
+			return err
+		}
+		ids := make([]string, len(subtree))
+		for i, m := range subtree {
+			ids[i] = m.ID
+			if err := tx.Enqueue(ctx, &orgv1.OrganizationDeleted{AccountId: accountID, OrganizationId: m.ID,
+				Name: m.Name, ParentId: m.ParentID, DeletedWithId: orgID, WasActive: m.Active}, s.now()); err != nil {
+				return err
+			}
+		}
+		deleted = ids
+		return nil
+	})
+	return deleted, err
+}

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/orgplane/orgplane/pkg/fieldmask"
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
+	"github.com/orgplane/orgplane/services/org/internal/pbconv"
+	"github.com/orgplane/orgplane/services/org/internal/store"
+)
+
+// AccountSettings returns the account's settings.
+func (s *Service) AccountSettings(ctx context.Context, accountID string) (domain.Settings, error) {
+	if _, err := caller(ctx, accountID, domain.Read(domain.AreaAccountSettings)); err != nil {
+		return domain.Settings{}, err
+	}
+	var out domain.Settings
+	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		st, err := tx.Settings(ctx)
+		out = st
+		return err
+	})
+	return out, err
+}
+
+// UpdateAccountSettings changes the settings named in mask (as the caller wrote them; "*" is
+// all) to their values in in, after checking each, and publishes the settings after the change.
+func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, in domain.Settings, mask []string) (domain.Settings, error) {
+	if _, err := caller(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
+		return domain.Settings{}, err
+	}
+	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", domain.SettingsFields()...)
+	if err != nil {
+		return domain.Settings{}, err
+	}
+	var out domain.Settings
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		cur, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		next, err := cur.Update(in, paths, func(ids []string) (bool, error) { return tx.UsersExist(ctx, ids) })
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateSettings(ctx, next, s.now()); err != nil {
+			return err
+		}
+		saved, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.AccountSettingsUpdated{AccountId: accountID, Settings: pbconv.Settings(saved)}, s.now()); err != nil {
+			return err
+		}
+		out = saved
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,130 @@
+package domain_test
+
+import (
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgplane/orgplane/services/org/internal/domain"
+)
+
+// Stored digests and keys handed out depend on these: a change here locks every MSP out.
+func TestAPIKeySecretAndDigestNeverChange(t *testing.T) {
+	t.Parallel()
+	var random [32]byte
+	for i := range random {
+		random[i] = byte(i)
+	}
+	secret := domain.APIKeySecret(random)
+	if secret != "opk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" {
+		t.Fatalf("secret format = %q", secret)
+	}
+	const digest = "7b12804481e5078c75488ae45e7d8c6dffd0fc898d2150821eb93cc7a1ce9f3d"
+	for _, presented := range []string{secret, " " + secret, secret + "\n", "\t" + secret + " \r\n"} {
+		if got := hex.EncodeToString(domain.APIKeyDigest(presented)); got != digest {
+			t.Errorf("digest of %q = %s, want %s", presented, got, digest)
+		}
+	}
+	if hex.EncodeToString(domain.APIKeyDigest(secret+"x")) == digest {
+		t.Error("another secret has the same digest")
+	}
+	if p := domain.APIKeyPrefix(secret); p != "opk_AAECAwQF" {
+		t.Errorf("prefix = %q", p)
+	}
+}
+
+func TestNewAPIKeySecretsAreRandomAndWellFormed(t *testing.T) {
+	t.Parallel()
+	a, b := domain.NewAPIKeySecret(), domain.NewAPIKeySecret()
+	if a == b {
+		t.Fatal("two keys are the same")
+	}
+	for _, s := range []string{a, b} {
+		if !strings.HasPrefix(s, domain.APIKeySecretPrefix) || len(s) != 47 || strings.ContainsAny(s, "+/=") {
+			t.Errorf("secret %q is not an opk_ key of 256 bits in URL-safe base64", s)
+		}
+	}
+}
+
+func TestCheckNewAPIKey(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		key       domain.APIKey
+		wantField string
+	}{
+		{domain.APIKey{Name: "script", RoleID: "r"}, ""},
+		{domain.APIKey{Name: "script", RoleID: "r", UserID: "u"}, ""},
+		{domain.APIKey{RoleID: "r"}, "api_key.name"},
+		{domain.APIKey{Name: "script"}, "api_key.role_id"},
+		{domain.APIKey{}, "api_key.name"},
+	} {
+		err := domain.CheckNewAPIKey(c.key)
+		if (c.wantField == "") != (err == nil) || accessErrField(err) != c.wantField {
+			t.Errorf("%+v: %v, want an error on %q", c.key, err, c.wantField)
+		}
+	}
+}
+
+func TestKeyGrantIdentity(t *testing.T) {
+	t.Parallel()
+	levels := domain.Levels{domain.AreaOrganizations: domain.LevelFull, domain.AreaUsers: domain.LevelReadOnly}
+	perms := []string{"organizations:read", "organizations:write", "users:read"}
+	grant := func(u *domain.KeyUser) domain.KeyGrant {
+		return domain.KeyGrant{AccountID: "a", APIKeyID: "k", Levels: levels, User: u}
+	}
+	for _, c := range []struct {
+		name    string
+		grant   domain.KeyGrant
+		want    domain.KeyIdentity
+		refused bool
+	}{
+		{"a key acting as no user sees everything", grant(nil),
+			domain.KeyIdentity{AccountID: "a", APIKeyID: "k", Permissions: perms}, false},
+		{"a key of a user who sees every organization", grant(&domain.KeyUser{ID: "u", Active: true, AllOrganizations: true, GroupIDs: []string{"g"}}),
+			domain.KeyIdentity{AccountID: "a", APIKeyID: "k", UserID: "u", Permissions: perms}, false},
+		{"a key of a user limited to groups", grant(&domain.KeyUser{ID: "u", Active: true, GroupIDs: []string{"g1", "g2"}}),
+			domain.KeyIdentity{AccountID: "a", APIKeyID: "k", UserID: "u", Permissions: perms, RestrictedToGroups: true, GroupIDs: []string{"g1", "g2"}}, false},
+		{"a key of a user in no group sees nothing", grant(&domain.KeyUser{ID: "u", Active: true, GroupIDs: []string{}}),
+			domain.KeyIdentity{AccountID: "a", APIKeyID: "k", UserID: "u", Permissions: perms, RestrictedToGroups: true, GroupIDs: []string{}}, false},
+		{"a key of a deactivated user is refused", grant(&domain.KeyUser{ID: "u", Active: false, AllOrganizations: true}), domain.KeyIdentity{}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := c.grant.Identity()
+			if c.refused {
+				if !errors.Is(err, domain.ErrBadCredential) {
+					t.Fatalf("got %+v, %v; want ErrBadCredential", got, err)
+				}
+				return
+			}
+			if err != nil || got.AccountID != c.want.AccountID || got.APIKeyID != c.want.APIKeyID || got.UserID != c.want.UserID ||
+				!slices.Equal(got.Permissions, c.want.Permissions) || got.RestrictedToGroups != c.want.RestrictedToGroups ||
+				!slices.Equal(got.GroupIDs, c.want.GroupIDs) {
+				t.Fatalf("got %+v, %v\nwant %+v", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestKeyUseIsRecordedToTheMinute(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		lastUsed time.Time
+		want     bool
+	}{
+		{time.Time{}, true},
+		{now, false},
+		{now.Add(-59 * time.Second), false},
+		{now.Add(-time.Minute), false},
+		{now.Add(-time.Minute - time.Millisecond), true},
+		{now.Add(-24 * time.Hour), true},
+	} {
+		if got := (domain.KeyGrant{LastUsed: c.lastUsed}).NeedsUseRecorded(now); got != c.want {
+			t.Errorf("last used %v: record = %v, want %v", c.lastUsed, got, c.want)
+		}
+	}
+}

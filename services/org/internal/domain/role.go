@@ -1,0 +1,45 @@
+package domain
+
+import "github.com/orgplane/orgplane/pkg/apperr"
+
+// Role is a named set of permission levels. Built-in roles are the same in every account and
+// never change; custom roles are the account's own.
+type Role struct {
+	ID      string
+	Name    string
+	Builtin BuiltinRole // RoleCustom for a custom role
+	Levels  Levels
+}
+
+// ErrBuiltinRoleFixed refuses changes to a built-in role.
+var ErrBuiltinRoleFixed = apperr.FailedPrecondition("built-in roles cannot be changed; create a custom role instead")
+
+// RoleFields are the fields of a role an update may name.
+func RoleFields() []string { return []string{"name", "permissions"} }
+
+// CheckNewRole requires what a custom role needs.
+func CheckNewRole(r Role) error {
+	if r.Name == "" {
+		return apperr.Invalid("role.name", "is required")
+	}
+	return nil
+}
+
+// Update returns r with the fields named in paths taken from in; built-in roles are refused.
+func (r Role) Update(in Role, paths []string) (Role, error) {
+	if r.Builtin != RoleCustom {
+		return r, ErrBuiltinRoleFixed
+	}
+	for _, p := range paths {
+		switch p {
+		case "name":
+			if in.Name == "" {
+				return r, apperr.Invalid("role.name", "is required")
+			}
+			r.Name = in.Name
+		case "permissions":
+			r.Levels = in.Levels
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,372 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
+)
+
+const orgColumns = `o.id::text, o.name, coalesce(o.type_id::text, ''), coalesce(o.status_id::text, ''),
+	coalesce(o.parent_id::text, ''), coalesce(o.default_engineer_id::text, ''), coalesce(o.default_vcio_id::text, ''),
+	coalesce((SELECT array_agg(og.group_id::text ORDER BY og.group_id) FROM organization_groups og WHERE og.organization_id = o.id), '{}'),
+	o.notes, o.active, o.deactivated_at, EXISTS (SELECT 1 FROM logos l WHERE l.organization_id = o.id), o.created_at, o.updated_at`
+
+// visibleSQL keeps only organizations the caller may see: r is the placeholder of "restricted
+// to groups", g that of the groups. Written once so lists, gets, updates, deletes and reviews
+// cannot disagree.
+func visibleSQL(r, g string) string {
+	return `(` + r + ` = false OR EXISTS (SELECT 1 FROM organization_groups vg
+		WHERE vg.organization_id = o.id AND vg.group_id = ANY(` + g + `::uuid[])))`
+}
+
+func scanOrg(row pgx.Row) (domain.Organization, error) {
+	var o domain.Organization
+	var active bool
+	var deactivated *time.Time
+	err := row.Scan(&o.ID, &o.Name, &o.TypeID, &o.StatusID, &o.ParentID, &o.DefaultEngineerID, &o.DefaultVCIOID,
+		&o.GroupIDs, &o.Notes, &active, &deactivated, &o.HasLogo, &o.CreatedAt, &o.UpdatedAt)
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	o.State = domain.StateInactive
+	if active {
+		o.State = domain.StateActive
+	}
+	if deactivated != nil {
+		o.DeactivatedAt = *deactivated
+	}
+	return o, nil
+}
+
+func (t *Tx) readOrg(ctx context.Context, vis domain.Visibility, orgID string, lock bool) (domain.Organization, error) {
+	q := `SELECT ` + orgColumns + ` FROM organizations o WHERE o.id = $1 AND ` + visibleSQL("$2", "$3")
+	if lock {
+		q += ` FOR UPDATE OF o`
+	}
+	o, err := scanOrg(t.tx.QueryRow(ctx, q, orgID, vis.Restricted, vis.Groups))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Organization{}, domain.ErrOrganizationNotFound
+	}
+	return o, err
+}
+
+// Organization reads an organization vis may see; any other is domain.ErrOrganizationNotFound.
+func (t *Tx) Organization(ctx context.Context, vis domain.Visibility, orgID string) (domain.Organization, error) {
+	return t.readOrg(ctx, vis, orgID, false)
+}
+
+// LockOrganization is Organization with a row lock held until the transaction ends, for a change.
+func (t *Tx) LockOrganization(ctx context.Context, vis domain.Visibility, orgID string) (domain.Organization, error) {
+	return t.readOrg(ctx, vis, orgID, true)
+}
+
+// orgWriteErr explains constraint failures of organization writes in terms of the request:
+// field is the path of the organization in it ("organization", "organizations").
+func orgWriteErr(err error, field string) error {
+	switch postgres.ConstraintName(err) {
+	case "organizations_account_id_name_key":
+		return domain.ErrDuplicateName.Wrap(err)
+	case "organizations_account_id_type_id_fkey":
+		return apperr.Invalid(field+".type_id", "is not an organization type of this account")
+	case "organizations_account_id_status_id_fkey":
+		return apperr.Invalid(field+".status_id", "is not an organization status of this account")
+	case "organizations_account_id_parent_id_fkey":
+		return apperr.Invalid(field+".parent_id", "is not an organization of this account")
+	case "organizations_account_id_default_engineer_id_fkey":
+		return apperr.Invalid(field+".default_engineer_id", "is not a user of this account")
+	case "organizations_account_id_default_vcio_id_fkey":
+		return apperr.Invalid(field+".default_vcio_id", "is not a user of this account")
+	case "organization_groups_account_id_group_id_fkey":
+		return apperr.Invalid(field+".group_ids", "names a group that does not exist")
+	}
+	return postgres.Translate(err)
+}
+
+// Ancestry reads what placing orgID ("" for a new organization) under parentID depends on:
+// whether vis may see the parent, its depth, and whether orgID is among its ancestors.
+func (t *Tx) Ancestry(ctx context.Context, vis domain.Visibility, orgID, parentID string) (domain.Ancestry, error) {
+	if _, err := t.readOrg(ctx, vis, parentID, false); err != nil {
+		if errors.Is(err, domain.ErrOrganizationNotFound) {
+			return domain.Ancestry{}, nil
+		}
+		return domain.Ancestry{}, err
+	}
+	// Walk up from the parent: the organization itself on the way is a cycle.
+	a := domain.Ancestry{Visible: true}
+	err := t.tx.QueryRow(ctx, `WITH RECURSIVE up(id, parent_id, depth) AS (
+			SELECT id, parent_id, 1 FROM organizations WHERE id = $1
+			UNION ALL
+			SELECT o.id, o.parent_id, up.depth + 1 FROM organizations o JOIN up ON o.id = up.parent_id WHERE up.depth < 100
+		) SELECT max(depth), coalesce(bool_or(id = nullif($2, '')::uuid), false) FROM up`, parentID, orgID).Scan(&a.Depth, &a.IncludesOrg)
+	if err != nil {
+		return domain.Ancestry{}, err
+	}
+	return a, nil
+}
+
+// SubtreeHeight is the height of the organization's subtree: 1 for one without
+// sub-organizations.
+func (t *Tx) SubtreeHeight(ctx context.Context, orgID string) (int, error) {
+	var height int
+	err := t.tx.QueryRow(ctx, `WITH RECURSIVE down(id, h) AS (
+			SELECT id, 1 FROM organizations WHERE id = $1
+			UNION ALL SELECT o.id, down.h + 1 FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.h < 100
+		) SELECT max(h) FROM down`, orgID).Scan(&height)
+	return height, err
+}
+
+// SetOrganizationGroups replaces the groups of an organization; field is the organization's
+// path in the request, for errors.
+func (t *Tx) SetOrganizationGroups(ctx context.Context, accountID, orgID string, groups []string, field string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM organization_groups WHERE organization_id = $1`, orgID); err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO organization_groups (account_id, organization_id, group_id)
+		SELECT $1, $2, unnest($3::uuid[])`, accountID, orgID, groups)
+	return orgWriteErr(err, field)
+}
+
+// InsertOrganization inserts an active organization (without its groups) created at now and
+// returns its id and creation time as stored.
+func (t *Tx) InsertOrganization(ctx context.Context, accountID string, o domain.Organization, now time.Time) (string, time.Time, error) {
+	var id string
+	var created time.Time
+	err := t.tx.QueryRow(ctx, `INSERT INTO organizations (account_id, name, type_id, status_id, parent_id,
+				default_engineer_id, default_vcio_id, notes, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id::text, created_at`,
+		accountID, o.Name, nullable(o.TypeID), nullable(o.StatusID), nullable(o.ParentID),
+		nullable(o.DefaultEngineerID), nullable(o.DefaultVCIOID), o.Notes, now).Scan(&id, &created)
+	if err != nil {
+		return "", time.Time{}, orgWriteErr(err, "organization")
+	}
+	return id, created, nil
+}
+
+// InsertOrganizations inserts active organizations without parents or groups in one statement,
+// created at now, and returns their ids in the order of orgs. Names must be distinct.
+func (t *Tx) InsertOrganizations(ctx context.Context, accountID string, orgs []domain.Organization, now time.Time) ([]string, error) {
+	n := len(orgs)
+	names, notes := make([]string, n), make([]string, n)
+	types, statuses, engineers, vcios := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	index := make(map[string]int, n)
+	for i, o := range orgs {
+		names[i], notes[i] = o.Name, o.Notes
+		types[i], statuses[i] = nullable(o.TypeID), nullable(o.StatusID)
+		engineers[i], vcios[i] = nullable(o.DefaultEngineerID), nullable(o.DefaultVCIOID)
+		index[o.Name] = i
+	}
+	rows, err := t.tx.Query(ctx, `INSERT INTO organizations (account_id, name, type_id, status_id, default_engineer_id,
+				default_vcio_id, notes, created_at, updated_at)
+			SELECT $1, u.name, u.type_id, u.status_id, u.engineer, u.vcio, u.notes, $8, $8
+			FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[])
+				AS u(name, type_id, status_id, engineer, vcio, notes)
+			RETURNING id::text, name`, accountID, names, types, statuses, engineers, vcios, notes, now)
+	if err != nil {
+		return nil, orgWriteErr(err, "organizations")
+	}
+	defer rows.Close()
+	ids := make([]string, n)
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		ids[index[name]] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, orgWriteErr(err, "organizations")
+	}
+	return ids, nil
+}
+
+// UpdateOrganizationField writes one field of o (named as in an update mask) to its row; the
+// organization's path in the request is "organization".
+func (t *Tx) UpdateOrganizationField(ctx context.Context, accountID, path string, o domain.Organization) error {
+	var err error
+	switch path {
+	case "name":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET name = $2 WHERE id = $1`, o.ID, o.Name)
+	case "type_id":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET type_id = $2 WHERE id = $1`, o.ID, nullable(o.TypeID))
+	case "status_id":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET status_id = $2 WHERE id = $1`, o.ID, nullable(o.StatusID))
+	case "parent_id":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET parent_id = $2 WHERE id = $1`, o.ID, nullable(o.ParentID))
+	case "default_engineer_id":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET default_engineer_id = $2 WHERE id = $1`, o.ID, nullable(o.DefaultEngineerID))
+	case "default_vcio_id":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET default_vcio_id = $2 WHERE id = $1`, o.ID, nullable(o.DefaultVCIOID))
+	case "group_ids":
+		err = t.SetOrganizationGroups(ctx, accountID, o.ID, o.GroupIDs, "organization")
+	case "notes":
+		_, err = t.tx.Exec(ctx, `UPDATE organizations SET notes = $2 WHERE id = $1`, o.ID, o.Notes)
+	default:
+		return fmt.Errorf("update organization: unknown field %q", path)
+	}
+	if err != nil {
+		return orgWriteErr(err, "organization")
+	}
+	return nil
+}
+
+// TouchOrganization records that the organization changed at now.
+func (t *Tx) TouchOrganization(ctx context.Context, orgID string, now time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE organizations SET updated_at = $2 WHERE id = $1`, orgID, now)
+	return err
+}
+
+// DeactivateOrganization marks the organization inactive since now.
+func (t *Tx) DeactivateOrganization(ctx context.Context, orgID string, now time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE organizations SET active = false, deactivated_at = $2, updated_at = $2 WHERE id = $1`, orgID, now)
+	return err
+}
+
+// ReactivateOrganization marks the organization active again at now.
+func (t *Tx) ReactivateOrganization(ctx context.Context, orgID string, now time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE organizations SET active = true, updated_at = $2 WHERE id = $1`, orgID, now)
+	return err
+}
+
+// Subtree lists the organization and its sub-organizations, deepest first (then by id): the
+// order in which they are reported deleted.
+func (t *Tx) Subtree(ctx context.Context, orgID string) ([]domain.SubtreeMember, error) {
+	rows, err := t.tx.Query(ctx, `WITH RECURSIVE down AS (
+				SELECT id, name, parent_id, active, syncing_integrations, 0 AS depth FROM organizations WHERE id = $1
+				UNION ALL
+				SELECT o.id, o.name, o.parent_id, o.active, o.syncing_integrations, down.depth + 1
+				FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.depth < 100
+			) SELECT id::text, name, coalesce(parent_id::text, ''), active, syncing_integrations FROM down ORDER BY depth DESC, id`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.SubtreeMember, error) {
+		var m domain.SubtreeMember
+		return m, r.Scan(&m.ID, &m.Name, &m.ParentID, &m.Active, &m.Syncing)
+	})
+}
+
+// DeleteOrganization deletes the organization; its sub-organizations and everything belonging
+// to them go with it (foreign keys cascade).
+func (t *Tx) DeleteOrganization(ctx context.Context, orgID string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, orgID)
+	return err
+}
+
+// OrgPosition is an organization's place in a list: by name, then id.
+type OrgPosition struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+// likePattern turns a search string into a case-insensitive substring LIKE pattern.
+func likePattern(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(q)) + "%"
+}
+
+// ListOrganizations reads up to limit organizations of the account that vis may see and f
+// selects, by name then id, after the position after (nil: from the start), and how many there
+// are in all.
+func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain.Visibility, f domain.OrganizationFilter,
+	after *OrgPosition, limit int) ([]domain.Organization, int64, error) {
+	// Only the filters in use go into the SQL: a catch-all "($n = '' OR ...)" form would keep
+	// the planner from using the indexes.
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	// The explicit account filter (row-level security applies it anyway) lets the planner use
+	// the (account_id, name, id) indexes for counting and ordering.
+	acct := arg(accountID)
+	var conds []string // on o, besides the account
+	if vis.Restricted {
+		conds = append(conds, visibleSQL(arg(vis.Restricted), arg(vis.Groups)))
+	}
+	switch f.State {
+	case domain.StateActive:
+		conds = append(conds, `o.active`)
+	case domain.StateInactive:
+		conds = append(conds, `NOT o.active`)
+	}
+	if g := f.GroupID; g != "" {
+		conds = append(conds, `EXISTS (SELECT 1 FROM organization_groups fg WHERE fg.organization_id = o.id AND fg.group_id = `+arg(g)+`::uuid)`)
+	}
+	for _, c := range []struct{ col, v string }{{"type_id", f.TypeID}, {"status_id", f.StatusID},
+		{"default_engineer_id", f.EngineerID}, {"default_vcio_id", f.VCIOID}, {"parent_id", f.ParentID}} {
+		if c.v != "" {
+			conds = append(conds, `o.`+c.col+` = `+arg(c.v)+`::uuid`)
+		}
+	}
+	// A search walks the search index (see migration 00003) in name order and joins each hit
+	// to its organization, which row-level security still guards.
+	var from, countFrom, order, key string
+	var where, countWhere []string
+	if f.Query != "" {
+		from = `organization_search s JOIN organizations o ON o.id = s.organization_id`
+		where = []string{`s.account_id = ` + acct + `::uuid`, `s.name_lower LIKE ` + arg(likePattern(f.Query))}
+		order, key = `s.name, s.organization_id`, `(s.name, s.organization_id)`
+		countFrom, countWhere = `organization_search s`, slices.Clone(where)
+		if len(conds) > 0 {
+			countFrom, countWhere = from, append(slices.Clone(where), conds...)
+		}
+	} else {
+		from = `organizations o`
+		where = []string{`o.account_id = ` + acct + `::uuid`}
+		order, key = `o.name, o.id`, `(o.name, o.id)`
+		countFrom, countWhere = from, append(slices.Clone(where), conds...)
+	}
+	where = append(where, conds...)
+	countSQL := `SELECT count(*) FROM ` + countFrom + ` WHERE ` + strings.Join(countWhere, ` AND `)
+	countArgs := slices.Clone(args)
+	// With no filter but the state, the total is a counter kept with the organizations.
+	if f.OnlyState() && !vis.Restricted {
+		countArgs = nil
+		switch f.State {
+		case domain.StateActive:
+			countSQL = `SELECT active_count FROM account_limits`
+		case domain.StateInactive:
+			countSQL = `SELECT total_count - active_count FROM account_limits`
+		default:
+			countSQL = `SELECT total_count FROM account_limits`
+		}
+	}
+	if after != nil {
+		where = append(where, key+` > (`+arg(after.Name)+`, `+arg(after.ID)+`::uuid)`)
+	}
+	pageSQL := `SELECT ` + orgColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
+		` ORDER BY ` + order + ` LIMIT ` + arg(limit)
+
+	// How selective a search is depends on the text typed; a plan cached for one pattern is
+	// wrong for the next (measured: 196 ms instead of a few), so each search is planned anew.
+	if f.Query != "" {
+		if _, err := t.tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return nil, 0, err
+		}
+	}
+	var total int64
+	if err := t.tx.QueryRow(ctx, countSQL, countArgs...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := t.tx.Query(ctx, pageSQL, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	orgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Organization, error) { return scanOrg(r) })
+	if err != nil {
+		return nil, 0, err
+	}
+	return orgs, total, nil
+}

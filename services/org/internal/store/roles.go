@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
+)
+
+// A role's permissions are stored as the JSON of domain.Levels: {"area": level number}.
+
+func scanRole(row pgx.Row) (domain.Role, error) {
+	var r domain.Role
+	var perms []byte
+	if err := row.Scan(&r.ID, &r.Name, &r.Builtin, &perms); err != nil {
+		return domain.Role{}, err
+	}
+	if err := json.Unmarshal(perms, &r.Levels); err != nil {
+		return domain.Role{}, fmt.Errorf("role %s permissions: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+func roleErr(err error) error {
+	if postgres.ConstraintName(err) == "roles_name" {
+		return apperr.Conflict("a role with this name already exists")
+	}
+	return postgres.Translate(err)
+}
+
+// SeedRoles writes the built-in roles of a new account and returns their ids by kind.
+func (t *Tx) SeedRoles(ctx context.Context, accountID string, roles []domain.BuiltinRoleSeed) (map[domain.BuiltinRole]string, error) {
+	ids := make(map[domain.BuiltinRole]string, len(roles))
+	for _, r := range roles {
+		perms, err := json.Marshal(r.Levels)
+		if err != nil {
+			return nil, err
+		}
+		var id string
+		if err := t.tx.QueryRow(ctx, `INSERT INTO roles (account_id, name, builtin, permissions) VALUES ($1, $2, $3, $4) RETURNING id::text`,
+			accountID, r.Name, int16(r.Kind), perms).Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[r.Kind] = id
+	}
+	return ids, nil
+}
+
+// BuiltinRoleID returns the id of the account's built-in role kind.
+func (t *Tx) BuiltinRoleID(ctx context.Context, kind domain.BuiltinRole) (string, error) {
+	var id string
+	err := t.tx.QueryRow(ctx, `SELECT id::text FROM roles WHERE builtin = $1`, int16(kind)).Scan(&id)
+	return id, err
+}
+
+// InsertRole adds a custom role.
+func (t *Tx) InsertRole(ctx context.Context, accountID string, r domain.Role) (domain.Role, error) {
+	perms, err := json.Marshal(r.Levels)
+	if err != nil {
+		return domain.Role{}, err
+	}
+	out, err := scanRole(t.tx.QueryRow(ctx, `INSERT INTO roles (account_id, name, permissions) VALUES ($1, $2, $3)
+			RETURNING id::text, name, builtin, permissions`, accountID, r.Name, perms))
+	return out, roleErr(err)
+}
+
+// Roles lists the account's roles, built-in first.
+func (t *Tx) Roles(ctx context.Context) ([]domain.Role, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id::text, name, builtin, permissions FROM roles
+			ORDER BY builtin = 0, builtin, lower(name)`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Role, error) { return scanRole(r) })
+}
+
+// RoleForUpdate reads a role and locks it until the transaction ends.
+func (t *Tx) RoleForUpdate(ctx context.Context, id string) (domain.Role, error) {
+	r, err := scanRole(t.tx.QueryRow(ctx, `SELECT id::text, name, builtin, permissions FROM roles WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Role{}, domain.ErrRoleNotFound
+	}
+	return r, err
+}
+
+// UpdateRole writes a role's name and permissions.
+func (t *Tx) UpdateRole(ctx context.Context, r domain.Role) (domain.Role, error) {
+	perms, err := json.Marshal(r.Levels)
+	if err != nil {
+		return domain.Role{}, err
+	}
+	out, err := scanRole(t.tx.QueryRow(ctx, `UPDATE roles SET name = $2, permissions = $3 WHERE id = $1
+			RETURNING id::text, name, builtin, permissions`, r.ID, r.Name, perms))
+	return out, roleErr(err)
+}
