@@ -10,11 +10,14 @@ import (
 	"context"
 	"time"
 
-	"github.com/orgplane/orgplane/pkg/events"
+	"google.golang.org/protobuf/proto"
+
+	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/services/billing/internal/billing"
+	"github.com/orgplane/orgplane/services/billing/internal/app"
+	"github.com/orgplane/orgplane/services/billing/internal/clients"
 	"github.com/orgplane/orgplane/services/billing/internal/grpcapi"
 	"github.com/orgplane/orgplane/services/billing/internal/store"
 )
@@ -24,18 +27,18 @@ type Option func(*options)
 
 type options struct {
 	clock func() time.Time
-	cfg   billing.Config
+	cfg   app.Config
 }
 
 // WithClock makes the service read time from now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // WithTrialLimit sets how many organizations a new account's trial allows (default 25).
-func WithTrialLimit(n int32) Option { return func(o *options) { o.cfg.TrialLimit = n } }
+func WithTrialLimit(n int32) Option { return func(o *options) { o.cfg.Trial.Limit = n } }
 
 // Spec describes the billing service to the platform.
 func Spec(opts ...Option) platform.Spec {
-	o := options{cfg: billing.Config{TrialLimit: 25, TrialDays: 30}}
+	o := options{cfg: app.DefaultConfig()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -44,21 +47,16 @@ func Spec(opts ...Option) platform.Spec {
 		DefaultGRPCAddr:  ":9105",
 		DefaultAdminAddr: ":9205",
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
-		Streams:          []events.Stream{{Service: "billing", Name: "ORGPLANE_BILLING", Subjects: []string{"orgplane.billing.v1.>"}}},
-		Peers:            []string{"org"},
-		New: func(_ context.Context, d platform.Deps) ([]platform.Worker, error) {
-			enforcer := grpcapi.OrgEnforcer{Client: orgv1.NewLicenseServiceClient(d.Peers["org"])}
-			svc := billing.New(d.Pool, enforcer, o.clock, o.cfg)
+		Produces:         []proto.Message{&billingv1.SubscriptionChanged{}},
+		Peers:            []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
+		Routes:           []platform.Route{billingv1.RegisterBillingServiceHandler},
+		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
+			org := clients.NewOrg(orgv1.NewLicenseServiceClient(d.Peers["org"]))
+			svc := app.New(store.New(d.Pool), org, o.clock, o.cfg, d.Log)
 			grpcapi.Register(d.Server, svc)
-			var workers []platform.Worker
-			for _, spec := range svc.Consumers() {
-				c, err := events.NewConsumer(d.JS, d.Pool, d.Log, spec)
-				if err != nil {
-					return nil, err
-				}
-				workers = append(workers, c.Run)
-			}
-			return workers, nil
+			// The intent worker applies license changes whose request could not (README: "No
+			// remote call inside a transaction").
+			return platform.Parts{Consumers: svc.Consumers(), Workers: []platform.Worker{svc.RunIntentWorker}}, nil
 		},
 	}
 }

@@ -11,6 +11,8 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 func TestEveryTenantTableIsUnderRowLevelSecurity(t *testing.T) {
 	spec := billingsvc.Spec()
-	db := testkit.NewDB(t, spec.Name, spec.Role(), spec.MigrationSets()...)
-	testkit.RequireTenantTablesProtected(t, db, "outbox")
+	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
+	// license_intent_queue, like the outbox, is read by a worker before it knows the tenant; it
+	// holds ids and timing only (see its migration).
+	testkit.RequireTenantTablesProtected(t, db, "outbox", "license_intent_queue")
 }

@@ -1,4 +1,6 @@
-// Package grpcapi is the billing service's gRPC transport.
+// Package grpcapi is the billing service's gRPC transport: it turns requests into use-case calls
+// and domain values into responses (through pbconv), nothing else. Validation (protovalidate),
+// authentication and error codes happen in the shared interceptors; authorization in app.
 package grpcapi
 
 import (
@@ -7,59 +9,65 @@ import (
 	"google.golang.org/grpc"
 
 	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
-	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
-	"github.com/orgplane/orgplane/services/billing/internal/billing"
+	"github.com/orgplane/orgplane/services/billing/internal/app"
+	"github.com/orgplane/orgplane/services/billing/internal/domain"
+	"github.com/orgplane/orgplane/services/billing/internal/pbconv"
 )
 
 // Register registers the billing service on s.
-func Register(s grpc.ServiceRegistrar, svc *billing.Service) {
+func Register(s grpc.ServiceRegistrar, svc *app.Service) {
 	billingv1.RegisterBillingServiceServer(s, &server{svc: svc})
 }
 
 type server struct {
 	billingv1.UnimplementedBillingServiceServer
-	svc *billing.Service
+	svc *app.Service
+}
+
+func subscription(sub domain.Subscription, err error) (*billingv1.Subscription, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.Subscription(sub), nil
 }
 
 func (s *server) GetSubscription(ctx context.Context, req *billingv1.GetSubscriptionRequest) (*billingv1.Subscription, error) {
-	return s.svc.GetSubscription(ctx, req.GetAccountId())
+	return subscription(s.svc.GetSubscription(ctx, req.GetAccountId()))
 }
 
 func (s *server) UpdateSubscription(ctx context.Context, req *billingv1.UpdateSubscriptionRequest) (*billingv1.Subscription, error) {
-	return s.svc.UpdateSubscription(ctx, req)
+	return subscription(s.svc.UpdateSubscription(ctx, req.GetAccountId(), pbconv.SubscriptionFields(req.GetSubscription()),
+		req.GetUpdateMask().GetPaths()))
 }
 
 func (s *server) AddLicenses(ctx context.Context, req *billingv1.AddLicensesRequest) (*billingv1.Subscription, error) {
-	return s.svc.AddLicenses(ctx, req.GetAccountId(), req.GetCount())
+	return subscription(s.svc.AddLicenses(ctx, req.GetAccountId(), req.GetCount()))
 }
 
 func (s *server) RemoveLicenses(ctx context.Context, req *billingv1.RemoveLicensesRequest) (*billingv1.Subscription, error) {
-	return s.svc.RemoveLicenses(ctx, req.GetAccountId(), req.GetCount())
+	return subscription(s.svc.RemoveLicenses(ctx, req.GetAccountId(), req.GetCount()))
 }
 
 func (s *server) GetLicenseUsage(ctx context.Context, req *billingv1.GetLicenseUsageRequest) (*billingv1.LicenseUsage, error) {
-	return s.svc.GetLicenseUsage(ctx, req.GetAccountId())
+	u, err := s.svc.LicenseUsage(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.LicenseUsage(u), nil
 }
 
 func (s *server) ListLicenseChanges(ctx context.Context, req *billingv1.ListLicenseChangesRequest) (*billingv1.ListLicenseChangesResponse, error) {
-	c, err := s.svc.ListLicenseChanges(ctx, req.GetAccountId())
-	return &billingv1.ListLicenseChangesResponse{Changes: c}, err
+	cs, err := s.svc.LicenseChanges(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	return &billingv1.ListLicenseChangesResponse{Changes: pbconv.LicenseChanges(cs)}, nil
 }
 
 func (s *server) ListUsageHistory(ctx context.Context, req *billingv1.ListUsageHistoryRequest) (*billingv1.ListUsageHistoryResponse, error) {
-	d, err := s.svc.ListUsageHistory(ctx, req.GetAccountId(), req.GetStartDate(), req.GetEndDate())
-	return &billingv1.ListUsageHistoryResponse{Days: d}, err
-}
-
-// OrgEnforcer adapts the org service's generated LicenseService client to billing.Enforcer.
-type OrgEnforcer struct{ Client orgv1.LicenseServiceClient }
-
-// SetLicenseLimit forwards to the org service.
-func (e OrgEnforcer) SetLicenseLimit(ctx context.Context, req *orgv1.SetLicenseLimitRequest) (*orgv1.LicenseUsage, error) {
-	return e.Client.SetLicenseLimit(ctx, req)
-}
-
-// GetLicenseUsage forwards to the org service.
-func (e OrgEnforcer) GetLicenseUsage(ctx context.Context, accountID string) (*orgv1.LicenseUsage, error) {
-	return e.Client.GetLicenseUsage(ctx, &orgv1.GetLicenseUsageRequest{AccountId: accountID})
+	ds, err := s.svc.UsageHistory(ctx, req.GetAccountId(), req.GetStartDate(), req.GetEndDate())
+	if err != nil {
+		return nil, err
+	}
+	return &billingv1.ListUsageHistoryResponse{Days: pbconv.DailyUsage(ds)}, nil
 }
