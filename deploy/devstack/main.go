@@ -26,7 +26,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
 	"github.com/orgplane/orgplane/pkg/pgcluster"
-	"github.com/orgplane/orgplane/services/gateway/gateway"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
 func main() {
@@ -118,7 +118,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: *natsPort,
 		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
 		Keys: keys, OperatorToken: secrets.operatorToken,
-		RateLimit: gateway.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
+		RateLimit: gatewaysvc.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
 	})
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func banner(st *stack.Stack, token string) {
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
 	for _, s := range stack.Specs(nil) {
-		fmt.Fprintf(&b, "  %-16s grpc://%s\n", strings.ReplaceAll(s.Name, "_", "-"), st.ServiceAddrs[s.Name])
+		fmt.Fprintf(&b, "  %-16s grpc://%s\n", s.Name, st.ServiceAddrs[s.Name])
 	}
 	fmt.Fprintf(&b, "  NATS           %s\n", st.NATSURL)
 	if st.AdminURL != "" {

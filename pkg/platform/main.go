@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
+	"regexp"
+	"strings"
 
 	"github.com/ardanlabs/conf/v3"
 
@@ -15,33 +18,41 @@ import (
 	"github.com/orgplane/orgplane/pkg/observability"
 )
 
+// EnvPrefix starts every Orgplane environment variable.
+const EnvPrefix = "ORGPLANE"
+
 // Config is a service process's configuration, read from ORGPLANE_* environment variables or
-// the matching --flags (run a service with --help for the list).
+// the matching --flags (run a service with --help for the list). Every field names its variable
+// in an env tag, so errors can name it too (TestConfigFieldsNameTheirVariables).
 type Config struct {
 	conf.Version
 	Args conf.Args // "serve" (default) or "migrate"
 
-	GRPCAddr  string `conf:"help:gRPC listen address; default is the service's own port"`
-	AdminAddr string `conf:"help:HTTP address of /metrics /healthz /readyz; default is the service's own admin port; off disables"`
+	GRPCAddr  string `conf:"env:GRPC_ADDR,help:gRPC listen address; default is the service's own port"`
+	AdminAddr string `conf:"env:ADMIN_ADDR,help:HTTP address of /metrics /healthz /readyz; default is the service's own admin port; off disables"`
 
-	DatabaseURL        string `conf:"required,mask,help:PostgreSQL connection string"`
-	MigrateDatabaseURL string `conf:"mask,help:connection string for migrations when they need a stronger login; default DATABASE_URL"`
-	DatabaseSetRole    bool   `conf:"default:true,help:SET ROLE orgplane_<service> on every connection so queries run under row-level security"`
-	MigrateOnStart     bool   `conf:"default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
+	DatabaseURL        string `conf:"env:DATABASE_URL,required,mask,help:PostgreSQL connection string"`
+	MigrateDatabaseURL string `conf:"env:MIGRATE_DATABASE_URL,mask,help:connection string for migrations when they need a stronger login; default DATABASE_URL"`
+	DatabaseSetRole    bool   `conf:"env:DATABASE_SET_ROLE,default:true,help:SET ROLE orgplane_<service> on every connection so queries run under row-level security"`
+	MigrateOnStart     bool   `conf:"env:MIGRATE_ON_START,default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
 
-	NatsURL      string `conf:"default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
-	OrgAddr      string `conf:"default:127.0.0.1:9101,help:org service gRPC address (used by services that call it)"`
-	IdentityKeys string `conf:"required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
+	Peers        []string `conf:"env:PEERS,help:gRPC addresses of the services this one calls as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
+	IdentityKeys string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 
-	OTLPEndpoint string `conf:"help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
-	LogLevel     string `conf:"default:info,help:debug or info or warn or error"`
+	OTLPEndpoint string `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
+	LogLevel     string `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
 
 // Main is a service binary's whole main: parse configuration, then migrate or serve until ctx
 // ends. It returns the process exit code.
 func Main(ctx context.Context, s Spec, stdout io.Writer) int {
 	cfg := Config{Version: conf.Version{Desc: "Orgplane " + s.Name + " service"}}
-	log, code, done := LoadConfig(s.Name, &cfg, &cfg.LogLevel, stdout)
+	cfgs := []any{&cfg}
+	if s.Config != nil {
+		cfgs = append(cfgs, s.Config)
+	}
+	log, code, done := LoadConfig(s.Name, &cfg.LogLevel, stdout, cfgs...)
 	if done {
 		return code
 	}
@@ -52,25 +63,101 @@ func Main(ctx context.Context, s Spec, stdout io.Writer) int {
 	return 0
 }
 
-// LoadConfig fills cfg (a conf-tagged struct) from ORGPLANE_* variables and --flags and builds
-// the process's JSON logger at *level. When done is true the process should exit with code:
-// help was printed, or the configuration is invalid (reported on stderr).
-func LoadConfig(name string, cfg any, level *string, stdout io.Writer) (log *slog.Logger, code int, done bool) {
-	help, err := conf.Parse("ORGPLANE", cfg)
-	if err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
-			fmt.Fprintln(stdout, help)
-			return nil, 0, true
+// LoadConfig fills each of cfgs (conf-tagged structs; the first holds conf.Version) from
+// ORGPLANE_* variables and --flags and builds the process's JSON logger at *level. When done is
+// true the process should exit with code: help was printed, or the configuration is invalid
+// (reported on stderr, naming the variable).
+func LoadConfig(name string, level *string, stdout io.Writer, cfgs ...any) (log *slog.Logger, code int, done bool) {
+	for i, cfg := range cfgs {
+		help, err := conf.Parse(EnvPrefix, cfg)
+		if err != nil {
+			if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
+				fmt.Fprintln(stdout, help)
+				// The service's own settings follow the platform's in the help.
+				for _, more := range cfgs[i+1:] {
+					if errors.Is(err, conf.ErrHelpWanted) {
+						usage, _ := conf.UsageInfo(EnvPrefix, more)
+						fmt.Fprintln(stdout, usage)
+					}
+				}
+				return nil, 0, true
+			}
+			fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", name, explainConfigError(err, cfg))
+			return nil, 2, true
 		}
-		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", name, err)
-		return nil, 2, true
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: ORGPLANE_LOG_LEVEL: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "%s: %s_LOG_LEVEL: %v\n", name, EnvPrefix, err)
 		return nil, 2, true
 	}
 	return observability.NewLogger(stdout, l), 0, false
+}
+
+// ParseServiceConfig reads a service's own settings (Spec.Config) from the environment and
+// flags, with its defaults; errors name the variable.
+func ParseServiceConfig(cfg any) error {
+	if _, err := conf.Parse(EnvPrefix, cfg); err != nil && !errors.Is(err, conf.ErrHelpWanted) && !errors.Is(err, conf.ErrVersionWanted) {
+		return fmt.Errorf("configuration: %w", explainConfigError(err, cfg))
+	}
+	return nil
+}
+
+var goFieldInError = regexp.MustCompile(`\b(field|assigning to field) ([A-Z][A-Za-z0-9]*)\b`)
+
+// explainConfigError rewrites conf's errors, which name Go fields ("required field DatabaseURL
+// is missing value"), to name the environment variable a person sets.
+func explainConfigError(err error, cfg any) error {
+	vars := EnvNames(cfg)
+	msg := goFieldInError.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := goFieldInError.FindStringSubmatch(m)
+		if v, ok := vars[sub[2]]; ok {
+			return v
+		}
+		return m
+	})
+	msg = strings.TrimPrefix(msg, "parsing config: ")
+	return errors.New(msg)
+}
+
+// EnvNames maps each field of a conf-tagged struct (by Go name) to its environment variable.
+func EnvNames(cfg any) map[string]string {
+	out := map[string]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for f := range t.Fields() {
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			for opt := range strings.SplitSeq(f.Tag.Get("conf"), ",") {
+				if env, ok := strings.CutPrefix(opt, "env:"); ok {
+					out[f.Name] = EnvPrefix + "_" + env
+				}
+			}
+		}
+	}
+	walk(reflect.TypeOf(cfg))
+	return out
+}
+
+// peerAddrs reads ORGPLANE_PEERS entries, name=host:port.
+func peerAddrs(entries []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, e := range entries {
+		name, addr, ok := strings.Cut(strings.TrimSpace(e), "=")
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("%s_PEERS: %q is not name=host:port", EnvPrefix, e)
+		}
+		out[name] = addr
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
@@ -98,7 +185,11 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 
 	keys, err := identity.ParseKeyring(cfg.IdentityKeys)
 	if err != nil {
-		return fmt.Errorf("ORGPLANE_IDENTITY_KEYS: %w", err)
+		return fmt.Errorf("%s_IDENTITY_KEYS: %w", EnvPrefix, err)
+	}
+	peers, err := peerAddrs(cfg.Peers)
+	if err != nil {
+		return err
 	}
 	tel, err := observability.Setup(ctx, "orgplane-"+s.Name, cfg.Version.Build, cfg.OTLPEndpoint)
 	if err != nil {
@@ -117,10 +208,10 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return fmt.Errorf("listen %s (%s_GRPC_ADDR): %w", addr, EnvPrefix, err)
 	}
 	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NatsURL, GRPC: lis, Metrics: tel.Metrics,
-		Peers: map[string]string{"org": cfg.OrgAddr}}
+		Peers: peers}
 	if !cfg.DatabaseSetRole {
 		o.DB.Role = ""
 	}
@@ -130,7 +221,7 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	}
 	if admin != "off" {
 		if o.Admin, err = net.Listen("tcp", admin); err != nil {
-			return fmt.Errorf("listen %s: %w", admin, err)
+			return fmt.Errorf("listen %s (%s_ADMIN_ADDR): %w", admin, EnvPrefix, err)
 		}
 		log.Info("admin endpoint", "addr", o.Admin.Addr().String())
 	}

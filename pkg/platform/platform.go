@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -26,6 +29,18 @@ import (
 
 // Worker is a background loop that runs until its context ends.
 type Worker func(ctx context.Context) error
+
+// Route registers a service's REST routes (a generated grpc-gateway RegisterXHandler) on the
+// gateway's mux, forwarding to conn, a connection to that service.
+type Route func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+
+// Peer is a service this one calls.
+type Peer struct {
+	// Name is the peer's Spec.Name.
+	Name string
+	// DefaultAddr is where it is when ORGPLANE_PEERS does not say (all services on one host).
+	DefaultAddr string
+}
 
 // Deps are what a service's constructor gets to build itself with.
 type Deps struct {
@@ -39,27 +54,51 @@ type Deps struct {
 	Peers map[string]*grpc.ClientConn
 }
 
-// Spec describes a service to the platform.
+// Parts are what a service runs besides its gRPC API.
+type Parts struct {
+	// Consumers are its durable event consumers; the platform runs them.
+	Consumers []events.ConsumerSpec
+	// Workers are its other background loops (schedulers, retries of intents).
+	Workers []Worker
+}
+
+// Spec declares a service in one place: its settings, data, events, peers, REST routes and how
+// to build it. The platform, the gateway and the dev stack learn everything from it, so adding a
+// route or a consumer touches only the service and its protos.
 type Spec struct {
-	// Name is the service's name, its Postgres schema and (prefixed "orgplane_") its runtime role.
+	// Name is the service's name ("org", "integration-sync"); its Postgres schema and runtime
+	// role derive from it (Schema, Role).
 	Name string
 	// DefaultGRPCAddr is where the service listens when not told otherwise.
 	DefaultGRPCAddr string
 	// DefaultAdminAddr is where its /metrics endpoint listens when not told otherwise.
 	DefaultAdminAddr string
+	// Config, when set, points at the service's own settings: a struct whose fields carry
+	// ardanlabs/conf tags with an explicit env name each. They are read from the environment
+	// and flags like the platform's own, before New runs.
+	Config any
 	// Migrations are the service's own, applied after the tenancy and outbox sets.
 	Migrations []postgres.MigrationSet
-	// Streams are the JetStream streams the service publishes into.
-	Streams []events.Stream
-	// Peers names the services it calls ("org", ...).
-	Peers []string
-	// New registers the service's gRPC implementations on d.Server and returns its workers
-	// (event consumers, schedulers).
-	New func(ctx context.Context, d Deps) ([]Worker, error)
+	// Produces lists the event messages the service writes to its outbox; their streams are
+	// provisioned when it starts.
+	Produces []proto.Message
+	// Peers are the services it calls.
+	Peers []Peer
+	// Routes are the REST routes it contributes to the gateway.
+	Routes []Route
+	// New registers the service's gRPC implementations on d.Server and returns its consumers
+	// and workers.
+	New func(ctx context.Context, d Deps) (Parts, error)
 }
 
+// Schema is the service's Postgres schema.
+func (s Spec) Schema() string { return strings.ReplaceAll(s.Name, "-", "_") }
+
 // Role is the runtime role a service's queries run as.
-func (s Spec) Role() string { return "orgplane_" + s.Name }
+func (s Spec) Role() string { return "orgplane_" + s.Schema() }
+
+// Streams are the JetStream streams the service publishes into.
+func (s Spec) Streams() ([]events.Stream, error) { return events.StreamsOf(s.Produces...) }
 
 // MigrationSets are every set Migrate applies for s, in order.
 func (s Spec) MigrationSets() []postgres.MigrationSet {
@@ -68,7 +107,7 @@ func (s Spec) MigrationSets() []postgres.MigrationSet {
 
 // DBConfig is the service's Postgres configuration for url.
 func (s Spec) DBConfig(url string) postgres.Config {
-	return postgres.Config{URL: url, Schema: s.Name, Role: s.Role()}
+	return postgres.Config{URL: url, Schema: s.Schema(), Role: s.Role()}
 }
 
 // Migrate applies s's migrations to the database at url.
@@ -91,7 +130,8 @@ type Options struct {
 	Metrics http.Handler
 	// Ready is closed once the service is serving (optional).
 	Ready chan<- struct{}
-	// Peers are the gRPC addresses of other services, by name.
+	// Peers are the gRPC addresses of other services, by name; a peer not named here is at its
+	// Peer.DefaultAddr.
 	Peers map[string]string
 }
 
@@ -115,30 +155,50 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if err != nil {
 		return err
 	}
+	if s.Config != nil {
+		if err := ParseServiceConfig(s.Config); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	streams, err := s.Streams()
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
 	peers := map[string]*grpc.ClientConn{}
-	for _, name := range s.Peers {
-		addr := o.Peers[name]
+	for _, p := range s.Peers {
+		addr := o.Peers[p.Name]
 		if addr == "" {
-			return fmt.Errorf("%s: no address for peer service %s", s.Name, name)
+			addr = p.DefaultAddr
+		}
+		if addr == "" {
+			return fmt.Errorf("%s: no address for peer service %s (set ORGPLANE_PEERS=%s=host:port)", s.Name, p.Name, p.Name)
 		}
 		conn, err := rpc.Dial(addr, o.Keys)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		peers[name] = conn
+		peers[p.Name] = conn
 	}
-	workers, err := s.New(ctx, Deps{Log: log, Pool: pool, JS: js, Keys: o.Keys, Server: srv, Peers: peers})
+	parts, err := s.New(ctx, Deps{Log: log, Pool: pool, JS: js, Keys: o.Keys, Server: srv, Peers: peers})
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	workers := parts.Workers
+	for _, spec := range parts.Consumers {
+		c, err := events.NewConsumer(js, pool, log, spec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		workers = append(workers, c.Run)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, o.GRPC) })
 	relay := events.NewRelay(pool, js, log, o.DB.Schema)
 	g.Go(func() error {
-		if len(s.Streams) > 0 {
-			if !provision(gctx, js, log, s.Streams) {
+		if len(streams) > 0 {
+			if !provision(gctx, js, log, streams) {
 				return nil
 			}
 		}

@@ -8,6 +8,11 @@ require (
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/klauspost/compress v1.20.3
 	github.com/orgplane/orgplane/pkg v0.0.0
+	github.com/orgplane/orgplane/services/billing v0.0.0
+	github.com/orgplane/orgplane/services/integration-sync v0.0.0
+	github.com/orgplane/orgplane/services/mapping v0.0.0
+	github.com/orgplane/orgplane/services/notification v0.0.0
+	github.com/orgplane/orgplane/services/org v0.0.0
 	github.com/rs/cors v1.11.1
 	github.com/swaggest/swgui v1.8.5
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
@@ -78,4 +83,11 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
 )
 
-replace github.com/orgplane/orgplane/pkg => ../../pkg
+replace (
+	github.com/orgplane/orgplane/pkg => ../../pkg
+	github.com/orgplane/orgplane/services/billing => ../billing
+	github.com/orgplane/orgplane/services/integration-sync => ../integration-sync
+	github.com/orgplane/orgplane/services/mapping => ../mapping
+	github.com/orgplane/orgplane/services/notification => ../notification
+	github.com/orgplane/orgplane/services/org => ../org
+)

@@ -26,7 +26,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pgcluster"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/services/gateway/gateway"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
 type config struct {
@@ -111,7 +111,7 @@ func benchmark(ctx context.Context, c config) error {
 	st, err := stack.Start(sctx, stack.Options{
 		Log: slog.New(slog.DiscardHandler), DatabaseURL: dbURL, NATSDir: filepath.Join(os.TempDir(), "orgplane-bench-nats-"+hex.EncodeToString(secret[:4])),
 		Host: "127.0.0.1", AdminPort: -1, Keys: keys, OperatorToken: operator,
-		RateLimit: gateway.RateLimit{PerSecond: 1e9, Burst: 1 << 30},
+		RateLimit: gatewaysvc.RateLimit{PerSecond: 1e9, Burst: 1 << 30},
 	})
 	if err != nil {
 		return err

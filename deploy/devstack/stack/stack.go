@@ -16,26 +16,12 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/natsserver"
 	"github.com/orgplane/orgplane/pkg/platform"
-	"github.com/orgplane/orgplane/services/billing/billingsvc"
-	"github.com/orgplane/orgplane/services/gateway/gateway"
-	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
-	"github.com/orgplane/orgplane/services/mapping/mappingsvc"
-	"github.com/orgplane/orgplane/services/notification/notificationsvc"
-	"github.com/orgplane/orgplane/services/org/orgsvc"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
+	"github.com/orgplane/orgplane/services/gateway/suite"
 )
 
 // Specs lists every service in the suite; clock, when set, is the time they read.
-func Specs(clock func() time.Time) []platform.Spec {
-	var org []orgsvc.Option
-	var bill []billingsvc.Option
-	if clock != nil {
-		org = append(org, orgsvc.WithClock(clock))
-		bill = append(bill, billingsvc.WithClock(clock))
-	}
-	return []platform.Spec{
-		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(bill...),
-	}
-}
+func Specs(clock func() time.Time) []platform.Spec { return suite.Specs(suite.Options{Clock: clock}) }
 
 // Options configure a stack.
 type Options struct {
@@ -60,7 +46,7 @@ type Options struct {
 	// Clock, when set, is the time the services read (tests age data with it).
 	Clock func() time.Time
 	// RateLimit is the gateway's per-credential limit; zero means 100 per second, bursts of 200.
-	RateLimit gateway.RateLimit
+	RateLimit gatewaysvc.RateLimit
 	// CORSOrigins are the browser origins the gateway allows.
 	CORSOrigins []string
 }
@@ -135,17 +121,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		st.AdminURL = "http://" + adminLis.Addr().String()
 	}
 
-	if o.RateLimit == (gateway.RateLimit{}) {
-		o.RateLimit = gateway.RateLimit{PerSecond: 100, Burst: 200}
+	if o.RateLimit == (gatewaysvc.RateLimit{}) {
+		o.RateLimit = gatewaysvc.RateLimit{PerSecond: 100, Burst: 200}
 	}
-	gw, err := gateway.New(ctx, gateway.Config{
+	gw, err := gatewaysvc.New(ctx, gatewaysvc.Config{
 		Log: log.With("service", "gateway"), Keys: o.Keys, OperatorToken: o.OperatorToken, Metrics: o.Metrics,
-		RateLimit: o.RateLimit, CORSOrigins: o.CORSOrigins,
-		Upstreams: gateway.Upstreams{
-			Org: st.ServiceAddrs["org"], Mapping: st.ServiceAddrs["mapping"],
-			IntegrationSync: st.ServiceAddrs["integration_sync"], Notification: st.ServiceAddrs["notification"],
-			Billing: st.ServiceAddrs["billing"],
-		},
+		RateLimit: o.RateLimit, CORSOrigins: o.CORSOrigins, Upstreams: gatewaysvc.UpstreamsOf(specs, st.ServiceAddrs),
 	})
 	if err != nil {
 		closeAll()
@@ -159,7 +140,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		ready = append(ready, r)
 		opts := platform.Options{
 			Log: log, Keys: o.Keys, DB: s.DBConfig(o.DatabaseURL), NATSURL: st.NATSURL,
-			GRPC: grpcLis[s.Name], Ready: r, Peers: map[string]string{"org": st.ServiceAddrs["org"]},
+			GRPC: grpcLis[s.Name], Ready: r, Peers: st.ServiceAddrs,
 		}
 		g.Go(func() error { return platform.Serve(gctx, s, opts) })
 	}

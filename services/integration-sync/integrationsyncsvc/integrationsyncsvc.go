@@ -14,11 +14,11 @@ import (
 // Spec describes the integration-sync service to the platform.
 func Spec() platform.Spec {
 	return platform.Spec{
-		Name:             "integration_sync",
+		Name:             "integration-sync",
 		DefaultGRPCAddr:  ":9103",
 		DefaultAdminAddr: ":9203",
-		New: func(context.Context, platform.Deps) ([]platform.Worker, error) {
-			return nil, nil
+		New: func(context.Context, platform.Deps) (platform.Parts, error) {
+			return platform.Parts{}, nil
 		},
 	}
 }

@@ -17,8 +17,8 @@ func Spec() platform.Spec {
 		Name:             "notification",
 		DefaultGRPCAddr:  ":9104",
 		DefaultAdminAddr: ":9204",
-		New: func(context.Context, platform.Deps) ([]platform.Worker, error) {
-			return nil, nil
+		New: func(context.Context, platform.Deps) (platform.Parts, error) {
+			return platform.Parts{}, nil
 		},
 	}
 }

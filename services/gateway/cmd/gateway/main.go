@@ -7,11 +7,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/orgplane/orgplane/services/gateway/gateway"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
+	"github.com/orgplane/orgplane/services/gateway/suite"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(gateway.Main(ctx, os.Stdout))
+	os.Exit(gatewaysvc.Main(ctx, suite.Specs(suite.Options{}), os.Stdout))
 }

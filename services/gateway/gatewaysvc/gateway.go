@@ -1,8 +1,8 @@
-// Package gateway is the REST front door: it authenticates callers, turns them into signed
+// Package gatewaysvc is the REST gateway, the suite's front door: it authenticates callers, turns them into signed
 // identities and forwards their calls to the services over gRPC through grpc-gateway, so
 // validation, authorization and error masking run in the services' interceptors as for any
 // gRPC caller.
-package gateway
+package gatewaysvc
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -28,34 +29,44 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/services/gateway/internal/openapi"
 )
 
-// Upstreams are the services' gRPC addresses.
-type Upstreams struct {
-	Org             string
-	Mapping         string
-	IntegrationSync string
-	Notification    string
-	Billing         string
+// Upstream is a service behind the gateway: where it is and the REST routes it declares in its
+// platform.Spec.
+type Upstream struct {
+	Name   string
+	Addr   string
+	Routes []platform.Route
 }
 
-func (u Upstreams) named() []struct{ name, addr string } {
-	return []struct{ name, addr string }{
-		{"org", u.Org}, {"mapping", u.Mapping}, {"integration-sync", u.IntegrationSync},
-		{"notification", u.Notification}, {"billing", u.Billing},
+// UpstreamsOf turns the suite's specs into upstreams at addrs (by service name); a service not
+// in addrs is taken at 127.0.0.1 on its default port.
+func UpstreamsOf(specs []platform.Spec, addrs map[string]string) []Upstream {
+	out := make([]Upstream, 0, len(specs))
+	for _, s := range specs {
+		addr := addrs[s.Name]
+		if addr == "" {
+			_, port, _ := net.SplitHostPort(s.DefaultGRPCAddr)
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+		out = append(out, Upstream{Name: s.Name, Addr: addr, Routes: s.Routes})
 	}
+	return out
 }
+
+// authenticator is the service that turns API keys into identities.
+const authenticator = "org"
 
 // Config is what a gateway needs.
 type Config struct {
 	Log       *slog.Logger
 	Keys      *identity.Keyring
-	Upstreams Upstreams
+	Upstreams []Upstream
 	// OperatorToken is the platform operator's bearer credential.
 	OperatorToken string
 	// Metrics, when set, is served at /metrics.
@@ -103,17 +114,21 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		cfg.UpstreamTimeout = 30 * time.Second
 	}
 	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
-	for _, u := range cfg.Upstreams.named() {
-		if u.addr == "" {
+	for _, u := range cfg.Upstreams {
+		if u.Addr == "" {
 			g.Close()
-			return nil, fmt.Errorf("upstream %s: no address", u.name)
+			return nil, fmt.Errorf("upstream %s: no address", u.Name)
 		}
-		conn, err := rpc.Dial(u.addr, cfg.Keys)
+		conn, err := rpc.Dial(u.Addr, cfg.Keys)
 		if err != nil {
 			g.Close()
 			return nil, err
 		}
-		g.conns[u.name] = conn
+		g.conns[u.Name] = conn
+	}
+	if g.conns[authenticator] == nil {
+		g.Close()
+		return nil, fmt.Errorf("upstream %s (it authenticates API keys): no address", authenticator)
 	}
 
 	mux := runtime.NewServeMux(
@@ -130,21 +145,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return metadata.Pairs(rpc.RequestIDKey, requestIDFrom(ctx))
 		}),
 	)
-	org := g.conns["org"]
-	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
-		orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
-	} {
-		if err := register(ctx, mux, org); err != nil {
-			g.Close()
-			return nil, err
+	for _, u := range cfg.Upstreams {
+		for _, register := range u.Routes {
+			if err := register(ctx, mux, g.conns[u.Name]); err != nil {
+				g.Close()
+				return nil, fmt.Errorf("routes of %s: %w", u.Name, err)
+			}
 		}
 	}
-	if err := billingv1.RegisterBillingServiceHandler(ctx, mux, g.conns["billing"]); err != nil {
-		g.Close()
-		return nil, err
-	}
-	g.auth = orgv1.NewAuthServiceClient(org)
+	g.auth = orgv1.NewAuthServiceClient(g.conns[authenticator])
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -194,14 +203,14 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	report := map[string]string{}
 	ready := true
-	for _, u := range g.cfg.Upstreams.named() {
-		resp, err := healthpb.NewHealthClient(g.conns[u.name]).Check(ctx, &healthpb.HealthCheckRequest{})
+	for _, u := range g.cfg.Upstreams {
+		resp, err := healthpb.NewHealthClient(g.conns[u.Name]).Check(ctx, &healthpb.HealthCheckRequest{})
 		switch {
 		case err != nil:
-			report[u.name] = "UNREACHABLE"
+			report[u.Name] = "UNREACHABLE"
 			ready = false
 		default:
-			report[u.name] = resp.GetStatus().String()
+			report[u.Name] = resp.GetStatus().String()
 			ready = ready && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 		}
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package gatewaysvc_test
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/pkg/testkit"
-	"github.com/orgplane/orgplane/services/gateway/gateway"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
 func serve(t *testing.T, keys *identity.Keyring) string {
@@ -34,9 +35,9 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func readyz(t *testing.T, keys *identity.Keyring, up gateway.Upstreams) (int, map[string]any) {
+func readyz(t *testing.T, keys *identity.Keyring, up []gatewaysvc.Upstream) (int, map[string]any) {
 	t.Helper()
-	g, err := gateway.New(context.Background(), gateway.Config{
+	g, err := gatewaysvc.New(context.Background(), gatewaysvc.Config{
 		Log: slog.New(slog.DiscardHandler), Keys: keys, Upstreams: up,
 		OperatorToken: "op_0123456789abcdefghijklmnopqrstuvwxyz",
 	})
@@ -55,15 +56,15 @@ func readyz(t *testing.T, keys *identity.Keyring, up gateway.Upstreams) (int, ma
 
 func TestReadyzNeedsEveryServiceServing(t *testing.T) {
 	keys := testkit.Keyring(t)
-	all := gateway.Upstreams{
-		Org: serve(t, keys), Mapping: serve(t, keys), IntegrationSync: serve(t, keys),
-		Notification: serve(t, keys), Billing: serve(t, keys),
+	var all []gatewaysvc.Upstream
+	for _, name := range []string{"org", "mapping", "integration-sync", "notification", "billing"} {
+		all = append(all, gatewaysvc.Upstream{Name: name, Addr: serve(t, keys)})
 	}
 	if code, body := readyz(t, keys, all); code != http.StatusOK || body["ready"] != true {
 		t.Fatalf("all up: %d %v", code, body)
 	}
-	oneDown := all
-	oneDown.Billing = closedAddr(t)
+	oneDown := slices.Clone(all)
+	oneDown[4].Addr = closedAddr(t)
 	code, body := readyz(t, keys, oneDown)
 	if code != http.StatusServiceUnavailable || body["ready"] != false {
 		t.Fatalf("billing down: %d %v", code, body)
@@ -74,8 +75,9 @@ func TestReadyzNeedsEveryServiceServing(t *testing.T) {
 }
 
 func TestOperatorTokenMustBeLong(t *testing.T) {
-	_, err := gateway.New(context.Background(), gateway.Config{
+	_, err := gatewaysvc.New(context.Background(), gatewaysvc.Config{
 		Log: slog.New(slog.DiscardHandler), Keys: testkit.Keyring(t), OperatorToken: "short",
+		Upstreams: []gatewaysvc.Upstream{{Name: "org", Addr: "127.0.0.1:1"}},
 	})
 	if err == nil {
 		t.Fatal("a short operator token was accepted")

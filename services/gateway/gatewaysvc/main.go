@@ -1,0 +1,85 @@
+package gatewaysvc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/ardanlabs/conf/v3"
+
+	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/platform"
+)
+
+// EnvConfig is the gateway process's configuration, from ORGPLANE_* variables or --flags.
+type EnvConfig struct {
+	conf.Version
+	HTTPAddr      string   `conf:"env:HTTP_ADDR,default::8080,help:REST listen address"`
+	Upstreams     []string `conf:"env:UPSTREAMS,help:service gRPC addresses as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
+	OperatorToken string   `conf:"env:OPERATOR_TOKEN,required,mask,help:the platform operator's bearer credential of at least 32 characters"`
+	IdentityKeys  string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+	RateLimit     float64  `conf:"env:RATE_LIMIT,default:100,help:requests per second allowed per API key (sustained); 0 disables"`
+	RateBurst     int      `conf:"env:RATE_BURST,default:200,help:requests an API key may send at once"`
+	CORSOrigins   []string `conf:"env:CORS_ORIGINS,help:browser origins allowed to call the API separated by semicolons; * for any"`
+	OTLPEndpoint  string   `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
+	LogLevel      string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
+}
+
+// Main is the gateway binary's main: it fronts the services of specs. It returns the exit code.
+func Main(ctx context.Context, specs []platform.Spec, stdout io.Writer) int {
+	cfg := EnvConfig{Version: conf.Version{Desc: "Orgplane REST gateway"}}
+	log, code, done := platform.LoadConfig("gateway", &cfg.LogLevel, stdout, &cfg)
+	if done {
+		return code
+	}
+	log = log.With("service", "gateway")
+	if err := run(ctx, cfg, specs, log); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Logger) error {
+	shown, err := conf.String(&cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("configuration", "config", shown)
+	keys, err := identity.ParseKeyring(cfg.IdentityKeys)
+	if err != nil {
+		return fmt.Errorf("ORGPLANE_IDENTITY_KEYS: %w", err)
+	}
+	addrs := map[string]string{}
+	for _, e := range cfg.Upstreams {
+		name, addr, ok := strings.Cut(strings.TrimSpace(e), "=")
+		if !ok || name == "" || addr == "" {
+			return fmt.Errorf("ORGPLANE_UPSTREAMS: %q is not name=host:port", e)
+		}
+		addrs[name] = addr
+	}
+	tel, err := observability.Setup(ctx, "orgplane-gateway", cfg.Version.Build, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
+	g, err := New(ctx, Config{
+		Log: log, Keys: keys, OperatorToken: cfg.OperatorToken, Metrics: tel.Metrics,
+		RateLimit: RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst}, CORSOrigins: cfg.CORSOrigins,
+		Upstreams: UpstreamsOf(specs, addrs),
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "addr", lis.Addr().String())
+	return platform.ServeHTTP(ctx, lis, g)
+}

@@ -1,0 +1,34 @@
+// Package suite names the services of Orgplane, in one place: the gateway fronts them (learning
+// each one's REST routes from its spec) and the dev stack runs them. Adding a service adds it
+// here; adding a route or a consumer to a service touches only that service.
+package suite
+
+import (
+	"time"
+
+	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/services/billing/billingsvc"
+	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
+	"github.com/orgplane/orgplane/services/mapping/mappingsvc"
+	"github.com/orgplane/orgplane/services/notification/notificationsvc"
+	"github.com/orgplane/orgplane/services/org/orgsvc"
+)
+
+// Options adjust the services for composition and tests.
+type Options struct {
+	// Clock, when set, is the time the services read (tests age data with it).
+	Clock func() time.Time
+}
+
+// Specs returns every service's spec.
+func Specs(o Options) []platform.Spec {
+	var org []orgsvc.Option
+	var bill []billingsvc.Option
+	if o.Clock != nil {
+		org = append(org, orgsvc.WithClock(o.Clock))
+		bill = append(bill, billingsvc.WithClock(o.Clock))
+	}
+	return []platform.Spec{
+		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(bill...),
+	}
+}

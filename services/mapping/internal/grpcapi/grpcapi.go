@@ -1,0 +1,44 @@
+// Package grpcapi is the mapping service's gRPC transport: requests to use cases, domain values
+// to protos, nothing else.
+package grpcapi
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
+	"github.com/orgplane/orgplane/services/mapping/internal/app"
+	"github.com/orgplane/orgplane/services/mapping/internal/domain"
+)
+
+// Register registers the MappingService on s.
+func Register(s grpc.ServiceRegistrar, svc *app.Service) {
+	mappingv1.RegisterMappingServiceServer(s, &mapping{svc: svc})
+}
+
+type mapping struct {
+	mappingv1.UnimplementedMappingServiceServer
+	svc *app.Service
+}
+
+func (m *mapping) ListOrganizationLinks(ctx context.Context, req *mappingv1.ListOrganizationLinksRequest) (*mappingv1.ListOrganizationLinksResponse, error) {
+	links, err := m.svc.OrganizationLinks(ctx, req.GetAccountId(), req.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	resp := &mappingv1.ListOrganizationLinksResponse{Links: make([]*mappingv1.Link, 0, len(links))}
+	for _, l := range links {
+		resp.Links = append(resp.Links, linkProto(l))
+	}
+	return resp, nil
+}
+
+func linkProto(l domain.Link) *mappingv1.Link {
+	return &mappingv1.Link{
+		Id: l.ID, OrganizationId: l.OrganizationID, IntegrationId: l.IntegrationID,
+		ExternalOrganizationId: l.ExternalOrganizationID, ExternalName: l.ExternalName,
+		Method: mappingv1.LinkMethod(l.Method), CreatedBy: l.CreatedBy, CreateTime: timestamppb.New(l.Created),
+	}
+}

@@ -1,0 +1,43 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orgplane/orgplane/services/mapping/internal/domain"
+)
+
+const linkColumns = `id::text, account_id::text, organization_id::text, integration_id::text,
+	external_organization_id, external_name, method, created_by, created_at`
+
+func scanLink(row pgx.CollectableRow) (domain.Link, error) {
+	var l domain.Link
+	err := row.Scan(&l.ID, &l.AccountID, &l.OrganizationID, &l.IntegrationID, &l.ExternalOrganizationID,
+		&l.ExternalName, &l.Method, &l.CreatedBy, &l.Created)
+	return l, err
+}
+
+// OrganizationLinks returns an organization's links, by integration.
+func (t *Tx) OrganizationLinks(ctx context.Context, organizationID string) ([]domain.Link, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE organization_id = $1 ORDER BY integration_id`, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanLink)
+}
+
+// InsertLink stores l (tests and, later, the grid's batch save and imports).
+func (t *Tx) InsertLink(ctx context.Context, l domain.Link) (string, error) {
+	var id string
+	err := t.tx.QueryRow(ctx, `INSERT INTO links (account_id, organization_id, integration_id, external_organization_id,
+			external_name, method, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`,
+		l.AccountID, l.OrganizationID, l.IntegrationID, l.ExternalOrganizationID, l.ExternalName, l.Method, l.CreatedBy, l.Created).Scan(&id)
+	return id, err
+}
+
+// DeleteOrganizationLinks removes every link of an organization and says how many there were.
+func (t *Tx) DeleteOrganizationLinks(ctx context.Context, organizationID string) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM links WHERE organization_id = $1`, organizationID)
+	return tag.RowsAffected(), err
+}
