@@ -103,20 +103,28 @@ func ParseServiceConfig(cfg any) error {
 	return nil
 }
 
-var goFieldInError = regexp.MustCompile(`\b(field|assigning to field) ([A-Z][A-Za-z0-9]*)\b`)
+var (
+	requiredMissing = regexp.MustCompile(`required field ([A-Za-z0-9]+) is missing value`)
+	badValue        = regexp.MustCompile(`conf: error assigning to field ([A-Za-z0-9]+): (.*?)(\. details: .*)?$`)
+)
 
 // explainConfigError rewrites conf's errors, which name Go fields ("required field DatabaseURL
 // is missing value"), to name the environment variable a person sets.
 func explainConfigError(err error, cfg any) error {
 	vars := EnvNames(cfg)
-	msg := goFieldInError.ReplaceAllStringFunc(err.Error(), func(m string) string {
-		sub := goFieldInError.FindStringSubmatch(m)
-		if v, ok := vars[sub[2]]; ok {
+	name := func(field string) string {
+		if v, ok := vars[field]; ok {
 			return v
 		}
-		return m
-	})
-	msg = strings.TrimPrefix(msg, "parsing config: ")
+		return field
+	}
+	msg := strings.TrimPrefix(err.Error(), "parsing config: ")
+	if m := requiredMissing.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s is required", name(m[1]))
+	}
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s: %s", name(m[1]), m[2])
+	}
 	return errors.New(msg)
 }
 
