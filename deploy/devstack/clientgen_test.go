@@ -14,7 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi2conv"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }

@@ -4,15 +4,12 @@ go 1.26.0
 
 require (
 	github.com/getkin/kin-openapi v0.133.0
+	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
+	github.com/orgplane/orgplane/deploy/devkit v0.0.0
 	github.com/orgplane/orgplane/pkg v0.0.0
-	github.com/orgplane/orgplane/services/billing v0.0.0
 	github.com/orgplane/orgplane/services/gateway v0.0.0
-	github.com/orgplane/orgplane/services/integration-sync v0.0.0
-	github.com/orgplane/orgplane/services/mapping v0.0.0
-	github.com/orgplane/orgplane/services/notification v0.0.0
-	github.com/orgplane/orgplane/services/org v0.0.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/grpc v1.85.0
@@ -37,7 +34,6 @@ require (
 	github.com/go-openapi/jsonpointer v1.0.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -56,6 +52,11 @@ require (
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/oasdiff/yaml v0.0.0-20250309154309-f31be36b4037 // indirect
 	github.com/oasdiff/yaml3 v0.0.0-20250309153720-d2182401db90 // indirect
+	github.com/orgplane/orgplane/services/billing v0.0.0 // indirect
+	github.com/orgplane/orgplane/services/integration-sync v0.0.0 // indirect
+	github.com/orgplane/orgplane/services/mapping v0.0.0 // indirect
+	github.com/orgplane/orgplane/services/notification v0.0.0 // indirect
+	github.com/orgplane/orgplane/services/org v0.0.0 // indirect
 	github.com/perimeterx/marshmallow v1.1.5 // indirect
 	github.com/pressly/goose/v3 v3.29.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
@@ -95,6 +96,7 @@ require (
 )
 
 replace (
+	github.com/orgplane/orgplane/deploy/devkit => ../devkit
 	github.com/orgplane/orgplane/pkg => ../../pkg
 	github.com/orgplane/orgplane/services/billing => ../../services/billing
 	github.com/orgplane/orgplane/services/gateway => ../../services/gateway

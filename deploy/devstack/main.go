@@ -25,7 +25,7 @@ import (
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
-	"github.com/orgplane/orgplane/pkg/pgcluster"
+	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }

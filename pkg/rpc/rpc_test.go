@@ -19,7 +19,7 @@ import (
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 // scripted fails in the ways a real handler can.

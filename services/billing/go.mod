@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/orgplane/orgplane/deploy/devkit v0.0.0
 	github.com/orgplane/orgplane/pkg v0.0.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab
 	google.golang.org/grpc v1.85.0
@@ -74,3 +75,5 @@ require (
 )
 
 replace github.com/orgplane/orgplane/pkg => ../../pkg
+
+replace github.com/orgplane/orgplane/deploy/devkit => ../../deploy/devkit

@@ -66,3 +66,5 @@ require (
 )
 
 replace github.com/orgplane/orgplane/pkg => ../../pkg
+
+replace github.com/orgplane/orgplane/deploy/devkit => ../../deploy/devkit

@@ -17,7 +17,7 @@ import (
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 // clock is the suite's time; tests move it forward to age data (billing's daily usage history).

@@ -3,7 +3,7 @@ package billingsvc_test
 import (
 	"testing"
 
-	"github.com/orgplane/orgplane/pkg/testkit"
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/services/billing/billingsvc"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/orgplane/orgplane/pkg/natsserver"
+	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
 )
 
 // NATS is a test's own JetStream server.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/orgplane/orgplane/pkg/pgcluster"
+	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 )
 
 // ensurePrivate starts (or reuses) a private cluster in dataDir, skipping the

@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orgplane/orgplane/pkg/identity"
-	"github.com/orgplane/orgplane/pkg/pgcluster"
+	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
 
