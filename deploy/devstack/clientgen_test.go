@@ -13,8 +13,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
 
-	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
+	"github.com/orgplane/orgplane/deploy/devstack/stack"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }

@@ -22,10 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
-	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 

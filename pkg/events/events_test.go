@@ -18,11 +18,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/events"
 	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }

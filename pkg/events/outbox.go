@@ -163,3 +163,21 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, msgs []proto.Message, at time.
 	}
 	return nil
 }
+
+// Outbox writes events into one transaction's outbox. A service's store transaction type embeds
+// it, so use cases write tx.Enqueue(ctx, event, now) beside the change.
+type Outbox struct{ tx pgx.Tx }
+
+// NewOutbox returns the outbox of tx.
+func NewOutbox(tx pgx.Tx) Outbox { return Outbox{tx: tx} }
+
+// Enqueue writes msg stamped at (the service's clock; see EnqueueAt).
+func (o Outbox) Enqueue(ctx context.Context, msg proto.Message, at time.Time) error {
+	_, err := EnqueueAt(ctx, o.tx, msg, at)
+	return err
+}
+
+// EnqueueBatch writes many events with one COPY (bulk changes; see EnqueueBatch).
+func (o Outbox) EnqueueBatch(ctx context.Context, msgs []proto.Message, at time.Time) error {
+	return EnqueueBatch(ctx, o.tx, msgs, at)
+}

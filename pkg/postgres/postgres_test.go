@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }

@@ -86,3 +86,33 @@ func ScopeTx(ctx context.Context, tx pgx.Tx, accountID string) error {
 	}
 	return nil
 }
+
+// Transactions opens a service store's transactions and hands each one over as the store's own
+// transaction type T (which carries the store's SQL methods), so every service's store opens
+// transactions the same way. Embed it in the store.
+type Transactions[T any] struct {
+	pool *pgxpool.Pool
+	wrap func(pgx.Tx) T
+}
+
+// NewTransactions returns Transactions over pool; wrap turns a pgx transaction into a T.
+func NewTransactions[T any](pool *pgxpool.Pool, wrap func(pgx.Tx) T) Transactions[T] {
+	return Transactions[T]{pool: pool, wrap: wrap}
+}
+
+// InTenant runs fn in a transaction scoped to accountID (row-level security); see InTenantTx,
+// including why fn must assign its results rather than append to them.
+func (s Transactions[T]) InTenant(ctx context.Context, accountID string, fn func(T) error) error {
+	return InTenantTx(ctx, s.pool, accountID, func(tx pgx.Tx) error { return fn(s.wrap(tx)) })
+}
+
+// InSystem runs fn in a transaction scoped to no tenant: it reaches only the tables without
+// row-level security (for the platform operator, authentication, and workers that find work
+// before they know its tenant).
+func (s Transactions[T]) InSystem(ctx context.Context, fn func(T) error) error {
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.wrap(tx)) })
+}
+
+// Within hands a transaction opened elsewhere (an event consumer's, already scoped to the
+// event's account) over as a T.
+func (s Transactions[T]) Within(tx pgx.Tx) T { return s.wrap(tx) }

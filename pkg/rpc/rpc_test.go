@@ -15,11 +15,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/apperr"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 )
 
 // scripted fails in the ways a real handler can.

@@ -22,9 +22,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/pkg/identity"
-	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 	"github.com/orgplane/orgplane/services/gateway/suite"

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"google.golang.org/protobuf/proto"
 )
 

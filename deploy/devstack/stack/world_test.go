@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
+	"github.com/orgplane/orgplane/deploy/devstack/stack"
 )
 
 // clock is the suite's time; tests move it forward to age data (billing's daily usage history).

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 

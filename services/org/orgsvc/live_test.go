@@ -21,11 +21,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/rpc"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/services/org/orgsvc"
 )
 

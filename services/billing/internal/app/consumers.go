@@ -8,7 +8,6 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/events"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
-	"github.com/orgplane/orgplane/services/billing/internal/store"
 )
 
 // Consumers are billing's durable consumers of the org service's events: subscriptions start
@@ -40,5 +39,5 @@ func (s *Service) Consumers() []events.ConsumerSpec {
 // consumer's transaction. delta is +1 (created, reactivated) or -1 (deactivated, deleted while
 // active).
 func (s *Service) recordUsage(ctx context.Context, tx pgx.Tx, accountID string, delta int, at time.Time) error {
-	return store.Wrap(tx).RecordUsage(ctx, accountID, delta, at)
+	return s.store.Within(tx).RecordUsage(ctx, accountID, delta, at)
 }

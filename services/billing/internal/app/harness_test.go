@@ -17,11 +17,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/events"
 	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/services/billing/billingsvc"
 	"github.com/orgplane/orgplane/services/billing/internal/app"
 	"github.com/orgplane/orgplane/services/billing/internal/clients"

@@ -77,7 +77,7 @@ func (s *Service) UpdateSubscription(ctx context.Context, accountID string, in d
 // change, applied to the org service by the intent worker once tx commits, and recorded then. A
 // replay finds the intent and does nothing.
 func (s *Service) StartTrial(ctx context.Context, tx pgx.Tx, ev *orgv1.AccountCreated) error {
-	t := store.Wrap(tx)
+	t := s.store.Within(tx)
 	accountID := ev.GetAccountId()
 	if _, err := t.Subscription(ctx); !errors.Is(err, domain.ErrNoSubscription) {
 		return err // nil: set up already

@@ -49,6 +49,6 @@ func (s *Service) OrganizationLinks(ctx context.Context, accountID, organization
 // OrganizationDeleted drops the links of a deleted organization (consumer mapping-links, in the
 // consumer's transaction).
 func (s *Service) OrganizationDeleted(ctx context.Context, tx pgx.Tx, organizationID string) error {
-	_, err := store.Within(tx).DeleteOrganizationLinks(ctx, organizationID)
+	_, err := s.store.Within(tx).DeleteOrganizationLinks(ctx, organizationID)
 	return err
 }

@@ -7,9 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/identity"
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/services/org/internal/app"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/store"
