@@ -6,7 +6,9 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
+	"strings"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 )
@@ -131,4 +133,13 @@ func (id Identity) Visibility() (restricted bool, groups []string) {
 		return false, nil
 	}
 	return true, slices.Clone(id.Groups)
+}
+
+// APIKeyDigest is the digest an API key is stored and looked up by: SHA-256 of the key with
+// surrounding white space (a pasted key) removed. 256 random bits make a plain digest safe to
+// store, there being nothing to brute-force. The gateway sends only this to the org service.
+// Stored digests depend on this function: it never changes.
+func APIKeyDigest(secret string) []byte {
+	d := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+	return d[:]
 }

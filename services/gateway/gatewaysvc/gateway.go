@@ -263,7 +263,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 func (g *Gateway) authenticateAPIKey(ctx context.Context, key string) (identity.Identity, error) {
 	ctx, cancel := context.WithTimeout(identity.With(ctx, identity.Service("gateway")), 5*time.Second)
 	defer cancel()
-	resp, err := g.auth.AuthenticateApiKey(ctx, &orgv1.AuthenticateApiKeyRequest{Secret: key})
+	resp, err := g.auth.AuthenticateApiKey(ctx, &orgv1.AuthenticateApiKeyRequest{Digest: identity.APIKeyDigest(key)})
 	if err != nil {
 		return identity.Identity{}, err
 	}

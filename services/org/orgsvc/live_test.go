@@ -131,7 +131,7 @@ var gatewayOperator = identity.Identity{Kind: identity.KindOperator, PrincipalID
 func (o *liveOrg) authenticate(secret string) (identity.Identity, error) {
 	ctx, cancel := context.WithTimeout(as(identity.Service("gateway")), 5*time.Second)
 	defer cancel()
-	resp, err := o.auth.AuthenticateApiKey(ctx, &orgv1.AuthenticateApiKeyRequest{Secret: secret})
+	resp, err := o.auth.AuthenticateApiKey(ctx, &orgv1.AuthenticateApiKeyRequest{Digest: identity.APIKeyDigest(secret)})
 	if err != nil {
 		return identity.Identity{}, err
 	}

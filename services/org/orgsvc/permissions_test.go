@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
 )
 
 func TestPermissionsAreEnforced(t *testing.T) {
@@ -97,7 +98,7 @@ func TestPermissionsAreEnforced(t *testing.T) {
 	requireCode(t, "key of A on B", err, codes.NotFound)
 
 	// Only a service (the gateway) may turn a key into an identity.
-	_, err = o.auth.AuthenticateApiKey(a.admin, &orgv1.AuthenticateApiKeyRequest{Secret: dispatcher})
+	_, err = o.auth.AuthenticateApiKey(a.admin, &orgv1.AuthenticateApiKeyRequest{Digest: identity.APIKeyDigest(dispatcher)})
 	requireCode(t, "a tenant authenticating a key", err, codes.PermissionDenied)
 
 	// A revoked key is refused at once.

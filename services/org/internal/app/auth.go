@@ -13,15 +13,15 @@ import (
 // credential grants.
 var errOnlyServicesAuthenticate = apperr.PermissionDenied("only services may authenticate credentials")
 
-// AuthenticateAPIKey resolves a key secret to the identity it grants: its account, its role's
+// AuthenticateAPIKey resolves a key digest (identity.APIKeyDigest) to the identity it grants: its account, its role's
 // permissions and, when it acts as a user, that user's organization groups. It reads the key
 // on every request, so revocation and role changes apply at once, in one round trip (see
 // store.AuthenticateAPIKey); a use is written at most once a minute.
-func (s *Service) AuthenticateAPIKey(ctx context.Context, secret string) (domain.KeyIdentity, error) {
+func (s *Service) AuthenticateAPIKey(ctx context.Context, digest []byte) (domain.KeyIdentity, error) {
 	if id, ok := identity.From(ctx); !ok || id.Kind != identity.KindService {
 		return domain.KeyIdentity{}, errOnlyServicesAuthenticate
 	}
-	grant, err := s.store.AuthenticateAPIKey(ctx, domain.APIKeyDigest(secret))
+	grant, err := s.store.AuthenticateAPIKey(ctx, digest)
 	if err != nil {
 		return domain.KeyIdentity{}, err
 	}

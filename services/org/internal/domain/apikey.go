@@ -2,12 +2,11 @@ package domain
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"strings"
 	"time"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/identity"
 )
 
 // APIKey is a credential for scripts and integrations. Its secret is shown once, at creation;
@@ -54,13 +53,9 @@ func APIKeySecret(random [32]byte) string {
 	return APIKeySecretPrefix + base64.RawURLEncoding.EncodeToString(random[:])
 }
 
-// APIKeyDigest is what is stored for a secret and looked up to authenticate it. 256 random bits
-// make a plain SHA-256 digest safe to store: there is nothing to brute-force. Surrounding white
-// space (a pasted key) is ignored. Stored digests depend on this function: it never changes.
-func APIKeyDigest(secret string) []byte {
-	d := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	return d[:]
-}
+// APIKeyDigest is what is stored for a secret and looked up to authenticate it
+// (identity.APIKeyDigest, which the gateway computes too).
+func APIKeyDigest(secret string) []byte { return identity.APIKeyDigest(secret) }
 
 // APIKeyPrefix is the part of a secret kept in clear.
 func APIKeyPrefix(secret string) string { return secret[:min(apiKeyPrefixLen, len(secret))] }

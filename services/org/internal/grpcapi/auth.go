@@ -21,7 +21,7 @@ type authServer struct {
 }
 
 func (a *authServer) AuthenticateApiKey(ctx context.Context, req *orgv1.AuthenticateApiKeyRequest) (*orgv1.AuthenticateApiKeyResponse, error) {
-	id, err := a.svc.AuthenticateAPIKey(ctx, req.GetSecret())
+	id, err := a.svc.AuthenticateAPIKey(ctx, req.GetDigest())
 	if err != nil {
 		return nil, err
 	}

@@ -1414,8 +1414,9 @@ func (x *RevokeApiKeyRequest) GetApiKeyId() string {
 // AuthenticateApiKeyRequest is the input of AuthenticateApiKey.
 type AuthenticateApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The key as presented by the caller.
-	Secret        string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// SHA-256 of the key as presented, surrounding white space removed
+	// (identity.APIKeyDigest): the key itself never leaves the gateway.
+	Digest        []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1450,11 +1451,11 @@ func (*AuthenticateApiKeyRequest) Descriptor() ([]byte, []int) {
 	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *AuthenticateApiKeyRequest) GetSecret() string {
+func (x *AuthenticateApiKeyRequest) GetDigest() []byte {
 	if x != nil {
-		return x.Secret
+		return x.Digest
 	}
-	return ""
+	return nil
 }
 
 // AuthenticateApiKeyResponse is the identity an API key grants.
@@ -1663,10 +1664,9 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12&\n" +
 	"\n" +
-	"api_key_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bapiKeyId\"?\n" +
-	"\x19AuthenticateApiKeyRequest\x12\"\n" +
-	"\x06secret\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06secret\"\xe3\x01\n" +
+	"api_key_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bapiKeyId\"J\n" +
+	"\x19AuthenticateApiKeyRequest\x12\x1f\n" +
+	"\x06digest\x18\x02 \x01(\fB\a\xbaH\x04z\x02h R\x06digestJ\x04\b\x01\x10\x02R\x06secret\"\xe3\x01\n" +
 	"\x1aAuthenticateApiKeyResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1c\n" +
