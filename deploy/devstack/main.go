@@ -2,6 +2,9 @@
 // finds or starts PostgreSQL, migrates every schema, runs an embedded NATS JetStream server,
 // every service and the gateway, prints how to reach them, and on Ctrl-C stops all of it.
 //
+// `devstack nats-credential -account <id>` mints an account's read-only NATS credential from the
+// dev stack's keys (docs/events.md).
+//
 // `devstack with-postgres -- CMD...` runs CMD with DATABASE_URL pointing at a server found or
 // started the same way, then stops what it started; `make test` uses it.
 package main
@@ -13,7 +16,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -34,6 +39,9 @@ func main() {
 	defer stop()
 	if len(os.Args) > 1 && os.Args[1] == "with-postgres" {
 		os.Exit(withPostgres(ctx, os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "nats-credential" {
+		os.Exit(natsCredential(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	restore := takeTerminal()
 	err := run(ctx, stop, os.Args[1:])
@@ -123,7 +131,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	banner(st, secrets.operatorToken)
+	banner(os.Stdout, st, *host, secrets.operatorToken)
 	<-ctx.Done()
 	stopSignals() // a second Ctrl-C now kills at once
 	log.Info("stopping")
@@ -133,21 +141,29 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	return nil
 }
 
-func banner(st *stack.Stack, token string) {
+func banner(w io.Writer, st *stack.Stack, host, token string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
 	for _, s := range stack.Specs(nil) {
 		fmt.Fprintf(&b, "  %-16s grpc://%s\n", s.Name, st.ServiceAddrs[s.Name])
 	}
-	fmt.Fprintf(&b, "  NATS           %s\n", st.NATSURL)
+	fmt.Fprintf(&b, "  NATS           %s   (every client needs a credential: the services' and an administrator's are in %s;\n"+
+		"                 an MSP's read-only one for its account: devstack nats-credential -account <id>, see docs/events.md)\n",
+		st.NATSURL, filepath.Dir(st.NATSAdminCreds))
+	// The services' gRPC is plaintext here; production serves it over TLS (ORGPLANE_TLS_*).
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		fmt.Fprintf(&b, "  gRPC between services: plaintext on loopback\n")
+	} else {
+		fmt.Fprintf(&b, "  gRPC between services: PLAINTEXT on %s (not loopback: anyone on the network can read it)\n", host)
+	}
 	if st.AdminURL != "" {
 		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)
 	}
 	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
 	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\nPress Ctrl-C to stop.\n\n", st.ServiceAddrs["org"])
-	fmt.Print(b.String())
+	_, _ = io.WriteString(w, b.String())
 }
 
 type secrets struct{ operatorToken, identityKeys string }

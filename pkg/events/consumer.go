@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
@@ -22,10 +25,11 @@ import (
 
 // Delivery is one event as it arrived.
 type Delivery struct {
+	// EventID is the Nats-Msg-Id header, AccountID the Orgplane-Account-Id header.
 	EventID   string
 	AccountID string
 	Subject   string
-	// Type is the proto full name of the payload.
+	// Type is the proto full name of the payload (the Orgplane-Event-Type header).
 	Type string
 	Data []byte
 	// Attempt counts deliveries of this message, from 1.
@@ -51,10 +55,20 @@ func On[T proto.Message](fn func(ctx context.Context, tx pgx.Tx, ev T) error) Ha
 	return Handler{kind: k, err: err, apply: func(ctx context.Context, tx pgx.Tx, d Delivery) error {
 		ev, ok := mt.New().Interface().(T)
 		if !ok {
-			return fmt.Errorf("decode %s: unexpected type", d.Subject)
+			return reject("undecodable", "decode %s: unexpected type", d.Subject)
 		}
 		if err := proto.Unmarshal(d.Data, ev); err != nil {
-			return fmt.Errorf("decode %s %s: %w", d.Subject, d.EventID, err)
+			return reject("undecodable", "decode %s %s: %v", d.Subject, d.EventID, err)
+		}
+		// The headers decided the transaction's tenant and the deduplication key; a payload
+		// that says otherwise was not written by the producer's outbox.
+		env, err := envelopeOf(ev)
+		if err != nil {
+			return reject("undecodable", "%v", err)
+		}
+		if env.accountID() != d.AccountID || env.eventID() != d.EventID {
+			return reject("envelope_mismatch", "payload of %s names account %q and event %q, headers %q and %q",
+				d.Subject, env.accountID(), env.eventID(), d.AccountID, d.EventID)
 		}
 		return fn(ctx, tx, ev)
 	}}
@@ -87,8 +101,10 @@ type Consumer struct {
 	log      *slog.Logger
 	spec     ConsumerSpec
 	stream   string
+	prefix   string // orgplane.<svc>.<version> of the stream's producer
 	subjects []string
-	bySubj   map[string]Handler
+	byAction map[string]Handler // "<entity>.<action>"
+	rejected metric.Int64Counter
 }
 
 // NewConsumer checks spec and returns its consumer; Run provisions and runs it.
@@ -103,23 +119,30 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 		spec.AckWait = 30 * time.Second
 	}
 	spec.Concurrency = max(spec.Concurrency, 1)
-	c := &Consumer{js: js, pool: pool, log: log.With("consumer", spec.Durable), spec: spec, bySubj: map[string]Handler{}}
+	c := &Consumer{js: js, pool: pool, log: log.With("consumer", spec.Durable), spec: spec, byAction: map[string]Handler{}}
 	for _, h := range spec.Handlers {
 		if h.err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", spec.Durable, h.err)
 		}
 		if c.stream == "" {
-			c.stream = h.kind.Stream.Name
+			c.stream, c.prefix = h.kind.Stream.Name, h.kind.Stream.Prefix
 		}
 		if h.kind.Stream.Name != c.stream {
 			return nil, fmt.Errorf("consumer %s: handles events of streams %s and %s; one consumer reads one stream",
 				spec.Durable, c.stream, h.kind.Stream.Name)
 		}
-		if _, dup := c.bySubj[h.kind.Subject]; dup {
+		key := h.kind.Entity + "." + h.kind.Action
+		if _, dup := c.byAction[key]; dup {
 			return nil, fmt.Errorf("consumer %s: two handlers of %s", spec.Durable, h.kind.Type)
 		}
-		c.bySubj[h.kind.Subject] = h
+		c.byAction[key] = h
 		c.subjects = append(c.subjects, h.kind.Subject)
+	}
+	var err error
+	c.rejected, err = otel.Meter("orgplane/events").Int64Counter("orgplane.events.rejected",
+		metric.WithDescription("events a consumer terminated without applying: a subject, type, account or payload that its producer's outbox would not have published"))
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -215,12 +238,6 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		d.Attempt = md.NumDelivered
 	}
-	if d.EventID == "" {
-		// Not produced by an outbox: nothing to deduplicate on, so it cannot be applied safely.
-		c.log.Error("event without Nats-Msg-Id dropped", "subject", d.Subject)
-		_ = msg.Term()
-		return
-	}
 	carrier := propagation.MapCarrier{}
 	for k, v := range msg.Headers() {
 		if len(v) > 0 {
@@ -236,6 +253,16 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	// wait behind it, so they are never applied out of order.
 	for attempt := int(max(d.Attempt, 1)); ; attempt++ {
 		applied, err := c.Apply(ctx, d)
+		var rej *Rejection
+		if errors.As(err, &rej) {
+			// Retrying cannot make it right, and applying it would trust whoever published it.
+			span.RecordError(err)
+			c.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.spec.Durable), attribute.String("reason", rej.Reason)))
+			c.log.Error("event rejected and terminated", "subject", d.Subject, "event_id", d.EventID, "type", d.Type,
+				"account_id", d.AccountID, "reason", rej.Reason, "error", rej.Detail)
+			_ = msg.Term()
+			return
+		}
 		if err == nil {
 			if !applied {
 				c.log.Debug("duplicate event acknowledged", "subject", d.Subject, "event_id", d.EventID)
@@ -273,15 +300,58 @@ func (c *Consumer) wait(ctx context.Context, msg jetstream.Msg, d time.Duration)
 	_ = msg.InProgress()
 }
 
-// Apply runs the handler for d unless this consumer has already applied d, and reports whether
-// it ran.
-func (c *Consumer) Apply(ctx context.Context, d Delivery) (bool, error) {
-	h, ok := c.bySubj[d.Subject]
+// Rejection is why a consumer refuses an event for good: it could not have come from the
+// producer's outbox as it is (a subject outside the producer's, a type that is not the subject's,
+// an account or event id that differs between subject, headers and payload, an undecodable
+// payload). Apply returns it; Run terminates the message, logs it and counts it in
+// orgplane.events.rejected.
+type Rejection struct {
+	// Reason is a short label: foreign_subject, unknown_subject, type_mismatch,
+	// account_mismatch, envelope_mismatch, no_event_id, undecodable.
+	Reason string
+	Detail string
+}
+
+func (r *Rejection) Error() string { return "event rejected (" + r.Reason + "): " + r.Detail }
+
+func reject(reason, format string, args ...any) error {
+	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// check finds d's handler if d is an event this consumer's producer could have published: the
+// stream filter alone does not prove it (a stream's subjects can be widened, and a header is
+// whatever the publisher wrote).
+func (c *Consumer) check(d Delivery) (Handler, error) {
+	sub, ok := ParseSubject(d.Subject)
+	if !ok || sub.Prefix != c.prefix {
+		return Handler{}, reject("foreign_subject", "%s is not a subject of %s (%s.<account>.<entity>.<action>)", d.Subject, c.stream, c.prefix)
+	}
+	h, ok := c.byAction[sub.Entity+"."+sub.Action]
 	if !ok {
-		return false, fmt.Errorf("consumer %s: no handler for %s", c.spec.Durable, d.Subject)
+		return Handler{}, reject("unknown_subject", "consumer %s has no handler for %s", c.spec.Durable, d.Subject)
+	}
+	if d.Type != string(h.kind.Type) {
+		return Handler{}, reject("type_mismatch", "%s carries %s %q, want %s", d.Subject, HeaderEventType, d.Type, h.kind.Type)
+	}
+	if want := cmp.Or(d.AccountID, NoAccount); sub.Account != want {
+		return Handler{}, reject("account_mismatch", "%s is on account %s but %s is %q", d.Subject, sub.Account, HeaderAccountID, d.AccountID)
+	}
+	if d.EventID == "" {
+		// Nothing to deduplicate on, so it cannot be applied at most once.
+		return Handler{}, reject("no_event_id", "%s has no Nats-Msg-Id", d.Subject)
+	}
+	return h, nil
+}
+
+// Apply runs the handler for d unless this consumer has already applied d, and reports whether
+// it ran. An event this consumer must never apply gives a *Rejection.
+func (c *Consumer) Apply(ctx context.Context, d Delivery) (bool, error) {
+	h, err := c.check(d)
+	if err != nil {
+		return false, err
 	}
 	applied := false
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		applied = false
 		if d.AccountID != "" {
 			if err := postgres.ScopeTx(ctx, tx, d.AccountID); err != nil {

@@ -50,7 +50,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, ctx: ctx, log: slog.New(slog.DiscardHandler)}
 	h.db = testkit.NewDB(t, schema, "orgplane_evtest", events.Migrations(), postgres.MigrationSet{Name: "evtest", FS: sub})
 	h.nats = testkit.StartNATS(t)
-	h.nc, h.js, err = events.Connect(h.nats.URL, "test", h.log)
+	h.nc, h.js, err = events.Connect(h.nats.Admin(), "test", h.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,15 +101,7 @@ func (h *harness) background(fn func(context.Context) error) {
 
 func (h *harness) consumer() *events.Consumer {
 	h.t.Helper()
-	c, err := events.NewConsumer(h.js, h.db.Pool, h.log, events.ConsumerSpec{
-		Durable: "test-received",
-		AckWait: 2 * time.Second,
-		Handlers: []events.Handler{events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.AccountCreated) error {
-			_, err := tx.Exec(ctx, `INSERT INTO received (event_id, account_id, times) VALUES ($1, $2, 1)
-				ON CONFLICT (event_id) DO UPDATE SET times = received.times + 1`, ev.GetEventId(), ev.GetAccountId())
-			return err
-		})},
-	})
+	c, err := events.NewConsumer(h.js, h.db.Pool, h.log, h.consumerSpec())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -239,9 +231,10 @@ func TestConsumerAppliesARedeliveredEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		msg := nats.NewMsg("orgplane.org.v1.account.created")
+		msg := nats.NewMsg("orgplane.org.v1." + account + ".account.created")
 		msg.Data = payload
 		msg.Header.Set(events.HeaderAccountID, account)
+		msg.Header.Set(events.HeaderEventType, "orgplane.org.v1.AccountCreated")
 		if _, err := h.js.PublishMsg(h.ctx, msg, jetstream.WithMsgID(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -339,15 +332,31 @@ func TestSubjectsAndStreamsComeFromTheEventMessages(t *testing.T) {
 		msg             proto.Message
 		subject, stream string
 	}{
-		{&orgv1.OrganizationCreated{}, "orgplane.org.v1.organization.created", "ORGPLANE_ORG"},
-		{&orgv1.ReviewOwnerChanged{}, "orgplane.org.v1.review.owner_changed", "ORGPLANE_ORG"},
-		{&orgv1.AccountSettingsUpdated{}, "orgplane.org.v1.account_settings.updated", "ORGPLANE_ORG"},
-		{&billingv1.SubscriptionChanged{}, "orgplane.billing.v1.subscription.changed", "ORGPLANE_BILLING"},
+		{&orgv1.OrganizationCreated{}, "orgplane.org.v1.*.organization.created", "ORGPLANE_ORG"},
+		{&orgv1.ReviewOwnerChanged{}, "orgplane.org.v1.*.review.owner_changed", "ORGPLANE_ORG"},
+		{&orgv1.AccountSettingsUpdated{}, "orgplane.org.v1.*.account_settings.updated", "ORGPLANE_ORG"},
+		{&billingv1.SubscriptionChanged{}, "orgplane.billing.v1.*.subscription.changed", "ORGPLANE_BILLING"},
 	} {
 		k, err := events.KindOf(tc.msg)
 		if err != nil || k.Subject != tc.subject || k.Stream.Name != tc.stream {
 			t.Errorf("%T: %q in %q (%v), want %q in %q", tc.msg, k.Subject, k.Stream.Name, err, tc.subject, tc.stream)
 		}
+	}
+	// The account fills the wildcard; an event of no account has a fixed token, and nothing that
+	// could widen a subscription or shift the entity is accepted as an account.
+	k, _ := events.KindOf(&orgv1.OrganizationCreated{})
+	for account, want := range map[string]string{
+		"3f2c9a4e-0d1b-4c55-9a8e-1b2c3d4e5f60": "orgplane.org.v1.3f2c9a4e-0d1b-4c55-9a8e-1b2c3d4e5f60.organization.created",
+		"":                                     "orgplane.org.v1._.organization.created",
+		"a.b":                                  "", "*": "", ">": "", "a b": "", "3F2C9A4E-0D1B-4C55-9A8E-1B2C3D4E5F60": "",
+	} {
+		got, err := k.SubjectFor(account)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("SubjectFor(%q) = %q, %v; want %q", account, got, err, want)
+		}
+	}
+	if s, ok := events.SubjectOf(&orgv1.OrganizationCreated{AccountId: "acc-1"}); !ok || s != "orgplane.org.v1.acc-1.organization.created" {
+		t.Errorf("SubjectOf = %q, %v", s, ok)
 	}
 	if _, err := events.KindOf(&orgv1.Organization{}); err == nil {
 		t.Error("a message without the event option was taken for an event")

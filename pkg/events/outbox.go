@@ -39,10 +39,13 @@ func Enqueue(ctx context.Context, tx pgx.Tx, msg proto.Message) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("enqueue: %w", err)
 	}
-	subject := kind.Subject
 	env, err := envelopeOf(msg)
 	if err != nil {
 		return "", err
+	}
+	subject, err := kind.SubjectFor(env.accountID())
+	if err != nil {
+		return "", fmt.Errorf("enqueue: %w", err)
 	}
 	if env.eventID() == "" {
 		env.setEventID(uuid.NewString())
@@ -129,10 +132,13 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, msgs []proto.Message, at time.
 		if err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
-		subject := kind.Subject
 		env, err := envelopeOf(msg)
 		if err != nil {
 			return err
+		}
+		subject, err := kind.SubjectFor(env.accountID())
+		if err != nil {
+			return fmt.Errorf("enqueue: %w", err)
 		}
 		if env.eventID() == "" {
 			env.setEventID(uuid.NewString())

@@ -10,6 +10,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -20,21 +21,73 @@ import (
 )
 
 // Stream is one producing service's JetStream stream. Subjects follow
-// orgplane.<svc>.<version>.<entity>.<action>; an MSP can subscribe to them with the stock nats CLI.
+// orgplane.<svc>.<version>.<account>.<entity>.<action>: the account is in the subject so that NATS
+// permissions can give an MSP's subscriber its own account's events and nothing else
+// (docs/events.md).
 type Stream struct {
 	Service  string
 	Name     string
 	Subjects []string
+	// Prefix is orgplane.<svc>.<version>, the part of every subject that names the producer.
+	Prefix string
 }
 
 // Kind is what the bus knows of one event message type.
 type Kind struct {
 	// Type is the message's proto full name (also the Orgplane-Event-Type header).
 	Type protoreflect.FullName
-	// Subject is where it is published.
+	// Subject is the pattern its events are published on, orgplane.<svc>.<version>.*.<entity>.<action>,
+	// with a wildcard where the account goes (SubjectFor fills it in); consumers filter on it.
 	Subject string
+	// Entity and Action are the event option's, the last two tokens of the subject.
+	Entity, Action string
 	// Stream is its producer's stream.
 	Stream Stream
+}
+
+// NoAccount is the account token of an event that belongs to no account.
+const NoAccount = "_"
+
+// SubjectFor is the subject of this kind's event for account ("" gives NoAccount).
+func (k Kind) SubjectFor(account string) (string, error) {
+	if account == "" {
+		account = NoAccount
+	}
+	if !validAccountToken(account) {
+		return "", fmt.Errorf("%s: account %q cannot be a subject token", k.Type, account)
+	}
+	return k.Stream.Prefix + "." + account + "." + k.Entity + "." + k.Action, nil
+}
+
+// validAccountToken keeps the account one plain subject token: a dot would shift the entity, and
+// a wildcard would let one account's subject match another's subscription. Lowercase only, as
+// Postgres writes a uuid (the relay's Orgplane-Account-Id header), so subject and header agree.
+func validAccountToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Subject is a parsed event subject.
+type Subject struct {
+	// Prefix is orgplane.<svc>.<version>: the producer.
+	Prefix                  string
+	Account, Entity, Action string
+}
+
+// ParseSubject splits orgplane.<svc>.<version>.<account>.<entity>.<action>.
+func ParseSubject(s string) (Subject, bool) {
+	t := strings.Split(s, ".")
+	if len(t) != 6 || t[0] != "orgplane" || slices.Contains(t, "") || !validAccountToken(t[3]) {
+		return Subject{}, false
+	}
+	return Subject{Prefix: strings.Join(t[:3], "."), Account: t[3], Entity: t[4], Action: t[5]}, true
 }
 
 // kinds caches KindOf per message type: Enqueue looks one up on every write.
@@ -76,19 +129,31 @@ func describe(d protoreflect.MessageDescriptor) (Kind, error) {
 	prefix := strings.Join(pkg, ".")
 	return Kind{
 		Type:    d.FullName(),
-		Subject: prefix + "." + opt.GetEntity() + "." + opt.GetAction(),
+		Subject: prefix + ".*." + opt.GetEntity() + "." + opt.GetAction(),
+		Entity:  opt.GetEntity(),
+		Action:  opt.GetAction(),
 		Stream: Stream{
 			Service:  pkg[1],
 			Name:     "ORGPLANE_" + strings.ToUpper(pkg[1]),
 			Subjects: []string{prefix + ".>"},
+			Prefix:   prefix,
 		},
 	}, nil
 }
 
-// SubjectOf returns msg's subject, if msg is an event.
+// SubjectOf returns the subject msg is published on (its account_id filled in), if msg is an
+// event.
 func SubjectOf(msg proto.Message) (string, bool) {
 	k, err := KindOf(msg)
-	return k.Subject, err == nil
+	if err != nil {
+		return "", false
+	}
+	env, err := envelopeOf(msg)
+	if err != nil {
+		return "", false
+	}
+	s, err := k.SubjectFor(env.accountID())
+	return s, err == nil
 }
 
 // StreamsOf returns the streams the given event messages are published into, once each.

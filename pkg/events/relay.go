@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -146,7 +147,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 			rows.Close()
 			return 0, err
 		}
-		msg := nats.NewMsg(subject)
+		msg := nats.NewMsg(publishSubject(subject, accountID))
 		msg.Data = payload
 		var trace map[string]string
 		if err := json.Unmarshal(headers, &trace); err == nil {
@@ -207,4 +208,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// publishSubject is the subject an outbox row goes out on. A row written before subjects carried
+// the account (orgplane.<svc>.<version>.<entity>.<action>, left behind by an upgrade) gets its
+// account_id put in, so consumers, which filter on the account-bearing form, still receive it.
+func publishSubject(subject, account string) string {
+	t := strings.Split(subject, ".")
+	if len(t) != 5 {
+		return subject
+	}
+	if account == "" {
+		account = NoAccount
+	}
+	return strings.Join([]string{t[0], t[1], t[2], account, t[3], t[4]}, ".")
 }

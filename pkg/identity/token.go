@@ -13,8 +13,11 @@ import (
 )
 
 const (
-	issuer   = "orgplane"
-	audience = "orgplane-services"
+	issuer = "orgplane"
+	// UnnamedAudience is the audience of tokens signed by clients that name no service, accepted
+	// only by servers that name none (tests, tools). Servers run by the platform verify their own
+	// name, so they refuse it like any other service's token.
+	UnnamedAudience = "orgplane-services"
 	// DefaultTTL is short because a token only has to outlive one call chain; nothing stores it.
 	DefaultTTL = 2 * time.Minute
 	// MinKeyBytes is the HMAC key size below which a keyring is refused.
@@ -77,10 +80,17 @@ type claims struct {
 	Groups      []string `json:"grp,omitempty"`
 }
 
-// Sign returns a token asserting id for the keyring's TTL.
-func (kr *Keyring) Sign(id Identity) (string, error) {
+// Sign returns a token asserting id for the keyring's TTL, for UnnamedAudience.
+func (kr *Keyring) Sign(id Identity) (string, error) { return kr.SignFor(id, UnnamedAudience) }
+
+// SignFor returns a token asserting id to one service only: audience is the name of the service
+// being called, so the token cannot be replayed to another service.
+func (kr *Keyring) SignFor(id Identity, audience string) (string, error) {
 	if id.Kind == "" || id.PrincipalID == "" {
 		return "", errors.New("identity: kind and principal are required")
+	}
+	if audience == "" {
+		return "", errors.New("identity: a token needs an audience (the service it is for)")
 	}
 	now := kr.now()
 	c := claims{
@@ -103,8 +113,17 @@ func (kr *Keyring) Sign(id Identity) (string, error) {
 	return t.SignedString(kr.keys[kr.signID])
 }
 
-// Verify checks a token's signature, issuer, audience and expiry and returns the identity.
+// Verify is VerifyFor(token, UnnamedAudience).
 func (kr *Keyring) Verify(token string) (Identity, error) {
+	return kr.VerifyFor(token, UnnamedAudience)
+}
+
+// VerifyFor checks a token's signature, issuer, expiry and that audience, the verifying service's
+// own name, is its one audience, and returns the identity.
+func (kr *Keyring) VerifyFor(token, audience string) (Identity, error) {
+	if audience == "" {
+		return Identity{}, ErrUnauthenticated.Wrap(errors.New("no audience to verify"))
+	}
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -124,6 +143,10 @@ func (kr *Keyring) Verify(token string) (Identity, error) {
 	)
 	if err != nil {
 		return Identity{}, ErrUnauthenticated.Wrap(err)
+	}
+	// A token for several services would be valid at each of them; this keyring never signs one.
+	if len(c.Audience) != 1 {
+		return Identity{}, ErrUnauthenticated.Wrap(fmt.Errorf("token has %d audiences, want 1", len(c.Audience)))
 	}
 	switch c.Kind {
 	case KindOperator, KindUser, KindAPIKey, KindService:

@@ -14,8 +14,10 @@ import (
 
 	"github.com/ardanlabs/conf/v3"
 
+	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/rpc"
 )
 
 // EnvPrefix starts every Orgplane environment variable.
@@ -36,9 +38,25 @@ type Config struct {
 	DatabaseSetRole    bool   `conf:"env:DATABASE_SET_ROLE,default:true,help:SET ROLE orgplane_<service> on every connection so queries run under row-level security"`
 	MigrateOnStart     bool   `conf:"env:MIGRATE_ON_START,default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
 
-	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,help:NATS server with JetStream"`
+	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,mask,help:NATS server with JetStream (masked when logged: a URL can carry a password)"`
 	Peers        []string `conf:"env:PEERS,help:gRPC addresses of the services this one calls as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
 	IdentityKeys string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+
+	TLSCertFile       string `conf:"env:TLS_CERT_FILE,help:PEM certificate the gRPC server presents; with TLS_KEY_FILE it serves TLS only; re-read when the file changes"`
+	TLSKeyFile        string `conf:"env:TLS_KEY_FILE,help:PEM private key of TLS_CERT_FILE"`
+	TLSClientCAFile   string `conf:"env:TLS_CLIENT_CA_FILE,help:PEM CAs whose client certificate every gRPC caller must present (mutual TLS); empty asks for none"`
+	TLSCAFile         string `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the peers' gRPC certificates; setting it (or the client certificate) calls peers over TLS"`
+	TLSClientCertFile string `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to peers that require mutual TLS"`
+	TLSClientKeyFile  string `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
+	TLSServerName     string `conf:"env:TLS_SERVER_NAME,help:name every peer's certificate must carry instead of the host of its address"`
+
+	NatsCreds        string `conf:"env:NATS_CREDS,help:the service's NATS credential: a creds file (user JWT and NKey seed) from nsc; see docs/events.md for the permissions it needs"`
+	NatsNKeySeedFile string `conf:"env:NATS_NKEY_SEED_FILE,help:file holding the service's NKey user seed; instead of NATS_CREDS for a server that lists NKey users"`
+	NatsUser         string `conf:"env:NATS_USER,help:NATS user name; with NATS_PASSWORD instead of NATS_CREDS"`
+	NatsPassword     string `conf:"env:NATS_PASSWORD,mask,help:NATS password of NATS_USER"`
+	NatsCAFile       string `conf:"env:NATS_CA_FILE,help:PEM CAs that sign the NATS server's certificate; setting it requires TLS to NATS"`
+	NatsCertFile     string `conf:"env:NATS_CERT_FILE,help:PEM client certificate for a NATS server that verifies clients"`
+	NatsKeyFile      string `conf:"env:NATS_KEY_FILE,help:PEM private key of NATS_CERT_FILE"`
 
 	OTLPEndpoint string `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
 	LogLevel     string `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
@@ -218,8 +236,13 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s (%s_GRPC_ADDR): %w", addr, EnvPrefix, err)
 	}
-	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), NATSURL: cfg.NatsURL, GRPC: lis, Metrics: tel.Metrics,
+	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), GRPC: lis, Metrics: tel.Metrics,
 		Peers: peers}
+	o.NATS = events.NATSConfig{URL: cfg.NatsURL, CredsFile: cfg.NatsCreds, NKeySeedFile: cfg.NatsNKeySeedFile,
+		User: cfg.NatsUser, Password: cfg.NatsPassword, CAFile: cfg.NatsCAFile, CertFile: cfg.NatsCertFile, KeyFile: cfg.NatsKeyFile}
+	o.TLS = rpc.ServerTLS{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile}
+	o.PeerTLS = rpc.ClientTLS{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSClientCertFile, KeyFile: cfg.TLSClientKeyFile,
+		ServerName: cfg.TLSServerName}
 	if !cfg.DatabaseSetRole {
 		o.DB.Role = ""
 	}

@@ -87,7 +87,9 @@ type Spec struct {
 	// Routes are the REST routes it contributes to the gateway.
 	Routes []Route
 	// New registers the service's gRPC implementations on d.Server and returns its consumers
-	// and workers.
+	// and workers. It wires and does no I/O: the platform also builds a service with inert
+	// dependencies to learn which durable consumers its NATS credential must allow
+	// (NATSPermissions).
 	New func(ctx context.Context, d Deps) (Parts, error)
 }
 
@@ -121,8 +123,8 @@ type Options struct {
 	Keys *identity.Keyring
 	// DB is where the service's data lives (Spec.DBConfig gives the usual one).
 	DB postgres.Config
-	// NATSURL is the NATS server to publish to and consume from.
-	NATSURL string
+	// NATS is the server to publish to and consume from, and the service's credential there.
+	NATS events.NATSConfig
 	// GRPC is the listener to serve on; Serve closes it.
 	GRPC net.Listener
 	// Admin, when set, serves /metrics, /healthz and /readyz.
@@ -133,6 +135,10 @@ type Options struct {
 	// Peers are the gRPC addresses of other services, by name; a peer not named here is at its
 	// Peer.DefaultAddr.
 	Peers map[string]string
+	// TLS secures the gRPC server; the zero value serves plaintext.
+	TLS rpc.ServerTLS
+	// PeerTLS secures calls to peers; the zero value calls them in plaintext.
+	PeerTLS rpc.ClientTLS
 }
 
 // Serve runs s until ctx ends, then shuts down in order: stop taking calls, let in-flight calls
@@ -145,13 +151,19 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	}
 	defer pool.Close()
 
-	nc, js, err := events.Connect(o.NATSURL, "orgplane-"+s.Name, log)
+	nc, js, err := events.Connect(o.NATS, s.Name, log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	defer nc.Close()
 
-	srv, err := rpc.NewServer(log, o.Keys)
+	// The server takes only identity tokens signed for this service, and calls to each peer carry
+	// tokens for that peer: a token seen by one service cannot be replayed to another.
+	transport, err := o.TLS.ServerOption(log)
+	if err != nil {
+		return fmt.Errorf("%s: gRPC TLS (ORGPLANE_TLS_CERT_FILE, ORGPLANE_TLS_KEY_FILE, ORGPLANE_TLS_CLIENT_CA_FILE): %w", s.Name, err)
+	}
+	srv, err := rpc.NewServer(log, o.Keys, rpc.ServiceName(s.Name), transport)
 	if err != nil {
 		return err
 	}
@@ -164,6 +176,13 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	peerTransport, err := o.PeerTLS.DialOption(log)
+	if err != nil {
+		return fmt.Errorf("%s: gRPC TLS to peers (ORGPLANE_TLS_CA_FILE, ORGPLANE_TLS_CLIENT_CERT_FILE, ORGPLANE_TLS_CLIENT_KEY_FILE): %w", s.Name, err)
+	}
+	if o.TLS.Enabled() && !o.PeerTLS.Enabled() && len(s.Peers) > 0 {
+		log.Warn("the gRPC server uses TLS but calls to peers are plaintext; set ORGPLANE_TLS_CA_FILE")
+	}
 	peers := map[string]*grpc.ClientConn{}
 	for _, p := range s.Peers {
 		addr := o.Peers[p.Name]
@@ -173,7 +192,7 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 		if addr == "" {
 			return fmt.Errorf("%s: no address for peer service %s (set ORGPLANE_PEERS=%s=host:port)", s.Name, p.Name, p.Name)
 		}
-		conn, err := rpc.Dial(addr, o.Keys)
+		conn, err := rpc.Dial(addr, o.Keys, rpc.Audience(p.Name), peerTransport)
 		if err != nil {
 			return err
 		}
@@ -210,7 +229,8 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if o.Admin != nil {
 		g.Go(func() error { return serveAdmin(gctx, o.Admin, o.Metrics) })
 	}
-	log.Info("service started", "grpc", o.GRPC.Addr().String())
+	log.Info("service started", "grpc", o.GRPC.Addr().String(), "grpc_tls", o.TLS.Enabled(),
+		"grpc_mutual_tls", o.TLS.ClientCAFile != "", "peer_tls", o.PeerTLS.Enabled())
 	if o.Ready != nil {
 		close(o.Ready)
 	}

@@ -11,14 +11,24 @@ import (
 )
 
 // Dial connects to a peer service. Every call made on the connection carries the identity in its
-// context, signed with keys. Transport security between pods is the mesh's or the network
-// policy's job; the identity token is what a service trusts.
+// context, signed with keys for the service named by Audience among opts. The connection is
+// plaintext unless opts carry TLS (ClientTLS.DialOption): the identity token is what a service
+// trusts, TLS keeps it and the data from being read or replayed on the way.
 func Dial(target string, keys *identity.Keyring, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	aud := identity.UnnamedAudience
+	for _, o := range opts {
+		if a, ok := o.(audience); ok {
+			if a.name == "" {
+				return nil, fmt.Errorf("dial %s: rpc.Audience: empty name", target)
+			}
+			aud = a.name
+		}
+	}
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(keys)),
-		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(keys)),
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptorTo(keys, aud)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptorTo(keys, aud)),
 	}
 	conn, err := grpc.NewClient(target, append(base, opts...)...)
 	if err != nil {

@@ -4,6 +4,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,9 +35,22 @@ type Server struct {
 }
 
 // NewServer returns a server whose calls pass, outermost first: tracing, logging, error masking,
-// panic recovery, identity verification, request validation. Recovery sits inside the error
-// mapper so a panic is reported like any internal error: masked, with a correlation id.
+// panic recovery, identity verification, authorization (the method's declared rule, see
+// authz.go), request validation. Recovery sits inside the error mapper so a panic is reported
+// like any internal error: masked, with a correlation id. Authorization comes before validation
+// so a caller who may not call learns nothing from the rules its request breaks.
+// ServiceName(name) among opts makes it accept only identity tokens for name; transport security
+// comes from opts too (ServerTLS.ServerOption), plaintext otherwise.
 func NewServer(log *slog.Logger, keys *identity.Keyring, opts ...grpc.ServerOption) (*Server, error) {
+	aud := identity.UnnamedAudience
+	for _, o := range opts {
+		if n, ok := o.(serviceName); ok {
+			if n.name == "" {
+				return nil, errors.New("rpc.ServiceName: empty name")
+			}
+			aud = n.name
+		}
+	}
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
@@ -57,14 +71,16 @@ func NewServer(log *slog.Logger, keys *identity.Keyring, opts ...grpc.ServerOpti
 			logging.UnaryServerInterceptor(lg, logOpts...),
 			errorUnary(log),
 			recovery.UnaryServerInterceptor(rec),
-			authUnary(keys),
+			authUnary(keys, aud),
+			authzUnary(),
 			validateUnary(validator),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(lg, logOpts...),
 			errorStream(log),
 			recovery.StreamServerInterceptor(rec),
-			authStream(keys),
+			authStream(keys, aud),
+			authzStream(),
 			validateStream(validator),
 		),
 	}
@@ -87,8 +103,13 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 }
 
 // Serve serves on lis until ctx ends, then reports NOT_SERVING, lets in-flight calls finish
-// (up to StopTimeout) and returns nil. It returns early only if the listener fails.
+// (up to StopTimeout) and returns nil. It returns early only if the listener fails, or at once
+// if a registered method declares no authorization rule (see checkRules).
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	if err := checkRules(s.grpc.GetServiceInfo()); err != nil {
+		_ = lis.Close()
+		return err
+	}
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
@@ -122,12 +143,12 @@ func public(method string) bool {
 		strings.HasPrefix(method, "/grpc.reflection.")
 }
 
-func authUnary(keys *identity.Keyring) grpc.UnaryServerInterceptor {
+func authUnary(keys *identity.Keyring, aud string) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if public(info.FullMethod) {
 			return handler(ctx, req)
 		}
-		id, err := identity.FromIncoming(ctx, keys)
+		id, err := identity.FromIncomingFor(ctx, keys, aud)
 		if err != nil {
 			return nil, err
 		}
@@ -135,12 +156,12 @@ func authUnary(keys *identity.Keyring) grpc.UnaryServerInterceptor {
 	}
 }
 
-func authStream(keys *identity.Keyring) grpc.StreamServerInterceptor {
+func authStream(keys *identity.Keyring, aud string) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if public(info.FullMethod) {
 			return handler(srv, ss)
 		}
-		id, err := identity.FromIncoming(ss.Context(), keys)
+		id, err := identity.FromIncomingFor(ss.Context(), keys, aud)
 		if err != nil {
 			return err
 		}

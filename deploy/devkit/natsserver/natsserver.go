@@ -1,29 +1,73 @@
 // Package natsserver runs an in-process NATS server with JetStream: the dev stack's broker and
-// every test's. It is the real server, not a fake.
+// every test's. It is the real server, not a fake, and it requires a credential of every client
+// the way production NATS does (Auth).
 package natsserver
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Start runs a JetStream-enabled server on 127.0.0.1:port (0 picks a free port) that stores its
-// streams under dir. Restarting on the same port and dir brings the same streams back.
-func Start(dir string, port int) (*server.Server, error) {
+// Options configure a server.
+type Options struct {
+	// Dir holds the JetStream store; restarting on the same Dir and Auth brings the same
+	// streams back.
+	Dir string
+	// Port is the client port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Auth decides who may connect and what each user may do; required.
+	Auth *Auth
+	// TLS, when set, serves TLS only; with VerifyClients the server also requires a client
+	// certificate signed by TLS.ClientCAs.
+	TLS           *tls.Config
+	VerifyClients bool
+}
+
+// Start runs a JetStream-enabled server that refuses any client without a credential from
+// o.Auth.
+func Start(o Options) (*server.Server, error) {
+	if o.Auth == nil {
+		return nil, errors.New("nats server: an Auth is required; every connection is authenticated")
+	}
+	port := o.Port
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	s, err := server.NewServer(&server.Options{
-		ServerName: "orgplane-embedded",
-		Host:       "127.0.0.1",
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoSigs:     true,
-		NoLog:      true,
-	})
+	resolver := &server.MemAccResolver{}
+	if err := resolver.Store(o.Auth.accountPub, o.Auth.accountJWT); err != nil {
+		return nil, err
+	}
+	if err := resolver.Store(o.Auth.sysPub, o.Auth.sysJWT); err != nil {
+		return nil, err
+	}
+	opts := &server.Options{
+		ServerName:       "orgplane-embedded",
+		Host:             "127.0.0.1",
+		Port:             port,
+		JetStream:        true,
+		StoreDir:         o.Dir,
+		NoSigs:           true,
+		NoLog:            true,
+		TrustedOperators: []*jwt.OperatorClaims{o.Auth.operatorClaims},
+		AccountResolver:  resolver,
+		SystemAccount:    o.Auth.sysPub,
+	}
+	if o.TLS != nil {
+		cfg := o.TLS.Clone()
+		if o.VerifyClients {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		opts.TLSConfig = cfg
+		opts.TLS = true
+		opts.TLSVerify = o.VerifyClients
+		opts.TLSTimeout = 2
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}

@@ -5,7 +5,9 @@
 // Ensure prefers, in order: $DATABASE_URL, a trust-auth server already on
 // 127.0.0.1:5432, and finally a private throwaway cluster started from the
 // machine's PostgreSQL binaries under Options.DataDir. The private cluster
-// trades durability for speed and must never hold data anyone cares about.
+// trades durability for speed and must never hold data anyone cares about; it
+// admits only its superuser, with a password generated when it is created and
+// kept beside it (DataDir/password, mode 0600) and carried in Server.URL.
 //
 // A DataDir has one logical owner at a time. Concurrent Ensure calls on the
 // same DataDir are serialized and end up sharing one running cluster, but Stop
@@ -52,7 +54,8 @@ type Options struct {
 // Server is a reachable PostgreSQL with superuser access.
 type Server struct {
 	// URL is a superuser connection string, e.g.
-	// postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable.
+	// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, or for a
+	// private cluster postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable.
 	URL string
 	// Source is "env", "default-port" or "private".
 	Source string
@@ -64,7 +67,8 @@ type Server struct {
 // answer within 3 s, error if not); else a server already accepting
 // connections at 127.0.0.1:5432 as superuser postgres without a password
 // (1 s timeout, skipped if it fails); else a private throwaway cluster started
-// from the machine's PostgreSQL binaries under opts.DataDir.
+// from the machine's PostgreSQL binaries under opts.DataDir, which takes only
+// its generated password (a cluster from before passwords is replaced).
 func Ensure(ctx context.Context, opts Options) (*Server, error) {
 	logf := opts.Logf
 	if logf == nil {

@@ -82,7 +82,7 @@ func TestPrivateClusterLifecycle(t *testing.T) {
 	dataDir := t.TempDir()
 
 	srv := ensurePrivate(t, dataDir)
-	if !strings.HasPrefix(srv.URL, "postgres://postgres@127.0.0.1:") {
+	if !strings.HasPrefix(srv.URL, "postgres://postgres:"+password(t, dataDir)+"@127.0.0.1:") {
 		t.Fatalf("URL = %q", srv.URL)
 	}
 	selectOne(t, srv.URL)
@@ -228,5 +228,115 @@ func TestDefaultPortIsNotDisturbed(t *testing.T) {
 		selectOne(t, srv.URL)
 	default:
 		t.Fatalf("Source = %q", srv.Source)
+	}
+}
+
+// password reads the private cluster's password file, which only its owner may read.
+func password(t *testing.T, dataDir string) string {
+	t.Helper()
+	path := filepath.Join(dataDir, "password")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no password file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// refused requires that dsn does not get in, for want of the right password.
+func refused(t *testing.T, dsn, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err == nil {
+		conn.Close(ctx)
+		t.Fatalf("%s: connected", what)
+	}
+	if !strings.Contains(err.Error(), "password") {
+		t.Fatalf("%s: %v, want a password failure", what, err)
+	}
+}
+
+// Every way in but the generated password is closed: no password, a wrong one, another
+// user, the unix socket.
+func TestPrivateClusterAdmitsOnlyItsPassword(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := ensurePrivate(t, dataDir)
+	pw := password(t, dataDir)
+	if len(pw) != 64 {
+		t.Fatalf("password %q is not 256 random bits in hex", pw)
+	}
+	selectOne(t, srv.URL)
+	addr := hostPort(t, srv.URL)
+	refused(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable", "no password")
+	refused(t, "postgres://postgres:"+strings.Repeat("0", 64)+"@"+addr+"/postgres?sslmode=disable", "a wrong password")
+	refused(t, "postgres://template1@"+addr+"/postgres?sslmode=disable", "another user")
+	if sock := filepath.Join(dataDir, "sock"); len(sock) < 90 {
+		port := addr[strings.LastIndex(addr, ":")+1:]
+		refused(t, "host="+sock+" port="+port+" user=postgres dbname=postgres", "the unix socket")
+	}
+	hba, err := os.ReadFile(filepath.Join(dataDir, "data", "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		if line, _, _ = strings.Cut(line, "#"); strings.Contains(line, "trust") {
+			t.Errorf("pg_hba.conf trusts: %q", line)
+		}
+	}
+	// The password survives a restart: the same cluster, the same password.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := ensurePrivate(t, dataDir)
+	if password(t, dataDir) != pw {
+		t.Fatal("the password changed across a restart")
+	}
+	selectOne(t, again.URL)
+}
+
+// A cluster made before passwords (trust, no password file), still running, is replaced by one
+// that takes a password.
+func TestPrivateClusterThatTrustedIsReplaced(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := ensurePrivate(t, dataDir)
+	hbaPath := filepath.Join(dataDir, "data", "pg_hba.conf")
+	fi, err := os.Stat(hbaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hbaPath, []byte("local all all trust\nhost all all 127.0.0.1/32 trust\n"), fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	oldAddr := hostPort(t, srv.URL)
+	selectOne(t, "postgres://postgres@"+oldAddr+"/postgres?sslmode=disable") // the old, trusting kind
+	if err := os.Remove(filepath.Join(dataDir, "password")); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := ensurePrivate(t, dataDir)
+	selectOne(t, fresh.URL)
+	if !strings.Contains(fresh.URL, ":"+password(t, dataDir)+"@") {
+		t.Fatalf("URL %q does not carry the new password", fresh.URL)
+	}
+	refused(t, "postgres://postgres@"+hostPort(t, fresh.URL)+"/postgres?sslmode=disable", "no password, after the replacement")
+	if hostPort(t, fresh.URL) != oldAddr {
+		assertClosed(t, oldAddr)
 	}
 }

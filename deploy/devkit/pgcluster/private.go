@@ -2,6 +2,8 @@ package pgcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,15 +34,21 @@ const (
 )
 
 // cluster is a private PostgreSQL cluster laid out under base as
-// data/ (PGDATA), sock/ (unix socket dir) and postgres.log.
+// data/ (PGDATA), sock/ (unix socket dir), postgres.log and password.
 type cluster struct {
 	bin  string // directory holding initdb, pg_ctl and postgres
 	base string // absolute Options.DataDir
 	logf func(string, ...any)
 
 	// runuser is set when we are root: initdb and postgres refuse to run as
-	// root, so every server-side command is run as the postgres OS user.
-	runuser string
+	// root, so every server-side command is run as the postgres OS user,
+	// whose ids are uid and gid.
+	runuser  string
+	uid, gid int
+
+	// password is the superuser's, generated with the cluster: anyone on the
+	// machine can reach 127.0.0.1, so the cluster trusts no one by address.
+	password string
 
 	mu      sync.Mutex
 	stopped bool
@@ -50,6 +59,9 @@ func (c *cluster) sockDir() string  { return filepath.Join(c.base, "sock") }
 func (c *cluster) logFile() string  { return filepath.Join(c.base, "postgres.log") }
 func (c *cluster) lockPath() string { return filepath.Join(c.base, "ensure.lock") }
 func (c *cluster) pidFile() string  { return filepath.Join(c.dataDir(), "postmaster.pid") }
+
+// passwordFile holds the superuser's password, readable by its owner only.
+func (c *cluster) passwordFile() string { return filepath.Join(c.base, "password") }
 
 func startPrivate(ctx context.Context, base string, allowInstall bool, logf func(string, ...any)) (*cluster, string, error) {
 	base, err := filepath.Abs(base)
@@ -85,18 +97,24 @@ func startPrivate(ctx context.Context, base string, allowInstall bool, logf func
 		return nil, "", fmt.Errorf("pgcluster: %w", err)
 	}
 
+	if err := c.retireTrusting(ctx); err != nil {
+		return nil, "", err
+	}
+	if err := c.loadPassword(); err != nil {
+		return nil, "", err
+	}
 	if err := c.initdb(ctx); err != nil {
 		return nil, "", err
 	}
 	if port, ok := c.reusable(ctx); ok {
 		logf("postgres: reusing private cluster already running on 127.0.0.1:%d", port)
-		return c, privateURL(port), nil
+		return c, c.url(port), nil
 	}
 	port, err := c.start(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	url := privateURL(port)
+	url := c.url(port)
 	if err := withConn(ctx, url, 10*time.Second, func(ctx context.Context, conn *pgx.Conn) error {
 		return conn.Ping(ctx)
 	}); err != nil {
@@ -106,8 +124,75 @@ func startPrivate(ctx context.Context, base string, allowInstall bool, logf func
 	return c, url, nil
 }
 
-func privateURL(port int) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+// url is the superuser's connection string; the password is hex, so it needs no escaping.
+func (c *cluster) url(port int) string {
+	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", c.password, port)
+}
+
+// loadPassword reads the cluster's password, or makes one for a cluster yet to be created.
+func (c *cluster) loadPassword() error {
+	b, err := os.ReadFile(c.passwordFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		var random [32]byte
+		if _, err := rand.Read(random[:]); err != nil {
+			return fmt.Errorf("pgcluster: %w", err)
+		}
+		c.password = hex.EncodeToString(random[:])
+		// A password without its cluster is harmless; a cluster without its password is not
+		// reachable, so the file is written first.
+		if err := os.WriteFile(c.passwordFile(), []byte(c.password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pgcluster: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	c.password = strings.TrimSpace(string(b))
+	if len(c.password) != 64 {
+		return fmt.Errorf("pgcluster: %s does not hold a password this package wrote; remove %s to start afresh", c.passwordFile(), c.base)
+	}
+	// Whatever happened to the file since, it is the superuser's password.
+	return os.Chmod(c.passwordFile(), 0o600)
+}
+
+// retireTrusting removes a cluster this package made before it used passwords (trust
+// authentication, no password file): it admitted any local user as superuser, and its data is
+// throwaway by definition. The next steps create a cluster with a password in its place.
+func (c *cluster) retireTrusting(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(c.passwordFile()); err == nil && !c.trusts() {
+		return nil
+	}
+	c.logf("postgres: replacing the private cluster in %s, which let anyone on this machine in without a password (its data is throwaway)", c.dataDir())
+	if c.status(ctx) == statusRunning {
+		if err := c.stop(ctx); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(c.passwordFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	if err := os.RemoveAll(c.dataDir()); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	return nil
+}
+
+// trusts reports whether the cluster's pg_hba.conf lets anyone in on trust.
+func (c *cluster) trusts() bool {
+	b, err := os.ReadFile(filepath.Join(c.dataDir(), "pg_hba.conf"))
+	if err != nil {
+		return true // cannot tell: treat it as the old kind
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line, _, _ = strings.Cut(line, "#"); slices.Contains(strings.Fields(line), "trust") {
+			return true
+		}
+	}
+	return false
 }
 
 // findBinDir prefers pg_config because it names the installation the user
@@ -230,6 +315,7 @@ func (c *cluster) prepareRoot(ctx context.Context) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return fmt.Errorf("pgcluster: postgres user ids: %w", err)
 	}
+	c.uid, c.gid = uid, gid
 
 	if err := os.MkdirAll(c.sockDir(), 0o700); err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
@@ -359,10 +445,24 @@ func (c *cluster) initdb(ctx context.Context) error {
 		return fmt.Errorf("pgcluster: %w", err)
 	}
 	c.logf("postgres: initializing throwaway cluster in %s", c.dataDir())
+	// initdb reads the password from a file that the user it runs as can read;
+	// it lives only as long as initdb does.
+	pwfile := filepath.Join(c.base, "initdb-password")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	defer os.Remove(pwfile)
+	if c.runuser != "" {
+		if err := os.Chown(pwfile, c.uid, c.gid); err != nil {
+			return fmt.Errorf("pgcluster: %w", err)
+		}
+	}
 	// --locale=C keeps initdb independent of whatever LANG the caller has,
 	// which on minimal images often names a locale that is not installed.
-	out, err := c.command(ctx, "initdb", "-D", c.dataDir(), "-A", "trust", "-U", "postgres",
-		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput()
+	// scram-sha-256 everywhere, the unix socket included: no one gets in on
+	// who they are or where they connect from, only with the password.
+	out, err := c.command(ctx, "initdb", "-D", c.dataDir(), "-A", "scram-sha-256", "--pwfile", pwfile,
+		"-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgcluster: initdb: %w\n%s", err, out)
 	}
@@ -393,7 +493,7 @@ func (c *cluster) reusable(ctx context.Context) (int, bool) {
 			// Checking data_directory guards against the port having been
 			// taken over by some other server since ours died.
 			var dir string
-			err := withConn(ctx, privateURL(port), 2*time.Second, func(ctx context.Context, conn *pgx.Conn) error {
+			err := withConn(ctx, c.url(port), 2*time.Second, func(ctx context.Context, conn *pgx.Conn) error {
 				return conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dir)
 			})
 			if err == nil && sameDir(dir, c.dataDir()) {

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,37 +240,4 @@ func EmptyDB(t testing.TB) string {
 		}
 	})
 	return withDatabase(admin, name)
-}
-
-// RequireTenantTablesProtected fails unless every table of schema with an account_id column,
-// except those named, has row-level security enabled and forced with the tenant policy: a table
-// added without protect_tenant_table() fails the service's tests.
-func RequireTenantTablesProtected(t testing.TB, db *DB, except ...string) {
-	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `
-		SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (
-			SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant')
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind = 'r' AND EXISTS (
-			SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped)
-		ORDER BY 1`, db.Config.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var table string
-		var protected bool
-		if err := rows.Scan(&table, &protected); err != nil {
-			t.Fatal(err)
-		}
-		n++
-		if !protected && !slices.Contains(except, table) {
-			t.Errorf("table %s.%s holds account_id but is not under the tenant policy", db.Config.Schema, table)
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no tenant tables found in schema %s", db.Config.Schema)
-	}
 }

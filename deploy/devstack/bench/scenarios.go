@@ -86,7 +86,7 @@ func (e *env) newAccount(ctx context.Context, name string) (account, error) {
 	if err := e.rest(ctx, "PATCH", "/v1/accounts/"+a.id+"/subscription?updateMask=unlimited", e.operator, `{"unlimited":true}`, nil); err != nil {
 		return a, err
 	}
-	conn, err := rpc.Dial(e.st.ServiceAddrs["org"], e.keys)
+	conn, err := rpc.Dial(e.st.ServiceAddrs["org"], e.keys, rpc.Audience("org"))
 	if err != nil {
 		return a, err
 	}
@@ -155,7 +155,6 @@ func (e *env) createScenario(ctx context.Context) ([]Row, float64, error) {
 	}
 	defer a.conn.Close()
 	orgs := orgv1.NewOrganizationServiceClient(a.conn)
-	payload, _ := proto.Marshal(&orgv1.OrganizationCreated{AccountId: a.id, Organization: &orgv1.Organization{Name: "x"}})
 	sqlCreate := func(round int) Result {
 		return run(ctx, e.cfg.clients, e.cfg.duration, 0, func(ctx context.Context, w, i int) error {
 			return postgres.InTenantTx(ctx, e.raw, a.id, func(tx pgx.Tx) error {
@@ -163,8 +162,11 @@ func (e *env) createScenario(ctx context.Context) ([]Row, float64, error) {
 					a.id, fmt.Sprintf("sql %d-%d-%d", round, w, i)); err != nil {
 					return err
 				}
-				_, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, subject, account_id, payload) VALUES ($1, $2, $3, $4)`,
-					uuid.New(), "orgplane.org.v1.organization.created", a.id, payload)
+				// The event as the outbox writes it, or billing's consumer would refuse it.
+				id := uuid.NewString()
+				payload, _ := proto.Marshal(&orgv1.OrganizationCreated{EventId: id, AccountId: a.id, Organization: &orgv1.Organization{Name: "x"}})
+				_, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, subject, account_id, payload, headers) VALUES ($1, $2, $3, $4, $5)`,
+					id, "orgplane.org.v1."+a.id+".organization.created", a.id, payload, organizationCreatedHeaders)
 				return err
 			})
 		})
@@ -337,7 +339,7 @@ func (e *env) eventScenario(ctx context.Context, capacity float64) ([]Row, error
 		return nil, err
 	}
 	defer a.conn.Close()
-	nc, err := nats.Connect(e.st.NATSURL)
+	nc, err := nats.Connect(e.st.NATSURL, nats.UserCredentials(e.st.NATSAdminCreds))
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +380,7 @@ func (e *env) eventScenario(ctx context.Context, capacity float64) ([]Row, error
 	}
 	var runErr error
 	sys, base := e.alternate(func(int) Result {
-		r, err := measure("ORGPLANE_ORG", "orgplane.org.v1.organization.created", func(m jetstream.Msg) (time.Duration, bool) {
+		r, err := measure("ORGPLANE_ORG", "orgplane.org.v1."+a.id+".organization.created", func(m jetstream.Msg) (time.Duration, bool) {
 			var ev orgv1.OrganizationCreated
 			if proto.Unmarshal(m.Data(), &ev) != nil || ev.GetAccountId() != a.id {
 				return 0, false
@@ -416,7 +418,7 @@ func errorsJoin(a, b error) error {
 }
 
 func (e *env) relayScenario(ctx context.Context, createCapacity float64) ([]Row, error) {
-	nc, err := nats.Connect(e.st.NATSURL)
+	nc, err := nats.Connect(e.st.NATSURL, nats.UserCredentials(e.st.NATSAdminCreds))
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +445,7 @@ func (e *env) relayScenario(ctx context.Context, createCapacity float64) ([]Row,
 		rows := make([][]any, n)
 		for i := range rows {
 			// A subject no consumer listens to: only the relay moves these.
-			rows[i] = []any{uuid.New(), "orgplane.org.v1.bench.relayed", nil, payload, `{}`}
+			rows[i] = []any{uuid.New(), "orgplane.org.v1._.bench.relayed", nil, payload, `{}`}
 		}
 		tx, err := e.admin.Begin(ctx)
 		if err != nil {
@@ -536,8 +538,9 @@ func (e *env) bulkScenario(ctx context.Context) ([]Row, error) {
 			}
 			evRows := make([][]any, n)
 			for i := range evRows {
-				p, _ := proto.Marshal(&orgv1.OrganizationCreated{AccountId: a.id, Organization: &orgv1.Organization{Id: ids[i].String()}})
-				evRows[i] = []any{uuid.New(), "orgplane.org.v1.organization.created", a.id, p, `{}`}
+				id := uuid.NewString()
+				p, _ := proto.Marshal(&orgv1.OrganizationCreated{EventId: id, AccountId: a.id, Organization: &orgv1.Organization{Id: ids[i].String()}})
+				evRows[i] = []any{id, "orgplane.org.v1." + a.id + ".organization.created", a.id, p, organizationCreatedHeaders}
 			}
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"org", "outbox"}, []string{"event_id", "subject", "account_id", "payload", "headers"}, pgx.CopyFromRows(evRows))
 			return err
@@ -553,3 +556,7 @@ func (e *env) bulkScenario(ctx context.Context) ([]Row, error) {
 	row.Target = "within 3x of baseline time"
 	return []Row{row}, runErr
 }
+
+// organizationCreatedHeaders are the outbox headers of an organization.created event written by
+// hand (SQL baselines): consumers refuse an event whose type header is not its subject's.
+const organizationCreatedHeaders = `{"Orgplane-Event-Type": "orgplane.org.v1.OrganizationCreated"}`

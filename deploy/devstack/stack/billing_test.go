@@ -172,7 +172,7 @@ func TestSelfServiceLicenses(t *testing.T) {
 	if latest["delta"] != float64(3) || latest["organizationLimit"] != float64(5) || latest["changedBy"] != a.adminID || latest["changeTime"] == nil {
 		t.Fatalf("latest change = %v", latest)
 	}
-	event(w, "orgplane.billing.v1.subscription.changed", func() *billingv1.SubscriptionChanged { return &billingv1.SubscriptionChanged{} },
+	event(w, "orgplane.billing.v1.*.subscription.changed", func() *billingv1.SubscriptionChanged { return &billingv1.SubscriptionChanged{} },
 		func(e *billingv1.SubscriptionChanged) bool {
 			return e.GetAccountId() == a.id && e.GetLicenseDelta() == 3 && e.GetSubscription().GetOrganizationLimit() == 5
 		})

@@ -14,8 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
+	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 	"github.com/orgplane/orgplane/services/gateway/suite"
 )
@@ -49,6 +51,10 @@ type Options struct {
 	RateLimit gatewaysvc.RateLimit
 	// CORSOrigins are the browser origins the gateway allows.
 	CORSOrigins []string
+	// ServiceTLS, when set, makes every service serve gRPC over TLS; ClientTLS is then how the
+	// gateway and the services calling peers reach them. Both zero: plaintext on loopback.
+	ServiceTLS rpc.ServerTLS
+	ClientTLS  rpc.ClientTLS
 }
 
 // Stack is a running suite.
@@ -57,6 +63,13 @@ type Stack struct {
 	NATSURL      string
 	AdminURL     string
 	ServiceAddrs map[string]string
+	// NATSAdminCreds is a creds file allowed everything on NATS, for a developer's or a test's
+	// own inspection; NATSCreds are each service's own, by name; NATSAuth mints more, and
+	// TenantCredential(NATSDir, ...) mints a tenant's the way `devstack nats-credential` does.
+	NATSDir        string
+	NATSAdminCreds string
+	NATSCreds      map[string]string
+	NATSAuth       *natsserver.Auth
 
 	wait func() error
 }
@@ -74,11 +87,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, fmt.Errorf("migrate %s: %w", s.Name, err)
 		}
 	}
-	ns, err := natsserver.Start(o.NATSDir, o.NATSPort)
+	auth, creds, admin, err := mintNATSCredentials(ctx, o.NATSDir, specs)
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{NATSURL: ns.ClientURL(), ServiceAddrs: map[string]string{}}
+	ns, err := natsserver.Start(natsserver.Options{Dir: o.NATSDir, Port: o.NATSPort, Auth: auth})
+	if err != nil {
+		return nil, err
+	}
+	st := &Stack{NATSURL: ns.ClientURL(), ServiceAddrs: map[string]string{}, NATSDir: o.NATSDir, NATSAdminCreds: admin, NATSCreds: creds,
+		NATSAuth: auth}
 
 	// Every listener is opened before anything serves, so a port clash fails Start cleanly.
 	var listeners []net.Listener
@@ -127,6 +145,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	gw, err := gatewaysvc.New(ctx, gatewaysvc.Config{
 		Log: log.With("service", "gateway"), Keys: o.Keys, OperatorToken: o.OperatorToken, Metrics: o.Metrics,
 		RateLimit: o.RateLimit, CORSOrigins: o.CORSOrigins, Upstreams: gatewaysvc.UpstreamsOf(specs, st.ServiceAddrs),
+		UpstreamTLS: o.ClientTLS,
 	})
 	if err != nil {
 		closeAll()
@@ -139,9 +158,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		r := make(chan struct{})
 		ready = append(ready, r)
 		opts := platform.Options{
-			Log: log, Keys: o.Keys, DB: s.DBConfig(o.DatabaseURL), NATSURL: st.NATSURL,
+			Log: log, Keys: o.Keys, DB: s.DBConfig(o.DatabaseURL), NATS: events.NATSConfig{URL: st.NATSURL, CredsFile: creds[s.Name]},
 			GRPC: grpcLis[s.Name], Ready: r, Peers: st.ServiceAddrs,
 		}
+		opts.TLS, opts.PeerTLS = o.ServiceTLS, o.ClientTLS
 		g.Go(func() error { return platform.Serve(gctx, s, opts) })
 	}
 	g.Go(func() error { return platform.ServeHTTP(gctx, gwLis, gw) })

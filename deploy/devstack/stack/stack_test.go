@@ -291,7 +291,7 @@ func TestAccountCreatedEventReachesJetStream(t *testing.T) {
 	}
 	id := created.json(t)["account"].(map[string]any)["id"].(string)
 
-	nc, err := nats.Connect(s.st.NATSURL)
+	nc, err := nats.Connect(s.st.NATSURL, nats.UserCredentials(s.st.NATSAdminCreds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestAccountCreatedEventReachesJetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(ctx, "ORGPLANE_ORG", jetstream.ConsumerConfig{
-		Durable: "test-reader", FilterSubject: "orgplane.org.v1.account.created",
+		Durable: "test-reader", FilterSubject: "orgplane.org.v1." + id + ".account.created",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func startWorld(t testing.TB) *world {
 		}
 	})
 	w := &world{suite: &suite{t: t, st: st, dbURL: dbURL}, clock: c}
-	nc, err := nats.Connect(st.NATSURL)
+	nc, err := nats.Connect(st.NATSURL, nats.UserCredentials(st.NATSAdminCreds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,8 @@ func startWorld(t testing.TB) *world {
 	return w
 }
 
-// event waits for an event on subject whose payload satisfies match.
+// event waits for an event on subject (a pattern: * stands for the account) whose payload
+// satisfies match.
 func event[T proto.Message](w *world, subject string, newT func() T, match func(T) bool) T {
 	w.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -109,7 +110,7 @@ func event[T proto.Message](w *world, subject string, newT func() T, match func(
 		msgs := append([]*nats.Msg(nil), w.events...)
 		w.mu.Unlock()
 		for _, m := range msgs {
-			if m.Subject != subject {
+			if !subjectMatches(subject, m.Subject) {
 				continue
 			}
 			v := newT()

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/klauspost/compress/gzhttp"
-	"github.com/rs/cors"
 	"github.com/swaggest/swgui/v5emb"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
@@ -75,8 +74,14 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// RateLimit is each credential's token bucket.
 	RateLimit RateLimit
-	// CORSOrigins are the browser origins allowed to call the API ("*" for any).
+	// CORSOrigins are the exact browser origins allowed to call the API; none when empty, and
+	// "*" or wildcards are refused (withCORS says why).
 	CORSOrigins []string
+	// AuthFailures throttles refused credentials per client address and key prefix; the zero
+	// value takes the defaults.
+	AuthFailures AuthThrottle
+	// UpstreamTLS secures the connections to the services; the zero value is plaintext.
+	UpstreamTLS rpc.ClientTLS
 }
 
 // MinOperatorTokenLen keeps the operator credential out of guessing range.
@@ -84,10 +89,11 @@ const MinOperatorTokenLen = 32
 
 // Gateway is the REST API handler.
 type Gateway struct {
-	cfg   Config
-	conns map[string]*grpc.ClientConn
-	auth  orgv1.AuthServiceClient
-	h     http.Handler
+	cfg      Config
+	conns    map[string]*grpc.ClientConn
+	auth     orgv1.AuthServiceClient
+	failures *failureThrottle
+	h        http.Handler
 }
 
 // responseHeader lets services set the few HTTP response headers they own (caching of images);
@@ -113,13 +119,18 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = 30 * time.Second
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	transport, err := cfg.UpstreamTLS.DialOption(cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("TLS to the services: %w", err)
+	}
+	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}, failures: newFailureThrottle(cfg.AuthFailures, time.Now)}
 	for _, u := range cfg.Upstreams {
 		if u.Addr == "" {
 			g.Close()
 			return nil, fmt.Errorf("upstream %s: no address", u.Name)
 		}
-		conn, err := rpc.Dial(u.Addr, cfg.Keys)
+		// Each service takes only tokens signed for it (its name is the audience).
+		conn, err := rpc.Dial(u.Addr, cfg.Keys, rpc.Audience(u.Name), transport)
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -168,20 +179,18 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	api := g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux))))))
-	root.Handle("/", cors.New(cors.Options{
-		AllowedOrigins:   cfg.CORSOrigins,
-		AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
-		ExposedHeaders:   []string{"X-Request-Id", "ETag", "Retry-After"},
-		AllowCredentials: false,
-		MaxAge:           600,
-	}).Handler(api))
+	withOrigins, err := withCORS(cfg.CORSOrigins, api)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	root.Handle("/", withOrigins)
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	g.h = requestID(gz(otelhttp.NewHandler(root, "gateway",
+	g.h = requestID(gz(otelhttp.NewHandler(securityHeaders(root), "gateway",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))))
 	return g, nil
 }
@@ -244,8 +253,12 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 			return
 		}
-		id, err := g.authenticateAPIKey(r.Context(), cred)
+		id, err := g.checkAPIKey(r, cred)
 		if err != nil {
+			if status.Code(err) == codes.ResourceExhausted {
+				writeThrottled(w, err)
+				return
+			}
 			if status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.InvalidArgument {
 				writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
 				return

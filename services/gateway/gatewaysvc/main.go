@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/ardanlabs/conf/v3"
@@ -13,6 +14,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
 	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/pkg/rpc"
 )
 
 // EnvConfig is the gateway process's configuration, from ORGPLANE_* variables or --flags.
@@ -24,7 +26,12 @@ type EnvConfig struct {
 	IdentityKeys  string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 	RateLimit     float64  `conf:"env:RATE_LIMIT,default:100,help:requests per second allowed per API key (sustained); 0 disables"`
 	RateBurst     int      `conf:"env:RATE_BURST,default:200,help:requests an API key may send at once"`
-	CORSOrigins   []string `conf:"env:CORS_ORIGINS,help:browser origins allowed to call the API separated by semicolons; * for any"`
+	CORSOrigins   []string `conf:"env:CORS_ORIGINS,help:exact browser origins (scheme://host[:port]) allowed to call the API separated by semicolons; none when empty; * and wildcards are refused"`
+	TrustedProxy  []string `conf:"env:TRUSTED_PROXIES,help:CIDRs of the load balancers in front of the gateway separated by semicolons; their X-Forwarded-For names the client whose failed authentications are throttled"`
+	TLSCAFile     string   `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the services' gRPC certificates; setting it (or the client certificate) calls them over TLS"`
+	TLSCertFile   string   `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
+	TLSKeyFile    string   `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
+	TLSServerName string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
 	OTLPEndpoint  string   `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
 	LogLevel      string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
@@ -62,15 +69,25 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 		}
 		addrs[name] = addr
 	}
+	var throttle AuthThrottle
+	for _, c := range cfg.TrustedProxy {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return fmt.Errorf("ORGPLANE_TRUSTED_PROXIES: %q is not a CIDR", c)
+		}
+		throttle.TrustedProxies = append(throttle.TrustedProxies, p)
+	}
 	tel, err := observability.Setup(ctx, "orgplane-gateway", cfg.Version.Build, cfg.OTLPEndpoint)
 	if err != nil {
 		return err
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
+	upstreamTLS := rpc.ClientTLS{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile,
+		ServerName: cfg.TLSServerName}
 	g, err := New(ctx, Config{
 		Log: log, Keys: keys, OperatorToken: cfg.OperatorToken, Metrics: tel.Metrics,
-		RateLimit: RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst}, CORSOrigins: cfg.CORSOrigins,
-		Upstreams: UpstreamsOf(specs, addrs),
+		RateLimit: RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst}, CORSOrigins: cfg.CORSOrigins, AuthFailures: throttle,
+		Upstreams: UpstreamsOf(specs, addrs), UpstreamTLS: upstreamTLS,
 	})
 	if err != nil {
 		return err
@@ -80,6 +97,6 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	log.Info("gateway listening", "addr", lis.Addr().String())
+	log.Info("gateway listening", "addr", lis.Addr().String(), "upstream_tls", upstreamTLS.Enabled())
 	return platform.ServeHTTP(ctx, lis, g)
 }

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 func TestEveryTenantTableIsUnderRowLevelSecurity(t *testing.T) {
 	spec := mappingsvc.Spec()
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
-	testkit.RequireTenantTablesProtected(t, db, "outbox")
+	testkit.RequireTenantTablesProtected(t, db, testkit.Outbox)
 }
 
 // The mapping-links consumer drops exactly the deleted organization's links, once, whatever
@@ -69,7 +69,8 @@ func TestDeletedOrganizationLosesItsLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := events.Delivery{EventID: ev.GetEventId(), AccountID: account, Subject: "orgplane.org.v1.organization.deleted", Data: data}
+	d := events.Delivery{EventID: ev.GetEventId(), AccountID: account, Subject: "orgplane.org.v1." + account + ".organization.deleted",
+		Type: "orgplane.org.v1.OrganizationDeleted", Data: data}
 	for i, want := range []bool{true, false} { // the second delivery is a redelivery
 		applied, err := c.Apply(ctx, d)
 		if err != nil || applied != want {

@@ -56,7 +56,7 @@ func TestBulkCreateIsAllOrNothingAndExact(t *testing.T) {
 	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM org.organizations WHERE account_id = $1`, acct.GetId()).Scan(&orgs); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM org.outbox WHERE subject = 'orgplane.org.v1.organization.created'`).Scan(&events); err != nil {
+	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM org.outbox WHERE subject LIKE 'orgplane.org.v1.%.organization.created'`).Scan(&events); err != nil {
 		t.Fatal(err)
 	}
 	if orgs != 1000 || events != 1000 {

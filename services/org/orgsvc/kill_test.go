@@ -48,6 +48,11 @@ func TestLicenseLimitSurvivesAKillDuringABurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	nats := testkit.StartNATS(t)
+	perms, err := platform.NATSPermissions(ctx, orgsvc.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsCreds := nats.Creds(t, "org", perms)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	keySpec := "k1:" + base64.StdEncoding.EncodeToString(secret)
@@ -65,14 +70,14 @@ func TestLicenseLimitSurvivesAKillDuringABurst(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "ORGPLANE_DATABASE_URL="+dbURL, "ORGPLANE_IDENTITY_KEYS="+keySpec,
-			"ORGPLANE_NATS_URL="+nats.URL, "ORGPLANE_GRPC_ADDR="+addr, "ORGPLANE_ADMIN_ADDR=off", "ORGPLANE_LOG_LEVEL=error")
+			"ORGPLANE_NATS_URL="+nats.URL, "ORGPLANE_NATS_CREDS="+natsCreds, "ORGPLANE_GRPC_ADDR="+addr, "ORGPLANE_ADMIN_ADDR=off", "ORGPLANE_LOG_LEVEL=error")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd
 	}
-	conn, err := rpc.Dial(addr, keys)
+	conn, err := rpc.Dial(addr, keys, rpc.Audience("org"))
 	if err != nil {
 		t.Fatal(err)
 	}

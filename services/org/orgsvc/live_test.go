@@ -87,12 +87,17 @@ func startLiveOrg(t testing.TB) *liveOrg {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The service connects to NATS as production does: with a credential of exactly its rights.
+	perms, err := platform.NATSPermissions(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		done <- platform.Serve(ctx, spec, platform.Options{
-			Log: liveLog(), Keys: keys, DB: db.Config, NATSURL: bus.URL, GRPC: lis, Ready: ready,
+			Log: liveLog(), Keys: keys, DB: db.Config, NATS: bus.As(t, "org", perms), GRPC: lis, Ready: ready,
 		})
 	}()
 	// Registered after the database and NATS, so it runs before they go away.
@@ -108,7 +113,7 @@ func startLiveOrg(t testing.TB) *liveOrg {
 		done <- err
 		t.Fatalf("org service did not start: %v", err)
 	}
-	conn, err := rpc.Dial(lis.Addr().String(), keys)
+	conn, err := rpc.Dial(lis.Addr().String(), keys, rpc.Audience("org"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +123,7 @@ func startLiveOrg(t testing.TB) *liveOrg {
 		accounts: orgv1.NewAccountServiceClient(conn), access: orgv1.NewAccessServiceClient(conn),
 		auth: orgv1.NewAuthServiceClient(conn), orgs: orgv1.NewOrganizationServiceClient(conn),
 		reviews: orgv1.NewReviewServiceClient(conn),
-		events:  readEvents(t, bus.URL),
+		events:  readEvents(t, bus),
 	}
 }
 
@@ -241,9 +246,9 @@ type eventLog struct {
 
 // readEvents follows the JetStream stream org publishes into, from its first message. The stream
 // is found by subject, as a consumer in another service would; the service creates it as it starts.
-func readEvents(t testing.TB, url string) *eventLog {
+func readEvents(t testing.TB, bus *testkit.NATS) *eventLog {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(bus.URL, nats.UserCredentials(bus.Admin().CredsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +261,7 @@ func readEvents(t testing.TB, url string) *eventLog {
 	defer cancel()
 	var stream string
 	for {
-		stream, err = js.StreamNameBySubject(ctx, "orgplane.org.v1.organization.created")
+		stream, err = js.StreamNameBySubject(ctx, "orgplane.org.v1.*.organization.created")
 		if err == nil {
 			break
 		}
@@ -288,15 +293,31 @@ func (l *eventLog) snapshot() []jetstream.Msg {
 	return slices.Clone(l.msgs)
 }
 
-// count is how many events on subject are in the stream so far (see settle).
+// count is how many events on subject (a pattern: * stands for the account) are in the stream
+// so far (see settle).
 func (l *eventLog) count(subject string) int {
 	n := 0
 	for _, m := range l.snapshot() {
-		if m.Subject() == subject {
+		if subjectMatches(subject, m.Subject()) {
 			n++
 		}
 	}
 	return n
+}
+
+// subjectMatches reports whether subject is one of pattern's, where a * token stands for any one
+// token (the account).
+func subjectMatches(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	if len(p) != len(s) {
+		return false
+	}
+	for i := range p {
+		if p[i] != "*" && p[i] != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // waitEvent waits for an event on subject whose payload satisfies match and returns it.
@@ -306,7 +327,7 @@ func waitEvent[T proto.Message](o *liveOrg, subject string, match func(T) bool) 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		for _, m := range o.events.snapshot() {
-			if m.Subject() != subject {
+			if !subjectMatches(subject, m.Subject()) {
 				continue
 			}
 			v := zero.ProtoReflect().Type().New().Interface().(T)
@@ -337,7 +358,7 @@ func (o *liveOrg) settle(a tenant) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	waitEvent(o, "orgplane.org.v1.user.created", func(e *orgv1.UserCreated) bool { return e.GetUser().GetId() == u.GetId() })
+	waitEvent(o, "orgplane.org.v1.*.user.created", func(e *orgv1.UserCreated) bool { return e.GetUser().GetId() == u.GetId() })
 }
 
 // checkCode reports an error unless err has the gRPC code want.

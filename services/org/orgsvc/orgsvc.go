@@ -48,7 +48,8 @@ func Spec(opts ...Option) platform.Spec {
 			orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
 		},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
-			pages := pagetoken.New(d.Keys.Derive("org page tokens"))
+			// The org service's clock ages page tokens too, so tests can expire them.
+			pages := pagetoken.FromKeyring(d.Keys, "org page tokens").WithClock(o.clock)
 			svc := app.New(store.New(d.Pool), o.clock, pages)
 			grpcapi.RegisterAccounts(d.Server, svc)
 			grpcapi.RegisterAccess(d.Server, svc)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
@@ -176,13 +177,16 @@ func (h *harness) deliver(durable string, ev proto.Message, eventID string) bool
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// As the outbox writes it: the payload carries the event id the message is published under.
+	ev.ProtoReflect().Set(ev.ProtoReflect().Descriptor().Fields().ByName("event_id"), protoreflect.ValueOfString(eventID))
 	subject, _ := events.SubjectOf(ev)
 	data, err := proto.Marshal(ev)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	account := ev.ProtoReflect().Get(ev.ProtoReflect().Descriptor().Fields().ByName("account_id")).String()
-	applied, err := c.Apply(context.Background(), events.Delivery{EventID: eventID, AccountID: account, Subject: subject, Data: data, Attempt: 1})
+	applied, err := c.Apply(context.Background(), events.Delivery{EventID: eventID, AccountID: account, Subject: subject,
+		Type: string(ev.ProtoReflect().Descriptor().FullName()), Data: data, Attempt: 1})
 	if err != nil {
 		h.t.Fatalf("deliver %s: %v", subject, err)
 	}
@@ -223,7 +227,7 @@ func (h *harness) count(query string, args ...any) int {
 func (h *harness) changed(acc string) []*billingv1.SubscriptionChanged {
 	h.t.Helper()
 	rows, err := h.admin.Query(context.Background(),
-		`SELECT payload FROM billing.outbox WHERE account_id = $1 AND subject = 'orgplane.billing.v1.subscription.changed' ORDER BY seq`, acc)
+		`SELECT payload FROM billing.outbox WHERE account_id = $1 AND subject LIKE 'orgplane.billing.v1.%.subscription.changed' ORDER BY seq`, acc)
 	if err != nil {
 		h.t.Fatal(err)
 	}

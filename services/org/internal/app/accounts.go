@@ -92,7 +92,7 @@ type accountPosition struct {
 // returns the token of the next page, "" on the last.
 func (s *Service) ListAccounts(ctx context.Context, pageSize int32, pageToken string) ([]domain.Account, string, error) {
 	// The token is checked first, as before the split: a forged token is a 400 for anyone.
-	page, err := pagetoken.Open[accountPosition](s.pages, "accounts", pageSize, pageToken, "")
+	page, err := pagetoken.Open[accountPosition](ctx, s.pages, "accounts", pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}

@@ -13,9 +13,11 @@ import (
 // credential grants.
 var errOnlyServicesAuthenticate = apperr.PermissionDenied("only services may authenticate credentials")
 
-// AuthenticateAPIKey resolves a key digest (identity.APIKeyDigest) to the identity it grants: its account, its role's
-// permissions and, when it acts as a user, that user's organization groups. It reads the key
-// on every request, so revocation and role changes apply at once, in one round trip (see
+// AuthenticateAPIKey resolves a key digest (identity.APIKeyDigest) to the identity it grants:
+// its account, its role's permissions and, when it acts as a user, that user's organization
+// groups, all narrowed to what the key's owner (the user behind its creation) holds now
+// (domain.KeyGrant.Identity). It reads the key, its user and its owner on every request, so
+// revocation, role changes and deactivations apply at once, in one round trip (see
 // store.AuthenticateAPIKey); a use is written at most once a minute.
 func (s *Service) AuthenticateAPIKey(ctx context.Context, digest []byte) (domain.KeyIdentity, error) {
 	if id, ok := identity.From(ctx); !ok || id.Kind != identity.KindService {

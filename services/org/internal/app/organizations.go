@@ -126,7 +126,7 @@ func (s *Service) ListOrganizations(ctx context.Context, q OrganizationQuery) (O
 	if err != nil {
 		return OrganizationPage{}, err
 	}
-	page, err := pagetoken.Open[store.OrgPosition](s.pages, "organizations", q.PageSize, q.PageToken, q.Filter.Key())
+	page, err := pagetoken.Open[store.OrgPosition](ctx, s.pages, "organizations", q.PageSize, q.PageToken, q.AccountID, q.Filter.Key())
 	if err != nil {
 		return OrganizationPage{}, err
 	}
@@ -291,19 +291,25 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 
 // DeleteOrganization removes an organization, its sub-organizations and everything that belongs
 // to them, publishing organization.deleted for each, and returns their ids (deepest first).
-// Refused while any is kept in sync.
+// Refused while any is kept in sync, and to a group-limited caller when any is outside its
+// groups (domain.CheckDeleteVisible: how many, never which).
 func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID string) ([]string, error) {
 	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return nil, err
 	}
+	vis := visibility(id)
 	var deleted []string
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		if _, err := tx.LockOrganization(ctx, visibility(id), orgID); err != nil {
+		if _, err := tx.LockOrganization(ctx, vis, orgID); err != nil {
 			return err
 		}
-		subtree, err := tx.Subtree(ctx, orgID)
+		subtree, hidden, err := tx.Subtree(ctx, vis, orgID)
 		if err != nil {
+			return err
+		}
+		// Before CheckDelete, whose refusal names a syncing sub-organization.
+		if err := domain.CheckDeleteVisible(hidden); err != nil {
 			return err
 		}
 		if err := domain.CheckDelete(orgID, subtree); err != nil {

@@ -80,8 +80,9 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 	if err != nil {
 		return ReviewPage{}, err
 	}
-	// The position is the last review's id; the token is bound to the organization filter.
-	page, err := pagetoken.Open[string](s.pages, "reviews", q.PageSize, q.PageToken, q.OrganizationID)
+	// The position is the last review's id; the token is bound to the account and the
+	// organization filter.
+	page, err := pagetoken.Open[string](ctx, s.pages, "reviews", q.PageSize, q.PageToken, q.AccountID, q.OrganizationID)
 	if err != nil {
 		return ReviewPage{}, err
 	}

@@ -6,20 +6,36 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/orgplane/orgplane/pkg/fieldmask"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
-// CreateRole creates a custom role.
+// grantOf is what the caller holds, as its identity says: the permissions and visibility of its
+// role (for a key, already narrowed to what its user and owner hold; see domain.KeyGrant).
+// Platform operators are bound by nothing.
+func grantOf(id identity.Identity) domain.Grant {
+	if id.Operator() {
+		return domain.FullGrant()
+	}
+	restricted, groups := id.Visibility()
+	return domain.GrantOf(id.Permissions, restricted, groups)
+}
+
+// CreateRole creates a custom role, holding no more than the caller does.
 func (s *Service) CreateRole(ctx context.Context, accountID string, r domain.Role) (domain.Role, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaRoles)); err != nil {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaRoles))
+	if err != nil {
 		return domain.Role{}, err
 	}
 	if err := domain.CheckNewRole(r); err != nil {
 		return domain.Role{}, err
 	}
+	if err := grantOf(id).Covers(domain.Grant{Levels: r.Levels}); err != nil {
+		return domain.Role{}, err
+	}
 	var out domain.Role
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		role, err := tx.InsertRole(ctx, accountID, r)
 		out = role
 		return err
@@ -42,9 +58,11 @@ func (s *Service) ListRoles(ctx context.Context, accountID string) ([]domain.Rol
 }
 
 // UpdateRole changes the name or permissions of custom role r.ID, as named in mask (as the
-// caller wrote it; "*" is all).
+// caller wrote it; "*" is all). The caller must hold everything the role holds, before and
+// after: the caller's own role included, so no one raises the role they act with.
 func (s *Service) UpdateRole(ctx context.Context, accountID string, r domain.Role, mask []string) (domain.Role, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaRoles)); err != nil {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaRoles))
+	if err != nil {
 		return domain.Role{}, err
 	}
 	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", domain.RoleFields()...)
@@ -59,6 +77,13 @@ func (s *Service) UpdateRole(ctx context.Context, accountID string, r domain.Rol
 		}
 		next, err := cur.Update(r, paths)
 		if err != nil {
+			return err
+		}
+		held := grantOf(id)
+		if err := held.CoversHolder("role", domain.Grant{Levels: cur.Levels}); err != nil {
+			return err
+		}
+		if err := held.Covers(domain.Grant{Levels: next.Levels}); err != nil {
 			return err
 		}
 		role, err := tx.UpdateRole(ctx, next)

@@ -2,11 +2,15 @@ package app
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/fieldmask"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/pbconv"
@@ -14,23 +18,31 @@ import (
 )
 
 // CreateUser adds a user (with the Engineer role unless it names one) and publishes
-// user.created.
+// user.created. The user may hold no more than the caller: its role's levels and its scope.
 func (s *Service) CreateUser(ctx context.Context, accountID string, u domain.NewUser) (domain.User, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaUsers)); err != nil {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaUsers))
+	if err != nil {
 		return domain.User{}, err
 	}
 	if err := u.Check("user"); err != nil {
 		return domain.User{}, err
 	}
 	var out domain.User
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		nu := u
 		if nu.RoleID == "" {
-			id, err := tx.BuiltinRoleID(ctx, domain.RoleEngineer)
+			engineer, err := tx.BuiltinRoleID(ctx, domain.RoleEngineer)
 			if err != nil {
 				return err
 			}
-			nu.RoleID = id
+			nu.RoleID = engineer
+		}
+		role, err := roleToGrant(ctx, tx, nu.RoleID, "user.role_id")
+		if err != nil {
+			return err
+		}
+		if err := grantOf(id).Covers(nu.Grant(role.Levels)); err != nil {
+			return err
 		}
 		user, err := tx.InsertUser(ctx, accountID, nu, "user")
 		if err != nil {
@@ -63,7 +75,7 @@ func (s *Service) User(ctx context.Context, accountID, userID string) (domain.Us
 // token of the next page ("" on the last).
 func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int32, pageToken string) ([]domain.User, string, error) {
 	// The token is checked first, as before the split: a forged token is a 400 for anyone.
-	page, err := pagetoken.Open[string](s.pages, "users", pageSize, pageToken, "")
+	page, err := pagetoken.Open[string](ctx, s.pages, "users", pageSize, pageToken, accountID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -83,9 +95,12 @@ func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int3
 }
 
 // UpdateUser changes the fields of user c.ID named in mask (as the caller wrote them; "*" is
-// all) and publishes user.updated.
+// all) and publishes user.updated. A change of the user's role, scope or activity is checked
+// against what the caller holds (domain.UserChange.CheckGrant): nobody changes their own role
+// or scope, or hands out or takes away more than they hold.
 func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.UserChange, mask []string) (domain.User, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaUsers)); err != nil {
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaUsers))
+	if err != nil {
 		return domain.User{}, err
 	}
 	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", domain.UserFields()...)
@@ -97,8 +112,14 @@ func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.Use
 	}
 	var out domain.User
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		if _, err := tx.User(ctx, c.ID); err != nil {
+		cur, err := tx.UserForUpdate(ctx, c.ID)
+		if err != nil {
 			return err
+		}
+		if domain.TouchesGrant(paths) {
+			if err := checkUserGrant(ctx, tx, id, c, cur, paths); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateUser(ctx, accountID, c, paths); err != nil {
 			return err
@@ -114,4 +135,36 @@ func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.Use
 		return nil
 	})
 	return out, err
+}
+
+// checkUserGrant loads what domain.UserChange.CheckGrant needs to decide on a change of user
+// cur's rights: the caller's grant, whether cur is the caller, and cur's role before and after.
+func checkUserGrant(ctx context.Context, tx *store.Tx, id identity.Identity, c domain.UserChange, cur domain.User, paths []string) error {
+	before, err := roleToGrant(ctx, tx, cur.RoleID, "user.role_id")
+	if err != nil {
+		return err
+	}
+	after := before
+	if slices.Contains(paths, "role_id") {
+		if after, err = roleToGrant(ctx, tx, c.RoleID, "user.role_id"); err != nil {
+			return err
+		}
+	}
+	// A key's owner is as much behind it as the user it acts as: neither may be reshaped by it.
+	user, owner, err := callerPeople(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	self := cur.ID == user || cur.ID == owner
+	return c.CheckGrant(grantOf(id), self, cur, before.Levels, after.Levels, paths)
+}
+
+// roleToGrant reads a role about to be handed out; one that is not the account's is an invalid
+// field of the request.
+func roleToGrant(ctx context.Context, tx *store.Tx, roleID, field string) (domain.Role, error) {
+	r, err := tx.RoleToGrant(ctx, roleID)
+	if errors.Is(err, domain.ErrRoleNotFound) {
+		return domain.Role{}, apperr.Invalid(field, "is not a role of this account")
+	}
+	return r, err
 }

@@ -17,7 +17,10 @@ type APIKey struct {
 	Prefix string
 	RoleID string
 	// UserID is the user the key acts as, whose groups limit what it sees; empty for none.
-	UserID   string
+	UserID string
+	// OwnerID is the user whose current role and scope bound the key at every use (see Owner);
+	// empty for a key bound by nothing but its role.
+	OwnerID  string
 	Created  time.Time
 	LastUsed time.Time // zero: never used
 	Revoked  time.Time // zero: valid
@@ -32,6 +35,39 @@ func CheckNewAPIKey(k APIKey) error {
 		return apperr.Invalid("api_key.role_id", "is required")
 	}
 	return nil
+}
+
+// Grant is what the key would hold with its role's levels: the scope of the user it acts as
+// (user, nil when it acts as none), else every organization.
+func (k APIKey) Grant(roleLevels Levels, user *User) Grant {
+	if user != nil {
+		return user.Grant(roleLevels)
+	}
+	return Grant{Levels: roleLevels, AllOrganizations: true}
+}
+
+// Owner is the user whose current rights bound the key at every use: OwnerID, the person behind
+// its creation (see CreatorBehind), which the app sets from the creating credential. A key
+// made by a platform operator, who is bound by nothing and is no user, has none, and is bound
+// by the user it acts as: so the first administrator's key, made with the account, is bound by
+// that administrator. A key with neither is bound by nothing but its role.
+func (k APIKey) Owner() string {
+	if k.OwnerID != "" {
+		return k.OwnerID
+	}
+	return k.UserID
+}
+
+// CreatorBehind is the person behind a key that creates another, whose rights will bound the
+// new one: the user the key acts as, who is the one using it (a key an administrator made for
+// an engineer is the engineer's), else for a key acting as no one (a script's) its owner, so
+// that a script rotating its own key (creating a new one, revoking the old) keeps the same
+// bound and the new key does not die with the old.
+func CreatorBehind(keyUserID, keyOwnerID string) string {
+	if keyUserID != "" {
+		return keyUserID
+	}
+	return keyOwnerID
 }
 
 // APIKeySecretPrefix starts every key, so that a leaked one is recognisable (secret scanners).
@@ -64,21 +100,27 @@ func APIKeyPrefix(secret string) string { return secret[:min(apiKeyPrefixLen, le
 var ErrBadCredential = apperr.Unauthenticated("authentication required")
 
 // KeyGrant is what authenticating a valid (unrevoked) key finds: its account, its role's
-// levels, and the user it acts as, if any.
+// levels, the user it acts as and the user who bounds it (its owner), if any, as they are now.
 type KeyGrant struct {
 	AccountID string
 	APIKeyID  string
 	Levels    Levels
 	User      *KeyUser
+	Owner     *KeyUser
 	LastUsed  time.Time // zero: never used
 }
 
-// KeyUser is the user a key acts as.
+// KeyUser is a user a key acts as or is owned by, with its role's levels and its scope now.
 type KeyUser struct {
 	ID               string
 	Active           bool
+	Levels           Levels
 	AllOrganizations bool
 	GroupIDs         []string
+}
+
+func (u KeyUser) grant() Grant {
+	return User{AllOrganizations: u.AllOrganizations, GroupIDs: u.GroupIDs}.Grant(u.Levels)
 }
 
 // KeyIdentity is the identity a key grants to its caller.
@@ -92,20 +134,28 @@ type KeyIdentity struct {
 	GroupIDs           []string
 }
 
-// Identity decides what the key grants: nothing when it acts as an inactive user; else its
-// role's permissions, limited to the user's groups when the user does not see every
-// organization.
+// Identity decides what the key grants, now: nothing when the user it acts as or its owner is
+// inactive; else its role's permissions, narrowed to what the user it acts as and its owner
+// each hold now (their roles' levels and their scopes; a key acting as no one with no owner
+// sees every organization). Narrowing or deactivating either narrows or stops the key at its
+// next use: a key is never more than the people it stands for.
 func (g KeyGrant) Identity() (KeyIdentity, error) {
-	id := KeyIdentity{AccountID: g.AccountID, APIKeyID: g.APIKeyID, Permissions: g.Levels.Grants()}
-	if g.User == nil {
-		return id, nil
+	grant := Grant{Levels: g.Levels, AllOrganizations: true}
+	for _, u := range []*KeyUser{g.User, g.Owner} {
+		if u == nil {
+			continue
+		}
+		if !u.Active {
+			return KeyIdentity{}, ErrBadCredential
+		}
+		grant = grant.Intersect(u.grant())
 	}
-	if !g.User.Active {
-		return KeyIdentity{}, ErrBadCredential
+	id := KeyIdentity{AccountID: g.AccountID, APIKeyID: g.APIKeyID, Permissions: grant.Levels.Grants()}
+	if g.User != nil {
+		id.UserID = g.User.ID
 	}
-	id.UserID = g.User.ID
-	if !g.User.AllOrganizations {
-		id.RestrictedToGroups, id.GroupIDs = true, g.User.GroupIDs
+	if !grant.AllOrganizations {
+		id.RestrictedToGroups, id.GroupIDs = true, grant.Groups
 	}
 	return id, nil
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
@@ -101,4 +102,72 @@ func (c UserChange) Check(paths []string) error {
 		return apperr.Invalid("user.id", "is required")
 	}
 	return nil
+}
+
+// Grant is what the user holds with its role's levels.
+func (u User) Grant(roleLevels Levels) Grant {
+	g := Grant{Levels: roleLevels, AllOrganizations: u.AllOrganizations}
+	if !u.AllOrganizations {
+		g.Groups = u.GroupIDs
+	}
+	return g
+}
+
+// Grant is what the new user would hold with its role's levels.
+func (u NewUser) Grant(roleLevels Levels) Grant {
+	return User{AllOrganizations: u.AllOrganizations, GroupIDs: u.GroupIDs}.Grant(roleLevels)
+}
+
+// changesGrant reports whether an update naming paths changes the user's role or scope.
+func changesGrant(paths []string) bool {
+	for _, p := range paths {
+		if p == "role_id" || p == "all_organizations" || p == "group_ids" {
+			return true
+		}
+	}
+	return false
+}
+
+// TouchesGrant reports whether an update naming paths changes what the user may do: its role,
+// its scope, or whether it is active (a reactivation gives back its role and scope).
+func TouchesGrant(paths []string) bool {
+	return changesGrant(paths) || slices.Contains(paths, "set_active")
+}
+
+// CheckGrant decides whether a caller holding caller may apply the update (naming paths) to
+// user cur, whose role's levels are curRole now and roleAfter after the update; self says cur
+// is the caller (the user it acts as, or the user its key is bound by).
+//
+// Nobody changes their own role or scope. Otherwise, when the update touches the user's rights
+// (TouchesGrant), the caller must hold everything the user holds before (no demoting or
+// deactivating someone above oneself) and everything it holds after (no promoting anyone beyond
+// oneself). An inactive user holds nothing.
+func (c UserChange) CheckGrant(caller Grant, self bool, cur User, curRole, roleAfter Levels, paths []string) error {
+	if self && changesGrant(paths) {
+		return ErrOwnGrant
+	}
+	if !TouchesGrant(paths) {
+		return nil
+	}
+	// An inactive user holds nothing: its role and scope are checked when it is reactivated.
+	if cur.Active {
+		if err := caller.CoversHolder("user", cur.Grant(curRole)); err != nil {
+			return err
+		}
+	}
+	after := cur
+	for _, p := range paths {
+		switch p {
+		case "all_organizations":
+			after.AllOrganizations = c.AllOrganizations
+		case "group_ids":
+			after.GroupIDs = c.GroupIDs
+		case "set_active":
+			after.Active = c.SetActive
+		}
+	}
+	if !after.Active {
+		return nil
+	}
+	return caller.Covers(after.Grant(roleAfter))
 }

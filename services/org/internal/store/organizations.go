@@ -240,21 +240,55 @@ func (t *Tx) ReactivateOrganization(ctx context.Context, orgID string, now time.
 }
 
 // Subtree lists the organization and its sub-organizations, deepest first (then by id): the
-// order in which they are reported deleted.
-func (t *Tx) Subtree(ctx context.Context, orgID string) ([]domain.SubtreeMember, error) {
-	rows, err := t.tx.Query(ctx, `WITH RECURSIVE down AS (
-				SELECT id, name, parent_id, active, syncing_integrations, 0 AS depth FROM organizations WHERE id = $1
-				UNION ALL
-				SELECT o.id, o.name, o.parent_id, o.active, o.syncing_integrations, down.depth + 1
-				FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.depth < 100
-			) SELECT id::text, name, coalesce(parent_id::text, ''), active, syncing_integrations FROM down ORDER BY depth DESC, id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.SubtreeMember, error) {
+// order in which they are reported deleted. Those vis may not see are counted (hidden), never
+// returned: a caller learns neither their names nor their ids.
+//
+// Every member is locked until the transaction ends and the walk repeats until it finds no new
+// member, so the subtree checked is the subtree deleted: an organization attached or moved in
+// meanwhile waits on its new parent's lock (the foreign key) and fails once that parent is
+// gone, one attached just before the lock is found by the next walk, and a locked member cannot
+// be moved out.
+func (t *Tx) Subtree(ctx context.Context, vis domain.Visibility, orgID string) (members []domain.SubtreeMember, hidden int, err error) {
+	const walks = 5
+	var prev []string
+	for range walks {
+		rows, err := t.tx.Query(ctx, `WITH RECURSIVE down AS (
+					SELECT id, 0 AS depth FROM organizations WHERE id = $1
+					UNION ALL
+					SELECT o.id, down.depth + 1 FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.depth < 100
+				)
+				SELECT o.id::text, o.name, coalesce(o.parent_id::text, ''), o.active, o.syncing_integrations, `+visibleSQL("$2", "$3")+`
+				FROM down JOIN organizations o ON o.id = down.id
+				ORDER BY down.depth DESC, o.id
+				FOR UPDATE OF o`, orgID, vis.Restricted, vis.Groups)
+		if err != nil {
+			return nil, 0, err
+		}
+		members, hidden = nil, 0
+		var ids []string
 		var m domain.SubtreeMember
-		return m, r.Scan(&m.ID, &m.Name, &m.ParentID, &m.Active, &m.Syncing)
-	})
+		var visible bool
+		_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.Name, &m.ParentID, &m.Active, &m.Syncing, &visible}, func() error {
+			ids = append(ids, m.ID)
+			if visible {
+				members = append(members, m)
+			} else {
+				hidden++
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		// The same rows in the same order: nothing joined or left since the previous walk. (A
+		// row moved out while this walk waited for its lock is still returned, locked, by it;
+		// the next walk no longer finds it.)
+		if slices.Equal(ids, prev) {
+			return members, hidden, nil
+		}
+		prev = ids
+	}
+	return nil, 0, apperr.Conflict("the organization's sub-organizations changed while it was being deleted; retry")
 }
 
 // DeleteOrganization deletes the organization; its sub-organizations and everything belonging

@@ -99,3 +99,13 @@ func (t *Tx) UpdateRole(ctx context.Context, r domain.Role) (domain.Role, error)
 			RETURNING id::text, name, builtin, permissions`, r.ID, r.Name, perms))
 	return out, roleErr(err)
 }
+
+// RoleToGrant reads role id about to be handed out (to a user or a key) and keeps its
+// permissions from changing until the transaction ends, so the grant checked is the grant given.
+func (t *Tx) RoleToGrant(ctx context.Context, id string) (domain.Role, error) {
+	r, err := scanRole(t.tx.QueryRow(ctx, `SELECT id::text, name, builtin, permissions FROM roles WHERE id = $1 FOR SHARE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Role{}, domain.ErrRoleNotFound
+	}
+	return r, err
+}

@@ -126,3 +126,23 @@ func (t *Tx) UsersExist(ctx context.Context, ids []string) (bool, error) {
 	}
 	return n == len(ids), nil
 }
+
+// UserForUpdate is User with the user locked until the transaction ends, for a change of its
+// role or scope checked against what it holds.
+func (t *Tx) UserForUpdate(ctx context.Context, id string) (domain.User, error) {
+	return t.lockedUser(ctx, id, "UPDATE")
+}
+
+// UserToGrant is User with the user kept from changing until the transaction ends, for a key
+// about to see what the user sees.
+func (t *Tx) UserToGrant(ctx context.Context, id string) (domain.User, error) {
+	return t.lockedUser(ctx, id, "SHARE")
+}
+
+func (t *Tx) lockedUser(ctx context.Context, id, mode string) (domain.User, error) {
+	u, err := scanUser(t.tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1 FOR `+mode+` OF u`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.User{}, domain.ErrUserNotFound
+	}
+	return u, err
+}

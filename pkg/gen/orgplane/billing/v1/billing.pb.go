@@ -8,6 +8,7 @@ package billingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -895,7 +896,7 @@ var File_orgplane_billing_v1_billing_proto protoreflect.FileDescriptor
 
 const file_orgplane_billing_v1_billing_proto_rawDesc = "" +
 	"\n" +
-	"!orgplane/billing/v1/billing.proto\x12\x13orgplane.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x03\n" +
+	"!orgplane/billing/v1/billing.proto\x12\x13orgplane.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xcf\x03\n" +
 	"\fSubscription\x12#\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\taccountId\x12$\n" +
@@ -964,15 +965,15 @@ const file_orgplane_billing_v1_billing_proto_rawDesc = "" +
 	"\x1bSUBSCRIPTION_STATE_TRIALING\x10\x01\x12\x1d\n" +
 	"\x19SUBSCRIPTION_STATE_ACTIVE\x10\x02\x12\x1f\n" +
 	"\x1bSUBSCRIPTION_STATE_PAST_DUE\x10\x03\x12\x1f\n" +
-	"\x1bSUBSCRIPTION_STATE_CANCELED\x10\x042\x8b\t\n" +
-	"\x0eBillingService\x12\x91\x01\n" +
-	"\x0fGetSubscription\x12+.orgplane.billing.v1.GetSubscriptionRequest\x1a!.orgplane.billing.v1.Subscription\".\x82\xd3\xe4\x93\x02(\x12&/v1/accounts/{account_id}/subscription\x12\xa5\x01\n" +
-	"\x12UpdateSubscription\x12..orgplane.billing.v1.UpdateSubscriptionRequest\x1a!.orgplane.billing.v1.Subscription\"<\x82\xd3\xe4\x93\x026:\fsubscription2&/v1/accounts/{account_id}/subscription\x12\x98\x01\n" +
-	"\vAddLicenses\x12'.orgplane.billing.v1.AddLicensesRequest\x1a!.orgplane.billing.v1.Subscription\"=\x82\xd3\xe4\x93\x027:\x01*\"2/v1/accounts/{account_id}/subscription:addLicenses\x12\xa1\x01\n" +
-	"\x0eRemoveLicenses\x12*.orgplane.billing.v1.RemoveLicensesRequest\x1a!.orgplane.billing.v1.Subscription\"@\x82\xd3\xe4\x93\x02::\x01*\"5/v1/accounts/{account_id}/subscription:removeLicenses\x12\x97\x01\n" +
-	"\x0fGetLicenseUsage\x12+.orgplane.billing.v1.GetLicenseUsageRequest\x1a!.orgplane.billing.v1.LicenseUsage\"4\x82\xd3\xe4\x93\x02.\x12,/v1/accounts/{account_id}/subscription/usage\x12\xb4\x01\n" +
-	"\x12ListLicenseChanges\x12..orgplane.billing.v1.ListLicenseChangesRequest\x1a/.orgplane.billing.v1.ListLicenseChangesResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/accounts/{account_id}/subscription/licenseChanges\x12\xac\x01\n" +
-	"\x10ListUsageHistory\x12,.orgplane.billing.v1.ListUsageHistoryRequest\x1a-.orgplane.billing.v1.ListUsageHistoryResponse\";\x82\xd3\xe4\x93\x025\x123/v1/accounts/{account_id}/subscription/usageHistoryBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1;billingv1b\x06proto3"
+	"\x1bSUBSCRIPTION_STATE_CANCELED\x10\x042\xd9\t\n" +
+	"\x0eBillingService\x12\x9d\x01\n" +
+	"\x0fGetSubscription\x12+.orgplane.billing.v1.GetSubscriptionRequest\x1a!.orgplane.billing.v1.Subscription\":\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x01\x82\xd3\xe4\x93\x02(\x12&/v1/accounts/{account_id}/subscription\x12\xab\x01\n" +
+	"\x12UpdateSubscription\x12..orgplane.billing.v1.UpdateSubscriptionRequest\x1a!.orgplane.billing.v1.Subscription\"B\xe2\xf9\x18\x02\b\x01\x82\xd3\xe4\x93\x026:\fsubscription2&/v1/accounts/{account_id}/subscription\x12\xa4\x01\n" +
+	"\vAddLicenses\x12'.orgplane.billing.v1.AddLicensesRequest\x1a!.orgplane.billing.v1.Subscription\"I\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x02\x82\xd3\xe4\x93\x027:\x01*\"2/v1/accounts/{account_id}/subscription:addLicenses\x12\xad\x01\n" +
+	"\x0eRemoveLicenses\x12*.orgplane.billing.v1.RemoveLicensesRequest\x1a!.orgplane.billing.v1.Subscription\"L\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x02\x82\xd3\xe4\x93\x02::\x01*\"5/v1/accounts/{account_id}/subscription:removeLicenses\x12\xa3\x01\n" +
+	"\x0fGetLicenseUsage\x12+.orgplane.billing.v1.GetLicenseUsageRequest\x1a!.orgplane.billing.v1.LicenseUsage\"@\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x01\x82\xd3\xe4\x93\x02.\x12,/v1/accounts/{account_id}/subscription/usage\x12\xc0\x01\n" +
+	"\x12ListLicenseChanges\x12..orgplane.billing.v1.ListLicenseChangesRequest\x1a/.orgplane.billing.v1.ListLicenseChangesResponse\"I\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x01\x82\xd3\xe4\x93\x027\x125/v1/accounts/{account_id}/subscription/licenseChanges\x12\xb8\x01\n" +
+	"\x10ListUsageHistory\x12,.orgplane.billing.v1.ListUsageHistoryRequest\x1a-.orgplane.billing.v1.ListUsageHistoryResponse\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\b\x10\x01\x82\xd3\xe4\x93\x025\x123/v1/accounts/{account_id}/subscription/usageHistoryBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1;billingv1b\x06proto3"
 
 var (
 	file_orgplane_billing_v1_billing_proto_rawDescOnce sync.Once

@@ -23,7 +23,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// SubscriptionChanged is published on orgplane.billing.v1.subscription.changed whenever a
+// SubscriptionChanged is published on orgplane.billing.v1.<account>.subscription.changed whenever a
 // subscription is created or its plan, state or licenses change.
 type SubscriptionChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`

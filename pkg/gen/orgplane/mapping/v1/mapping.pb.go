@@ -8,6 +8,7 @@ package mappingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -295,7 +296,7 @@ var File_orgplane_mapping_v1_mapping_proto protoreflect.FileDescriptor
 
 const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"\n" +
-	"!orgplane/mapping/v1/mapping.proto\x12\x13orgplane.mapping.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x02\n" +
+	"!orgplane/mapping/v1/mapping.proto\x12\x13orgplane.mapping.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xda\x02\n" +
 	"\x04Link\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12%\n" +
@@ -318,9 +319,9 @@ const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x17LINK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12LINK_METHOD_MANUAL\x10\x01\x12\x16\n" +
 	"\x12LINK_METHOD_IMPORT\x10\x02\x12\x14\n" +
-	"\x10LINK_METHOD_SYNC\x10\x032\xda\x01\n" +
-	"\x0eMappingService\x12\xc7\x01\n" +
-	"\x15ListOrganizationLinks\x121.orgplane.mapping.v1.ListOrganizationLinksRequest\x1a2.orgplane.mapping.v1.ListOrganizationLinksResponse\"G\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/organizations/{organization_id}/linksBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1;mappingv1b\x06proto3"
+	"\x10LINK_METHOD_SYNC\x10\x032\xec\x01\n" +
+	"\x0eMappingService\x12\xd9\x01\n" +
+	"\x15ListOrganizationLinks\x121.orgplane.mapping.v1.ListOrganizationLinksRequest\x1a2.orgplane.mapping.v1.ListOrganizationLinksResponse\"Y\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x01\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/organizations/{organization_id}/linksBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1;mappingv1b\x06proto3"
 
 var (
 	file_orgplane_mapping_v1_mapping_proto_rawDescOnce sync.Once

@@ -8,6 +8,7 @@ package orgv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1553,7 +1554,7 @@ var File_orgplane_org_v1_access_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x05\n" +
+	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xf3\x05\n" +
 	"\vPermissions\x12P\n" +
 	"\rorganizations\x18\x01 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\rorganizations\x12D\n" +
 	"\areviews\x18\x02 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\areviews\x12@\n" +
@@ -1685,25 +1686,24 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\x18BUILTIN_ROLE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eBUILTIN_ROLE_IT_PROVIDER_ADMIN\x10\x01\x12\x15\n" +
 	"\x11BUILTIN_ROLE_VCIO\x10\x02\x12\x19\n" +
-	"\x15BUILTIN_ROLE_ENGINEER\x10\x032\x9f\n" +
+	"\x15BUILTIN_ROLE_ENGINEER\x10\x032\x9c\v\n" +
+	"\rAccessService\x12\x82\x01\n" +
 	"\n" +
-	"\rAccessService\x12v\n" +
+	"CreateUser\x12\".orgplane.org.v1.CreateUserRequest\x1a\x15.orgplane.org.v1.User\"9\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x02\x82\xd3\xe4\x93\x02':\x04user\"\x1f/v1/accounts/{account_id}/users\x12\x80\x01\n" +
+	"\aGetUser\x12\x1f.orgplane.org.v1.GetUserRequest\x1a\x15.orgplane.org.v1.User\"=\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x01\x82\xd3\xe4\x93\x02+\x12)/v1/accounts/{account_id}/users/{user_id}\x12\x87\x01\n" +
+	"\tListUsers\x12!.orgplane.org.v1.ListUsersRequest\x1a\".orgplane.org.v1.ListUsersResponse\"3\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/accounts/{account_id}/users\x12\x8c\x01\n" +
 	"\n" +
-	"CreateUser\x12\".orgplane.org.v1.CreateUserRequest\x1a\x15.orgplane.org.v1.User\"-\x82\xd3\xe4\x93\x02':\x04user\"\x1f/v1/accounts/{account_id}/users\x12t\n" +
-	"\aGetUser\x12\x1f.orgplane.org.v1.GetUserRequest\x1a\x15.orgplane.org.v1.User\"1\x82\xd3\xe4\x93\x02+\x12)/v1/accounts/{account_id}/users/{user_id}\x12{\n" +
-	"\tListUsers\x12!.orgplane.org.v1.ListUsersRequest\x1a\".orgplane.org.v1.ListUsersResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/accounts/{account_id}/users\x12\x80\x01\n" +
+	"UpdateUser\x12\".orgplane.org.v1.UpdateUserRequest\x1a\x15.orgplane.org.v1.User\"C\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x02\x82\xd3\xe4\x93\x021:\x04user2)/v1/accounts/{account_id}/users/{user.id}\x12\x82\x01\n" +
 	"\n" +
-	"UpdateUser\x12\".orgplane.org.v1.UpdateUserRequest\x1a\x15.orgplane.org.v1.User\"7\x82\xd3\xe4\x93\x021:\x04user2)/v1/accounts/{account_id}/users/{user.id}\x12v\n" +
+	"CreateRole\x12\".orgplane.org.v1.CreateRoleRequest\x1a\x15.orgplane.org.v1.Role\"9\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x02':\x04role\"\x1f/v1/accounts/{account_id}/roles\x12\x87\x01\n" +
+	"\tListRoles\x12!.orgplane.org.v1.ListRolesRequest\x1a\".orgplane.org.v1.ListRolesResponse\"3\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/accounts/{account_id}/roles\x12\x8c\x01\n" +
 	"\n" +
-	"CreateRole\x12\".orgplane.org.v1.CreateRoleRequest\x1a\x15.orgplane.org.v1.Role\"-\x82\xd3\xe4\x93\x02':\x04role\"\x1f/v1/accounts/{account_id}/roles\x12{\n" +
-	"\tListRoles\x12!.orgplane.org.v1.ListRolesRequest\x1a\".orgplane.org.v1.ListRolesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/accounts/{account_id}/roles\x12\x80\x01\n" +
-	"\n" +
-	"UpdateRole\x12\".orgplane.org.v1.UpdateRoleRequest\x1a\x15.orgplane.org.v1.Role\"7\x82\xd3\xe4\x93\x021:\x04role2)/v1/accounts/{account_id}/roles/{role.id}\x12\x8f\x01\n" +
-	"\fCreateApiKey\x12$.orgplane.org.v1.CreateApiKeyRequest\x1a%.orgplane.org.v1.CreateApiKeyResponse\"2\x82\xd3\xe4\x93\x02,:\aapi_key\"!/v1/accounts/{account_id}/apiKeys\x12\x83\x01\n" +
-	"\vListApiKeys\x12#.orgplane.org.v1.ListApiKeysRequest\x1a$.orgplane.org.v1.ListApiKeysResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/apiKeys\x12\x8f\x01\n" +
-	"\fRevokeApiKey\x12$.orgplane.org.v1.RevokeApiKeyRequest\x1a\x17.orgplane.org.v1.ApiKey\"@\x82\xd3\xe4\x93\x02::\x01*\"5/v1/accounts/{account_id}/apiKeys/{api_key_id}:revoke2~\n" +
-	"\vAuthService\x12o\n" +
-	"\x12AuthenticateApiKey\x12*.orgplane.org.v1.AuthenticateApiKeyRequest\x1a+.orgplane.org.v1.AuthenticateApiKeyResponse\"\x00B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"UpdateRole\x12\".orgplane.org.v1.UpdateRoleRequest\x1a\x15.orgplane.org.v1.Role\"C\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x021:\x04role2)/v1/accounts/{account_id}/roles/{role.id}\x12\x9b\x01\n" +
+	"\fCreateApiKey\x12$.orgplane.org.v1.CreateApiKeyRequest\x1a%.orgplane.org.v1.CreateApiKeyResponse\">\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x02\x82\xd3\xe4\x93\x02,:\aapi_key\"!/v1/accounts/{account_id}/apiKeys\x12\x8f\x01\n" +
+	"\vListApiKeys\x12#.orgplane.org.v1.ListApiKeysRequest\x1a$.orgplane.org.v1.ListApiKeysResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/apiKeys\x12\x9b\x01\n" +
+	"\fRevokeApiKey\x12$.orgplane.org.v1.RevokeApiKeyRequest\x1a\x17.orgplane.org.v1.ApiKey\"L\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x02\x82\xd3\xe4\x93\x02::\x01*\"5/v1/accounts/{account_id}/apiKeys/{api_key_id}:revoke2\x84\x01\n" +
+	"\vAuthService\x12u\n" +
+	"\x12AuthenticateApiKey\x12*.orgplane.org.v1.AuthenticateApiKeyRequest\x1a+.orgplane.org.v1.AuthenticateApiKeyResponse\"\x06\xe2\xf9\x18\x02\b\x02B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_access_proto_rawDescOnce sync.Once

@@ -9,6 +9,7 @@ package orgv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -939,7 +940,7 @@ var File_orgplane_org_v1_account_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1corgplane/org/v1/access.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd3\x02\n" +
+	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd3\x02\n" +
 	"\aAccount\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\xee\x01\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\xca\x01\xe2A\x01\x02\xbaH\xc2\x01\xba\x01S\n" +
@@ -1016,17 +1017,17 @@ const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\x17DATE_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DATE_FORMAT_MM_DD_YYYY\x10\x01\x12\x1a\n" +
 	"\x16DATE_FORMAT_DD_MM_YYYY\x10\x02\x12\x1a\n" +
-	"\x16DATE_FORMAT_YYYY_MM_DD\x10\x032\xaa\b\n" +
-	"\x0eAccountService\x12w\n" +
-	"\rCreateAccount\x12%.orgplane.org.v1.CreateAccountRequest\x1a&.orgplane.org.v1.CreateAccountResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/accounts\x12m\n" +
+	"\x16DATE_FORMAT_YYYY_MM_DD\x10\x032\xf3\b\n" +
+	"\x0eAccountService\x12}\n" +
+	"\rCreateAccount\x12%.orgplane.org.v1.CreateAccountRequest\x1a&.orgplane.org.v1.CreateAccountResponse\"\x1d\xe2\xf9\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/accounts\x12s\n" +
 	"\n" +
-	"GetAccount\x12\".orgplane.org.v1.GetAccountRequest\x1a\x18.orgplane.org.v1.Account\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/accounts/{account_id}\x12q\n" +
-	"\fListAccounts\x12$.orgplane.org.v1.ListAccountsRequest\x1a%.orgplane.org.v1.ListAccountsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/accounts\x12\x8e\x01\n" +
-	"\x12GetAccountSettings\x12*.orgplane.org.v1.GetAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/accounts/{account_id}/settings\x12\x9e\x01\n" +
-	"\x15UpdateAccountSettings\x12-.orgplane.org.v1.UpdateAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"4\x82\xd3\xe4\x93\x02.:\bsettings2\"/v1/accounts/{account_id}/settings\x12~\n" +
-	"\x0eSetAccountLogo\x12&.orgplane.org.v1.SetAccountLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\")\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/accounts/{account_id}/logo\x12v\n" +
-	"\x0eGetAccountLogo\x12&.orgplane.org.v1.GetAccountLogoRequest\x1a\x14.google.api.HttpBody\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/accounts/{account_id}/logo\x12\x92\x01\n" +
-	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\xf9\a\x92A\xb9\a\x12Q\n" +
+	"GetAccount\x12\".orgplane.org.v1.GetAccountRequest\x1a\x18.orgplane.org.v1.Account\"'\xe2\xf9\x18\x02\b\x04\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/accounts/{account_id}\x12w\n" +
+	"\fListAccounts\x12$.orgplane.org.v1.ListAccountsRequest\x1a%.orgplane.org.v1.ListAccountsResponse\"\x1a\xe2\xf9\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/accounts\x12\x9a\x01\n" +
+	"\x12GetAccountSettings\x12*.orgplane.org.v1.GetAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"6\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/accounts/{account_id}/settings\x12\xaa\x01\n" +
+	"\x15UpdateAccountSettings\x12-.orgplane.org.v1.UpdateAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"@\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02.:\bsettings2\"/v1/accounts/{account_id}/settings\x12\x8a\x01\n" +
+	"\x0eSetAccountLogo\x12&.orgplane.org.v1.SetAccountLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/accounts/{account_id}/logo\x12|\n" +
+	"\x0eGetAccountLogo\x12&.orgplane.org.v1.GetAccountLogoRequest\x1a\x14.google.api.HttpBody\",\xe2\xf9\x18\x02\b\x04\x82\xd3\xe4\x93\x02 \x12\x1e/v1/accounts/{account_id}/logo\x12\x9e\x01\n" +
+	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"2\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\xf9\a\x92A\xb9\a\x12Q\n" +
 	"\fOrgplane API\x12=The organization control plane for managed service providers.2\x02v1R\x84\x01\n" +
 	"\x03400\x12}\n" +
 	"cThe request breaks a rule: google.rpc.BadRequest names each field (413 when the body is too large).\x12\x16\n" +

@@ -23,7 +23,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// AccountCreated is published on orgplane.org.v1.account.created.
+// AccountCreated is published on orgplane.org.v1.<account>.account.created.
 type AccountCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event; also the Nats-Msg-Id of the message.
@@ -96,7 +96,7 @@ func (x *AccountCreated) GetDisplayName() string {
 	return ""
 }
 
-// AccountSettingsUpdated is published on orgplane.org.v1.account_settings.updated.
+// AccountSettingsUpdated is published on orgplane.org.v1.<account>.account_settings.updated.
 type AccountSettingsUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -169,7 +169,7 @@ func (x *AccountSettingsUpdated) GetSettings() *AccountSettings {
 	return nil
 }
 
-// UserCreated is published on orgplane.org.v1.user.created.
+// UserCreated is published on orgplane.org.v1.<account>.user.created.
 type UserCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -242,7 +242,7 @@ func (x *UserCreated) GetUser() *User {
 	return nil
 }
 
-// UserUpdated is published on orgplane.org.v1.user.updated.
+// UserUpdated is published on orgplane.org.v1.<account>.user.updated.
 type UserUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -315,7 +315,7 @@ func (x *UserUpdated) GetUser() *User {
 	return nil
 }
 
-// OrganizationCreated is published on orgplane.org.v1.organization.created.
+// OrganizationCreated is published on orgplane.org.v1.<account>.organization.created.
 type OrganizationCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -388,7 +388,7 @@ func (x *OrganizationCreated) GetOrganization() *Organization {
 	return nil
 }
 
-// OrganizationUpdated is published on orgplane.org.v1.organization.updated.
+// OrganizationUpdated is published on orgplane.org.v1.<account>.organization.updated.
 type OrganizationUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -470,7 +470,7 @@ func (x *OrganizationUpdated) GetChangedFields() []string {
 	return nil
 }
 
-// OrganizationDeactivated is published on orgplane.org.v1.organization.deactivated.
+// OrganizationDeactivated is published on orgplane.org.v1.<account>.organization.deactivated.
 type OrganizationDeactivated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -543,7 +543,7 @@ func (x *OrganizationDeactivated) GetOrganization() *Organization {
 	return nil
 }
 
-// OrganizationReactivated is published on orgplane.org.v1.organization.reactivated.
+// OrganizationReactivated is published on orgplane.org.v1.<account>.organization.reactivated.
 type OrganizationReactivated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -625,7 +625,7 @@ func (x *OrganizationReactivated) GetCooldownOverridden() bool {
 	return false
 }
 
-// OrganizationDeleted is published on orgplane.org.v1.organization.deleted, once per removed
+// OrganizationDeleted is published on orgplane.org.v1.<account>.organization.deleted, once per removed
 // organization (a parent and each of its sub-organizations).
 type OrganizationDeleted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -735,7 +735,7 @@ func (x *OrganizationDeleted) GetWasActive() bool {
 	return false
 }
 
-// ReviewCreated is published on orgplane.org.v1.review.created.
+// ReviewCreated is published on orgplane.org.v1.<account>.review.created.
 type ReviewCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event.
@@ -826,7 +826,7 @@ func (x *ReviewCreated) GetOrganizationGroupIds() []string {
 	return nil
 }
 
-// ReviewOwnerChanged is published on orgplane.org.v1.review.owner_changed, once per changed
+// ReviewOwnerChanged is published on orgplane.org.v1.<account>.review.owner_changed, once per changed
 // assignment.
 type ReviewOwnerChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`

@@ -8,6 +8,7 @@ package orgv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -239,7 +240,7 @@ var File_orgplane_org_v1_license_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_license_proto_rawDesc = "" +
 	"\n" +
-	"\x1dorgplane/org/v1/license.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\"\xdc\x01\n" +
+	"\x1dorgplane/org/v1/license.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1forgplane/authz/v1/options.proto\"\xdc\x01\n" +
 	"\x16SetLicenseLimitRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12\x1c\n" +
@@ -259,10 +260,10 @@ const file_orgplane_org_v1_license_proto_rawDesc = "" +
 	"\bwritable\x18\x04 \x01(\bR\bwritable\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x05 \x01(\x03R\n" +
-	"generation2\xca\x01\n" +
-	"\x0eLicenseService\x12[\n" +
-	"\x0fSetLicenseLimit\x12'.orgplane.org.v1.SetLicenseLimitRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x00\x12[\n" +
-	"\x0fGetLicenseUsage\x12'.orgplane.org.v1.GetLicenseUsageRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x00B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"generation2\xd6\x01\n" +
+	"\x0eLicenseService\x12a\n" +
+	"\x0fSetLicenseLimit\x12'.orgplane.org.v1.SetLicenseLimitRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x06\xe2\xf9\x18\x02\b\x02\x12a\n" +
+	"\x0fGetLicenseUsage\x12'.orgplane.org.v1.GetLicenseUsageRequest\x1a\x1d.orgplane.org.v1.LicenseUsage\"\x06\xe2\xf9\x18\x02\b\x02B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_license_proto_rawDescOnce sync.Once

@@ -8,6 +8,7 @@ package orgv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1759,7 +1760,7 @@ var File_orgplane_org_v1_organization_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\n" +
-	"\"orgplane/org/v1/organization.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dorgplane/org/v1/account.proto\"\xe1\x06\n" +
+	"\"orgplane/org/v1/organization.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1dorgplane/org/v1/account.proto\"\xe1\x06\n" +
 	"\fOrganization\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\xcc\x01\n" +
 	"\x04name\x18\x02 \x01(\tB\xb7\x01\xbaH\xb3\x01\xba\x01K\n" +
@@ -1800,7 +1801,7 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12\x1e\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\x12\x1e\n" +
 	"\x05query\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x05query\x12B\n" +
 	"\x05state\x18\x05 \x01(\x0e2\".orgplane.org.v1.OrganizationStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12&\n" +
 	"\bgroup_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\agroupId\x12$\n" +
@@ -1897,26 +1898,29 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x11OrganizationState\x12\"\n" +
 	"\x1eORGANIZATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ORGANIZATION_STATE_ACTIVE\x10\x01\x12\x1f\n" +
-	"\x1bORGANIZATION_STATE_INACTIVE\x10\x022\xc1\x16\n" +
-	"\x13OrganizationService\x12\x9e\x01\n" +
-	"\x12CreateOrganization\x12*.orgplane.org.v1.CreateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"=\x82\xd3\xe4\x93\x027:\forganization\"'/v1/accounts/{account_id}/organizations\x12\xbb\x01\n" +
-	"\x17BulkCreateOrganizations\x12/.orgplane.org.v1.BulkCreateOrganizationsRequest\x1a0.orgplane.org.v1.BulkCreateOrganizationsResponse\"=\x82\xd3\xe4\x93\x027:\x01*\"2/v1/accounts/{account_id}/organizations:bulkCreate\x12\x9c\x01\n" +
-	"\x0fGetOrganization\x12'.orgplane.org.v1.GetOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"A\x82\xd3\xe4\x93\x02;\x129/v1/accounts/{account_id}/organizations/{organization_id}\x12\x9b\x01\n" +
-	"\x11ListOrganizations\x12).orgplane.org.v1.ListOrganizationsRequest\x1a*.orgplane.org.v1.ListOrganizationsResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/accounts/{account_id}/organizations\x12\xb0\x01\n" +
-	"\x12UpdateOrganization\x12*.orgplane.org.v1.UpdateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"O\x82\xd3\xe4\x93\x02I:\forganization29/v1/accounts/{account_id}/organizations/{organization.id}\x12\xb8\x01\n" +
-	"\x16DeactivateOrganization\x12..orgplane.org.v1.DeactivateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"O\x82\xd3\xe4\x93\x02I:\x01*\"D/v1/accounts/{account_id}/organizations/{organization_id}:deactivate\x12\xb8\x01\n" +
-	"\x16ReactivateOrganization\x12..orgplane.org.v1.ReactivateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"O\x82\xd3\xe4\x93\x02I:\x01*\"D/v1/accounts/{account_id}/organizations/{organization_id}:reactivate\x12\xb0\x01\n" +
-	"\x12DeleteOrganization\x12*.orgplane.org.v1.DeleteOrganizationRequest\x1a+.orgplane.org.v1.DeleteOrganizationResponse\"A\x82\xd3\xe4\x93\x02;*9/v1/accounts/{account_id}/organizations/{organization_id}\x12\xa8\x01\n" +
-	"\x13SetOrganizationLogo\x12+.orgplane.org.v1.SetOrganizationLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\"I\x82\xd3\xe4\x93\x02C:\x01*\x1a>/v1/accounts/{account_id}/organizations/{organization_id}/logo\x12\xa0\x01\n" +
-	"\x13GetOrganizationLogo\x12+.orgplane.org.v1.GetOrganizationLogoRequest\x1a\x14.google.api.HttpBody\"F\x82\xd3\xe4\x93\x02@\x12>/v1/accounts/{account_id}/organizations/{organization_id}/logo\x12\xb3\x01\n" +
-	"\x16CreateOrganizationType\x12..orgplane.org.v1.CreateOrganizationTypeRequest\x1a!.orgplane.org.v1.OrganizationType\"F\x82\xd3\xe4\x93\x02@:\x11organization_type\"+/v1/accounts/{account_id}/organizationTypes\x12\xab\x01\n" +
-	"\x15ListOrganizationTypes\x12-.orgplane.org.v1.ListOrganizationTypesRequest\x1a..orgplane.org.v1.ListOrganizationTypesResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/accounts/{account_id}/organizationTypes\x12\xbe\x01\n" +
-	"\x18CreateOrganizationStatus\x120.orgplane.org.v1.CreateOrganizationStatusRequest\x1a#.orgplane.org.v1.OrganizationStatus\"K\x82\xd3\xe4\x93\x02E:\x13organization_status\"./v1/accounts/{account_id}/organizationStatuses\x12\xb7\x01\n" +
-	"\x18ListOrganizationStatuses\x120.orgplane.org.v1.ListOrganizationStatusesRequest\x1a1.orgplane.org.v1.ListOrganizationStatusesResponse\"6\x82\xd3\xe4\x93\x020\x12./v1/accounts/{account_id}/organizationStatuses\x12{\n" +
-	"\vCreateGroup\x12#.orgplane.org.v1.CreateGroupRequest\x1a\x16.orgplane.org.v1.Group\"/\x82\xd3\xe4\x93\x02):\x05group\" /v1/accounts/{account_id}/groups\x12\x7f\n" +
+	"\x1bORGANIZATION_STATE_INACTIVE\x10\x022\x8f\x18\n" +
+	"\x13OrganizationService\x12\xaa\x01\n" +
+	"\x12CreateOrganization\x12*.orgplane.org.v1.CreateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"I\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x027:\forganization\"'/v1/accounts/{account_id}/organizations\x12\xc7\x01\n" +
+	"\x17BulkCreateOrganizations\x12/.orgplane.org.v1.BulkCreateOrganizationsRequest\x1a0.orgplane.org.v1.BulkCreateOrganizationsResponse\"I\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x027:\x01*\"2/v1/accounts/{account_id}/organizations:bulkCreate\x12\xa8\x01\n" +
+	"\x0fGetOrganization\x12'.orgplane.org.v1.GetOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"M\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02;\x129/v1/accounts/{account_id}/organizations/{organization_id}\x12\xa7\x01\n" +
+	"\x11ListOrganizations\x12).orgplane.org.v1.ListOrganizationsRequest\x1a*.orgplane.org.v1.ListOrganizationsResponse\";\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02)\x12'/v1/accounts/{account_id}/organizations\x12\xbc\x01\n" +
+	"\x12UpdateOrganization\x12*.orgplane.org.v1.UpdateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"[\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02I:\forganization29/v1/accounts/{account_id}/organizations/{organization.id}\x12\xc4\x01\n" +
+	"\x16DeactivateOrganization\x12..orgplane.org.v1.DeactivateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"[\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02I:\x01*\"D/v1/accounts/{account_id}/organizations/{organization_id}:deactivate\x12\xc4\x01\n" +
+	"\x16ReactivateOrganization\x12..orgplane.org.v1.ReactivateOrganizationRequest\x1a\x1d.orgplane.org.v1.Organization\"[\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02I:\x01*\"D/v1/accounts/{account_id}/organizations/{organization_id}:reactivate\x12\xbc\x01\n" +
+	"\x12DeleteOrganization\x12*.orgplane.org.v1.DeleteOrganizationRequest\x1a+.orgplane.org.v1.DeleteOrganizationResponse\"M\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02;*9/v1/accounts/{account_id}/organizations/{organization_id}\x12\xb4\x01\n" +
+	"\x13SetOrganizationLogo\x12+.orgplane.org.v1.SetOrganizationLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\"U\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02C:\x01*\x1a>/v1/accounts/{account_id}/organizations/{organization_id}/logo\x12\xac\x01\n" +
+	"\x13GetOrganizationLogo\x12+.orgplane.org.v1.GetOrganizationLogoRequest\x1a\x14.google.api.HttpBody\"R\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02@\x12>/v1/accounts/{account_id}/organizations/{organization_id}/logo\x12\xbf\x01\n" +
+	"\x16CreateOrganizationType\x12..orgplane.org.v1.CreateOrganizationTypeRequest\x1a!.orgplane.org.v1.OrganizationType\"R\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02@:\x11organization_type\"+/v1/accounts/{account_id}/organizationTypes\x12\xb7\x01\n" +
+	"\x15ListOrganizationTypes\x12-.orgplane.org.v1.ListOrganizationTypesRequest\x1a..orgplane.org.v1.ListOrganizationTypesResponse\"?\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02-\x12+/v1/accounts/{account_id}/organizationTypes\x12\xca\x01\n" +
+	"\x18CreateOrganizationStatus\x120.orgplane.org.v1.CreateOrganizationStatusRequest\x1a#.orgplane.org.v1.OrganizationStatus\"W\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02E:\x13organization_status\"./v1/accounts/{account_id}/organizationStatuses\x12\xc3\x01\n" +
+	"\x18ListOrganizationStatuses\x120.orgplane.org.v1.ListOrganizationStatusesRequest\x1a1.orgplane.org.v1.ListOrganizationStatusesResponse\"B\xe2\xf9\x18\b\b\x04\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x020\x12./v1/accounts/{account_id}/organizationStatuses\x12\x87\x01\n" +
+	"\vCreateGroup\x12#.orgplane.org.v1.CreateGroupRequest\x1a\x16.orgplane.org.v1.Group\";\xe2\xf9\x18\b\b\x04\x12\x04\b\n" +
+	"\x10\x02\x82\xd3\xe4\x93\x02):\x05group\" /v1/accounts/{account_id}/groups\x12\x8b\x01\n" +
 	"\n" +
-	"ListGroups\x12\".orgplane.org.v1.ListGroupsRequest\x1a#.orgplane.org.v1.ListGroupsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/accounts/{account_id}/groups\x12\x86\x01\n" +
-	"\vUpdateGroup\x12#.orgplane.org.v1.UpdateGroupRequest\x1a\x16.orgplane.org.v1.Group\":\x82\xd3\xe4\x93\x024:\x05group2+/v1/accounts/{account_id}/groups/{group.id}B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"ListGroups\x12\".orgplane.org.v1.ListGroupsRequest\x1a#.orgplane.org.v1.ListGroupsResponse\"4\xe2\xf9\x18\b\b\x04\x12\x04\b\n" +
+	"\x10\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/accounts/{account_id}/groups\x12\x92\x01\n" +
+	"\vUpdateGroup\x12#.orgplane.org.v1.UpdateGroupRequest\x1a\x16.orgplane.org.v1.Group\"F\xe2\xf9\x18\b\b\x04\x12\x04\b\n" +
+	"\x10\x02\x82\xd3\xe4\x93\x024:\x05group2+/v1/accounts/{account_id}/groups/{group.id}B<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_organization_proto_rawDescOnce sync.Once

@@ -8,6 +8,7 @@ package orgv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -595,7 +596,7 @@ var File_orgplane_org_v1_review_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_review_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/review.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x04\n" +
+	"\x1corgplane/org/v1/review.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xae\x04\n" +
 	"\x06Review\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x121\n" +
 	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\x12 \n" +
@@ -658,12 +659,12 @@ const file_orgplane_org_v1_review_proto_rawDesc = "" +
 	"ReviewRole\x12\x1b\n" +
 	"\x17REVIEW_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REVIEW_ROLE_ENGINEER\x10\x01\x12\x14\n" +
-	"\x10REVIEW_ROLE_VCIO\x10\x022\xaf\x04\n" +
-	"\rReviewService\x12\x80\x01\n" +
-	"\fCreateReview\x12$.orgplane.org.v1.CreateReviewRequest\x1a\x17.orgplane.org.v1.Review\"1\x82\xd3\xe4\x93\x02+:\x06review\"!/v1/accounts/{account_id}/reviews\x12~\n" +
-	"\tGetReview\x12!.orgplane.org.v1.GetReviewRequest\x1a\x17.orgplane.org.v1.Review\"5\x82\xd3\xe4\x93\x02/\x12-/v1/accounts/{account_id}/reviews/{review_id}\x12\x83\x01\n" +
-	"\vListReviews\x12#.orgplane.org.v1.ListReviewsRequest\x1a$.orgplane.org.v1.ListReviewsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/reviews\x12\x94\x01\n" +
-	"\x0eReassignReview\x12&.orgplane.org.v1.ReassignReviewRequest\x1a\x17.orgplane.org.v1.Review\"A\x82\xd3\xe4\x93\x02;:\x01*\"6/v1/accounts/{account_id}/reviews/{review_id}:reassignB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"\x10REVIEW_ROLE_VCIO\x10\x022\xe0\x04\n" +
+	"\rReviewService\x12\x8c\x01\n" +
+	"\fCreateReview\x12$.orgplane.org.v1.CreateReviewRequest\x1a\x17.orgplane.org.v1.Review\"=\xe2\xf9\x18\b\b\x04\x12\x04\b\x02\x10\x02\x82\xd3\xe4\x93\x02+:\x06review\"!/v1/accounts/{account_id}/reviews\x12\x8a\x01\n" +
+	"\tGetReview\x12!.orgplane.org.v1.GetReviewRequest\x1a\x17.orgplane.org.v1.Review\"A\xe2\xf9\x18\b\b\x04\x12\x04\b\x02\x10\x01\x82\xd3\xe4\x93\x02/\x12-/v1/accounts/{account_id}/reviews/{review_id}\x12\x8f\x01\n" +
+	"\vListReviews\x12#.orgplane.org.v1.ListReviewsRequest\x1a$.orgplane.org.v1.ListReviewsResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x02\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/reviews\x12\xa0\x01\n" +
+	"\x0eReassignReview\x12&.orgplane.org.v1.ReassignReviewRequest\x1a\x17.orgplane.org.v1.Review\"M\xe2\xf9\x18\b\b\x04\x12\x04\b\x02\x10\x02\x82\xd3\xe4\x93\x02;:\x01*\"6/v1/accounts/{account_id}/reviews/{review_id}:reassignB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_review_proto_rawDescOnce sync.Once

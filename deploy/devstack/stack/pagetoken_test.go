@@ -1,0 +1,382 @@
+package stack_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/orgplane/orgplane/deploy/devkit/testkit"
+	"github.com/orgplane/orgplane/deploy/devstack/stack"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
+)
+
+// listRoute is a REST list route that pages with tokens, as the API document declares it.
+type listRoute struct {
+	op, path string
+	filters  []apiParam // query parameters besides the page size and token
+}
+
+type apiParam struct {
+	Name    string   `json:"name"`
+	In      string   `json:"in"`
+	Format  string   `json:"format"`
+	Enum    []string `json:"enum"`
+	Default string   `json:"default"`
+}
+
+// listRoutes reads every GET with a pageToken parameter from the gateway's API document, and
+// fails if an RPC named List* with a page_token field has no such route (it would go untested).
+func listRoutes(w *world) []listRoute {
+	w.t.Helper()
+	r := w.do("GET", "/openapi.json", "", "")
+	if r.code != http.StatusOK {
+		w.t.Fatalf("GET /openapi.json = %d", r.code)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string     `json:"operationId"`
+			Parameters  []apiParam `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		w.t.Fatal(err)
+	}
+	var routes []listRoute
+	for path, ops := range doc.Paths {
+		op, ok := ops["get"]
+		if !ok || !slices.ContainsFunc(op.Parameters, func(p apiParam) bool { return p.Name == "pageToken" }) {
+			continue
+		}
+		lr := listRoute{op: op.OperationID, path: path}
+		for _, p := range op.Parameters {
+			if p.In == "query" && p.Name != "pageToken" && p.Name != "pageSize" {
+				lr.filters = append(lr.filters, p)
+			}
+		}
+		routes = append(routes, lr)
+	}
+	slices.SortFunc(routes, func(a, b listRoute) int { return strings.Compare(a.path, b.path) })
+
+	var rpcs []string
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(string(f.Package()), "orgplane.") {
+			return true
+		}
+		for i := range f.Services().Len() {
+			s := f.Services().Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				if strings.HasPrefix(string(m.Name()), "List") && m.Input().Fields().ByName("page_token") != nil {
+					rpcs = append(rpcs, string(s.Name())+"_"+string(m.Name()))
+				}
+			}
+		}
+		return true
+	})
+	if len(rpcs) == 0 {
+		w.t.Fatal("no List RPC with a page_token is registered: the test reads the wrong registry")
+	}
+	for _, rpc := range rpcs {
+		if !slices.ContainsFunc(routes, func(r listRoute) bool { return r.op == rpc }) {
+			w.t.Errorf("%s pages with tokens but has no GET route with pageToken: this test cannot reach it", rpc)
+		}
+	}
+	return routes
+}
+
+// startWorldWithoutEventTap is startWorld for a test that reads no events: it runs on the
+// suite's own clock and needs no NATS connection of its own.
+func startWorldWithoutEventTap(t *testing.T) *world {
+	t.Helper()
+	dbURL := testkit.EmptyDB(t)
+	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := stack.Start(ctx, stack.Options{
+		Log: testLog(), DatabaseURL: dbURL, NATSDir: t.TempDir(), Host: "127.0.0.1",
+		AdminPort: -1, Keys: testkit.Keyring(t), OperatorToken: operatorToken, Clock: c.Now,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := st.Wait(); err != nil {
+			t.Errorf("stack stopped with %v", err)
+		}
+	})
+	return &world{suite: &suite{t: t, st: st, dbURL: dbURL}, clock: c}
+}
+
+// advance moves the suite's clock forward.
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// badToken requires a 400 that names page_token and carries no list.
+func badToken(t *testing.T, what string, r response) {
+	t.Helper()
+	if r.code != http.StatusBadRequest {
+		t.Errorf("%s: %d %s, want 400 naming page_token", what, r.code, truncate(r.body))
+		return
+	}
+	var st struct {
+		Details []struct {
+			FieldViolations []struct {
+				Field string `json:"field"`
+			} `json:"fieldViolations"`
+		} `json:"details"`
+	}
+	_ = json.Unmarshal(r.body, &st)
+	for _, d := range st.Details {
+		for _, v := range d.FieldViolations {
+			if v.Field == "page_token" {
+				return
+			}
+		}
+	}
+	t.Errorf("%s: a 400 that does not name page_token: %s", what, r.body)
+}
+
+// firstPage is a page's items and the token of the page after it.
+func firstPage(t *testing.T, r response) ([]map[string]any, string) {
+	t.Helper()
+	if r.code != http.StatusOK {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	var items []map[string]any
+	token := ""
+	for k, v := range r.json(t) {
+		switch v := v.(type) {
+		case []any:
+			for _, it := range v {
+				items = append(items, it.(map[string]any))
+			}
+		case string:
+			if k == "nextPageToken" {
+				token = v
+			}
+		}
+	}
+	return items, token
+}
+
+// strings of an item: every text value in it, however deep.
+func textsOf(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case map[string]any:
+		var out []string
+		for _, e := range v {
+			out = append(out, textsOf(e)...)
+		}
+		return out
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, textsOf(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// Every list route that pages with tokens, read from the API document: a token opens only for
+// the caller it was issued to (account, principal, visibility), on the list and with the query
+// it was issued for, unaltered, for pagetoken.TTL; and it shows nothing of the item it continues
+// after. Each refusal is a 400 naming page_token.
+func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
+	w := startWorldWithoutEventTap(t)
+	a, b := w.newMSP("Contoso MSP"), w.newMSP("Fabrikam IT")
+	acct := "/v1/accounts/" + a.id
+	group := w.must(200, "POST", acct+"/groups", a.adminKey, `{"name":"East"}`)["id"].(string)
+	org := w.createOrg(a, a.adminKey, `{"name":"Contoso Plaintext Marker","groupIds":["`+group+`"]}`)["id"].(string)
+	other := w.createOrg(a, a.adminKey, `{"name":"Globex","groupIds":["`+group+`"]}`)["id"].(string)
+	for _, title := range []string{"Quarterly alignment", "Annual plan"} {
+		w.must(200, "POST", acct+"/reviews", a.adminKey, fmt.Sprintf(`{"organizationId":"%s","title":"%s"}`, org, title))
+	}
+	// The same role as the administrator, limited to the group that holds everything above: it
+	// sees the same items, through another principal and another visibility.
+	limitedUser, limitedKey := w.keyFor(a, "lim@example.com", "IT Provider Admin", group)
+	knownIDs := []string{org, other, group, limitedUser, a.adminID}
+
+	type caller struct{ account, key string }
+	routes := listRoutes(w)
+	if len(routes) < 4 {
+		t.Fatalf("found %d list routes with page tokens, want at least accounts, organizations, reviews and users", len(routes))
+	}
+	for _, r := range routes {
+		if strings.Contains(strings.ReplaceAll(r.path, "{accountId}", ""), "{") {
+			t.Fatalf("%s: teach the test the path parameters of %s", r.op, r.path)
+		}
+	}
+	pathOf := func(r listRoute, account string) string { return strings.ReplaceAll(r.path, "{accountId}", account) }
+	accountScoped := func(r listRoute) bool { return strings.Contains(r.path, "{accountId}") }
+	owner := func(r listRoute) caller {
+		if accountScoped(r) {
+			return caller{a.id, a.adminKey}
+		}
+		return caller{"", operatorToken}
+	}
+	list := func(r listRoute, c caller, q url.Values) response {
+		return w.do("GET", pathOf(r, c.account)+"?"+q.Encode(), c.key, "")
+	}
+	page := func(size int, token string) url.Values {
+		q := url.Values{"pageSize": {fmt.Sprint(size)}}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		return q
+	}
+
+	tokens := map[string]string{} // route path → the owner's token of its second page
+	for _, r := range routes {
+		items, token := firstPage(t, list(r, owner(r), page(1, "")))
+		if token == "" || len(items) != 1 {
+			t.Errorf("%s: %d items and token %q on a page of 1: seed this list with two items", r.op, len(items), token)
+			continue
+		}
+		tokens[r.path] = token
+		t.Run(r.op, func(t *testing.T) {
+			// The token shows nothing of the item it continues after, in clear or base64-decoded.
+			decoded := token
+			for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.StdEncoding} {
+				if d, err := enc.DecodeString(token); err == nil {
+					decoded += "\x00" + string(d)
+				}
+			}
+			for _, s := range textsOf(items[0]) {
+				if len(s) >= 6 && strings.Contains(decoded, s) {
+					t.Errorf("the token shows %q of the last item: %s", s, token)
+				}
+			}
+
+			// The owner continues, at any page size (a position means the same at every size).
+			for _, size := range []int{1, 2} {
+				next, _ := firstPage(t, list(r, owner(r), page(size, token)))
+				if len(next) == 0 || next[0]["id"] == items[0]["id"] {
+					t.Errorf("page size %d: the second page %v does not continue after %v", size, next, items[0]["id"])
+				}
+			}
+
+			// Another account, and (inside the account) the same role with another visibility.
+			if accountScoped(r) {
+				badToken(t, "account B replaying account A's token", list(r, caller{b.id, b.adminKey}, page(1, token)))
+				badToken(t, "a group-limited key replaying the administrator's token", list(r, caller{a.id, limitedKey}, page(1, token)))
+			} else {
+				// One operator credential runs in the suite: another principal is a tenant, which
+				// may be refused the route itself (403) before its token is looked at.
+				if res := list(r, caller{"", a.adminKey}, page(1, token)); res.code != http.StatusForbidden {
+					badToken(t, "a tenant replaying the operator's token", res)
+				}
+			}
+
+			// Another list.
+			for _, o := range routes {
+				if o.path != r.path {
+					badToken(t, "the token on "+o.op, list(o, owner(o), page(1, token)))
+				}
+			}
+
+			// Another query: each filter set to a value that lists fine without the token.
+			for _, f := range r.filters {
+				var candidates []string
+				switch {
+				case len(f.Enum) > 0:
+					for _, e := range f.Enum {
+						if e != f.Default {
+							candidates = append(candidates, e)
+						}
+					}
+				case f.Format == "uuid" || strings.HasSuffix(f.Name, "Id"):
+					candidates = append([]string{uuid.NewString()}, knownIDs...)
+				default:
+					candidates = []string{"zz"}
+				}
+				value := ""
+				for _, c := range candidates {
+					q := page(1, "")
+					q.Set(f.Name, c)
+					if list(r, owner(r), q).code == http.StatusOK {
+						value = c
+						break
+					}
+				}
+				if value == "" {
+					t.Errorf("filter %s: no value of %v lists without a token: teach the test one", f.Name, candidates)
+					continue
+				}
+				q := page(1, token)
+				q.Set(f.Name, value)
+				badToken(t, "the token with "+f.Name+"="+value, list(r, owner(r), q))
+			}
+
+			// Altered: a character changed at the start, the middle and the end, cut short, lengthened.
+			flip := func(i int) string {
+				c := "A"
+				if token[i] == 'A' {
+					c = "B"
+				}
+				return token[:i] + c + token[i+1:]
+			}
+			for what, bad := range map[string]string{
+				"changed at the start": flip(0), "changed in the middle": flip(len(token) / 2),
+				"changed at the end": flip(len(token) - 1), "cut short": token[:len(token)-4], "lengthened": token + "AAAA",
+			} {
+				badToken(t, "the token "+what, list(r, owner(r), page(1, bad)))
+			}
+		})
+	}
+	// The caller's visibility changes: its tokens issued before are stale.
+	limited := caller{a.id, limitedKey}
+	limitedTokens := map[string]string{}
+	for _, r := range routes {
+		if !accountScoped(r) {
+			continue
+		}
+		if _, token := firstPage(t, list(r, limited, page(1, ""))); token != "" {
+			limitedTokens[r.path] = token
+		} else {
+			t.Errorf("%s: the group-limited key gets no second page: seed this list in its group", r.op)
+		}
+	}
+	west := w.must(200, "POST", acct+"/groups", a.adminKey, `{"name":"West"}`)["id"].(string)
+	w.must(200, "PATCH", acct+"/users/"+limitedUser+"?updateMask=groupIds", a.adminKey,
+		fmt.Sprintf(`{"groupIds":["%s","%s"]}`, group, west))
+	for _, r := range routes {
+		if tok, ok := limitedTokens[r.path]; ok {
+			badToken(t, r.op+": a token issued before the caller's groups changed", list(r, limited, page(1, tok)))
+		}
+	}
+
+	// Expiry, on the org service's clock: alive just before pagetoken.TTL, refused from then on.
+	w.clock.advance(pagetoken.TTL - time.Minute)
+	for _, r := range routes {
+		if tokens[r.path] == "" {
+			continue
+		}
+		if res := list(r, owner(r), page(1, tokens[r.path])); res.code != http.StatusOK {
+			t.Errorf("%s: a token a minute from expiry: %d %s", r.op, res.code, res.body)
+		}
+	}
+	w.clock.advance(2 * time.Minute)
+	for _, r := range routes {
+		if tokens[r.path] != "" {
+			badToken(t, r.op+": an expired token", list(r, owner(r), page(1, tokens[r.path])))
+		}
+	}
+}
