@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 )
@@ -99,24 +97,8 @@ func listRoutes(w *world) []listRoute {
 // suite's own clock and needs no NATS connection of its own.
 func startWorldWithoutEventTap(t *testing.T) *world {
 	t.Helper()
-	dbURL := testkit.EmptyDB(t)
 	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := stack.Start(ctx, stack.Options{
-		Log: testLog(), DatabaseURL: dbURL, NATSDir: t.TempDir(), Host: "127.0.0.1",
-		AdminPort: -1, Keys: testkit.Keyring(t), OperatorToken: operatorToken, Clock: c.Now,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := st.Wait(); err != nil {
-			t.Errorf("stack stopped with %v", err)
-		}
-	})
-	return &world{suite: &suite{t: t, st: st, dbURL: dbURL}, clock: c}
+	return &world{suite: startStack(t, func(o *stack.Options) { o.Clock = c.Now }), clock: c}
 }
 
 // advance moves the suite's clock forward.

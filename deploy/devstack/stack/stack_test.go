@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,19 +30,20 @@ type suite struct {
 	dbURL string
 }
 
-func startSuite(t *testing.T) *suite {
+// startStack runs a suite on a fresh database for the test, with the options every test uses
+// adjusted by adjust (which may be nil), and stops it when the test ends.
+func startStack(t testing.TB, adjust func(*stack.Options)) *suite {
 	t.Helper()
 	dbURL := testkit.EmptyDB(t)
+	o := stack.Options{
+		Log: testLog(), DatabaseURL: dbURL, NATSDir: t.TempDir(), Host: "127.0.0.1",
+		AdminPort: -1, Keys: testkit.Keyring(t), OperatorToken: operatorToken,
+	}
+	if adjust != nil {
+		adjust(&o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := stack.Start(ctx, stack.Options{
-		Log:           slog.New(slog.DiscardHandler),
-		DatabaseURL:   dbURL,
-		NATSDir:       t.TempDir(),
-		Host:          "127.0.0.1",
-		AdminPort:     -1,
-		Keys:          testkit.Keyring(t),
-		OperatorToken: operatorToken,
-	})
+	st, err := stack.Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -56,6 +56,8 @@ func startSuite(t *testing.T) *suite {
 	})
 	return &suite{t: t, st: st, dbURL: dbURL}
 }
+
+func startSuite(t *testing.T) *suite { return startStack(t, nil) }
 
 type response struct {
 	code   int

@@ -51,26 +51,13 @@ func startTLSWorld(t *testing.T) *tlsWorld {
 	clientTLS := rpc.ClientTLS{CAFile: caFile, CertFile: client.CertFile, KeyFile: client.KeyFile}
 
 	keys := testkit.Keyring(t)
-	dbURL := testkit.EmptyDB(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := stack.Start(ctx, stack.Options{
-		Log: testLog(), DatabaseURL: dbURL, NATSDir: t.TempDir(), Host: "127.0.0.1", AdminPort: -1,
-		Keys: keys, OperatorToken: operatorToken,
-		ServiceTLS: rpc.ServerTLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: caFile},
-		ClientTLS:  clientTLS,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := st.Wait(); err != nil {
-			t.Errorf("stack stopped with %v", err)
-		}
+	su := startStack(t, func(o *stack.Options) {
+		o.Keys = keys
+		o.ServiceTLS = rpc.ServerTLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: caFile}
+		o.ClientTLS = clientTLS
 	})
 	return &tlsWorld{
-		world: &world{suite: &suite{t: t, st: st, dbURL: dbURL}},
+		world: &world{suite: su},
 		keys:  keys, client: clientTLS, noCert: rpc.ClientTLS{CAFile: caFile},
 	}
 }

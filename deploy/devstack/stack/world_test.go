@@ -2,7 +2,6 @@ package stack_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -21,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 )
 
@@ -64,24 +62,9 @@ type world struct {
 
 func startWorld(t testing.TB) *world {
 	t.Helper()
-	dbURL := testkit.EmptyDB(t)
 	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := stack.Start(ctx, stack.Options{
-		Log: testLog(), DatabaseURL: dbURL, NATSDir: t.TempDir(), Host: "127.0.0.1",
-		AdminPort: -1, Keys: testkit.Keyring(t), OperatorToken: operatorToken, Clock: c.Now,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := st.Wait(); err != nil {
-			t.Errorf("stack stopped with %v", err)
-		}
-	})
-	w := &world{suite: &suite{t: t, st: st, dbURL: dbURL}, clock: c}
+	w := &world{suite: startStack(t, func(o *stack.Options) { o.Clock = c.Now }), clock: c}
+	st := w.st
 	nc, err := nats.Connect(st.NATSURL, nats.UserCredentials(st.NATSAdminCreds))
 	if err != nil {
 		t.Fatal(err)
