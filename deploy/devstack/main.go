@@ -5,8 +5,12 @@
 // `devstack nats-credential -account <id>` mints an account's read-only NATS credential from the
 // dev stack's keys (docs/events.md).
 //
+// `devstack dead-letters [-consumer NAME] [-replay]` lists the events consumers set aside as
+// dead letters, and replays them once the cause is fixed (docs/events.md).
+//
 // `devstack with-postgres -- CMD...` runs CMD with DATABASE_URL pointing at a server found or
-// started the same way, then stops what it started; `make test` uses it.
+// started the same way (a private one unsynced: test data only), then stops what it started;
+// `make test` uses it.
 package main
 
 import (
@@ -42,6 +46,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "nats-credential" {
 		os.Exit(natsCredential(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "dead-letters" {
+		os.Exit(deadLetters(ctx, os.Args[2:], os.Stdout, os.Stderr))
 	}
 	restore := takeTerminal()
 	err := run(ctx, stop, os.Args[1:])
@@ -220,7 +227,10 @@ func withPostgres(ctx context.Context, args []string) int {
 	pg, err := pgcluster.Ensure(ctx, pgcluster.Options{
 		DataDir:      filepath.Join(state, "postgres-test"),
 		AllowInstall: true,
-		Logf:         func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+		// Throwaway test databases: fsync and synchronous commit off for speed. make run's
+		// own cluster (.run/postgres) stays durable.
+		Unsynced: true,
+		Logf:     func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)

@@ -47,7 +47,8 @@ type Handler struct {
 // *orgv1.OrganizationCreated: the consumer subscribes to T's subject and hands fn each event
 // decoded. fn runs inside tx, the consumer's own transaction, scoped to the event's account;
 // returning an error rolls its effect back together with the "handled" mark, and the event is
-// tried again.
+// tried again, for as long as it takes; an error wrapped in Permanent sets the event aside in
+// the dead-letter stream instead.
 func On[T proto.Message](fn func(ctx context.Context, tx pgx.Tx, ev T) error) Handler {
 	var zero T
 	mt := zero.ProtoReflect().Type()
@@ -86,8 +87,12 @@ type ConsumerSpec struct {
 	// always applied one at a time and in stream order, so per-aggregate order holds whatever
 	// the concurrency.
 	Concurrency int
-	// MaxDeliver bounds the attempts at an event that keeps failing; 0 means 20.
-	MaxDeliver int
+	// RetryBackoff is the first wait before an event that failed is tried again; each further
+	// attempt waits one RetryBackoff longer, up to MaxRetryBackoff. 0 means 1 s and 30 s. There
+	// is no last attempt: a transient fault (Postgres restarting, a lock) is waited out however
+	// long it lasts, since giving up would lose the event for good.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
 	// AckWait is how long an unacknowledged delivery waits before redelivery; 0 means 30 s.
 	AckWait time.Duration
 }
@@ -105,6 +110,7 @@ type Consumer struct {
 	subjects []string
 	byAction map[string]Handler // "<entity>.<action>"
 	rejected metric.Int64Counter
+	dead     metric.Int64Counter
 }
 
 // NewConsumer checks spec and returns its consumer; Run provisions and runs it.
@@ -112,9 +118,8 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 	if spec.Durable == "" || len(spec.Handlers) == 0 {
 		return nil, errors.New("consumer: a durable name and at least one handler are required")
 	}
-	if spec.MaxDeliver == 0 {
-		spec.MaxDeliver = 20
-	}
+	spec.RetryBackoff = cmp.Or(spec.RetryBackoff, time.Second)
+	spec.MaxRetryBackoff = max(cmp.Or(spec.MaxRetryBackoff, 30*time.Second), spec.RetryBackoff)
 	if spec.AckWait == 0 {
 		spec.AckWait = 30 * time.Second
 	}
@@ -144,6 +149,12 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 	if err != nil {
 		return nil, err
 	}
+	// orgplane_events_dead_lettered_total once exported to Prometheus; alert on any increase.
+	c.dead, err = otel.Meter("orgplane/events").Int64Counter("orgplane.events.dead_lettered",
+		metric.WithDescription("events a consumer set aside in the dead-letter stream because it can never apply them"))
+	if err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -152,18 +163,21 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 func (c *Consumer) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
-		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
-			Durable:        c.spec.Durable,
-			FilterSubjects: c.subjects,
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        c.spec.AckWait,
-			MaxDeliver:     c.spec.MaxDeliver,
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-			// One in flight per worker keeps an account's events in order even when a worker is
-			// retrying one of them.
-			MaxAckPending: c.spec.Concurrency,
-		})
+		err := EnsureDeadLetterStream(ctx, c.js)
+		if err == nil {
+			cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
+				Durable:        c.spec.Durable,
+				FilterSubjects: c.subjects,
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        c.spec.AckWait,
+				// No limit: an event leaves only applied or set aside as a dead letter.
+				MaxDeliver:    -1,
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				// One in flight per worker keeps an account's events in order even when a worker is
+				// retrying one of them.
+				MaxAckPending: c.spec.Concurrency,
+			})
+		}
 		if err == nil {
 			break
 		}
@@ -229,7 +243,8 @@ func partition(key string, n int) int {
 
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	d := Delivery{
-		EventID:   msg.Headers().Get(jetstream.MsgIDHeader),
+		// A replayed dead letter carries its event id apart from its Nats-Msg-Id (ReplayDeadLetters).
+		EventID:   cmp.Or(msg.Headers().Get(HeaderEventID), msg.Headers().Get(jetstream.MsgIDHeader)),
 		AccountID: msg.Headers().Get(HeaderAccountID),
 		Subject:   msg.Subject(),
 		Type:      msg.Headers().Get(HeaderEventType),
@@ -258,9 +273,16 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 			// Retrying cannot make it right, and applying it would trust whoever published it.
 			span.RecordError(err)
 			c.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.spec.Durable), attribute.String("reason", rej.Reason)))
-			c.log.Error("event rejected and terminated", "subject", d.Subject, "event_id", d.EventID, "type", d.Type,
+			c.log.Error("event rejected", "subject", d.Subject, "event_id", d.EventID, "type", d.Type,
 				"account_id", d.AccountID, "reason", rej.Reason, "error", rej.Detail)
-			_ = msg.Term()
+			c.deadLetter(ctx, msg, d, rej.Reason, rej.Detail)
+			return
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			span.RecordError(err)
+			c.log.Error("event cannot be applied", "subject", d.Subject, "event_id", d.EventID, "account_id", d.AccountID, "error", err)
+			c.deadLetter(ctx, msg, d, "permanent", perm.err.Error())
 			return
 		}
 		if err == nil {
@@ -277,15 +299,32 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		if ctx.Err() != nil {
 			return // shutting down: unacknowledged, so it is delivered again after the restart
 		}
-		if attempt >= c.spec.MaxDeliver {
-			c.log.Error("event handling failed; giving up", "subject", d.Subject, "event_id", d.EventID, "attempts", attempt, "error", err)
-			_ = msg.Term()
-			return
-		}
-		delay := min(time.Duration(attempt)*time.Second, 30*time.Second)
+		delay := min(time.Duration(attempt)*c.spec.RetryBackoff, c.spec.MaxRetryBackoff)
 		c.log.Warn("event handling failed; will retry", "subject", d.Subject, "event_id", d.EventID, "attempt", attempt, "retry_in", delay, "error", err)
 		c.wait(ctx, msg, delay)
 	}
+}
+
+// deadLetter publishes d to the dead-letter stream with its reason, then terminates it. Until
+// the dead-letter stream has acknowledged it the event stays unacknowledged here (NATS down is
+// waited out like any transient fault), so it is never both gone and not set aside.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery, reason, detail string) {
+	dl := deadLetterMsg(c.spec.Durable, c.stream, msg, d, reason, detail)
+	for backoff := c.spec.RetryBackoff; ; backoff = min(backoff*2, c.spec.MaxRetryBackoff) {
+		_, err := c.js.PublishMsg(ctx, dl)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return // delivered again after the restart, and set aside then
+		}
+		c.log.Warn("cannot publish dead letter; retrying", "event_id", d.EventID, "error", err, "retry_in", backoff)
+		c.wait(ctx, msg, backoff)
+	}
+	c.dead.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.spec.Durable), attribute.String("reason", reason)))
+	c.log.Error("event set aside in the dead-letter stream", "subject", d.Subject, "event_id", d.EventID,
+		"dead_letter_subject", dl.Subject, "reason", reason)
+	_ = msg.Term()
 }
 
 // wait sleeps for d while telling JetStream the message is still being worked on, so it is not
@@ -303,8 +342,8 @@ func (c *Consumer) wait(ctx context.Context, msg jetstream.Msg, d time.Duration)
 // Rejection is why a consumer refuses an event for good: it could not have come from the
 // producer's outbox as it is (a subject outside the producer's, a type that is not the subject's,
 // an account or event id that differs between subject, headers and payload, an undecodable
-// payload). Apply returns it; Run terminates the message, logs it and counts it in
-// orgplane.events.rejected.
+// payload). Apply returns it; Run logs it, counts it in orgplane.events.rejected and sets it
+// aside in the dead-letter stream.
 type Rejection struct {
 	// Reason is a short label: foreign_subject, unknown_subject, type_mismatch,
 	// account_mismatch, envelope_mismatch, no_event_id, undecodable.

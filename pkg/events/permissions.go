@@ -18,6 +18,7 @@ type Permissions struct {
 //   - publish its events (the subjects of the streams it produces) and create, update and read
 //     those streams;
 //   - create, read and pull from its own durable consumers, and acknowledge their messages;
+//   - set its consumers' poison events aside in the dead-letter stream (orgplane.dlq.<durable>.>);
 //   - subscribe to its own inbox (InboxPrefix), where replies and pulled events arrive.
 //
 // It may not publish another service's subjects, touch another service's streams or durables,
@@ -44,7 +45,16 @@ func ServicePermissions(service string, produces []Stream, consumers []ConsumerS
 			"$JS.API.CONSUMER.INFO."+stream+"."+durable,
 			"$JS.API.CONSUMER.MSG.NEXT."+stream+"."+durable,
 			// Ack, nak, in-progress and term all publish to the reply subject of the delivery.
-			"$JS.ACK."+stream+"."+durable+".>")
+			"$JS.ACK."+stream+"."+durable+".>",
+			// Its own dead letters, and nobody else's.
+			deadLetterPrefix+"."+durable+".>")
+	}
+	if len(consumers) > 0 {
+		// Every consumer makes sure the dead-letter stream exists before it starts.
+		p.Publish = append(p.Publish,
+			"$JS.API.STREAM.CREATE."+DeadLetterStream,
+			"$JS.API.STREAM.UPDATE."+DeadLetterStream,
+			"$JS.API.STREAM.INFO."+DeadLetterStream)
 	}
 	p.Subscribe = []string{InboxPrefix(service) + ".>"}
 	p.Publish = slices.Compact(p.Publish)

@@ -6,7 +6,6 @@ package platform
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -150,12 +149,22 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	defer pool.Close()
+	if err := postgres.CheckServerVersion(ctx, pool); err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
 
 	nc, js, err := events.Connect(o.NATS, s.Name, log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	defer nc.Close()
+	// A server reached at start is checked now; one reached later, by readiness.
+	if nc.IsConnected() {
+		if err := checkNATSVersion(nc.ConnectedServerVersion()); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	ready := newReadiness(log)
 
 	// The server takes only identity tokens signed for this service, and calls to each peer carry
 	// tokens for that peer: a token seen by one service cannot be replayed to another.
@@ -163,7 +172,7 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: gRPC TLS (ORGPLANE_TLS_CERT_FILE, ORGPLANE_TLS_KEY_FILE, ORGPLANE_TLS_CLIENT_CA_FILE): %w", s.Name, err)
 	}
-	srv, err := rpc.NewServer(log, o.Keys, rpc.ServiceName(s.Name), transport)
+	srv, err := rpc.NewServer(log, o.Keys, append([]grpc.ServerOption{rpc.ServiceName(s.Name), transport}, ready.serverOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -213,27 +222,43 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx, o.GRPC) })
+	// The relay and consumers stop only after the gRPC server has finished its in-flight calls,
+	// so the events those calls commit still leave with this process; a failure stops them at
+	// once. NATS and the pool close last (deferred above).
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	stopOnFailure := context.AfterFunc(gctx, func() {
+		if ctx.Err() == nil {
+			stopWorkers()
+		}
+	})
+	defer stopOnFailure()
+	g.Go(func() error {
+		defer stopWorkers()
+		return srv.Serve(gctx, o.GRPC)
+	})
+	deps := dependencies{pool: pool, sets: s.MigrationSets(), nc: nc, js: js, streams: streams,
+		consumers: parts.Consumers, peers: peers, log: log}
+	g.Go(func() error { ready.run(gctx, deps.check); return nil })
 	relay := events.NewRelay(pool, js, log, o.DB.Schema)
 	g.Go(func() error {
 		if len(streams) > 0 {
-			if !provision(gctx, js, log, streams) {
+			if !provision(wctx, js, log, streams) {
 				return nil
 			}
 		}
-		return relay.Run(gctx)
+		return relay.Run(wctx)
 	})
 	for _, w := range workers {
-		g.Go(func() error { return w(gctx) })
+		g.Go(func() error { return w(wctx) })
 	}
 	if o.Admin != nil {
-		g.Go(func() error { return serveAdmin(gctx, o.Admin, o.Metrics) })
+		g.Go(func() error { return ServeHTTP(gctx, o.Admin, adminMux(o.Metrics, ready.Reason)) })
 	}
 	log.Info("service started", "grpc", o.GRPC.Addr().String(), "grpc_tls", o.TLS.Enabled(),
 		"grpc_mutual_tls", o.TLS.ClientCAFile != "", "peer_tls", o.PeerTLS.Enabled())
-	if o.Ready != nil {
-		close(o.Ready)
-	}
+	// Ready means serving: held back until the first readiness check passes (or a grace ends).
+	go ready.announce(gctx, o.Ready)
 	err = g.Wait()
 	log.Info("service stopped")
 	return err
@@ -261,40 +286,28 @@ func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger, st
 	}
 }
 
-// AdminMux serves a process's operational endpoints. /healthz says the process runs; /readyz is
-// the same here because a service's gRPC health service is its real readiness signal.
-func AdminMux(metrics http.Handler) *http.ServeMux {
+// AdminMux serves a process's operational endpoints. /healthz says the process runs (liveness
+// only: restarting a process whose database is down fixes nothing); /readyz is the same here,
+// for processes without dependencies of their own.
+func AdminMux(metrics http.Handler) *http.ServeMux { return adminMux(metrics, nil) }
+
+// adminMux is AdminMux whose /readyz answers 503 with the reason while notReady says one, as the
+// service's gRPC health does.
+func adminMux(metrics http.Handler, notReady func() string) *http.ServeMux {
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
 	mux.HandleFunc("GET /healthz", ok)
-	mux.HandleFunc("GET /readyz", ok)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if notReady != nil {
+			if reason := notReady(); reason != "" {
+				http.Error(w, "not serving: "+reason, http.StatusServiceUnavailable)
+				return
+			}
+		}
+		ok(w, r)
+	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
 	return mux
-}
-
-func serveAdmin(ctx context.Context, lis net.Listener, metrics http.Handler) error {
-	return ServeHTTP(ctx, lis, AdminMux(metrics))
-}
-
-// ServeHTTP serves h on lis until ctx ends, then shuts down gracefully.
-func ServeHTTP(ctx context.Context, lis net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -2,9 +2,14 @@ package postgres
 
 import (
 	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 )
@@ -28,6 +33,9 @@ func Translate(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound.Wrap(err)
 	}
+	if ConnectionLost(err) {
+		return ErrUnavailable.Wrap(err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -48,4 +56,49 @@ func ConstraintName(err error) string {
 		return pe.ConstraintName
 	}
 	return ""
+}
+
+// ErrUnavailable is a lost, refused or shutting-down database connection. It is a fault of the
+// moment, not of the request: callers get Unavailable (HTTP 503) and may retry.
+var ErrUnavailable = apperr.Unavailable("the database is unavailable; retry shortly")
+
+// ConnectionLost reports whether err says the database could not be reached or the connection
+// broke (refused, reset, closed mid-query, the server shutting down or out of connection
+// slots), as opposed to an error in the statement itself. Such an error is retryable by the
+// caller once the database is back.
+func ConnectionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"): // connection_exception
+			return true
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin, crash shutdown; cannot connect now
+			return true
+		case pe.Code == "53300": // too_many_connections
+			return true
+		}
+		return false // the server answered: the statement, not the connection, failed
+	}
+	if errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	// A server that died mid-reply: only pgx's own wording tells this EOF from, say, a truncated
+	// upload's, which must stay a request error.
+	if (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && strings.Contains(err.Error(), "failed to receive message") {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// pgx reports a connection that died under it as "conn closed" without a wrapped cause.
+	return pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed")
 }

@@ -61,8 +61,10 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger, sets ...Migratio
 			"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA " + schema + " TO " + role,
 		}
 		for _, set := range sets {
-			// The runtime role has no business rewriting migration history.
-			stmts = append(stmts, "REVOKE ALL ON "+pgx.Identifier{cfg.Schema, set.Name + "_migrations"}.Sanitize()+" FROM "+role)
+			// The runtime role has no business rewriting migration history, but reads it: readiness
+			// compares the schema's version with the binary's (CheckSchema).
+			history := pgx.Identifier{cfg.Schema, set.Name + "_migrations"}.Sanitize()
+			stmts = append(stmts, "REVOKE ALL ON "+history+" FROM "+role, "GRANT SELECT ON "+history+" TO "+role)
 		}
 		for _, s := range stmts {
 			if _, err := db.ExecContext(ctx, s); err != nil {

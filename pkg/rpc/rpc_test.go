@@ -123,11 +123,11 @@ func TestErrorsAreMappedOnceAndInternalsMasked(t *testing.T) {
 	ctx := identity.With(context.Background(), operator)
 
 	err := create(c, ctx, "")
-	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "account.display_name" {
+	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "account.displayName" {
 		t.Errorf("validation: %v (field %q)", err, fieldOf(err))
 	}
 	err = create(c, ctx, "domain-invalid")
-	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "account.display_name" {
+	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "account.displayName" {
 		t.Errorf("domain validation: %v", err)
 	}
 	if err := create(c, ctx, "missing"); status.Code(err) != codes.NotFound || status.Convert(err).Message() != "account not found" {

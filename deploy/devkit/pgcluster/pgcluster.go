@@ -49,6 +49,12 @@ type Options struct {
 	// AllowInstall lets Ensure run `apt-get install -y postgresql` (as root,
 	// where apt-get exists) when no PostgreSQL binaries are found.
 	AllowInstall bool
+	// Unsynced starts a private cluster with fsync, synchronous_commit and
+	// full_page_writes off, for tests only: a crash of the machine or of
+	// Postgres then loses commits already acknowledged and can corrupt the
+	// cluster, a price worth the speed only for throwaway test databases.
+	// The default, what make run uses, is durable.
+	Unsynced bool
 }
 
 // Server is a reachable PostgreSQL with superuser access.
@@ -106,7 +112,7 @@ func Ensure(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	c, url, err := startPrivate(ctx, dataDir, opts.AllowInstall, logf)
+	c, url, err := startPrivate(ctx, dataDir, opts.AllowInstall, opts.Unsynced, logf)
 	if err != nil {
 		return nil, err
 	}

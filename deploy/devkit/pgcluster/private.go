@@ -39,6 +39,8 @@ type cluster struct {
 	bin  string // directory holding initdb, pg_ctl and postgres
 	base string // absolute Options.DataDir
 	logf func(string, ...any)
+	// unsynced is Options.Unsynced.
+	unsynced bool
 
 	// runuser is set when we are root: initdb and postgres refuse to run as
 	// root, so every server-side command is run as the postgres OS user,
@@ -63,7 +65,7 @@ func (c *cluster) pidFile() string  { return filepath.Join(c.dataDir(), "postmas
 // passwordFile holds the superuser's password, readable by its owner only.
 func (c *cluster) passwordFile() string { return filepath.Join(c.base, "password") }
 
-func startPrivate(ctx context.Context, base string, allowInstall bool, logf func(string, ...any)) (*cluster, string, error) {
+func startPrivate(ctx context.Context, base string, allowInstall, unsynced bool, logf func(string, ...any)) (*cluster, string, error) {
 	base, err := filepath.Abs(base)
 	if err != nil {
 		return nil, "", fmt.Errorf("pgcluster: %w", err)
@@ -79,7 +81,7 @@ func startPrivate(ctx context.Context, base string, allowInstall bool, logf func
 		return nil, "", errors.New(noBinariesMsg)
 	}
 
-	c := &cluster{bin: bin, base: base, logf: logf}
+	c := &cluster{bin: bin, base: base, logf: logf, unsynced: unsynced}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, "", fmt.Errorf("pgcluster: %w", err)
 	}
@@ -107,8 +109,16 @@ func startPrivate(ctx context.Context, base string, allowInstall bool, logf func
 		return nil, "", err
 	}
 	if port, ok := c.reusable(ctx); ok {
-		logf("postgres: reusing private cluster already running on 127.0.0.1:%d", port)
-		return c, c.url(port), nil
+		if c.durabilityMatches(ctx, port) {
+			logf("postgres: reusing private cluster already running on 127.0.0.1:%d", port)
+			return c, c.url(port), nil
+		}
+		// A cluster started unsynced (by a test, or by a version that always
+		// did) would silently lose acknowledged commits in a crash.
+		logf("postgres: restarting private cluster on 127.0.0.1:%d to change fsync/synchronous_commit", port)
+		if err := c.stop(ctx); err != nil {
+			return nil, "", err
+		}
 	}
 	port, err := c.start(ctx)
 	if err != nil {
@@ -461,8 +471,11 @@ func (c *cluster) initdb(ctx context.Context) error {
 	// which on minimal images often names a locale that is not installed.
 	// scram-sha-256 everywhere, the unix socket included: no one gets in on
 	// who they are or where they connect from, only with the password.
-	out, err := c.command(ctx, "initdb", "-D", c.dataDir(), "-A", "scram-sha-256", "--pwfile", pwfile,
-		"-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput()
+	args := []string{"-D", c.dataDir(), "-A", "scram-sha-256", "--pwfile", pwfile, "-U", "postgres", "-E", "UTF8", "--locale=C"}
+	if c.unsynced {
+		args = append(args, "--no-sync") // unflushed files are what Unsynced accepts
+	}
+	out, err := c.command(ctx, "initdb", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgcluster: initdb: %w\n%s", err, out)
 	}
@@ -589,9 +602,10 @@ func (c *cluster) start(ctx context.Context) (int, error) {
 // serverOptions builds pg_ctl's -o string, which pg_ctl pastes into a shell
 // command line, hence the quoting.
 //
-// fsync, synchronous_commit and full_page_writes are off because this cluster
-// is throwaway dev/test state: a crash costs a re-run, never real data, and
-// the test suite runs far faster without waiting for disk flushes.
+// fsync, synchronous_commit and full_page_writes stay on (the defaults)
+// unless Options.Unsynced: make run's data is what a developer just created
+// through the API, and a create acknowledged and then lost in a crash is the
+// very bug the suite must not show. Tests turn them off for speed.
 // max_connections is high because parallel test packages each open pools.
 func (c *cluster) serverOptions(port int) string {
 	sock := c.sockDir()
@@ -605,12 +619,29 @@ func (c *cluster) serverOptions(port int) string {
 		"-c listen_addresses=127.0.0.1",
 		"-p " + strconv.Itoa(port),
 		"-k " + shellQuote(sock),
-		"-c fsync=off",
-		"-c synchronous_commit=off",
-		"-c full_page_writes=off",
+		"-c fsync=" + c.syncSetting(),
+		"-c synchronous_commit=" + c.syncSetting(),
+		"-c full_page_writes=" + c.syncSetting(),
 		"-c max_connections=300",
 		"-c shared_buffers=128MB",
 	}, " ")
+}
+
+func (c *cluster) syncSetting() string {
+	if c.unsynced {
+		return "off"
+	}
+	return "on"
+}
+
+// durabilityMatches reports whether the server on port runs with the fsync
+// and synchronous_commit this Ensure asked for.
+func (c *cluster) durabilityMatches(ctx context.Context, port int) bool {
+	var fsync, syncCommit string
+	err := withConn(ctx, c.url(port), 2*time.Second, func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit)
+	})
+	return err == nil && fsync == c.syncSetting() && syncCommit == c.syncSetting()
 }
 
 func shellQuote(s string) string {

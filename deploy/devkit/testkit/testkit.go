@@ -48,7 +48,8 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		srv, err := pgcluster.Ensure(ctx, pgcluster.Options{DataDir: dir, AllowInstall: true})
+		// Test clusters are thrown away, so they skip fsync for speed (make run's cluster is durable).
+		srv, err := pgcluster.Ensure(ctx, pgcluster.Options{DataDir: dir, AllowInstall: true, Unsynced: true})
 		cancel()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "testkit: postgres:", err)

@@ -89,15 +89,18 @@ func TestConcurrentCreatesAndReactivationsNeverExceedTheLimit(t *testing.T) {
 		})
 	}
 	codes := w.burst(reqs)
-	if ok, refused := count(codes, 200), count(codes, http.StatusTooManyRequests); ok != 10 || refused != 40 {
+	// A license refusal is 400 (FailedPrecondition), never 429: generic clients retry a 429 on
+	// their own, and no retry frees a license.
+	if ok, refused := count(codes, 200), count(codes, http.StatusBadRequest); ok != 10 || refused != 40 {
 		t.Fatalf("50 concurrent creates with 10 licenses left: %d created, %d refused (codes %v)", ok, refused, codes)
 	}
 	bodies.Range(func(_, v any) bool {
-		if !strings.Contains(v.(string), "LICENSE_LIMIT") || !strings.Contains(v.(string), "0 remaining") ||
+		// The counts are those of the statement that refused: every refusal saw all 10 taken.
+		if !strings.Contains(v.(string), "LICENSE_LIMIT") || !strings.Contains(v.(string), "10 of 10 licenses in use, 0 remaining") ||
 			!strings.Contains(v.(string), "google.rpc.QuotaFailure") {
 			t.Errorf("refusal does not explain the license limit: %s", v)
 		}
-		return false
+		return true
 	})
 	if _, used, remaining := w.usage(a); used != 10 || remaining != 0 {
 		t.Fatalf("after the burst: used %v, remaining %v", used, remaining)
@@ -153,8 +156,9 @@ func TestSelfServiceLicenses(t *testing.T) {
 	if limit, used, _ := w.usage(a); limit != 2 || used != 2 {
 		t.Fatalf("refused removal changed the limit: %v / %v", limit, used)
 	}
-	if r := w.do("POST", orgs, a.adminKey, `{"name":"Three"}`); r.code != http.StatusTooManyRequests {
-		t.Fatalf("create at the limit: %d %s", r.code, r.body)
+	if r := w.do("POST", orgs, a.adminKey, `{"name":"Three"}`); r.code != http.StatusBadRequest || r.header.Get("Retry-After") != "" ||
+		!strings.Contains(string(r.body), "2 of 2 licenses in use, 0 remaining") || !strings.Contains(string(r.body), "LICENSE_LIMIT") {
+		t.Fatalf("create at the limit: %d (Retry-After %q) %s, want 400 naming the counts, nothing to retry", r.code, r.header.Get("Retry-After"), r.body)
 	}
 	// Adding licenses takes effect at once.
 	got := w.must(200, "POST", sub+":addLicenses", a.adminKey, `{"count":3}`)
@@ -204,7 +208,7 @@ func TestACanceledSubscriptionReadsButCannotAdd(t *testing.T) {
 		if strings.Contains(c.path, "reactivate") {
 			key = operatorToken
 		}
-		if r := w.do(c.method, c.path, key, c.body); r.code != http.StatusBadRequest || !strings.Contains(string(r.body), "SUBSCRIPTION_INACTIVE") {
+		if r := w.do(c.method, c.path, key, c.body); r.code != http.StatusForbidden || !strings.Contains(string(r.body), "SUBSCRIPTION_INACTIVE") {
 			t.Fatalf("%s %s on a canceled subscription: %d %s", c.method, c.path, r.code, r.body)
 		}
 	}
@@ -253,7 +257,7 @@ func TestUsageHistoryFollowsTheChanges(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if r := w.do("GET", sub+"/usageHistory?startDate=2026-02-01&endDate=2026-01-01", a.adminKey, ""); r.code != 400 || !strings.Contains(string(r.body), "end_date") {
+	if r := w.do("GET", sub+"/usageHistory?startDate=2026-02-01&endDate=2026-01-01", a.adminKey, ""); r.code != 400 || !strings.Contains(string(r.body), `"field":"endDate"`) {
 		t.Fatalf("reversed range: %d %s", r.code, r.body)
 	}
 }

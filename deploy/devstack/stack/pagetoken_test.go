@@ -108,11 +108,11 @@ func (c *clock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// badToken requires a 400 that names page_token and carries no list.
+// badToken requires a 400 that names pageToken (as REST clients spell it) and carries no list.
 func badToken(t *testing.T, what string, r response) {
 	t.Helper()
 	if r.code != http.StatusBadRequest {
-		t.Errorf("%s: %d %s, want 400 naming page_token", what, r.code, truncate(r.body))
+		t.Errorf("%s: %d %s, want 400 naming pageToken", what, r.code, truncate(r.body))
 		return
 	}
 	var st struct {
@@ -125,12 +125,12 @@ func badToken(t *testing.T, what string, r response) {
 	_ = json.Unmarshal(r.body, &st)
 	for _, d := range st.Details {
 		for _, v := range d.FieldViolations {
-			if v.Field == "page_token" {
+			if v.Field == "pageToken" {
 				return
 			}
 		}
 	}
-	t.Errorf("%s: a 400 that does not name page_token: %s", what, r.body)
+	t.Errorf("%s: a 400 that does not name pageToken: %s", what, r.body)
 }
 
 // firstPage is a page's items and the token of the page after it.

@@ -226,6 +226,7 @@ var matrixRequests = map[string]matrixRequest{
 	"GetAccount":            {},
 	"ListAccounts":          {},
 	"GetAccountSettings":    {},
+	"GetSettingsVocabulary": {},
 	"UpdateAccountSettings": {query: "updateMask=companyName", body: jsonBody(`{"companyName":"Matrix %N"}`)},
 	"SetAccountLogo":        {body: func(*matrixFixtures, matrixPrincipal) string { return matrixLogo() }},
 	"GetAccountLogo":        {vars: (*matrixFixtures).withAccountLogo},

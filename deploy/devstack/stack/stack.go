@@ -5,6 +5,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -152,7 +153,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Shutdown runs from the edge inwards: when ctx ends the gateway stops accepting and drains
+	// its in-flight requests while every service still answers them; only then do the services
+	// stop (each: gRPC, then its relay and consumers, then NATS and its pool), then the
+	// embedded NATS server, and the caller stops Postgres last. Stopping all at once let late
+	// requests reach services already gone and see their internal addresses. A failure of any
+	// part still stops everything at once (gctx).
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	edgeCtx, stopEdge := context.WithCancel(gctx)
+	stopOnCancel := context.AfterFunc(ctx, stopEdge)
+	svcCtx, stopServices := context.WithCancel(gctx)
 	ready := make([]chan struct{}, 0, len(specs))
 	for _, s := range specs {
 		r := make(chan struct{})
@@ -162,14 +172,24 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			GRPC: grpcLis[s.Name], Ready: r, Peers: st.ServiceAddrs,
 		}
 		opts.TLS, opts.PeerTLS = o.ServiceTLS, o.ClientTLS
-		g.Go(func() error { return platform.Serve(gctx, s, opts) })
+		g.Go(func() error { return platform.Serve(svcCtx, s, opts) })
 	}
-	g.Go(func() error { return platform.ServeHTTP(gctx, gwLis, gw) })
+	// The production gateway's limits, with a per-client cap loose enough for loopback, where
+	// every client of the machine (and a test's request storm) shares one address.
+	limits := platform.GatewayHTTPLimits()
+	limits.MaxConnsPerClient = 1024
+	g.Go(func() error {
+		defer stopServices()
+		return platform.ServeHTTPWith(edgeCtx, gwLis, gw, limits)
+	})
 	if adminLis != nil {
-		g.Go(func() error { return platform.ServeHTTP(gctx, adminLis, platform.AdminMux(o.Metrics)) })
+		g.Go(func() error { return platform.ServeHTTP(svcCtx, adminLis, platform.AdminMux(o.Metrics)) })
 	}
 	st.wait = func() error {
 		err := g.Wait()
+		stopOnCancel()
+		stopEdge()
+		stopServices()
 		gw.Close()
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -180,6 +200,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		case <-r:
 		case <-gctx.Done():
 			return nil, fmt.Errorf("stack did not start: %w", st.wait())
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stack did not start: %w", errors.Join(ctx.Err(), st.wait()))
 		}
 	}
 	return st, nil

@@ -195,13 +195,15 @@ func TestInvalidInputIsA400NamingTheField(t *testing.T) {
 	cases := []struct {
 		name, method, path, body, field string
 	}{
-		{"empty name", "POST", "/v1/accounts", accountBody(""), "account.display_name"},
-		{"untrimmed name", "POST", "/v1/accounts", accountBody("  Contoso"), "account.display_name"},
-		{"control character", "POST", "/v1/accounts", accountBody(`Con\u0007toso`), "account.display_name"},
-		{"name too long", "POST", "/v1/accounts", accountBody(strings.Repeat("x", 10000)), "account.display_name"},
+		{"empty name", "POST", "/v1/accounts", accountBody(""), "account.displayName"},
+		{"blank name (text is trimmed)", "POST", "/v1/accounts", accountBody("   "), "account.displayName"},
+		{"control character", "POST", "/v1/accounts", accountBody(`Con\u0007toso`), "account.displayName"},
+		{"NUL", "POST", "/v1/accounts", accountBody(`Con\u0000toso`), "account.displayName"},
+		{"bidi override", "POST", "/v1/accounts", accountBody(`Con\u202etoso`), "account.displayName"},
+		{"name too long", "POST", "/v1/accounts", accountBody(strings.Repeat("x", 10000)), "account.displayName"},
 		{"administrator email", "POST", "/v1/accounts", `{"account":{"displayName":"Contoso"},"administrator":{"firstName":"Ada","lastName":"Admin","email":"not-an-email"}}`, "administrator.email"},
-		{"account id not a uuid", "GET", "/v1/accounts/not-a-uuid", "", "account_id"},
-		{"page size too large", "GET", "/v1/accounts?pageSize=5000", "", "page_size"},
+		{"account id not a uuid", "GET", "/v1/accounts/not-a-uuid", "", "accountId"},
+		{"page size too large", "GET", "/v1/accounts?pageSize=5000", "", "pageSize"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -222,8 +222,8 @@ func TestOrgRefusalsReachRESTCallersAsHTTPErrors(t *testing.T) {
 		field                         string // named by a google.rpc.BadRequest
 		reason                        string // of a google.rpc.ErrorInfo
 	}{
-		{"InvalidArgument is 400 naming the proto field, the updateMask read as JSON names", "PATCH", org + "?updateMask=parentId", a.adminKey,
-			`{"parentId":"00000000-0000-4000-8000-000000000000"}`, 400, "organization.parent_id", "organization.parent_id", ""},
+		{"InvalidArgument is 400 naming the field as the body spells it, the updateMask read as JSON names", "PATCH", org + "?updateMask=parentId", a.adminKey,
+			`{"parentId":"00000000-0000-4000-8000-000000000000"}`, 400, "parentId", "parentId", ""},
 		{"invalid UTF-8 is 400 naming the JSON field", "POST", acct + "/organizations", a.adminKey, "{\"name\":\"Bad \xff\xfe name\"}", 400, "name", "name", ""},
 		{"FailedPrecondition is 400 with its reason", "POST", org + ":reactivate", a.adminKey, `{}`, 400, "12 months", "", "REACTIVATION_COOLDOWN"},
 		{"PermissionDenied is 403", "POST", acct + "/organizations", engineer, `{"name":"Sneaky"}`, 403, "", "", ""},

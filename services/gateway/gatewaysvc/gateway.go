@@ -130,7 +130,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("upstream %s: no address", u.Name)
 		}
 		// Each service takes only tokens signed for it (its name is the audience).
-		conn, err := rpc.Dial(u.Addr, cfg.Keys, rpc.Audience(u.Name), transport)
+		conn, err := rpc.Dial(u.Addr, cfg.Keys, rpc.Audience(u.Name), transport,
+			grpc.WithChainUnaryInterceptor(upstreamUnavailable(u.Name, cfg.Log.Warn)))
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -142,13 +143,22 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("upstream %s (it authenticates API keys): no address", authenticator)
 	}
 
+	known, err := newRoutes(openapi.Document)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("the API document: %w", err)
+	}
 	mux := runtime.NewServeMux(
 		// Every field is always present in responses, so clients see one stable shape; images
 		// (google.api.HttpBody) go out as themselves.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}),
+		}}}),
+		// Refusals of what the gateway itself decodes, in the API's words (restwords.go).
+		runtime.SetQueryParameterParser(&restQueryParser{}),
+		runtime.WithErrorHandler(restErrorHandler),
+		runtime.WithRoutingErrorHandler(known.routingError),
 		// The caller's own credential stops here; services trust only the signed identity.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(responseHeader),
@@ -178,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
-	api := g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux))))))
+	api := retryAfterOn503(g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux)))))))
 	withOrigins, err := withCORS(cfg.CORSOrigins, api)
 	if err != nil {
 		g.Close()
@@ -213,13 +223,19 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	report := map[string]string{}
 	ready := true
 	for _, u := range g.cfg.Upstreams {
-		resp, err := healthpb.NewHealthClient(g.conns[u.Name]).Check(ctx, &healthpb.HealthCheckRequest{})
+		var md metadata.MD
+		resp, err := healthpb.NewHealthClient(g.conns[u.Name]).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
 		switch {
 		case err != nil:
 			report[u.Name] = "UNREACHABLE"
 			ready = false
 		default:
 			report[u.Name] = resp.GetStatus().String()
+			// A service that cannot work says why ("schema version 0, want 3"); an operator
+			// reading /readyz learns it without the service's logs.
+			if why := md.Get(platform.NotServingReasonHeader); resp.GetStatus() != healthpb.HealthCheckResponse_SERVING && len(why) > 0 {
+				report[u.Name] += ": " + why[0]
+			}
 			ready = ready && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 		}
 	}
@@ -264,7 +280,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			g.cfg.Log.Warn("api key authentication failed", "error", err)
-			writeStatus(w, status.New(codes.Unavailable, "authentication is unavailable; retry shortly"))
+			writeStatus(w, unavailableStatus("authentication is unavailable; retry shortly"))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))

@@ -20,20 +20,21 @@ import (
 // EnvConfig is the gateway process's configuration, from ORGPLANE_* variables or --flags.
 type EnvConfig struct {
 	conf.Version
-	HTTPAddr      string   `conf:"env:HTTP_ADDR,default::8080,help:REST listen address"`
-	Upstreams     []string `conf:"env:UPSTREAMS,help:service gRPC addresses as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
-	OperatorToken string   `conf:"env:OPERATOR_TOKEN,required,mask,help:the platform operator's bearer credential of at least 32 characters"`
-	IdentityKeys  string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
-	RateLimit     float64  `conf:"env:RATE_LIMIT,default:100,help:requests per second allowed per API key (sustained); 0 disables"`
-	RateBurst     int      `conf:"env:RATE_BURST,default:200,help:requests an API key may send at once"`
-	CORSOrigins   []string `conf:"env:CORS_ORIGINS,help:exact browser origins (scheme://host[:port]) allowed to call the API separated by semicolons; none when empty; * and wildcards are refused"`
-	TrustedProxy  []string `conf:"env:TRUSTED_PROXIES,help:CIDRs of the load balancers in front of the gateway separated by semicolons; their X-Forwarded-For names the client whose failed authentications are throttled"`
-	TLSCAFile     string   `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the services' gRPC certificates; setting it (or the client certificate) calls them over TLS"`
-	TLSCertFile   string   `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
-	TLSKeyFile    string   `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
-	TLSServerName string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
-	OTLPEndpoint  string   `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
-	LogLevel      string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
+	HTTPAddr          string   `conf:"env:HTTP_ADDR,default::8080,help:REST listen address"`
+	Upstreams         []string `conf:"env:UPSTREAMS,help:service gRPC addresses as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
+	OperatorToken     string   `conf:"env:OPERATOR_TOKEN,required,mask,help:the platform operator's bearer credential of at least 32 characters"`
+	IdentityKeys      string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+	RateLimit         float64  `conf:"env:RATE_LIMIT,default:100,help:requests per second allowed per API key (sustained); 0 disables"`
+	RateBurst         int      `conf:"env:RATE_BURST,default:200,help:requests an API key may send at once"`
+	CORSOrigins       []string `conf:"env:CORS_ORIGINS,help:exact browser origins (scheme://host[:port]) allowed to call the API separated by semicolons; none when empty; * and wildcards are refused"`
+	MaxConnsPerClient int      `conf:"env:MAX_CONNS_PER_CLIENT,default:64,help:open connections one client address may hold (a load balancer in TRUSTED_PROXIES is not capped); 0 disables"`
+	TrustedProxy      []string `conf:"env:TRUSTED_PROXIES,help:CIDRs of the load balancers in front of the gateway separated by semicolons; their X-Forwarded-For names the client whose failed authentications are throttled"`
+	TLSCAFile         string   `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the services' gRPC certificates; setting it (or the client certificate) calls them over TLS"`
+	TLSCertFile       string   `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
+	TLSKeyFile        string   `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
+	TLSServerName     string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
+	OTLPEndpoint      string   `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
+	LogLevel          string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
 
 // Main is the gateway binary's main: it fronts the services of specs. It returns the exit code.
@@ -98,5 +99,10 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 		return err
 	}
 	log.Info("gateway listening", "addr", lis.Addr().String(), "upstream_tls", upstreamTLS.Enabled())
-	return platform.ServeHTTP(ctx, lis, g)
+	// The public edge: timeouts, header size and a per-client connection cap (README, "The
+	// public REST API").
+	limits := platform.GatewayHTTPLimits()
+	limits.MaxConnsPerClient = max(cfg.MaxConnsPerClient, 0)
+	limits.Uncapped = throttle.TrustedProxies
+	return platform.ServeHTTPWith(ctx, lis, g, limits)
 }

@@ -139,7 +139,7 @@ func TestLicenseLimitSurvivesAKillDuringABurst(t *testing.T) {
 				switch err := create(); status.Code(err) {
 				case codes.OK:
 					created.Add(1)
-				case codes.ResourceExhausted:
+				case codes.FailedPrecondition: // the license limit
 					refused.Add(1)
 				default:
 					failed.Add(1)

@@ -48,7 +48,7 @@ func TestReviewsPublishCreationAndOwnerChanges(t *testing.T) {
 		t.Fatalf("review.owner_changed = %v", ev)
 	}
 	_, err = o.reviews.ReassignReview(a.admin, &orgv1.ReassignReviewRequest{AccountId: a.id, ReviewId: rv.GetId(), VcioId: proto.String("not-a-uuid")})
-	requireInvalidField(t, "a bad assignee", err, "vcio_id")
+	requireInvalidField(t, "a bad assignee", err, "vcioId")
 	o.settle(a)
 	if n := o.events.count("orgplane.org.v1.*.review.owner_changed"); n != 1 {
 		t.Errorf("%d owner_changed events for one changed assignee, want 1", n)

@@ -59,12 +59,17 @@ func TestBadInputIsRefusedNamingTheFieldAndNothingIsWritten(t *testing.T) {
 		call  func(context.Context) error
 		field string
 	}{
-		{"name of 10,000 characters", create(&orgv1.Organization{Name: strings.Repeat("n", 10000)}), "organization.name"},
-		{"untrimmed name", create(&orgv1.Organization{Name: " Contoso "}), "organization.name"},
-		{"name with a control character", create(&orgv1.Organization{Name: "Con\atoso"}), "organization.name"},
-		{"unknown parent", create(&orgv1.Organization{Name: "Orphan", ParentId: "00000000-0000-4000-8000-000000000000"}), "organization.parent_id"},
-		{"time zone on Mars", updateSettings(&orgv1.AccountSettings{TimeZone: "Mars/Olympus"}, "time_zone"), "settings.time_zone"},
-		{"unknown currency", updateSettings(&orgv1.AccountSettings{Currency: "XQZ"}, "currency"), "settings.currency"},
+		// Fields are named as REST clients spell them: the body of a create is the organization.
+		{"name of 10,000 characters", create(&orgv1.Organization{Name: strings.Repeat("n", 10000)}), "name"},
+		{"blank name (text is trimmed)", create(&orgv1.Organization{Name: "   "}), "name"},
+		{"name with a control character", create(&orgv1.Organization{Name: "Con\atoso"}), "name"},
+		{"name with NUL", create(&orgv1.Organization{Name: "Con\x00toso"}), "name"},
+		{"name with a C1 control", create(&orgv1.Organization{Name: "Con\u0085toso"}), "name"},
+		{"name with a right-to-left override", create(&orgv1.Organization{Name: "Con\u202etoso"}), "name"},
+		{"unknown parent", create(&orgv1.Organization{Name: "Orphan", ParentId: "00000000-0000-4000-8000-000000000000"}), "parentId"},
+		{"time zone on Mars", updateSettings(&orgv1.AccountSettings{TimeZone: "Mars/Olympus"}, "time_zone"), "timeZone"},
+		{"a leap-second zone", updateSettings(&orgv1.AccountSettings{TimeZone: "right/UTC"}, "time_zone"), "timeZone"},
+		{"unknown currency", updateSettings(&orgv1.AccountSettings{Currency: "XQZ"}, "currency"), "currency"},
 		{"3 MiB logo", setLogo(bytes.Repeat([]byte{1}, 3<<20)), "data"},
 		{"logo that is not an image", setLogo([]byte("just some text, not an image")), "data"},
 		{"svg with a script", setLogo(svgWithScript), "data"},

@@ -23,6 +23,21 @@ const (
 // reactivate). A past-due or canceled account keeps reading them.
 func (s State) Writable() bool { return s == StateTrialing || s == StateActive }
 
+// checkWritable refuses a tenant's change to a subscription that is not writable: the account is
+// read-only (org refuses every change of its members too) until a platform operator reactivates
+// it. 403 naming the state, checked before anything else about the change.
+func (s State) checkWritable() error {
+	if s.Writable() {
+		return nil
+	}
+	name := map[State]string{StatePastDue: "past due", StateCanceled: "canceled"}[s]
+	if name == "" {
+		name = "not active"
+	}
+	return &apperr.Error{Kind: apperr.KindPermissionDenied, Reason: "SUBSCRIPTION_INACTIVE",
+		Message: "the subscription is " + name + ": the account is read-only until the subscription is reactivated"}
+}
+
 // Subscription is an account's plan: its licenses (the limit of active organizations), its
 // state and its current period.
 type Subscription struct {
@@ -60,6 +75,9 @@ func (s Subscription) OrgLimit() OrgLimit {
 
 // AddLicenses raises the limit by n.
 func (s Subscription) AddLicenses(n int32) (Subscription, error) {
+	if err := s.State.checkWritable(); err != nil {
+		return s, err
+	}
 	if s.Unlimited {
 		return s, apperr.FailedPrecondition("the plan is unlimited; there are no licenses to add")
 	}
@@ -73,6 +91,9 @@ func (s Subscription) AddLicenses(n int32) (Subscription, error) {
 // RemoveLicenses lowers the limit by n. Whether the organizations already active still fit is
 // for the org service to say, where they are counted.
 func (s Subscription) RemoveLicenses(n int32) (Subscription, error) {
+	if err := s.State.checkWritable(); err != nil {
+		return s, err
+	}
 	if s.Unlimited {
 		return s, apperr.FailedPrecondition("the plan is unlimited; there are no licenses to remove")
 	}

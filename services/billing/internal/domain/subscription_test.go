@@ -66,8 +66,14 @@ func TestLicenseArithmetic(t *testing.T) {
 			errMsg: "the plan is unlimited; there are no licenses to add"},
 		{name: "remove from unlimited", sub: unlimited, n: 1, errKind: apperr.KindFailedPrecondition,
 			errMsg: "the plan is unlimited; there are no licenses to remove"},
-		{name: "add past the largest limit", sub: domain.Subscription{Limit: math.MaxInt32 - 2}, add: true, n: 3,
+		{name: "add past the largest limit", sub: domain.Subscription{Limit: math.MaxInt32 - 2, State: domain.StateActive}, add: true, n: 3,
 			errKind: apperr.KindInvalid, errMsg: "count: the limit cannot exceed 2147483647 licenses"},
+		// Issue 12: a canceled or past-due account is read-only, licenses included, whatever
+		// the plan.
+		{name: "add to a canceled subscription", sub: domain.Subscription{Limit: 10, State: domain.StateCanceled}, add: true, n: 1,
+			errKind: apperr.KindPermissionDenied, errMsg: "the subscription is canceled: the account is read-only until the subscription is reactivated"},
+		{name: "remove from a past-due unlimited one", sub: domain.Subscription{Unlimited: true, State: domain.StatePastDue}, n: 1,
+			errKind: apperr.KindPermissionDenied, errMsg: "the subscription is past due: the account is read-only until the subscription is reactivated"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -10,13 +10,19 @@ import (
 	"github.com/orgplane/orgplane/services/billing/internal/domain"
 )
 
-// Subscription is a subscription as the API (and SubscriptionChanged) shows it.
+// Subscription is a subscription as the API (and SubscriptionChanged) shows it. An unlimited
+// plan shows organization_limit 0, as documented: the stored limit is kept only so that a return
+// to a limited plan starts from it, and means nothing while the plan is unlimited.
 func Subscription(s domain.Subscription) *billingv1.Subscription {
+	limit := s.Limit
+	if s.Unlimited {
+		limit = 0
+	}
 	return &billingv1.Subscription{
 		AccountId:          s.AccountID,
 		PlanName:           s.PlanName,
 		Unlimited:          s.Unlimited,
-		OrganizationLimit:  s.Limit,
+		OrganizationLimit:  limit,
 		State:              billingv1.SubscriptionState(s.State),
 		CurrentPeriodStart: timestamppb.New(s.PeriodStart),
 		CurrentPeriodEnd:   timestamppb.New(s.PeriodEnd),

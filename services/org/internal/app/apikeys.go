@@ -15,7 +15,7 @@ import (
 // (every organization for a key acting as no one). It is bound, at every use, by the user
 // behind its creation (domain.APIKey.Owner).
 func (s *Service) CreateAPIKey(ctx context.Context, accountID string, k domain.APIKey) (domain.APIKey, string, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaAPIKeys))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaAPIKeys))
 	if err != nil {
 		return domain.APIKey{}, "", err
 	}
@@ -87,7 +87,7 @@ func (s *Service) ListAPIKeys(ctx context.Context, accountID string) ([]domain.A
 
 // RevokeAPIKey revokes a key; the next request made with it is refused.
 func (s *Service) RevokeAPIKey(ctx context.Context, accountID, keyID string) (domain.APIKey, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaAPIKeys)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaAPIKeys)); err != nil {
 		return domain.APIKey{}, err
 	}
 	var out domain.APIKey

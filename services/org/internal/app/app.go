@@ -32,3 +32,26 @@ func New(st *store.Store, now domain.Clock, pages *pagetoken.Sealer) *Service {
 func caller(ctx context.Context, accountID, perm string) (identity.Identity, error) {
 	return identity.ForAccount(ctx, accountID, perm)
 }
+
+// writer is caller for a change (perm is an area's write permission): a member's change to an
+// account whose subscription is canceled or past due is refused (403, domain.ErrSubscriptionInactive),
+// whatever the route, as the README promises: the account is read-only until billing reactivates
+// it. Platform operators and services are not held to it (an operator repairs accounts, billing
+// applies the reactivation through org).
+func (s *Service) writer(ctx context.Context, accountID, perm string) (identity.Identity, error) {
+	id, err := caller(ctx, accountID, perm)
+	if err != nil {
+		return id, err
+	}
+	if id.Operator() || id.Kind == identity.KindService {
+		return id, nil
+	}
+	writable, err := s.store.AccountWritable(ctx, accountID)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	if !writable {
+		return identity.Identity{}, domain.ErrSubscriptionInactive
+	}
+	return id, nil
+}

@@ -12,7 +12,7 @@ import (
 
 // CreateOrganizationType adds a type to the account's list.
 func (s *Service) CreateOrganizationType(ctx context.Context, accountID, name string) (domain.Type, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
 		return domain.Type{}, err
 	}
 	if err := domain.CheckName("organization_type", name); err != nil {
@@ -46,7 +46,7 @@ func (s *Service) ListOrganizationTypes(ctx context.Context, accountID string) (
 
 // CreateOrganizationStatus adds a status to the account's list.
 func (s *Service) CreateOrganizationStatus(ctx context.Context, accountID, name string) (domain.Status, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
 		return domain.Status{}, err
 	}
 	if err := domain.CheckName("organization_status", name); err != nil {
@@ -80,7 +80,7 @@ func (s *Service) ListOrganizationStatuses(ctx context.Context, accountID string
 
 // CreateGroup creates a custom group.
 func (s *Service) CreateGroup(ctx context.Context, accountID string, in domain.Group) (domain.Group, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaGroups)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaGroups)); err != nil {
 		return domain.Group{}, err
 	}
 	g, err := domain.NewGroup(in)
@@ -113,7 +113,7 @@ func (s *Service) ListGroups(ctx context.Context, accountID string, archived boo
 // UpdateGroup renames, recolors or (un)archives a group: the fields named by mask (an update
 // mask, as received) take their values from in; in.ID names the group.
 func (s *Service) UpdateGroup(ctx context.Context, accountID string, in domain.Group, mask []string) (domain.Group, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaGroups)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaGroups)); err != nil {
 		return domain.Group{}, err
 	}
 	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", "name", "color", "archived")

@@ -20,7 +20,7 @@ func (s *Service) AccountLogo(ctx context.Context, accountID string) (domain.Log
 
 // DeleteAccountLogo removes the company logo.
 func (s *Service) DeleteAccountLogo(ctx context.Context, accountID string) error {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
 		return err
 	}
 	return s.store.InTenant(ctx, accountID, func(tx *store.Tx) error { return tx.DeleteAccountLogo(ctx) })
@@ -39,11 +39,11 @@ func (s *Service) OrganizationLogo(ctx context.Context, accountID, orgID string)
 // setLogo stores the logo of organization orgID, or the account's when orgID is "". The image
 // is checked and re-encoded before the transaction opens: it is the slow part.
 func (s *Service) setLogo(ctx context.Context, accountID, orgID, perm string, data []byte) (domain.LogoInfo, error) {
-	id, err := caller(ctx, accountID, perm)
+	id, err := s.writer(ctx, accountID, perm) // only ever a write permission
 	if err != nil {
 		return domain.LogoInfo{}, err
 	}
-	l, err := logo.Process("data", data)
+	l, err := logo.Process(ctx, "data", data)
 	if err != nil {
 		return domain.LogoInfo{}, err
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -22,18 +23,14 @@ func visibility(id identity.Identity) domain.Visibility {
 }
 
 // takeLicenses counts n more active organizations in (created of them new) or explains why they
-// do not fit. Callers run it last in their transaction: it takes the lock every create of the
-// account queues on.
+// do not fit, with the counts of the statement that refused. Callers run it last in their
+// transaction: it takes the lock every create of the account queues on.
 func takeLicenses(ctx context.Context, tx *store.Tx, n, created int) error {
-	ok, err := tx.TakeLicenses(ctx, n, created)
+	c, ok, err := tx.TakeLicenses(ctx, n, created)
 	if err != nil || ok {
 		return err
 	}
-	c, err := tx.LicenseCount(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Refusal()
+	return c.Refusal(n)
 }
 
 // checkParent refuses parentID as the parent of orgID ("" for a new organization) for the
@@ -51,7 +48,7 @@ func checkParent(ctx context.Context, tx *store.Tx, vis domain.Visibility, orgID
 
 // CreateOrganization creates an active organization, taking a license.
 func (s *Service) CreateOrganization(ctx context.Context, accountID string, in domain.Organization) (domain.Organization, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return domain.Organization{}, err
 	}
@@ -159,7 +156,7 @@ var updatableOrganizationFields = []string{"name", "type_id", "status_id", "pare
 // UpdateOrganization changes the fields named by paths (an update mask, as received) of an
 // organization the caller may see to their values in in; in.ID names the organization.
 func (s *Service) UpdateOrganization(ctx context.Context, accountID string, in domain.Organization, mask []string) (domain.Organization, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return domain.Organization{}, err
 	}
@@ -171,8 +168,17 @@ func (s *Service) UpdateOrganization(ctx context.Context, accountID string, in d
 		return domain.Organization{}, apperr.Invalid("organization.id", "is required")
 	}
 	vis := visibility(id)
+	moves := slices.Contains(paths, "parent_id")
 	var out domain.Organization
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		// A move takes the tree lock before its row lock (store.LockTree): the ancestry it
+		// checks then stays as read until it commits, and the loser of two opposite moves finds
+		// the cycle (409) instead of deadlocking or closing it.
+		if moves {
+			if err := tx.LockTree(ctx); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.LockOrganization(ctx, vis, in.ID); err != nil {
 			return err
 		}
@@ -214,7 +220,7 @@ func (s *Service) UpdateOrganization(ctx context.Context, accountID string, in d
 
 // DeactivateOrganization frees an organization's license and records when.
 func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID string) (domain.Organization, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return domain.Organization{}, err
 	}
@@ -251,7 +257,7 @@ func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID s
 // refused within domain.ReactivationCooldown months of the deactivation unless a platform
 // operator overrides.
 func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID string, override bool) (domain.Organization, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return domain.Organization{}, err
 	}
@@ -294,13 +300,18 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 // Refused while any is kept in sync, and to a group-limited caller when any is outside its
 // groups (domain.CheckDeleteVisible: how many, never which).
 func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID string) ([]string, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return nil, err
 	}
 	vis := visibility(id)
 	var deleted []string
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		// Tree lock first, as a move takes it: a move into or out of the subtree waits, rather
+		// than holding a member's lock while waiting for one this delete holds.
+		if err := tx.LockTree(ctx); err != nil {
+			return err
+		}
 		if _, err := tx.LockOrganization(ctx, vis, orgID); err != nil {
 			return err
 		}

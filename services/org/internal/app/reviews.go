@@ -14,7 +14,7 @@ import (
 // CreateReview creates a review of an organization the caller may see. Missing assignees default
 // to the organization's default engineer and vCIO.
 func (s *Service) CreateReview(ctx context.Context, accountID string, in domain.Review) (domain.Review, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaReviews))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaReviews))
 	if err != nil {
 		return domain.Review{}, err
 	}
@@ -29,6 +29,13 @@ func (s *Service) CreateReview(ctx context.Context, accountID string, in domain.
 		}
 		r, err := domain.NewReview(in, org)
 		if err != nil {
+			return err
+		}
+		inactive, err := tx.InactiveAssignees(ctx, r.EngineerID, r.VCIOID)
+		if err != nil {
+			return err
+		}
+		if err := domain.CheckAssigneesActive("review.", r.EngineerID, r.VCIOID, inactive); err != nil {
 			return err
 		}
 		r, err = tx.InsertReview(ctx, accountID, r, s.now())
@@ -105,7 +112,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 // ReassignReview changes a review's assignees and due dates; each changed assignee publishes
 // review.owner_changed in the same transaction.
 func (s *Service) ReassignReview(ctx context.Context, accountID, reviewID string, a domain.Reassignment) (domain.Review, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaReviews))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaReviews))
 	if err != nil {
 		return domain.Review{}, err
 	}
@@ -120,6 +127,16 @@ func (s *Service) ReassignReview(ctx context.Context, accountID, reviewID string
 		}
 		next, err := cur.Apply(a)
 		if err != nil {
+			return err
+		}
+		// Only the assignees this call names: a review already held by a since-deactivated
+		// user can still have its other role or its dates changed.
+		engineer, vcio := deref(a.EngineerID), deref(a.VCIOID)
+		inactive, err := tx.InactiveAssignees(ctx, engineer, vcio)
+		if err != nil {
+			return err
+		}
+		if err := domain.CheckAssigneesActive("", engineer, vcio, inactive); err != nil {
 			return err
 		}
 		r, err := tx.UpdateReviewAssignment(ctx, next, s.now())
@@ -140,4 +157,11 @@ func (s *Service) ReassignReview(ctx context.Context, accountID, reviewID string
 		return nil
 	})
 	return out, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

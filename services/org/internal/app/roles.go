@@ -24,7 +24,7 @@ func grantOf(id identity.Identity) domain.Grant {
 
 // CreateRole creates a custom role, holding no more than the caller does.
 func (s *Service) CreateRole(ctx context.Context, accountID string, r domain.Role) (domain.Role, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaRoles))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaRoles))
 	if err != nil {
 		return domain.Role{}, err
 	}
@@ -61,7 +61,7 @@ func (s *Service) ListRoles(ctx context.Context, accountID string) ([]domain.Rol
 // caller wrote it; "*" is all). The caller must hold everything the role holds, before and
 // after: the caller's own role included, so no one raises the role they act with.
 func (s *Service) UpdateRole(ctx context.Context, accountID string, r domain.Role, mask []string) (domain.Role, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaRoles))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaRoles))
 	if err != nil {
 		return domain.Role{}, err
 	}

@@ -29,7 +29,7 @@ func (s *Service) AccountSettings(ctx context.Context, accountID string) (domain
 // UpdateAccountSettings changes the settings named in mask (as the caller wrote them; "*" is
 // all) to their values in in, after checking each, and publishes the settings after the change.
 func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, in domain.Settings, mask []string) (domain.Settings, error) {
-	if _, err := caller(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
 		return domain.Settings{}, err
 	}
 	paths, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", domain.SettingsFields()...)

@@ -20,7 +20,7 @@ import (
 // CreateUser adds a user (with the Engineer role unless it names one) and publishes
 // user.created. The user may hold no more than the caller: its role's levels and its scope.
 func (s *Service) CreateUser(ctx context.Context, accountID string, u domain.NewUser) (domain.User, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaUsers))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaUsers))
 	if err != nil {
 		return domain.User{}, err
 	}
@@ -99,7 +99,7 @@ func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int3
 // against what the caller holds (domain.UserChange.CheckGrant): nobody changes their own role
 // or scope, or hands out or takes away more than they hold.
 func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.UserChange, mask []string) (domain.User, error) {
-	id, err := caller(ctx, accountID, domain.Write(domain.AreaUsers))
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaUsers))
 	if err != nil {
 		return domain.User{}, err
 	}

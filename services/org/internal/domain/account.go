@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 	_ "time/tzdata" // time zones are checked against the IANA database whatever the host has
 
@@ -49,6 +50,11 @@ const (
 	DateFormatYYYYMMDD    DateFormat = 3
 )
 
+// DateFormats are the documented date formats, the only ones settings accept.
+func DateFormats() []DateFormat {
+	return []DateFormat{DateFormatMMDDYYYY, DateFormatDDMMYYYY, DateFormatYYYYMMDD}
+}
+
 // Settings are an account's General and Security settings.
 type Settings struct {
 	CompanyName                 string
@@ -83,8 +89,9 @@ func (s Settings) Update(in Settings, paths []string, usersExist UsersExist) (Se
 		case "company_name":
 			s.CompanyName = in.CompanyName
 		case "date_format":
-			if in.DateFormat == DateFormatUnspecified {
-				return s, apperr.Invalid("settings.date_format", "is required")
+			if !slices.Contains(DateFormats(), in.DateFormat) {
+				// protojson takes any number for an enum; only the documented formats are kept.
+				return s, apperr.Invalid("settings.date_format", "is required: one of the documented date formats")
 			}
 			s.DateFormat = in.DateFormat
 		case "time_zone":
@@ -124,8 +131,8 @@ func CheckTimeZone(name string) error {
 	if name == "" || name == "Local" {
 		return apperr.Invalid("settings.time_zone", "is required: an IANA time zone name such as America/Chicago")
 	}
-	if _, err := time.LoadLocation(name); err != nil {
-		return apperr.Invalidf("settings.time_zone", "%q is not an IANA time zone name", name)
+	if _, err := time.LoadLocation(name); err != nil || !canonicalTimeZone(name) {
+		return apperr.Invalidf("settings.time_zone", "%q is not a canonical IANA time zone name (such as America/Chicago or Etc/UTC)", name)
 	}
 	return nil
 }
@@ -133,7 +140,8 @@ func CheckTimeZone(name string) error {
 // CheckCurrency accepts ISO 4217 codes (three letters; the parser alone also takes longer
 // forms).
 func CheckCurrency(code string) error {
-	if _, err := currency.ParseISO(code); err != nil || len(code) != 3 {
+	// The parser also takes lower case; a stored code is written as ISO spells it.
+	if unit, err := currency.ParseISO(code); err != nil || len(code) != 3 || unit.String() != code {
 		return apperr.Invalidf("settings.currency", "%q is not an ISO 4217 currency code", code)
 	}
 	return nil

@@ -6,10 +6,12 @@ import (
 	"github.com/orgplane/orgplane/pkg/apperr"
 )
 
-// ErrSubscriptionInactive refuses new active organizations while the subscription is canceled or
-// past due: the account is read-only for organizations.
-var ErrSubscriptionInactive = &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "SUBSCRIPTION_INACTIVE",
-	Message: "the subscription does not allow creating, importing or reactivating organizations"}
+// ErrSubscriptionInactive refuses every change by an account's members while its subscription is
+// canceled or past due (org's account_limits.writable, set by billing): the account is read-only
+// until billing reactivates the subscription. 403: the caller may not do it now, whatever its
+// role; not a 400 (nothing in the request is wrong) nor a 429 (no retry helps).
+var ErrSubscriptionInactive = &apperr.Error{Kind: apperr.KindPermissionDenied, Reason: "SUBSCRIPTION_INACTIVE",
+	Message: "the account's subscription is canceled or past due: the account is read-only until the subscription is reactivated"}
 
 // LicenseCount is the account's license row as it stands: the limit active organizations are
 // held to and how many are active.
@@ -29,9 +31,11 @@ func (c LicenseCount) Fits(n int) bool {
 	return c.Writable && (c.Unlimited || c.Used+n <= c.Limit)
 }
 
-// Refusal explains why more active organizations do not fit: an inactive subscription, else the
-// limit, with the numbers the caller needs to decide what to deactivate.
-func (c LicenseCount) Refusal() error {
+// Refusal explains why n more active organizations do not fit: an inactive subscription, else
+// the limit, with the numbers the caller needs to decide what to deactivate. A limit is
+// FailedPrecondition (HTTP 400), not ResourceExhausted: generic HTTP clients retry a 429 on
+// their own, and no retry frees a license; 429 is the rate limit's alone.
+func (c LicenseCount) Refusal(n int) error {
 	if !c.Writable {
 		return ErrSubscriptionInactive
 	}
@@ -39,6 +43,9 @@ func (c LicenseCount) Refusal() error {
 	if c.Unlimited {
 		limit = 0
 	}
-	return &apperr.Error{Kind: apperr.KindResourceExhausted, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses",
-		Message: fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", c.Used, limit, LicensesRemaining(limit, c.Used))}
+	msg := fmt.Sprintf("license limit reached: %d of %d licenses in use, %d remaining", c.Used, limit, LicensesRemaining(limit, c.Used))
+	if n > 1 {
+		msg += fmt.Sprintf(", %d requested", n)
+	}
+	return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "LICENSE_LIMIT", QuotaSubject: "organization licenses", Message: msg}
 }

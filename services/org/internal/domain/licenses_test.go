@@ -45,25 +45,26 @@ func TestLicenseRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name                  string
 		c                     domain.LicenseCount
+		n                     int
 		kind                  apperr.Kind
 		reason, quota, errMsg string
 	}{
 		{name: "limit reached", c: domain.LicenseCount{Limit: 10, Writable: true, Used: 10},
-			kind: apperr.KindResourceExhausted, reason: "LICENSE_LIMIT", quota: "organization licenses",
+			kind: apperr.KindFailedPrecondition, reason: "LICENSE_LIMIT", quota: "organization licenses",
 			errMsg: "license limit reached: 10 of 10 licenses in use, 0 remaining"},
-		{name: "some left, not enough", c: domain.LicenseCount{Limit: 10, Writable: true, Used: 7},
-			kind: apperr.KindResourceExhausted, reason: "LICENSE_LIMIT", quota: "organization licenses",
-			errMsg: "license limit reached: 7 of 10 licenses in use, 3 remaining"},
+		{name: "some left, not enough", c: domain.LicenseCount{Limit: 10, Writable: true, Used: 7}, n: 5,
+			kind: apperr.KindFailedPrecondition, reason: "LICENSE_LIMIT", quota: "organization licenses",
+			errMsg: "license limit reached: 7 of 10 licenses in use, 3 remaining, 5 requested"},
 		{name: "limit lowered below use", c: domain.LicenseCount{Limit: 5, Writable: true, Used: 8},
-			kind: apperr.KindResourceExhausted, reason: "LICENSE_LIMIT", quota: "organization licenses",
+			kind: apperr.KindFailedPrecondition, reason: "LICENSE_LIMIT", quota: "organization licenses",
 			errMsg: "license limit reached: 8 of 5 licenses in use, 0 remaining"},
 		{name: "subscription inactive", c: domain.LicenseCount{Limit: 10, Used: 2},
-			kind: apperr.KindFailedPrecondition, reason: "SUBSCRIPTION_INACTIVE",
-			errMsg: "the subscription does not allow creating, importing or reactivating organizations"},
+			kind: apperr.KindPermissionDenied, reason: "SUBSCRIPTION_INACTIVE",
+			errMsg: "the account's subscription is canceled or past due: the account is read-only until the subscription is reactivated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.c.Refusal()
+			err := tc.c.Refusal(max(tc.n, 1))
 			wantErr(t, err, tc.kind, "", tc.errMsg)
 			ae, _ := apperr.As(err)
 			if ae.Reason != tc.reason || ae.QuotaSubject != tc.quota {

@@ -95,7 +95,9 @@ func CheckParent(field, orgID, parentID string, parent Ancestry, subtreeHeight i
 		return apperr.Invalid(field+".parent_id", "is not an organization of this account")
 	}
 	if parent.IncludesOrg {
-		return apperr.Invalid(field+".parent_id", "would make the organization its own ancestor")
+		// A conflict with the tree as it stands (often a re-parenting that committed first), not
+		// a malformed request: 409, like every other lost race.
+		return apperr.Conflict("would create a cycle: the new parent of the organization is one of its own sub-organizations")
 	}
 	if depth := parent.Depth + subtreeHeight; depth > MaxDepth {
 		return apperr.Invalidf(field+".parent_id", "would nest organizations %d levels deep; the limit is %d", depth, MaxDepth)

@@ -64,7 +64,7 @@ func TestCheckParent(t *testing.T) {
 		{name: "invisible or missing", orgID: "a", parentID: "p", parent: domain.Ancestry{}, height: 1,
 			msg: "is not an organization of this account"},
 		{name: "cycle", orgID: "a", parentID: "p", parent: domain.Ancestry{Visible: true, Depth: 3, IncludesOrg: true}, height: 2,
-			msg: "would make the organization its own ancestor"},
+			msg: "would create a cycle: the new parent of the organization is one of its own sub-organizations"},
 		{name: "at the depth limit", orgID: "a", parentID: "p", parent: domain.Ancestry{Visible: true, Depth: 4}, height: 1},
 		{name: "leaf one too deep", orgID: "", parentID: "p", parent: domain.Ancestry{Visible: true, Depth: 5}, height: 1,
 			msg: "would nest organizations 6 levels deep; the limit is 5"},
@@ -76,6 +76,10 @@ func TestCheckParent(t *testing.T) {
 			err := domain.CheckParent("organization", tc.orgID, tc.parentID, tc.parent, tc.height)
 			if tc.msg == "" {
 				wantErr(t, err, apperr.KindInternal, "", "")
+				return
+			}
+			if tc.name == "cycle" {
+				wantErr(t, err, apperr.KindConflict, "", tc.msg)
 				return
 			}
 			wantErr(t, err, apperr.KindInvalid, field, tc.msg)

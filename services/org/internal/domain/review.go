@@ -117,6 +117,20 @@ func (r Review) Apply(a Reassignment) (Review, error) {
 	return r, nil
 }
 
+// CheckAssigneesActive refuses assigning an inactive user: an assignee who cannot sign in would
+// own the review unseen. engineerID and vcioID are the users being assigned ("" for none);
+// inactive holds those of them that are not active; prefix is the assignees' path in the request
+// ("review." on create, "" on reassignment).
+func CheckAssigneesActive(prefix, engineerID, vcioID string, inactive map[string]bool) error {
+	if engineerID != "" && inactive[engineerID] {
+		return apperr.Invalid(prefix+"engineer_id", "is an inactive user; reactivate the user or assign an active one")
+	}
+	if vcioID != "" && inactive[vcioID] {
+		return apperr.Invalid(prefix+"vcio_id", "is an inactive user; reactivate the user or assign an active one")
+	}
+	return nil
+}
+
 // OwnerChange is one assignment a reassignment changed: who had the role, who has it now, and
 // the due date that comes with it.
 type OwnerChange struct {

@@ -96,3 +96,12 @@ func TestReassignment(t *testing.T) {
 		})
 	}
 }
+
+func TestOnlyActiveUsersAreAssigned(t *testing.T) {
+	t.Parallel()
+	inactive := map[string]bool{"gone": true}
+	const msg = "is an inactive user; reactivate the user or assign an active one"
+	wantErr(t, domain.CheckAssigneesActive("review.", "gone", "", inactive), apperr.KindInvalid, "review.engineer_id", msg)
+	wantErr(t, domain.CheckAssigneesActive("", "here", "gone", inactive), apperr.KindInvalid, "vcio_id", msg)
+	wantErr(t, domain.CheckAssigneesActive("", "here", "", inactive), apperr.KindInternal, "", "")
+}

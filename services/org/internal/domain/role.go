@@ -1,6 +1,11 @@
 package domain
 
-import "github.com/orgplane/orgplane/pkg/apperr"
+import (
+	"maps"
+	"strings"
+
+	"github.com/orgplane/orgplane/pkg/apperr"
+)
 
 // Role is a named set of permission levels. Built-in roles are the same in every account and
 // never change; custom roles are the account's own.
@@ -15,7 +20,16 @@ type Role struct {
 var ErrBuiltinRoleFixed = apperr.FailedPrecondition("built-in roles cannot be changed; create a custom role instead")
 
 // RoleFields are the fields of a role an update may name.
-func RoleFields() []string { return []string{"name", "permissions"} }
+//
+// Each area is a field of its own too ("permissions.users"): a PATCH without a mask names the
+// areas present in its body, and changes exactly those.
+func RoleFields() []string {
+	fields := []string{"name", "permissions"}
+	for _, area := range Areas() {
+		fields = append(fields, "permissions."+area)
+	}
+	return fields
+}
 
 // CheckNewRole requires what a custom role needs.
 func CheckNewRole(r Role) error {
@@ -39,6 +53,16 @@ func (r Role) Update(in Role, paths []string) (Role, error) {
 			r.Name = in.Name
 		case "permissions":
 			r.Levels = in.Levels
+		default:
+			if area, ok := strings.CutPrefix(p, "permissions."); ok {
+				// A copy: the caller still compares against the role's levels before the change.
+				levels := maps.Clone(r.Levels)
+				if levels == nil {
+					levels = Levels{}
+				}
+				levels[area] = in.Levels[area]
+				r.Levels = levels
+			}
 		}
 	}
 	return r, nil

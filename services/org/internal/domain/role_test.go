@@ -114,3 +114,27 @@ func TestRoleRules(t *testing.T) {
 		}
 	}
 }
+
+// A PATCH without a mask names the areas in its body ("permissions.users"): only those change,
+// and the role as it was (which the caller's grant is checked against) is left as it was.
+func TestRoleUpdateOfOneAreaChangesOnlyThatArea(t *testing.T) {
+	t.Parallel()
+	cur := domain.Role{ID: "r", Name: "Dispatcher", Levels: domain.Levels{
+		domain.AreaOrganizations: domain.LevelReadOnly, domain.AreaReviews: domain.LevelFull}}
+	in := domain.Role{Levels: domain.Levels{domain.AreaUsers: domain.LevelFull}}
+	next, err := cur.Update(in, []string{"permissions.users"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := domain.Levels{domain.AreaOrganizations: domain.LevelReadOnly, domain.AreaReviews: domain.LevelFull, domain.AreaUsers: domain.LevelFull}
+	if len(next.Levels) != len(want) || next.Levels.Of(domain.AreaUsers) != domain.LevelFull ||
+		next.Levels.Of(domain.AreaReviews) != domain.LevelFull || next.Levels.Of(domain.AreaOrganizations) != domain.LevelReadOnly {
+		t.Fatalf("levels = %v, want %v", next.Levels, want)
+	}
+	if cur.Levels.Of(domain.AreaUsers) != domain.LevelNone || next.Name != "Dispatcher" {
+		t.Fatalf("the update changed the role it started from (%v) or its name (%q)", cur.Levels, next.Name)
+	}
+	if !slices.Contains(domain.RoleFields(), "permissions.account_settings") {
+		t.Fatalf("RoleFields() = %v, want every area as a field of its own", domain.RoleFields())
+	}
+}

@@ -65,8 +65,10 @@ func (u NewUser) Preferences() EmailPreferences {
 
 // UserFields are the fields of a user an update may name.
 func UserFields() []string {
+	// Each preference is a field of its own too: a PATCH without a mask names the preferences
+	// present in its body, and changes exactly those.
 	return []string{"first_name", "last_name", "email", "role_id", "all_organizations", "group_ids",
-		"email_preferences", "set_active"}
+		"email_preferences", "email_preferences.review_assigned", "email_preferences.review_created", "set_active"}
 }
 
 // UserChange is an update of user ID: the new values of the fields an update names.

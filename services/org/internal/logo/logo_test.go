@@ -115,7 +115,7 @@ func TestProcessRaster(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := logo.Process(field, tt.data)
+			got, err := logo.Process(t.Context(), field, tt.data)
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}
@@ -196,7 +196,7 @@ func TestProcessSVGAccepted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := logo.Process(field, []byte(tt.svg))
+			got, err := logo.Process(t.Context(), field, []byte(tt.svg))
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}
@@ -277,7 +277,7 @@ func TestProcessInvalid(t *testing.T) {
 			if f == "" {
 				f = field
 			}
-			got, err := logo.Process(f, tt.data)
+			got, err := logo.Process(t.Context(), f, tt.data)
 			if err == nil {
 				t.Fatalf("Process accepted it as %s", got.ContentType)
 			}
@@ -301,7 +301,7 @@ func TestProcessBombDoesNotAllocateTheImage(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if _, err := logo.Process(field, bomb); err == nil {
+	if _, err := logo.Process(t.Context(), field, bomb); err == nil {
 		t.Fatal("Process accepted a 20000x20000 header")
 	}
 	runtime.ReadMemStats(&after)

@@ -2,6 +2,7 @@ package logo
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -20,12 +21,24 @@ const (
 	xmlNS   = "http://www.w3.org/XML/1998/namespace"
 )
 
+// maxSVGDepth bounds element nesting. The decoder keeps a stack entry (with its names and
+// namespace bindings) per open element, so 2 MiB of "<g>" would otherwise be a million-deep
+// stack; logos drawn by editors nest a few dozen levels at most.
+const maxSVGDepth = 256
+
 // maxSVGSize bounds the reported size; a bigger number is nonsense rather than a size.
 const maxSVGSize = 1_000_000
 
 // processSVG stores the original bytes once every token has passed: the checks refuse rather
 // than rewrite, so there is no re-serialisation whose output could differ from what was checked.
-func processSVG(field string, data []byte) (Logo, error) {
+// It runs under a decode slot like raster decoding: walking 2 MiB of tokens costs tens of
+// milliseconds of CPU, which a burst of uploads must not multiply across every core.
+func processSVG(ctx context.Context, field string, data []byte) (Logo, error) {
+	release, err := acquire(ctx)
+	if err != nil {
+		return Logo{}, err
+	}
+	defer release()
 	w, h, err := inspectSVG(field, data)
 	if err != nil {
 		return Logo{}, err
@@ -78,6 +91,9 @@ func inspectSVG(field string, data []byte) (width, height int, err error) {
 				return 0, 0, refuse("is not a well-formed SVG image: it has more than one root element")
 			}
 			depth++
+			if depth > maxSVGDepth {
+				return 0, 0, refuse("SVG nests elements more than %d deep", maxSVGDepth)
+			}
 			if err := checkElement(field, t); err != nil {
 				return 0, 0, err
 			}

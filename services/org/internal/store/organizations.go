@@ -91,6 +91,21 @@ func orgWriteErr(err error, field string) error {
 	return postgres.Translate(err)
 }
 
+// treeLockClass is the first key of the advisory lock LockTree takes; the second is the
+// account's. (The relay's lock is a single bigint key, a separate key space in pg_locks.)
+const treeLockClass = 0x6f726774 // "orgt"
+
+// LockTree serializes the account's changes to its organization tree (re-parenting, deleting a
+// subtree) until the transaction ends. Row locks alone cannot: a move checks the ancestors of the
+// new parent without locking them, so two moves that each pass their check (A under B, B under
+// A; or A under B, C under A while B is under C) would both commit a cycle, or deadlock on each
+// other's rows. Taken first, before any row lock, so it is the one order every such use case
+// follows; it costs nothing to other writers (renames, creates, deactivations never take it).
+func (t *Tx) LockTree(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_setting('app.account_id')))`, treeLockClass)
+	return err
+}
+
 // Ancestry reads what placing orgID ("" for a new organization) under parentID depends on:
 // whether vis may see the parent, its depth, and whether orgID is among its ancestors.
 func (t *Tx) Ancestry(ctx context.Context, vis domain.Visibility, orgID, parentID string) (domain.Ancestry, error) {

@@ -62,6 +62,38 @@ func (t *Tx) LockReview(ctx context.Context, vis domain.Visibility, reviewID str
 	return t.readReview(ctx, vis, reviewID, true)
 }
 
+// InactiveAssignees locks the users of ids (ignoring "") against a change until the transaction
+// ends, in id order so that any two transactions lock them in the same order, and returns those
+// that are inactive: a deactivation committing between the check and the assignment would
+// otherwise assign an inactive user anyway.
+func (t *Tx) InactiveAssignees(ctx context.Context, ids ...string) (map[string]bool, error) {
+	var want []string
+	for _, id := range ids {
+		if id != "" {
+			want = append(want, id)
+		}
+	}
+	inactive := map[string]bool{}
+	if len(want) == 0 {
+		return inactive, nil
+	}
+	rows, err := t.tx.Query(ctx, `SELECT id::text, active FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, want)
+	if err != nil {
+		return nil, postgres.Translate(err)
+	}
+	var id string
+	var active bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &active}, func() error {
+		if !active {
+			inactive[id] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, postgres.Translate(err)
+	}
+	return inactive, nil
+}
+
 // InsertReview creates r, created at now, and returns it as stored.
 func (t *Tx) InsertReview(ctx context.Context, accountID string, r domain.Review, now time.Time) (domain.Review, error) {
 	out, err := scanReview(t.tx.QueryRow(ctx, `INSERT INTO reviews AS r (account_id, organization_id, title, engineer_id,

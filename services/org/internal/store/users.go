@@ -107,6 +107,10 @@ func (t *Tx) UpdateUser(ctx context.Context, accountID string, c domain.UserChan
 		case "email_preferences":
 			_, err = t.tx.Exec(ctx, `UPDATE users SET email_review_assigned = $2, email_review_created = $3 WHERE id = $1`,
 				c.ID, c.EmailPreferences.ReviewAssigned, c.EmailPreferences.ReviewCreated)
+		case "email_preferences.review_assigned":
+			_, err = t.tx.Exec(ctx, `UPDATE users SET email_review_assigned = $2 WHERE id = $1`, c.ID, c.EmailPreferences.ReviewAssigned)
+		case "email_preferences.review_created":
+			_, err = t.tx.Exec(ctx, `UPDATE users SET email_review_created = $2 WHERE id = $1`, c.ID, c.EmailPreferences.ReviewCreated)
 		case "set_active":
 			_, err = t.tx.Exec(ctx, `UPDATE users SET active = $2 WHERE id = $1`, c.ID, c.SetActive)
 		}

@@ -85,6 +85,117 @@ func (DateFormat) EnumDescriptor() ([]byte, []int) {
 	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{0}
 }
 
+// GetSettingsVocabularyRequest is the input of GetSettingsVocabulary.
+type GetSettingsVocabularyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSettingsVocabularyRequest) Reset() {
+	*x = GetSettingsVocabularyRequest{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsVocabularyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsVocabularyRequest) ProtoMessage() {}
+
+func (x *GetSettingsVocabularyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsVocabularyRequest.ProtoReflect.Descriptor instead.
+func (*GetSettingsVocabularyRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetSettingsVocabularyRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// GetSettingsVocabularyResponse lists the values the settings accept.
+type GetSettingsVocabularyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Canonical IANA time zone names (Zone entries of the tzdata the service embeds, and UTC),
+	// sorted.
+	TimeZones []string `protobuf:"bytes,1,rep,name=time_zones,json=timeZones,proto3" json:"time_zones,omitempty"`
+	// ISO 4217 currency codes, sorted.
+	Currencies []string `protobuf:"bytes,2,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	// The date formats.
+	DateFormats   []DateFormat `protobuf:"varint,3,rep,packed,name=date_formats,json=dateFormats,proto3,enum=orgplane.org.v1.DateFormat" json:"date_formats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSettingsVocabularyResponse) Reset() {
+	*x = GetSettingsVocabularyResponse{}
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsVocabularyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsVocabularyResponse) ProtoMessage() {}
+
+func (x *GetSettingsVocabularyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsVocabularyResponse.ProtoReflect.Descriptor instead.
+func (*GetSettingsVocabularyResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetSettingsVocabularyResponse) GetTimeZones() []string {
+	if x != nil {
+		return x.TimeZones
+	}
+	return nil
+}
+
+func (x *GetSettingsVocabularyResponse) GetCurrencies() []string {
+	if x != nil {
+		return x.Currencies
+	}
+	return nil
+}
+
+func (x *GetSettingsVocabularyResponse) GetDateFormats() []DateFormat {
+	if x != nil {
+		return x.DateFormats
+	}
+	return nil
+}
+
 // Account is an MSP using Orgplane.
 type Account struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -100,7 +211,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[0]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +223,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[0]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +236,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Account) GetId() string {
@@ -162,7 +273,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[1]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +285,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[1]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +298,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateAccountRequest) GetAccount() *Account {
@@ -219,7 +330,7 @@ type CreateAccountResponse struct {
 
 func (x *CreateAccountResponse) Reset() {
 	*x = CreateAccountResponse{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +342,7 @@ func (x *CreateAccountResponse) String() string {
 func (*CreateAccountResponse) ProtoMessage() {}
 
 func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +355,7 @@ func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateAccountResponse) GetAccount() *Account {
@@ -299,7 +410,7 @@ type AccountSettings struct {
 
 func (x *AccountSettings) Reset() {
 	*x = AccountSettings{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +422,7 @@ func (x *AccountSettings) String() string {
 func (*AccountSettings) ProtoMessage() {}
 
 func (x *AccountSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +435,7 @@ func (x *AccountSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountSettings.ProtoReflect.Descriptor instead.
 func (*AccountSettings) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AccountSettings) GetCompanyName() string {
@@ -415,7 +526,7 @@ type GetAccountSettingsRequest struct {
 
 func (x *GetAccountSettingsRequest) Reset() {
 	*x = GetAccountSettingsRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +538,7 @@ func (x *GetAccountSettingsRequest) String() string {
 func (*GetAccountSettingsRequest) ProtoMessage() {}
 
 func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +551,7 @@ func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAccountSettingsRequest) GetAccountId() string {
@@ -465,7 +576,7 @@ type UpdateAccountSettingsRequest struct {
 
 func (x *UpdateAccountSettingsRequest) Reset() {
 	*x = UpdateAccountSettingsRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +588,7 @@ func (x *UpdateAccountSettingsRequest) String() string {
 func (*UpdateAccountSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +601,7 @@ func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateAccountSettingsRequest) GetAccountId() string {
@@ -533,7 +644,7 @@ type LogoInfo struct {
 
 func (x *LogoInfo) Reset() {
 	*x = LogoInfo{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +656,7 @@ func (x *LogoInfo) String() string {
 func (*LogoInfo) ProtoMessage() {}
 
 func (x *LogoInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +669,7 @@ func (x *LogoInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoInfo.ProtoReflect.Descriptor instead.
 func (*LogoInfo) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LogoInfo) GetContentType() string {
@@ -609,7 +720,7 @@ type SetAccountLogoRequest struct {
 
 func (x *SetAccountLogoRequest) Reset() {
 	*x = SetAccountLogoRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +732,7 @@ func (x *SetAccountLogoRequest) String() string {
 func (*SetAccountLogoRequest) ProtoMessage() {}
 
 func (x *SetAccountLogoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +745,7 @@ func (x *SetAccountLogoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountLogoRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountLogoRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetAccountLogoRequest) GetAccountId() string {
@@ -662,7 +773,7 @@ type GetAccountLogoRequest struct {
 
 func (x *GetAccountLogoRequest) Reset() {
 	*x = GetAccountLogoRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +785,7 @@ func (x *GetAccountLogoRequest) String() string {
 func (*GetAccountLogoRequest) ProtoMessage() {}
 
 func (x *GetAccountLogoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +798,7 @@ func (x *GetAccountLogoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountLogoRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountLogoRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetAccountLogoRequest) GetAccountId() string {
@@ -708,7 +819,7 @@ type DeleteAccountLogoRequest struct {
 
 func (x *DeleteAccountLogoRequest) Reset() {
 	*x = DeleteAccountLogoRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +831,7 @@ func (x *DeleteAccountLogoRequest) String() string {
 func (*DeleteAccountLogoRequest) ProtoMessage() {}
 
 func (x *DeleteAccountLogoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +844,7 @@ func (x *DeleteAccountLogoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountLogoRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountLogoRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteAccountLogoRequest) GetAccountId() string {
@@ -752,7 +863,7 @@ type DeleteAccountLogoResponse struct {
 
 func (x *DeleteAccountLogoResponse) Reset() {
 	*x = DeleteAccountLogoResponse{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +875,7 @@ func (x *DeleteAccountLogoResponse) String() string {
 func (*DeleteAccountLogoResponse) ProtoMessage() {}
 
 func (x *DeleteAccountLogoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +888,7 @@ func (x *DeleteAccountLogoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountLogoResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountLogoResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 // GetAccountRequest is the input of GetAccount.
@@ -791,7 +902,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +914,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +927,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetAccountRequest) GetAccountId() string {
@@ -839,7 +950,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +962,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +975,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -894,7 +1005,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1017,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_account_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1030,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_org_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -940,7 +1051,17 @@ var File_orgplane_org_v1_account_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd3\x02\n" +
+	"\x1dorgplane/org/v1/account.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"G\n" +
+	"\x1cGetSettingsVocabularyRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"\x9e\x01\n" +
+	"\x1dGetSettingsVocabularyResponse\x12\x1d\n" +
+	"\n" +
+	"time_zones\x18\x01 \x03(\tR\ttimeZones\x12\x1e\n" +
+	"\n" +
+	"currencies\x18\x02 \x03(\tR\n" +
+	"currencies\x12>\n" +
+	"\fdate_formats\x18\x03 \x03(\x0e2\x1b.orgplane.org.v1.DateFormatR\vdateFormats\"\xd3\x02\n" +
 	"\aAccount\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\xee\x01\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\xca\x01\xe2A\x01\x02\xbaH\xc2\x01\xba\x01S\n" +
@@ -1017,7 +1138,8 @@ const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\x17DATE_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DATE_FORMAT_MM_DD_YYYY\x10\x01\x12\x1a\n" +
 	"\x16DATE_FORMAT_DD_MM_YYYY\x10\x02\x12\x1a\n" +
-	"\x16DATE_FORMAT_YYYY_MM_DD\x10\x032\xf3\b\n" +
+	"\x16DATE_FORMAT_YYYY_MM_DD\x10\x032\xa9\n" +
+	"\n" +
 	"\x0eAccountService\x12}\n" +
 	"\rCreateAccount\x12%.orgplane.org.v1.CreateAccountRequest\x1a&.orgplane.org.v1.CreateAccountResponse\"\x1d\xe2\xf9\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -1027,7 +1149,8 @@ const file_orgplane_org_v1_account_proto_rawDesc = "" +
 	"\x15UpdateAccountSettings\x12-.orgplane.org.v1.UpdateAccountSettingsRequest\x1a .orgplane.org.v1.AccountSettings\"@\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02.:\bsettings2\"/v1/accounts/{account_id}/settings\x12\x8a\x01\n" +
 	"\x0eSetAccountLogo\x12&.orgplane.org.v1.SetAccountLogoRequest\x1a\x19.orgplane.org.v1.LogoInfo\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02#:\x01*\x1a\x1e/v1/accounts/{account_id}/logo\x12|\n" +
 	"\x0eGetAccountLogo\x12&.orgplane.org.v1.GetAccountLogoRequest\x1a\x14.google.api.HttpBody\",\xe2\xf9\x18\x02\b\x04\x82\xd3\xe4\x93\x02 \x12\x1e/v1/accounts/{account_id}/logo\x12\x9e\x01\n" +
-	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"2\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logoB\xf9\a\x92A\xb9\a\x12Q\n" +
+	"\x11DeleteAccountLogo\x12).orgplane.org.v1.DeleteAccountLogoRequest\x1a*.orgplane.org.v1.DeleteAccountLogoResponse\"2\xe2\xf9\x18\b\b\x04\x12\x04\b\x05\x10\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/accounts/{account_id}/logo\x12\xb3\x01\n" +
+	"\x15GetSettingsVocabulary\x12-.orgplane.org.v1.GetSettingsVocabularyRequest\x1a..orgplane.org.v1.GetSettingsVocabularyResponse\";\xe2\xf9\x18\x02\b\x04\x82\xd3\xe4\x93\x02/\x12-/v1/accounts/{account_id}/settings/vocabularyB\xf9\a\x92A\xb9\a\x12Q\n" +
 	"\fOrgplane API\x12=The organization control plane for managed service providers.2\x02v1R\x84\x01\n" +
 	"\x03400\x12}\n" +
 	"cThe request breaks a rule: google.rpc.BadRequest names each field (413 when the body is too large).\x12\x16\n" +
@@ -1072,60 +1195,65 @@ func file_orgplane_org_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_orgplane_org_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_orgplane_org_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_orgplane_org_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_orgplane_org_v1_account_proto_goTypes = []any{
-	(DateFormat)(0),                      // 0: orgplane.org.v1.DateFormat
-	(*Account)(nil),                      // 1: orgplane.org.v1.Account
-	(*CreateAccountRequest)(nil),         // 2: orgplane.org.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),        // 3: orgplane.org.v1.CreateAccountResponse
-	(*AccountSettings)(nil),              // 4: orgplane.org.v1.AccountSettings
-	(*GetAccountSettingsRequest)(nil),    // 5: orgplane.org.v1.GetAccountSettingsRequest
-	(*UpdateAccountSettingsRequest)(nil), // 6: orgplane.org.v1.UpdateAccountSettingsRequest
-	(*LogoInfo)(nil),                     // 7: orgplane.org.v1.LogoInfo
-	(*SetAccountLogoRequest)(nil),        // 8: orgplane.org.v1.SetAccountLogoRequest
-	(*GetAccountLogoRequest)(nil),        // 9: orgplane.org.v1.GetAccountLogoRequest
-	(*DeleteAccountLogoRequest)(nil),     // 10: orgplane.org.v1.DeleteAccountLogoRequest
-	(*DeleteAccountLogoResponse)(nil),    // 11: orgplane.org.v1.DeleteAccountLogoResponse
-	(*GetAccountRequest)(nil),            // 12: orgplane.org.v1.GetAccountRequest
-	(*ListAccountsRequest)(nil),          // 13: orgplane.org.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 14: orgplane.org.v1.ListAccountsResponse
-	(*timestamppb.Timestamp)(nil),        // 15: google.protobuf.Timestamp
-	(*User)(nil),                         // 16: orgplane.org.v1.User
-	(*fieldmaskpb.FieldMask)(nil),        // 17: google.protobuf.FieldMask
-	(*httpbody.HttpBody)(nil),            // 18: google.api.HttpBody
+	(DateFormat)(0),                       // 0: orgplane.org.v1.DateFormat
+	(*GetSettingsVocabularyRequest)(nil),  // 1: orgplane.org.v1.GetSettingsVocabularyRequest
+	(*GetSettingsVocabularyResponse)(nil), // 2: orgplane.org.v1.GetSettingsVocabularyResponse
+	(*Account)(nil),                       // 3: orgplane.org.v1.Account
+	(*CreateAccountRequest)(nil),          // 4: orgplane.org.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),         // 5: orgplane.org.v1.CreateAccountResponse
+	(*AccountSettings)(nil),               // 6: orgplane.org.v1.AccountSettings
+	(*GetAccountSettingsRequest)(nil),     // 7: orgplane.org.v1.GetAccountSettingsRequest
+	(*UpdateAccountSettingsRequest)(nil),  // 8: orgplane.org.v1.UpdateAccountSettingsRequest
+	(*LogoInfo)(nil),                      // 9: orgplane.org.v1.LogoInfo
+	(*SetAccountLogoRequest)(nil),         // 10: orgplane.org.v1.SetAccountLogoRequest
+	(*GetAccountLogoRequest)(nil),         // 11: orgplane.org.v1.GetAccountLogoRequest
+	(*DeleteAccountLogoRequest)(nil),      // 12: orgplane.org.v1.DeleteAccountLogoRequest
+	(*DeleteAccountLogoResponse)(nil),     // 13: orgplane.org.v1.DeleteAccountLogoResponse
+	(*GetAccountRequest)(nil),             // 14: orgplane.org.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),           // 15: orgplane.org.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),          // 16: orgplane.org.v1.ListAccountsResponse
+	(*timestamppb.Timestamp)(nil),         // 17: google.protobuf.Timestamp
+	(*User)(nil),                          // 18: orgplane.org.v1.User
+	(*fieldmaskpb.FieldMask)(nil),         // 19: google.protobuf.FieldMask
+	(*httpbody.HttpBody)(nil),             // 20: google.api.HttpBody
 }
 var file_orgplane_org_v1_account_proto_depIdxs = []int32{
-	15, // 0: orgplane.org.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 1: orgplane.org.v1.CreateAccountRequest.account:type_name -> orgplane.org.v1.Account
-	16, // 2: orgplane.org.v1.CreateAccountRequest.administrator:type_name -> orgplane.org.v1.User
-	1,  // 3: orgplane.org.v1.CreateAccountResponse.account:type_name -> orgplane.org.v1.Account
-	16, // 4: orgplane.org.v1.CreateAccountResponse.administrator:type_name -> orgplane.org.v1.User
-	0,  // 5: orgplane.org.v1.AccountSettings.date_format:type_name -> orgplane.org.v1.DateFormat
-	15, // 6: orgplane.org.v1.AccountSettings.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: orgplane.org.v1.UpdateAccountSettingsRequest.settings:type_name -> orgplane.org.v1.AccountSettings
-	17, // 8: orgplane.org.v1.UpdateAccountSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 9: orgplane.org.v1.ListAccountsResponse.accounts:type_name -> orgplane.org.v1.Account
-	2,  // 10: orgplane.org.v1.AccountService.CreateAccount:input_type -> orgplane.org.v1.CreateAccountRequest
-	12, // 11: orgplane.org.v1.AccountService.GetAccount:input_type -> orgplane.org.v1.GetAccountRequest
-	13, // 12: orgplane.org.v1.AccountService.ListAccounts:input_type -> orgplane.org.v1.ListAccountsRequest
-	5,  // 13: orgplane.org.v1.AccountService.GetAccountSettings:input_type -> orgplane.org.v1.GetAccountSettingsRequest
-	6,  // 14: orgplane.org.v1.AccountService.UpdateAccountSettings:input_type -> orgplane.org.v1.UpdateAccountSettingsRequest
-	8,  // 15: orgplane.org.v1.AccountService.SetAccountLogo:input_type -> orgplane.org.v1.SetAccountLogoRequest
-	9,  // 16: orgplane.org.v1.AccountService.GetAccountLogo:input_type -> orgplane.org.v1.GetAccountLogoRequest
-	10, // 17: orgplane.org.v1.AccountService.DeleteAccountLogo:input_type -> orgplane.org.v1.DeleteAccountLogoRequest
-	3,  // 18: orgplane.org.v1.AccountService.CreateAccount:output_type -> orgplane.org.v1.CreateAccountResponse
-	1,  // 19: orgplane.org.v1.AccountService.GetAccount:output_type -> orgplane.org.v1.Account
-	14, // 20: orgplane.org.v1.AccountService.ListAccounts:output_type -> orgplane.org.v1.ListAccountsResponse
-	4,  // 21: orgplane.org.v1.AccountService.GetAccountSettings:output_type -> orgplane.org.v1.AccountSettings
-	4,  // 22: orgplane.org.v1.AccountService.UpdateAccountSettings:output_type -> orgplane.org.v1.AccountSettings
-	7,  // 23: orgplane.org.v1.AccountService.SetAccountLogo:output_type -> orgplane.org.v1.LogoInfo
-	18, // 24: orgplane.org.v1.AccountService.GetAccountLogo:output_type -> google.api.HttpBody
-	11, // 25: orgplane.org.v1.AccountService.DeleteAccountLogo:output_type -> orgplane.org.v1.DeleteAccountLogoResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: orgplane.org.v1.GetSettingsVocabularyResponse.date_formats:type_name -> orgplane.org.v1.DateFormat
+	17, // 1: orgplane.org.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 2: orgplane.org.v1.CreateAccountRequest.account:type_name -> orgplane.org.v1.Account
+	18, // 3: orgplane.org.v1.CreateAccountRequest.administrator:type_name -> orgplane.org.v1.User
+	3,  // 4: orgplane.org.v1.CreateAccountResponse.account:type_name -> orgplane.org.v1.Account
+	18, // 5: orgplane.org.v1.CreateAccountResponse.administrator:type_name -> orgplane.org.v1.User
+	0,  // 6: orgplane.org.v1.AccountSettings.date_format:type_name -> orgplane.org.v1.DateFormat
+	17, // 7: orgplane.org.v1.AccountSettings.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 8: orgplane.org.v1.UpdateAccountSettingsRequest.settings:type_name -> orgplane.org.v1.AccountSettings
+	19, // 9: orgplane.org.v1.UpdateAccountSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 10: orgplane.org.v1.ListAccountsResponse.accounts:type_name -> orgplane.org.v1.Account
+	4,  // 11: orgplane.org.v1.AccountService.CreateAccount:input_type -> orgplane.org.v1.CreateAccountRequest
+	14, // 12: orgplane.org.v1.AccountService.GetAccount:input_type -> orgplane.org.v1.GetAccountRequest
+	15, // 13: orgplane.org.v1.AccountService.ListAccounts:input_type -> orgplane.org.v1.ListAccountsRequest
+	7,  // 14: orgplane.org.v1.AccountService.GetAccountSettings:input_type -> orgplane.org.v1.GetAccountSettingsRequest
+	8,  // 15: orgplane.org.v1.AccountService.UpdateAccountSettings:input_type -> orgplane.org.v1.UpdateAccountSettingsRequest
+	10, // 16: orgplane.org.v1.AccountService.SetAccountLogo:input_type -> orgplane.org.v1.SetAccountLogoRequest
+	11, // 17: orgplane.org.v1.AccountService.GetAccountLogo:input_type -> orgplane.org.v1.GetAccountLogoRequest
+	12, // 18: orgplane.org.v1.AccountService.DeleteAccountLogo:input_type -> orgplane.org.v1.DeleteAccountLogoRequest
+	1,  // 19: orgplane.org.v1.AccountService.GetSettingsVocabulary:input_type -> orgplane.org.v1.GetSettingsVocabularyRequest
+	5,  // 20: orgplane.org.v1.AccountService.CreateAccount:output_type -> orgplane.org.v1.CreateAccountResponse
+	3,  // 21: orgplane.org.v1.AccountService.GetAccount:output_type -> orgplane.org.v1.Account
+	16, // 22: orgplane.org.v1.AccountService.ListAccounts:output_type -> orgplane.org.v1.ListAccountsResponse
+	6,  // 23: orgplane.org.v1.AccountService.GetAccountSettings:output_type -> orgplane.org.v1.AccountSettings
+	6,  // 24: orgplane.org.v1.AccountService.UpdateAccountSettings:output_type -> orgplane.org.v1.AccountSettings
+	9,  // 25: orgplane.org.v1.AccountService.SetAccountLogo:output_type -> orgplane.org.v1.LogoInfo
+	20, // 26: orgplane.org.v1.AccountService.GetAccountLogo:output_type -> google.api.HttpBody
+	13, // 27: orgplane.org.v1.AccountService.DeleteAccountLogo:output_type -> orgplane.org.v1.DeleteAccountLogoResponse
+	2,  // 28: orgplane.org.v1.AccountService.GetSettingsVocabulary:output_type -> orgplane.org.v1.GetSettingsVocabularyResponse
+	20, // [20:29] is the sub-list for method output_type
+	11, // [11:20] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_account_proto_init() }
@@ -1140,7 +1268,7 @@ func file_orgplane_org_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_account_proto_rawDesc), len(file_orgplane_org_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

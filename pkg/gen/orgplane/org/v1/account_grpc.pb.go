@@ -28,6 +28,7 @@ const (
 	AccountService_SetAccountLogo_FullMethodName        = "/orgplane.org.v1.AccountService/SetAccountLogo"
 	AccountService_GetAccountLogo_FullMethodName        = "/orgplane.org.v1.AccountService/GetAccountLogo"
 	AccountService_DeleteAccountLogo_FullMethodName     = "/orgplane.org.v1.AccountService/DeleteAccountLogo"
+	AccountService_GetSettingsVocabulary_FullMethodName = "/orgplane.org.v1.AccountService/GetSettingsVocabulary"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -53,6 +54,9 @@ type AccountServiceClient interface {
 	GetAccountLogo(ctx context.Context, in *GetAccountLogoRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 	// Removes the company logo.
 	DeleteAccountLogo(ctx context.Context, in *DeleteAccountLogoRequest, opts ...grpc.CallOption) (*DeleteAccountLogoResponse, error)
+	// Lists the values the settings accept: canonical IANA time zones, ISO 4217 currency codes and
+	// date formats, so a UI offers exactly what UpdateAccountSettings takes.
+	GetSettingsVocabulary(ctx context.Context, in *GetSettingsVocabularyRequest, opts ...grpc.CallOption) (*GetSettingsVocabularyResponse, error)
 }
 
 type accountServiceClient struct {
@@ -143,6 +147,16 @@ func (c *accountServiceClient) DeleteAccountLogo(ctx context.Context, in *Delete
 	return out, nil
 }
 
+func (c *accountServiceClient) GetSettingsVocabulary(ctx context.Context, in *GetSettingsVocabularyRequest, opts ...grpc.CallOption) (*GetSettingsVocabularyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSettingsVocabularyResponse)
+	err := c.cc.Invoke(ctx, AccountService_GetSettingsVocabulary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -166,6 +180,9 @@ type AccountServiceServer interface {
 	GetAccountLogo(context.Context, *GetAccountLogoRequest) (*httpbody.HttpBody, error)
 	// Removes the company logo.
 	DeleteAccountLogo(context.Context, *DeleteAccountLogoRequest) (*DeleteAccountLogoResponse, error)
+	// Lists the values the settings accept: canonical IANA time zones, ISO 4217 currency codes and
+	// date formats, so a UI offers exactly what UpdateAccountSettings takes.
+	GetSettingsVocabulary(context.Context, *GetSettingsVocabularyRequest) (*GetSettingsVocabularyResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -199,6 +216,9 @@ func (UnimplementedAccountServiceServer) GetAccountLogo(context.Context, *GetAcc
 }
 func (UnimplementedAccountServiceServer) DeleteAccountLogo(context.Context, *DeleteAccountLogoRequest) (*DeleteAccountLogoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteAccountLogo not implemented")
+}
+func (UnimplementedAccountServiceServer) GetSettingsVocabulary(context.Context, *GetSettingsVocabularyRequest) (*GetSettingsVocabularyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSettingsVocabulary not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -365,6 +385,24 @@ func _AccountService_DeleteAccountLogo_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_GetSettingsVocabulary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSettingsVocabularyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).GetSettingsVocabulary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_GetSettingsVocabulary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).GetSettingsVocabulary(ctx, req.(*GetSettingsVocabularyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -403,6 +441,10 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteAccountLogo",
 			Handler:    _AccountService_DeleteAccountLogo_Handler,
+		},
+		{
+			MethodName: "GetSettingsVocabulary",
+			Handler:    _AccountService_GetSettingsVocabulary_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
