@@ -23,6 +23,17 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string,
 	}
 	var out []domain.Organization
 	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		names := make([]string, len(in))
+		for i, o := range in {
+			names[i] = o.Name
+		}
+		taken, err := tx.TakenNames(ctx, names)
+		if err != nil {
+			return err
+		}
+		if err := domain.CheckBulkNamesFree(in, taken); err != nil {
+			return err
+		}
 		now := s.now()
 		ids, err := tx.InsertOrganizations(ctx, accountID, in, now)
 		if err != nil {

@@ -224,3 +224,14 @@ func (f OrganizationFilter) OnlyState() bool {
 	return f.Query == "" && f.GroupID == "" && f.TypeID == "" && f.StatusID == "" && f.EngineerID == "" &&
 		f.VCIOID == "" && f.ParentID == ""
 }
+
+// CheckBulkNamesFree refuses a bulk create whose items take names the account already uses,
+// naming the first such item as the request spells it (organizations[i].name).
+func CheckBulkNamesFree(in []Organization, taken []string) error {
+	for i, o := range in {
+		if slices.Contains(taken, o.Name) {
+			return apperr.Conflict(fmt.Sprintf("organizations[%d].name: an organization named %q already exists", i, o.Name))
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,5 +251,17 @@ func TestSortedGroups(t *testing.T) {
 	}
 	if got := domain.SortedGroups(nil); got == nil || len(got) != 0 {
 		t.Errorf("SortedGroups(nil) = %#v, want empty, not nil", got)
+	}
+}
+
+func TestBulkCreateNamesTheItemThatCollides(t *testing.T) {
+	t.Parallel()
+	in := []domain.Organization{{Name: "Acme"}, {Name: "Globex"}, {Name: "Initech"}}
+	if err := domain.CheckBulkNamesFree(in, nil); err != nil {
+		t.Fatalf("no name taken: %v", err)
+	}
+	err := domain.CheckBulkNamesFree(in, []string{"Initech"})
+	if err == nil || !strings.Contains(err.Error(), "organizations[2].name") || apperr.KindOf(err) != apperr.KindConflict {
+		t.Fatalf("a taken name: %v, want a conflict naming organizations[2].name", err)
 	}
 }

@@ -419,3 +419,13 @@ func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain
 	}
 	return orgs, total, nil
 }
+
+// TakenNames returns which of names are already organizations of the account, so a bulk create
+// can say which item collides rather than only that one did.
+func (t *Tx) TakenNames(ctx context.Context, names []string) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `SELECT name FROM organizations WHERE name = ANY($1::text[])`, names)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
