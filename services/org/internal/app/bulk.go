@@ -15,7 +15,8 @@ import (
 // license check covers all of them at once (exact, as for one), the rows go in with one
 // statement and their organization.created events with one COPY.
 func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID string, in []domain.Organization) ([]domain.Organization, error) {
-	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
+	// The license statement refuses an inactive subscription itself (see CreateOrganization).
+	if _, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations)); err != nil {
 		return nil, err
 	}
 	if err := domain.CheckBulk(in); err != nil {

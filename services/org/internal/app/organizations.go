@@ -48,7 +48,10 @@ func checkParent(ctx context.Context, tx *store.Tx, vis domain.Visibility, orgID
 
 // CreateOrganization creates an active organization, taking a license.
 func (s *Service) CreateOrganization(ctx context.Context, accountID string, in domain.Organization) (domain.Organization, error) {
-	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaOrganizations))
+	// No separate subscription check: taking the license, last in the transaction, refuses an
+	// inactive subscription with the same error (domain.ErrSubscriptionInactive) and saves the
+	// hot path a round trip.
+	id, err := caller(ctx, accountID, domain.Write(domain.AreaOrganizations))
 	if err != nil {
 		return domain.Organization{}, err
 	}
