@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -46,13 +47,16 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger, sets ...Migratio
 			return err
 		}
 	}
+	changed := false
 	for _, set := range sets {
 		if err := checkIdent("migration set", set.Name); err != nil {
 			return err
 		}
+		before := appliedVersion(ctx, db, cfg.Schema, set.Name)
 		if err := applySet(ctx, db, cfg.Schema, set, log); err != nil {
 			return err
 		}
+		changed = changed || appliedVersion(ctx, db, cfg.Schema, set.Name) != before
 	}
 	if cfg.Role != "" {
 		role := pgx.Identifier{cfg.Role}.Sanitize()
@@ -71,6 +75,43 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger, sets ...Migratio
 				return fmt.Errorf("grant %s: %w", cfg.Role, err)
 			}
 		}
+	}
+	if !changed {
+		// Nothing was applied: keep the tables recorded when something was, so that a table
+		// dropped by hand stays missing (CheckSchema) instead of being forgotten by a rerun.
+		var comment sql.NullString
+		err := db.QueryRowContext(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, cfg.Schema).Scan(&comment)
+		if err == nil && strings.HasPrefix(comment.String, tablesComment) {
+			return nil
+		}
+	}
+	return recordTables(ctx, db, cfg.Schema)
+}
+
+// appliedVersion is the highest version of set applied to schema, 0 before its first run.
+func appliedVersion(ctx context.Context, db *sql.DB, schemaName, setName string) int64 {
+	var v int64
+	table := pgx.Identifier{schemaName, setName + "_migrations"}.Sanitize()
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(version_id), 0) FROM "+table+" WHERE is_applied").Scan(&v); err != nil {
+		return 0
+	}
+	return v
+}
+
+// tablesComment prefixes the schema comment that lists the tables the migrations left, so that
+// readiness can tell a dropped table from a healthy schema (CheckSchema).
+const tablesComment = "orgplane tables: "
+
+func recordTables(ctx context.Context, db *sql.DB, schemaName string) error {
+	var tables string
+	err := db.QueryRowContext(ctx, `SELECT coalesce(string_agg(tablename, ',' ORDER BY tablename), '')
+		FROM pg_tables WHERE schemaname = $1`, schemaName).Scan(&tables)
+	if err != nil {
+		return fmt.Errorf("list the tables of %s: %w", schemaName, err)
+	}
+	comment := strings.ReplaceAll(tablesComment+tables, "'", "''") // table names never hold quotes; belt and braces
+	if _, err := db.ExecContext(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{schemaName}.Sanitize()+" IS '"+comment+"'"); err != nil {
+		return fmt.Errorf("record the tables of %s: %w", schemaName, err)
 	}
 	return nil
 }

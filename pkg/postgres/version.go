@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,6 +105,25 @@ func CheckSchema(ctx context.Context, pool *pgxpool.Pool, sets ...MigrationSet) 
 		}
 		if have != want {
 			return fmt.Errorf("schema version %d, want %d (migrations %s; run the migrate command)", have, want, set.Name)
+		}
+	}
+	return checkTables(ctx, pool)
+}
+
+// checkTables refuses a schema missing a table the migrations left (one dropped by hand, a
+// half-restored backup): the version alone would still look right.
+func checkTables(ctx context.Context, pool *pgxpool.Pool) error {
+	var comment *string
+	var present []string
+	err := pool.QueryRow(ctx, `SELECT obj_description(n.oid, 'pg_namespace'),
+			coalesce((SELECT array_agg(t.tablename::text) FROM pg_tables t WHERE t.schemaname = n.nspname), '{}')
+		FROM pg_namespace n WHERE n.nspname = current_schema()`).Scan(&comment, &present)
+	if err != nil || comment == nil || !strings.HasPrefix(*comment, tablesComment) {
+		return err // a schema migrated before tables were recorded: nothing to compare with
+	}
+	for _, want := range strings.Split(strings.TrimPrefix(*comment, tablesComment), ",") {
+		if want != "" && !slices.Contains(present, want) {
+			return fmt.Errorf("table %s is missing (restore it, or run the migrate command)", want)
 		}
 	}
 	return nil

@@ -61,3 +61,42 @@ func TestCheckSchemaComparesTheSchemaWithTheBinary(t *testing.T) {
 		t.Fatalf("history unreadable by the role: CheckSchema = %v", err)
 	}
 }
+
+// A table dropped after the migrations ran is noticed, though the schema version still matches:
+// readiness says which table is missing.
+func TestCheckSchemaNoticesADroppedTable(t *testing.T) {
+	ctx := context.Background()
+	sub, err := fs.Sub(os.DirFS("testdata"), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := []postgres.MigrationSet{postgres.TenancyMigrations(), {Name: "pgdrop", FS: sub}}
+	db := testkit.NewDB(t, "pgdrop", "orgplane_pgdrop")
+	admin := db.Config
+	admin.URL = db.URL
+	if err := postgres.Migrate(ctx, admin, slog.New(slog.DiscardHandler), sets...); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.CheckSchema(ctx, db.Pool, sets...); err != nil {
+		t.Fatalf("migrated: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP TABLE pgdrop.notes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.CheckSchema(ctx, db.Pool, sets...); err == nil || !strings.Contains(err.Error(), "table notes is missing") {
+		t.Fatalf("after DROP TABLE: CheckSchema = %v, want table notes is missing", err)
+	}
+	// Migrating again applies nothing (the table's migration already ran) and must not forget
+	// the table: the schema stays NOT_SERVING until someone restores it.
+	if err := postgres.Migrate(ctx, admin, slog.New(slog.DiscardHandler), sets...); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.CheckSchema(ctx, db.Pool, sets...); err == nil || !strings.Contains(err.Error(), "table notes is missing") {
+		t.Fatalf("after a migrate that applied nothing: CheckSchema = %v, want table notes is missing", err)
+	}
+}
