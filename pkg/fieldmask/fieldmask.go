@@ -47,3 +47,22 @@ func SnakeCase(s string) string {
 	}
 	return b.String()
 }
+
+// CamelCase turns a proto field name into the name a REST client sees (lowerCamelCase, as
+// protojson writes it): the inverse of SnakeCase.
+func CamelCase(s string) string {
+	var b strings.Builder
+	up := false
+	for _, r := range s {
+		switch {
+		case r == '_':
+			up = b.Len() > 0
+		case up:
+			b.WriteString(strings.ToUpper(string(r)))
+			up = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

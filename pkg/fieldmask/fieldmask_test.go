@@ -38,3 +38,15 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestCamelCaseIsTheInverseOfSnakeCase(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"name", "parent_id", "default_vcio_id", "api_keys"} {
+		if got := fieldmask.SnakeCase(fieldmask.CamelCase(name)); got != name {
+			t.Errorf("SnakeCase(CamelCase(%q)) = %q", name, got)
+		}
+	}
+	if got := fieldmask.CamelCase("due_date"); got != "dueDate" {
+		t.Errorf("CamelCase(due_date) = %q, want dueDate", got)
+	}
+}

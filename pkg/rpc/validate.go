@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/fieldmask"
 	"github.com/orgplane/orgplane/pkg/text"
 )
 
@@ -258,27 +259,10 @@ func restField(md protoreflect.MessageDescriptor, shape requestShape, field stri
 			}
 			continue
 		}
-		segs[i] = lowerCamel(name) + index
+		segs[i] = fieldmask.CamelCase(name) + index
 		md = nil
 	}
 	return shape.restPath(root, strings.Join(segs, "."))
-}
-
-func lowerCamel(s string) string {
-	var b strings.Builder
-	up := false
-	for _, r := range s {
-		switch {
-		case r == '_':
-			up = b.Len() > 0
-		case up:
-			b.WriteString(strings.ToUpper(string(r)))
-			up = false
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // inRESTWords renames the field of a domain's InvalidArgument error; every other error passes

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/orgplane/orgplane/pkg/fieldmask"
 )
 
 // The gateway decodes bodies, query parameters and paths itself before any service sees the
@@ -380,7 +382,7 @@ func restErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 		// handlers ("type mismatch, parameter: account_id, error: ...").
 		field := "request"
 		if pm := pathParameter.FindStringSubmatch(s.Message()); pm != nil {
-			field = lowerCamel(pm[1])
+			field = fieldmask.CamelCase(pm[1])
 		}
 		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, (&inputError{field, "could not be read: check it against the API document"}).status().Err())
 		return
@@ -392,23 +394,6 @@ func restErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 var flattenedInput = regexp.MustCompile(`^(body|[a-z][A-Za-z0-9]*(?:\[[^\]]*\])?(?:\.[a-z][A-Za-z0-9]*(?:\[[^\]]*\])?)*): (.+)$`)
 
 var pathParameter = regexp.MustCompile(`parameter: ([A-Za-z0-9_.]+)`)
-
-func lowerCamel(s string) string {
-	var b strings.Builder
-	up := false
-	for _, r := range s {
-		switch {
-		case r == '_':
-			up = b.Len() > 0
-		case up:
-			b.WriteString(strings.ToUpper(string(r)))
-			up = false
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
 
 // libraryPhrases lists the phrases by which a Go library's own message is recognised; none may
 // reach a client.
