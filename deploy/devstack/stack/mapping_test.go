@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,12 @@ func TestOrganizationLinksFollowVisibilityAndDeletion(t *testing.T) {
 	}
 	if code, got := links(a.adminKey, west); code != 200 || len(got) != 0 {
 		t.Fatalf("an unmapped organization: %d %v", code, got)
+	}
+
+	// A malformed id is refused as bad input naming the field, before anything is read.
+	if r := w.do("GET", "/v1/accounts/"+a.id+"/organizations/not-a-uuid/links", a.adminKey, ""); r.code != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), "organizationId") {
+		t.Errorf("a malformed organization id got %d %s, want 400 naming organizationId", r.code, r.body)
 	}
 
 	// Group visibility is org's rule, and mapping keeps it: a user limited to no group that
