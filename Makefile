@@ -7,7 +7,7 @@ SHELL := bash
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
-MODULES   := pkg deploy/devkit services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack
+MODULES   := pkg deploy/devkit deploy/simulators services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack
 PLUGINS   := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 GENERATED := pkg/gen services/gateway/internal/openapi
 # Packages of every workspace module, for one go vet / go test run.
