@@ -97,6 +97,7 @@ require (
 
 replace (
 	github.com/orgplane/orgplane/deploy/devkit => ../devkit
+	github.com/orgplane/orgplane/deploy/simulators => ../simulators
 	github.com/orgplane/orgplane/pkg => ../../pkg
 	github.com/orgplane/orgplane/services/billing => ../../services/billing
 	github.com/orgplane/orgplane/services/gateway => ../../services/gateway

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ardanlabs/conf/v3"
@@ -17,6 +18,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/pkg/rpc"
 )
 
@@ -206,7 +208,21 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 		return Migrate(ctx, s, migrateURL, log)
 	case "serve":
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+		c, ok := s.Commands[cmd]
+		if !ok {
+			return fmt.Errorf("unknown command %q (want serve, migrate%s)", cmd, commandNames(s))
+		}
+		if s.Config != nil {
+			if err := ParseServiceConfig(s.Config); err != nil {
+				return err
+			}
+		}
+		pool, err := postgres.Open(ctx, s.DBConfig(cfg.DatabaseURL))
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return c.Run(ctx, pool, log)
 	}
 
 	keys, err := identity.ParseKeyring(cfg.IdentityKeys)
@@ -257,4 +273,17 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 		log.Info("admin endpoint", "addr", o.Admin.Addr().String())
 	}
 	return Serve(ctx, s, o)
+}
+
+func commandNames(s Spec) string {
+	names := make([]string, 0, len(s.Commands))
+	for n := range s.Commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := ""
+	for _, n := range names {
+		out += ", " + n
+	}
+	return out
 }

@@ -61,6 +61,13 @@ type Parts struct {
 	Workers []Worker
 }
 
+// Command is a service's own maintenance command, run as `<service> <name>` instead of serving
+// (the integration-sync service's `rotate`). It runs with the service's database role.
+type Command struct {
+	Help string
+	Run  func(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error
+}
+
 // Spec declares a service in one place: its settings, data, events, peers, REST routes and how
 // to build it. The platform, the gateway and the dev stack learn everything from it, so adding a
 // route or a consumer touches only the service and its protos.
@@ -90,6 +97,8 @@ type Spec struct {
 	// dependencies to learn which durable consumers its NATS credential must allow
 	// (NATSPermissions).
 	New func(ctx context.Context, d Deps) (Parts, error)
+	// Commands are the service's own maintenance commands, by name.
+	Commands map[string]Command
 }
 
 // Schema is the service's Postgres schema.

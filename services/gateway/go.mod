@@ -87,6 +87,7 @@ require (
 
 replace (
 	github.com/orgplane/orgplane/deploy/devkit => ../../deploy/devkit
+	github.com/orgplane/orgplane/deploy/simulators => ../../deploy/simulators
 	github.com/orgplane/orgplane/pkg => ../../pkg
 	github.com/orgplane/orgplane/services/billing => ../billing
 	github.com/orgplane/orgplane/services/integration-sync => ../integration-sync

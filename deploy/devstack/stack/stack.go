@@ -5,6 +5,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +50,9 @@ type Options struct {
 	OperatorToken string
 	// Clock, when set, is the time the services read (tests age data with it).
 	Clock func() time.Time
+	// CredentialKeys encrypt integration credentials (ORGPLANE_CREDENTIAL_KEYS's format); empty
+	// generates a keyring for this run only.
+	CredentialKeys string
 	// RateLimit is the gateway's per-credential limit; zero means 100 per second, bursts of 200.
 	RateLimit gatewaysvc.RateLimit
 	// CORSOrigins are the browser origins the gateway allows.
@@ -82,7 +87,12 @@ func (s *Stack) Wait() error { return s.wait() }
 // everything listens; cancel ctx to stop it all, then call Wait.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	log := o.Log
-	specs := Specs(o.Clock)
+	if o.CredentialKeys == "" {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		o.CredentialKeys = "run:" + base64.StdEncoding.EncodeToString(key)
+	}
+	specs := suite.Specs(suite.Options{Clock: o.Clock, CredentialKeys: o.CredentialKeys})
 	for _, s := range specs {
 		if err := platform.Migrate(ctx, s, o.DatabaseURL, log.With("service", s.Name)); err != nil {
 			return nil, fmt.Errorf("migrate %s: %w", s.Name, err)

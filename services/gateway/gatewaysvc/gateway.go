@@ -186,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Metrics != nil {
 		root.Handle("GET /metrics", cfg.Metrics)
 	}
+	if g.conns[webhookService] != nil {
+		root.Handle("POST /v1/webhooks/{integrationId}", retryAfterOn503(http.HandlerFunc(g.webhook)))
+	}
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	api := retryAfterOn503(g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux)))))))

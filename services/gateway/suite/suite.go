@@ -18,17 +18,24 @@ import (
 type Options struct {
 	// Clock, when set, is the time the services read (tests age data with it).
 	Clock func() time.Time
+	// CredentialKeys, when set, is the keyring integration credentials are encrypted with
+	// (else ORGPLANE_CREDENTIAL_KEYS).
+	CredentialKeys string
 }
 
 // Specs returns every service's spec.
 func Specs(o Options) []platform.Spec {
 	var org []orgsvc.Option
 	var bill []billingsvc.Option
+	var sync []integrationsyncsvc.Option
+	if o.CredentialKeys != "" {
+		sync = append(sync, integrationsyncsvc.WithCredentialKeys(o.CredentialKeys))
+	}
 	if o.Clock != nil {
 		org = append(org, orgsvc.WithClock(o.Clock))
 		bill = append(bill, billingsvc.WithClock(o.Clock))
 	}
 	return []platform.Spec{
-		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(), notificationsvc.Spec(), billingsvc.Spec(bill...),
+		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(), billingsvc.Spec(bill...),
 	}
 }

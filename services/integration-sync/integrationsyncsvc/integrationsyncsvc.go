@@ -1,24 +1,166 @@
-// Package integrationsyncsvc is the integration-sync service as a component: its cmd runs it alone, the dev
-// stack and whole-suite tests compose it with the others.
+// Package integrationsyncsvc is the integration-sync service as a component: its cmd runs it
+// alone, the dev stack and whole-suite tests compose it with the others.
 //
-// The integration-sync service owns integrations with IT Glue, ConnectWise PSA and Autotask, their cached external organizations and two-way sync. Its schema, outbox relay, gRPC server, health and
-// metrics run today; its API arrives with the issue that builds it.
+// The integration-sync service connects an account to IT Glue, ConnectWise PSA, Autotask PSA and
+// any tool with a JSON list of organizations; keeps a copy of each tool's organizations,
+// refreshed within the vendor's rate budget; and notices organizations gone on the other side.
 package integrationsyncsvc
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/autotask"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/connectwise"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/generic"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/itglue"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/grpcapi"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/secrets"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 )
 
+// Settings are the service's own configuration, read like the platform's from ORGPLANE_*
+// variables or --flags (see `integration-sync --help`).
+type Settings struct {
+	CredentialKeys      string        `conf:"env:CREDENTIAL_KEYS,mask,help:AES-256 keys that encrypt integration credentials: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts (add a new one last then run the rotate command)"`
+	FullRefresh         time.Duration `conf:"env:REFRESH_FULL_INTERVAL,default:24h,help:how often every integration gets a full refresh (which also finds orphans)"`
+	IncrementalRefresh  time.Duration `conf:"env:REFRESH_INCREMENTAL_INTERVAL,default:15m,help:how often an incremental refresh runs between full ones"`
+	RefreshLease        time.Duration `conf:"env:REFRESH_LEASE,default:30s,help:how long a refresh held by a crashed process waits before another process resumes it"`
+	RefreshWorkers      int           `conf:"env:REFRESH_WORKERS,default:4,help:how many refreshes one process runs at once"`
+	StopAfterAuthErrors int           `conf:"env:STOP_AFTER_AUTH_FAILURES,default:3,help:consecutive credential refusals after which calls to a tool stop until its credentials are updated"`
+}
+
+// Option adjusts the service for composition and tests; options win over settings.
+type Option func(*options)
+
+type options struct {
+	keys  string
+	cfg   func(*app.Config)
+	kinds []connector.Kind
+}
+
+// WithCredentialKeys sets the credential keyring (the dev stack generates and keeps one).
+func WithCredentialKeys(spec string) Option { return func(o *options) { o.keys = spec } }
+
+// WithConfig adjusts the workers' configuration after the settings are applied (tests shorten
+// leases and intervals).
+func WithConfig(f func(*app.Config)) Option { return func(o *options) { o.cfg = f } }
+
+// Kinds are the kinds of tool the service can connect: each one file set against the one
+// connector interface.
+func Kinds() connector.Registry {
+	r := connector.Registry{}
+	r.Register(itglue.Kind())
+	r.Register(connectwise.Kind())
+	r.Register(autotask.Kind())
+	r.Register(generic.Kind())
+	return r
+}
+
 // Spec describes the integration-sync service to the platform.
-func Spec() platform.Spec {
+func Spec(opts ...Option) platform.Spec {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	settings := &Settings{}
+	config := func() app.Config {
+		cfg := app.DefaultConfig()
+		if settings.FullRefresh > 0 {
+			cfg.FullInterval = settings.FullRefresh
+		}
+		if settings.IncrementalRefresh > 0 {
+			cfg.IncrementalInterval = settings.IncrementalRefresh
+		}
+		if settings.RefreshLease > 0 {
+			cfg.Lease = settings.RefreshLease
+		}
+		if settings.RefreshWorkers > 0 {
+			cfg.Workers = settings.RefreshWorkers
+		}
+		if settings.StopAfterAuthErrors > 0 {
+			cfg.StopAfterAuthFailures = settings.StopAfterAuthErrors
+		}
+		if o.cfg != nil {
+			o.cfg(&cfg)
+		}
+		return cfg
+	}
+	keyring := func(inert bool) (*secrets.Keyring, error) {
+		spec := settings.CredentialKeys
+		if o.keys != "" {
+			spec = o.keys
+		}
+		if spec == "" {
+			if !inert {
+				return nil, errors.New(platform.EnvPrefix + "_CREDENTIAL_KEYS is required: integration credentials are encrypted with it")
+			}
+			// Built with inert dependencies (to derive NATS permissions): nothing is sealed.
+			spec = secrets.GenerateSpec("inert")
+		}
+		return secrets.ParseKeyring(spec)
+	}
+	build := func(pool *pgxpool.Pool, keys *secrets.Keyring, pages *pagetoken.Sealer, log *slog.Logger) (*app.Service, *budget.Budgets) {
+		b := budget.New(pool)
+		return app.New(store.New(pool), keys, Kinds(), b, pages, config(), log), b
+	}
 	return platform.Spec{
 		Name:             "integration-sync",
 		DefaultGRPCAddr:  ":9103",
 		DefaultAdminAddr: ":9203",
-		New: func(context.Context, platform.Deps) (platform.Parts, error) {
-			return platform.Parts{}, nil
+		Config:           settings,
+		Migrations:       []postgres.MigrationSet{store.Migrations()},
+		Produces: []proto.Message{&integrationsyncv1.IntegrationCreated{}, &integrationsyncv1.IntegrationDeleted{},
+			&integrationsyncv1.IntegrationStateChanged{}, &integrationsyncv1.RefreshFinished{},
+			&integrationsyncv1.ExternalOrganizationCreated{}, &integrationsyncv1.ExternalOrganizationChanged{},
+			&integrationsyncv1.ExternalOrganizationOrphaned{}},
+		Routes: []platform.Route{integrationsyncv1.RegisterIntegrationServiceHandler},
+		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
+			keys, err := keyring(d.Pool == nil)
+			if err != nil {
+				return platform.Parts{}, err
+			}
+			svc, budgets := build(d.Pool, keys, pagetoken.FromKeyring(d.Keys, "integration-sync page tokens"), d.Log)
+			grpcapi.Register(d.Server, svc)
+			return platform.Parts{Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler, svc.RunDeliveryRetries,
+				func(ctx context.Context) error {
+					// The budget's concurrency slots live on one held connection; it goes with the service.
+					<-ctx.Done()
+					budgets.Close()
+					return nil
+				}}}, nil
+		},
+		Commands: map[string]platform.Command{
+			"rotate": {
+				Help: "re-encrypt every integration credential with the newest of ORGPLANE_CREDENTIAL_KEYS",
+				Run: func(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+					keys, err := keyring(false)
+					if err != nil {
+						return err
+					}
+					svc, budgets := build(pool, keys, nil, log)
+					defer budgets.Close()
+					n, err := svc.Rotate(ctx)
+					if err != nil {
+						return fmt.Errorf("rotate credentials: %w", err)
+					}
+					log.Info("credentials re-encrypted", "count", n, "key", keys.Newest())
+					return nil
+				},
+			},
 		},
 	}
 }
