@@ -33,6 +33,7 @@ import (
 
 	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
+	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
@@ -70,6 +71,8 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	ratePerSec := fs.Float64("rate-limit", 100, "gateway requests per second per API key")
 	rateBurst := fs.Int("rate-burst", 200, "gateway burst per API key")
 	pgMode := fs.String("postgres", envOr("ORGPLANE_DEV_POSTGRES", "auto"), "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
+	simPort := fs.Int("simulator-base-port", 9411, "first of four consecutive ports of the IT Glue, ConnectWise, Autotask and generic simulators (0: any free ports, -1: no simulators)")
+	simCompanies := fs.Int("simulator-companies", 300, "clients each simulated tool is seeded with")
 	logLevel := fs.String("log-level", envOr("ORGPLANE_LOG_LEVEL", "info"), "debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,7 +112,8 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	}()
 	log.Info("postgres ready", "source", pg.Source)
 
-	secrets, err := devSecrets(filepath.Join(state, "dev-credentials"))
+	credPath := filepath.Join(state, "dev-credentials")
+	secrets, err := devSecrets(credPath)
 	if err != nil {
 		return err
 	}
@@ -132,13 +136,30 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	st, err := stack.Start(ctx, stack.Options{
 		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: *natsPort,
 		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
-		Keys: keys, OperatorToken: secrets.operatorToken,
+		Keys: keys, OperatorToken: secrets.operatorToken, CredentialKeys: secrets.credentialKeys,
 		RateLimit: gatewaysvc.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
 	})
 	if err != nil {
 		return err
 	}
 	banner(os.Stdout, st, *host, secrets.operatorToken)
+	if *simPort >= 0 {
+		simPorts := map[string]int{}
+		if *simPort > 0 {
+			for i, name := range []string{"itglue", "connectwise", "autotask", "generic"} {
+				simPorts[name] = *simPort + i
+			}
+		}
+		sims, err := simulators.Start(ctx, simulators.Options{Host: *host, Ports: simPorts, Companies: *simCompanies})
+		if err != nil {
+			return fmt.Errorf("%w (-simulator-base-port moves them, -1 turns them off)", err)
+		}
+		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims)
+		if err != nil {
+			return err
+		}
+		toolsBanner(os.Stdout, st.GatewayURL, dev)
+	}
 	<-ctx.Done()
 	stopSignals() // a second Ctrl-C now kills at once
 	log.Info("stopping")
@@ -173,13 +194,17 @@ func banner(w io.Writer, st *stack.Stack, host, token string) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-type secrets struct{ operatorToken, identityKeys string }
+type secrets struct {
+	operatorToken, identityKeys, credentialKeys string
+	// The bootstrap account and its administrator's key, once made.
+	accountID, adminKey string
+}
 
 // devSecrets keeps the dev stack's credentials across runs so scripts and shells stay valid;
 // they are random per checkout and never leave .run/.
 func devSecrets(path string) (secrets, error) {
+	var s secrets
 	if b, err := os.ReadFile(path); err == nil {
-		var s secrets
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, _ := strings.Cut(line, "=")
 			switch k {
@@ -187,18 +212,25 @@ func devSecrets(path string) (secrets, error) {
 				s.operatorToken = v
 			case "ORGPLANE_IDENTITY_KEYS":
 				s.identityKeys = v
+			case "ORGPLANE_CREDENTIAL_KEYS":
+				s.credentialKeys = v
+			case "ORGPLANE_DEV_ACCOUNT_ID":
+				s.accountID = v
+			case "ORGPLANE_DEV_ADMIN_KEY":
+				s.adminKey = v
 			}
 		}
-		if s.operatorToken != "" && s.identityKeys != "" {
+		if s.operatorToken != "" && s.identityKeys != "" && s.credentialKeys != "" {
 			return s, nil
 		}
 	}
-	s := secrets{
-		operatorToken: "op_" + random(32),
-		identityKeys:  "dev1:" + base64.StdEncoding.EncodeToString([]byte(random(32))),
+	if s.operatorToken == "" || s.identityKeys == "" {
+		s = secrets{operatorToken: "op_" + random(32), identityKeys: "dev1:" + base64.StdEncoding.EncodeToString([]byte(random(32)))}
 	}
-	body := fmt.Sprintf("ORGPLANE_OPERATOR_TOKEN=%s\nORGPLANE_IDENTITY_KEYS=%s\n", s.operatorToken, s.identityKeys)
-	return s, os.WriteFile(path, []byte(body), 0o600)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	s.credentialKeys = "dev1:" + base64.StdEncoding.EncodeToString(key)
+	return s, s.save(path)
 }
 
 func random(n int) string {

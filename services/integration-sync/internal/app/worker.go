@@ -131,8 +131,15 @@ func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 			return s.vendorFailed(ctx, c, op.ID, t.integration, err)
 		}
 		done, err := s.recordPage(ctx, c, op.ID, kind, page)
-		if err != nil || done {
+		if err != nil {
 			return err
+		}
+		if done {
+			// The tool answered every call: the credentials work.
+			if t.integration.State != domain.StateConnected {
+				return s.recordState(ctx, t.integration, domain.StateConnected, "")
+			}
+			return nil
 		}
 		// Re-read: the checkpoint and counters are the committed ones, and a cancel lands here.
 		err = s.store.InTenant(ctx, c.AccountID, func(tx *store.Tx) error {
