@@ -8,6 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/orgplane/orgplane/deploy/devkit v0.0.0
+	github.com/orgplane/orgplane/deploy/simulators v0.0.0
 	github.com/orgplane/orgplane/pkg v0.0.0
 	github.com/orgplane/orgplane/services/gateway v0.0.0
 	golang.org/x/sync v0.24.0

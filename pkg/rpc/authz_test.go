@@ -27,6 +27,7 @@ import (
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	authzv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"

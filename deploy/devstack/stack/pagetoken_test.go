@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
+	"github.com/orgplane/orgplane/deploy/simulators"
+	"github.com/orgplane/orgplane/deploy/simulators/simkit"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 )
 
@@ -191,6 +194,9 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	for _, title := range []string{"Quarterly alignment", "Annual plan"} {
 		w.must(200, "POST", acct+"/reviews", a.adminKey, fmt.Sprintf(`{"organizationId":"%s","title":"%s"}`, org, title))
 	}
+	// An integration with two cached organizations, two orphans and more than one refresh, so the
+	// integration lists page too.
+	integ := pagedIntegration(w, a)
 	// The same role as the administrator, limited to the group that holds everything above: it
 	// sees the same items, through another principal and another visibility.
 	limitedUser, limitedKey := w.keyFor(a, "lim@example.com", "IT Provider Admin", group)
@@ -202,11 +208,13 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		t.Fatalf("found %d list routes with page tokens, want at least accounts, organizations, reviews and users", len(routes))
 	}
 	for _, r := range routes {
-		if strings.Contains(strings.ReplaceAll(r.path, "{accountId}", ""), "{") {
+		if strings.Contains(strings.NewReplacer("{accountId}", "", "{integrationId}", "").Replace(r.path), "{") {
 			t.Fatalf("%s: teach the test the path parameters of %s", r.op, r.path)
 		}
 	}
-	pathOf := func(r listRoute, account string) string { return strings.ReplaceAll(r.path, "{accountId}", account) }
+	pathOf := func(r listRoute, account string) string {
+		return strings.NewReplacer("{accountId}", account, "{integrationId}", integ).Replace(r.path)
+	}
 	accountScoped := func(r listRoute) bool { return strings.Contains(r.path, "{accountId}") }
 	owner := func(r listRoute) caller {
 		if accountScoped(r) {
@@ -361,4 +369,45 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 			badToken(t, r.op+": an expired token", list(r, owner(r), page(1, tokens[r.path])))
 		}
 	}
+}
+
+// pagedIntegration connects a to a simulated IT Glue holding four organizations, refreshes it,
+// then removes two and refreshes again: two cached organizations, two orphans, two operations.
+func pagedIntegration(w *world, a msp) string {
+	w.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.t.Cleanup(cancel)
+	sims, err := simulators.Start(ctx, simulators.Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var ids []int64
+	for _, name := range []string{"Paged Alpha", "Paged Beta", "Paged Gamma", "Paged Delta"} {
+		ids = append(ids, sims.ITGlue.Sim.Store.Add(simkit.Company{Name: name, Active: true}).ID)
+	}
+	base := "/v1/accounts/" + a.id + "/integrations"
+	integ := w.must(200, "POST", base, a.adminKey, fmt.Sprintf(`{"kind":"itglue","endpoint":%q,"credentials":{"apiKey":%q}}`,
+		sims.ITGlue.URL, simulators.ITGlueAPIKey))["id"].(string)
+	refresh := func() {
+		// The scheduler may have started one: :refresh returns it; wait for whichever runs.
+		op := w.must(200, "POST", base+"/"+integ+":refresh", a.adminKey, `{"mode":"REFRESH_MODE_FULL"}`)["id"].(string)
+		deadline := time.Now().Add(30 * time.Second)
+		for w.must(200, "GET", "/v1/accounts/"+a.id+"/operations/"+op, a.adminKey, "")["state"] == "OPERATION_STATE_RUNNING" {
+			if time.Now().After(deadline) {
+				w.t.Fatalf("refresh %s did not end", op)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	refresh()
+	sims.ITGlue.Sim.Store.Remove(ids[0])
+	sims.ITGlue.Sim.Store.Remove(ids[1])
+	for range 5 {
+		refresh()
+		if w.must(200, "GET", "/v1/accounts/"+a.id+"/orphans", a.adminKey, "")["totalSize"] == "2" {
+			return integ
+		}
+	}
+	w.t.Fatal("the removed organizations were not orphaned")
+	return ""
 }

@@ -190,6 +190,18 @@ func (fx *matrixFixtures) freshKey() string {
 		`{"name":"Matrix victim %d","roleId":"%s","userId":"%s"}`, fx.next(), fx.nothingRole, fx.nobodyUser))["apiKey"].(map[string]any)["id"].(string)
 }
 
+// freshIntegration returns a generic-tool integration for a call that deletes one: the one left
+// by a refused call, else a new one (an account has one integration of each kind).
+func (fx *matrixFixtures) freshIntegration() string {
+	acct := "/v1/accounts/" + fx.account.id + "/integrations"
+	for _, in := range fx.w.must(200, "GET", acct, fx.account.adminKey, "")["integrations"].([]any) {
+		if m := in.(map[string]any); m["kind"] == "generic" {
+			return m["id"].(string)
+		}
+	}
+	return fx.w.must(200, "POST", acct, fx.account.adminKey, `{"kind":"generic","settings":{"listUrl":"http://127.0.0.1:9/clients","namePath":"name"}}`)["id"].(string)
+}
+
 // withAccountLogo sets the account's logo again, for a call that reads or deletes it.
 func (fx *matrixFixtures) withAccountLogo() map[string]string {
 	fx.w.must(200, "PUT", "/v1/accounts/"+fx.account.id+"/logo", fx.account.adminKey, matrixLogo())
@@ -302,6 +314,25 @@ var matrixRequests = map[string]matrixRequest{
 		"&endDate=" + time.Now().UTC().Format(time.DateOnly)},
 
 	"ListOrganizationLinks": {},
+
+	"ListIntegrationKinds": {},
+	"CreateIntegration": {body: jsonBody(`{"kind":"connectwise","displayName":"Matrix CW %N","endpoint":"http://127.0.0.1:9",` +
+		`"credentials":{"site":"cw.example","companyId":"m","publicKey":"p","privateKey":"k","clientId":"c"}}`),
+		mayFail: "an account has one integration of each kind: the first admitted call makes it"},
+	"GetIntegration":    {},
+	"ListIntegrations":  {},
+	"UpdateIntegration": {query: "updateMask=displayName", body: jsonBody(`{"displayName":"Matrix IT Glue %N"}`)},
+	"DeleteIntegration": {vars: func(fx *matrixFixtures) map[string]string {
+		return map[string]string{"integration_id": fx.freshIntegration()}
+	}},
+	"TestIntegration":    {body: jsonBody(`{}`)},
+	"RefreshIntegration": {body: jsonBody(`{"mode":"REFRESH_MODE_FULL"}`)},
+	"GetOperation":       {},
+	"ListOperations":     {},
+	"CancelOperation": {body: jsonBody(`{}`),
+		mayFail: "the refresh (of a tool that does not answer) may have ended, or been cancelled by an earlier call"},
+	"ListExternalOrganizations": {},
+	"ListOrphans":               {},
 }
 
 // roleBody is a custom role granting level in the areas given, None elsewhere.
@@ -362,7 +393,14 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		`{"firstName":"No","lastName":"Body","email":"nobody@matrix.example","roleId":"%s","allOrganizations":false}`, fx.nothingRole))["id"].(string)
 	victimKey := fx.freshKey()
 
+	// An IT Glue integration whose tool does not answer (nothing listens on port 9): calls
+	// on it are admitted or refused by the rules alone, and its refresh stays an operation.
+	integ := w.must(200, "POST", acct+"/integrations", a.adminKey,
+		`{"kind":"itglue","endpoint":"http://127.0.0.1:9","credentials":{"apiKey":"matrix-key"}}`)["id"].(string)
+	operation := w.must(200, "POST", acct+"/integrations/"+integ+":refresh", a.adminKey, `{"mode":"REFRESH_MODE_FULL"}`)["id"].(string)
+
 	fx.vars = map[string]string{
+		"integration_id": integ, "integration.id": integ, "operation_id": operation,
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,
 		"role.id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,

@@ -135,10 +135,6 @@ func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 			return err
 		}
 		if done {
-			// The tool answered every call: the credentials work.
-			if t.integration.State != domain.StateConnected {
-				return s.recordState(ctx, t.integration, domain.StateConnected, "")
-			}
 			return nil
 		}
 		// Re-read: the checkpoint and counters are the committed ones, and a cancel lands here.
@@ -242,6 +238,20 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 			op.Progress.ItemsTotal = max(op.Progress.ItemsTotal, op.Progress.ItemsDone)
 			if err := tx.RecordRefresh(ctx, op.IntegrationID, op.Mode == domain.ModeFull, op.Created, now); err != nil {
 				return err
+			}
+			// The tool answered every call: the credentials work, as of the same commit that
+			// says the refresh succeeded.
+			integ, err := tx.Integration(ctx, op.IntegrationID, true)
+			if err != nil {
+				return err
+			}
+			if integ.State != domain.StateConnected {
+				if err := tx.SetIntegrationState(ctx, integ.ID, domain.StateConnected, "", now); err != nil {
+					return err
+				}
+				evs = append(evs, &integrationsyncv1.IntegrationStateChanged{AccountId: c.AccountID, IntegrationId: integ.ID,
+					Kind: integ.Kind, PreviousState: integrationsyncv1.IntegrationState(integ.State),
+					State: integrationsyncv1.IntegrationState_INTEGRATION_STATE_CONNECTED})
 			}
 			evs = append(evs, finishEvent(op))
 		}

@@ -236,3 +236,18 @@ func (r Registry) Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+type withoutCredentialsKey struct{}
+
+// WithoutCredentials marks a request that carries no credentials (Autotask's zone discovery,
+// ConnectWise's companyinfo): its success says nothing about the credentials, so the transport
+// does not take it as proof that refused credentials work again.
+func WithoutCredentials(ctx context.Context) context.Context {
+	return context.WithValue(ctx, withoutCredentialsKey{}, true)
+}
+
+// CarriesNoCredentials reports whether ctx was marked by WithoutCredentials.
+func CarriesNoCredentials(ctx context.Context) bool {
+	v, _ := ctx.Value(withoutCredentialsKey{}).(bool)
+	return v
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 )
 
 // ErrStopped: the vendor refused the integration's credentials Options.StopAfterAuthFailures
@@ -191,7 +192,8 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			at.Retry, at.Wait = true, jitter(bo.NextBackOff())
 		default:
-			if failures > 0 && resp.StatusCode < 300 {
+			// Only a call that carried the credentials proves they work again.
+			if failures > 0 && resp.StatusCode < 300 && !connector.CarriesNoCredentials(ctx) {
 				if aerr := t.budgets.AuthSucceeded(ctx, t.integrationID); aerr != nil {
 					t.opts.Log.Warn("rate budget: cannot reset auth failures", "integration", t.integrationID, "err", aerr)
 				}

@@ -118,7 +118,7 @@ func (c *Connector) zoneBase(ctx context.Context) (string, error) {
 		return c.zone, nil
 	}
 	u := c.discoveryBase + "/atservicesrest/v1.0/ZoneInformation?user=" + url.QueryEscape(c.apiUser)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(connector.WithoutCredentials(ctx), http.MethodGet, u, nil)
 	if err != nil {
 		return "", fmt.Errorf("autotask: zone discovery: %w", err)
 	}

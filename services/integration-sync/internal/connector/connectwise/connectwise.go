@@ -138,7 +138,7 @@ func (c *Connector) base(ctx context.Context) (*url.URL, error) {
 	if c.apiBase != nil {
 		return c.apiBase, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.root+"/login/companyinfo/"+url.PathEscape(c.companyID), nil)
+	req, err := http.NewRequestWithContext(connector.WithoutCredentials(ctx), http.MethodGet, c.root+"/login/companyinfo/"+url.PathEscape(c.companyID), nil)
 	if err != nil {
 		return nil, fmt.Errorf("connectwise: companyinfo request: %w", err)
 	}
