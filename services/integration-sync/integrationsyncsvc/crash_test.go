@@ -251,7 +251,7 @@ func appWithoutWorkers(t *testing.T, db *testkit.DB, credentialKeys string) *app
 	t.Cleanup(b.Close)
 	pageKey := make([]byte, 32)
 	_, _ = rand.Read(pageKey)
-	return app.New(store.New(db.Pool), keys, integrationsyncsvc.Kinds(), b, pagetoken.New(pageKey), app.DefaultConfig(),
+	return app.New(store.New(db.Pool), goodStanding{}, keys, integrationsyncsvc.Kinds(), b, pagetoken.New(pageKey), app.DefaultConfig(),
 		slog.New(slog.DiscardHandler))
 }
 
@@ -399,3 +399,9 @@ func (l *lockedBuffer) tail(n int) string {
 	}
 	return s
 }
+
+// goodStanding stands in for org's answer about the account's subscription: the parent only
+// creates the integration and its refresh.
+type goodStanding struct{}
+
+func (goodStanding) Writable(context.Context, string) (bool, error) { return true, nil }

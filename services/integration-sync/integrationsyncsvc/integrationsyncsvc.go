@@ -17,11 +17,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
+	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/clients"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/autotask"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/connectwise"
@@ -113,9 +115,9 @@ func Spec(opts ...Option) platform.Spec {
 		}
 		return secrets.ParseKeyring(spec)
 	}
-	build := func(pool *pgxpool.Pool, keys *secrets.Keyring, pages *pagetoken.Sealer, log *slog.Logger) (*app.Service, *budget.Budgets) {
+	build := func(pool *pgxpool.Pool, accounts app.Accounts, keys *secrets.Keyring, pages *pagetoken.Sealer, log *slog.Logger) (*app.Service, *budget.Budgets) {
 		b := budget.New(pool)
-		return app.New(store.New(pool), keys, Kinds(), b, pages, config(), log), b
+		return app.New(store.New(pool), accounts, keys, Kinds(), b, pages, config(), log), b
 	}
 	return platform.Spec{
 		Name:             "integration-sync",
@@ -127,13 +129,16 @@ func Spec(opts ...Option) platform.Spec {
 			&integrationsyncv1.IntegrationStateChanged{}, &integrationsyncv1.RefreshFinished{},
 			&integrationsyncv1.ExternalOrganizationCreated{}, &integrationsyncv1.ExternalOrganizationChanged{},
 			&integrationsyncv1.ExternalOrganizationOrphaned{}},
+		// org answers whether an account may change anything (its subscription's state).
+		Peers:  []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
 		Routes: []platform.Route{integrationsyncv1.RegisterIntegrationServiceHandler},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			keys, err := keyring(d.Pool == nil)
 			if err != nil {
 				return platform.Parts{}, err
 			}
-			svc, budgets := build(d.Pool, keys, pagetoken.FromKeyring(d.Keys, "integration-sync page tokens"), d.Log)
+			accounts := clients.Accounts{Client: orgv1.NewLicenseServiceClient(d.Peers["org"])}
+			svc, budgets := build(d.Pool, accounts, keys, pagetoken.FromKeyring(d.Keys, "integration-sync page tokens"), d.Log)
 			grpcapi.Register(d.Server, svc)
 			return platform.Parts{Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler, svc.RunDeliveryRetries,
 				func(ctx context.Context) error {
@@ -151,7 +156,7 @@ func Spec(opts ...Option) platform.Spec {
 					if err != nil {
 						return err
 					}
-					svc, budgets := build(pool, keys, nil, log)
+					svc, budgets := build(pool, nil, keys, nil, log)
 					defer budgets.Close()
 					n, err := svc.Rotate(ctx)
 					if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
@@ -46,27 +47,35 @@ func DefaultConfig() Config {
 		Poll: time.Second, Workers: 4, StopAfterAuthFailures: 3}
 }
 
+// Accounts is the org service as integration-sync needs it.
+type Accounts interface {
+	// Writable reports whether the account may change anything: false while its subscription
+	// is canceled or past due.
+	Writable(ctx context.Context, accountID string) (bool, error)
+}
+
 // Service runs the integration-sync use cases.
 type Service struct {
-	store   *store.Store
-	keys    *secrets.Keyring
-	kinds   connector.Registry
-	budgets *budget.Budgets
-	pages   *pagetoken.Sealer
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	owner   string
-	wake    chan struct{}
+	store    *store.Store
+	accounts Accounts
+	keys     *secrets.Keyring
+	kinds    connector.Registry
+	budgets  *budget.Budgets
+	pages    *pagetoken.Sealer
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	owner    string
+	wake     chan struct{}
 }
 
 // New returns a Service.
-func New(st *store.Store, keys *secrets.Keyring, kinds connector.Registry, budgets *budget.Budgets,
+func New(st *store.Store, accounts Accounts, keys *secrets.Keyring, kinds connector.Registry, budgets *budget.Budgets,
 	pages *pagetoken.Sealer, cfg Config, log *slog.Logger) *Service {
 	if cfg.HTTP == nil {
 		cfg.HTTP = http.DefaultTransport
 	}
-	return &Service{store: st, keys: keys, kinds: kinds, budgets: budgets, pages: pages, cfg: cfg, log: log,
+	return &Service{store: st, accounts: accounts, keys: keys, kinds: kinds, budgets: budgets, pages: pages, cfg: cfg, log: log,
 		now: time.Now, owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 
@@ -168,4 +177,23 @@ func (s *Service) wakeWorkers() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// writer is the caller of a change: it must hold integrations:write in the account, and a
+// member's change to an account whose subscription is canceled or past due is refused (the
+// account is read-only, as everywhere in Orgplane). Operators and services are not held to it.
+// org is asked before any transaction opens.
+func (s *Service) writer(ctx context.Context, accountID string) (identity.Identity, error) {
+	id, err := identity.ForAccount(ctx, accountID, domain.PermWrite)
+	if err != nil || id.Operator() || id.Kind == identity.KindService {
+		return id, err
+	}
+	ok, err := s.accounts.Writable(ctx, accountID)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	if !ok {
+		return identity.Identity{}, domain.ErrSubscriptionInactive
+	}
+	return id, nil
 }

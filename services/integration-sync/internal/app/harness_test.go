@@ -87,7 +87,7 @@ func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 	b := budget.New(pool)
 	w.t.Cleanup(b.Close)
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := app.New(store.New(pool), keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
+	svc := app.New(store.New(pool), writable{}, keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -207,3 +207,9 @@ func (w *world) externals(svc *app.Service, integrationID string, state domain.E
 type simkitCompany = simkit.Company
 
 func itoa(n int64) string { return fmt.Sprint(n) }
+
+// writable stands in for the org service's answer about the account's subscription (the
+// whole-suite tests ask the real one): every test account is in good standing.
+type writable struct{}
+
+func (writable) Writable(context.Context, string) (bool, error) { return true, nil }

@@ -38,7 +38,7 @@ type IntegrationView struct {
 
 // CreateIntegration connects a tool.
 func (s *Service) CreateIntegration(ctx context.Context, accountID string, in IntegrationInput) (IntegrationView, error) {
-	id, err := identity.ForAccount(ctx, accountID, domain.PermWrite)
+	id, err := s.writer(ctx, accountID)
 	if err != nil {
 		return IntegrationView{}, err
 	}
@@ -144,7 +144,7 @@ func (s *Service) ListIntegrations(ctx context.Context, accountID string) ([]Int
 // credentials, credentials.<name>, endpoint, budgetPolicy). Credentials named are replaced; a
 // change of credentials or endpoint makes the integration untested and lifts a stop.
 func (s *Service) UpdateIntegration(ctx context.Context, accountID, integrationID string, in IntegrationInput, paths []string) (IntegrationView, error) {
-	if _, err := identity.ForAccount(ctx, accountID, domain.PermWrite); err != nil {
+	if _, err := s.writer(ctx, accountID); err != nil {
 		return IntegrationView{}, err
 	}
 	if len(paths) == 0 {
@@ -272,7 +272,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, accountID, integrationI
 
 // DeleteIntegration disconnects a tool; a running refresh of it stops at its next checkpoint.
 func (s *Service) DeleteIntegration(ctx context.Context, accountID, integrationID string) error {
-	id, err := identity.ForAccount(ctx, accountID, domain.PermWrite)
+	id, err := s.writer(ctx, accountID)
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ type TestResult struct {
 
 // TestIntegration calls the tool with the stored credentials and records what it said.
 func (s *Service) TestIntegration(ctx context.Context, accountID, integrationID string) (TestResult, error) {
-	if _, err := identity.ForAccount(ctx, accountID, domain.PermWrite); err != nil {
+	if _, err := s.writer(ctx, accountID); err != nil {
 		return TestResult{}, err
 	}
 	t, err := s.readTarget(ctx, accountID, integrationID)

@@ -20,7 +20,7 @@ const schedulerActor = "scheduler"
 
 // RefreshIntegration starts a refresh, or returns the one already running.
 func (s *Service) RefreshIntegration(ctx context.Context, accountID, integrationID string, mode domain.RefreshMode) (domain.Operation, error) {
-	id, err := identity.ForAccount(ctx, accountID, domain.PermWrite)
+	id, err := s.writer(ctx, accountID)
 	if err != nil {
 		return domain.Operation{}, err
 	}
@@ -124,7 +124,7 @@ func (s *Service) ListOperations(ctx context.Context, accountID, integrationID s
 // CancelOperation asks a running operation to stop; the worker stops it at its next checkpoint
 // (at once when no worker holds it).
 func (s *Service) CancelOperation(ctx context.Context, accountID, operationID string) (domain.Operation, error) {
-	if _, err := identity.ForAccount(ctx, accountID, domain.PermWrite); err != nil {
+	if _, err := s.writer(ctx, accountID); err != nil {
 		return domain.Operation{}, err
 	}
 	var op domain.Operation

@@ -97,3 +97,36 @@ func TestCancelStopsARefreshAtItsNextCheckpoint(t *testing.T) {
 		t.Fatalf("refresh after cancel: %v (%s)", err, next.ID)
 	}
 }
+
+// A tool that cannot be reached: the refresh is kept, postponed with its reason, not lost.
+func TestAnUnreachableToolPostponesTheRefresh(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	svc := w.service(true)
+	integ, err := svc.CreateIntegration(w.ctx(), w.account, app.IntegrationInput{Kind: "itglue", Endpoint: "http://127.0.0.1:9",
+		Credentials: map[string]string{"apiKey": "unreachable"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := svc.RefreshIntegration(w.ctx(), w.account, integ.ID, domain.ModeFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cur, err := svc.GetOperation(w.ctx(), w.account, op.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Attempts >= 1 {
+			if cur.State != domain.OpRunning || cur.ErrorMessage == "" {
+				t.Fatalf("after a failed attempt: %v %q", cur.State, cur.ErrorMessage)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt recorded: %+v", cur)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -280,19 +280,19 @@ func externalEvent(accountID string, e domain.ExternalOrganization, c domain.Cha
 // vendorFailed decides what a failed vendor call means for the refresh: refused credentials
 // end it and mark the integration; an unavailable tool postpones it with backoff until it has
 // failed MaxAttempts times; any other refusal ends it.
-func (s *Service) vendorFailed(ctx context.Context, c store.Claim, opID string, integ domain.Integration, err error) error {
+func (s *Service) vendorFailed(ctx context.Context, c store.Claim, opID string, integ domain.Integration, callErr error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	switch {
-	case errors.Is(err, connector.ErrUnauthorized), errors.Is(err, transport.ErrStopped):
-		msg := vendorMessage(err)
+	case errors.Is(callErr, connector.ErrUnauthorized), errors.Is(callErr, transport.ErrStopped):
+		msg := vendorMessage(callErr)
 		if e := s.recordState(ctx, integ, domain.StateCredentialsRejected, msg); e != nil {
 			return e
 		}
 		return s.fail(ctx, c, opID, domain.ReasonCredentialsRejected, msg)
-	case errors.Is(err, connector.ErrRejected), errors.Is(err, connector.ErrNotFound), errors.Is(err, connector.ErrUnsupported):
-		return s.fail(ctx, c, opID, domain.ReasonVendorRefused, vendorMessage(err))
+	case errors.Is(callErr, connector.ErrRejected), errors.Is(callErr, connector.ErrNotFound), errors.Is(callErr, connector.ErrUnsupported):
+		return s.fail(ctx, c, opID, domain.ReasonVendorRefused, vendorMessage(callErr))
 	}
 	// Unavailable (5xx after the transport's retries, 429s beyond its patience, the network).
 	var attempts int
@@ -303,7 +303,7 @@ func (s *Service) vendorFailed(ctx context.Context, c store.Claim, opID string, 
 		}
 		op.Attempts++
 		op.Updated = s.clock()
-		op.ErrorMessage = vendorMessage(err)
+		op.ErrorMessage = vendorMessage(callErr)
 		attempts = op.Attempts
 		if err := tx.SaveOperation(ctx, op); err != nil {
 			return err
@@ -314,9 +314,9 @@ func (s *Service) vendorFailed(ctx context.Context, c store.Claim, opID string, 
 		return e
 	}
 	if attempts >= domain.MaxAttempts {
-		return s.fail(ctx, c, opID, domain.ReasonVendorUnavailable, vendorMessage(err))
+		return s.fail(ctx, c, opID, domain.ReasonVendorUnavailable, vendorMessage(callErr))
 	}
-	s.log.Info("tool unavailable; refresh postponed", "operation", opID, "attempts", attempts, "error", vendorMessage(err))
+	s.log.Info("tool unavailable; refresh postponed", "operation", opID, "attempts", attempts, "error", vendorMessage(callErr))
 	return s.store.InSystem(ctx, func(tx *store.Tx) error {
 		return tx.Postpone(ctx, opID, s.owner, domain.RetryDelay(attempts))
 	})

@@ -29,6 +29,10 @@ var (
 		Message: "the tool refused this integration's credentials; update them and test the connection"}
 	// ErrOperationEnded: a finished operation cannot be cancelled.
 	ErrOperationEnded = apperr.FailedPrecondition("the operation has already ended")
+	// ErrSubscriptionInactive refuses a member's change while the account's subscription is
+	// canceled or past due (the org service's answer): the account is read-only.
+	ErrSubscriptionInactive = &apperr.Error{Kind: apperr.KindPermissionDenied, Reason: "SUBSCRIPTION_INACTIVE",
+		Message: "the account's subscription is canceled or past due: the account is read-only until the subscription is reactivated"}
 	// ErrBadSignature answers a webhook delivery that does not verify (the gateway answers 401).
 	ErrBadSignature = apperr.Unauthenticated("webhook signature does not verify")
 )
