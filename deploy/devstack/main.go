@@ -155,11 +155,15 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 			return fmt.Errorf("%w (-simulator-base-port moves them, -1 turns them off)", err)
 		}
 		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims)
-		if err != nil {
+		switch {
+		case err == nil:
+			toolsBanner(os.Stdout, st.GatewayURL, dev)
+		case ctx.Err() == nil:
 			return err
 		}
-		toolsBanner(os.Stdout, st.GatewayURL, dev)
+		// Interrupted while connecting: stop as after the banner.
 	}
+	fmt.Fprint(os.Stdout, "Press Ctrl-C to stop.\n\n")
 	<-ctx.Done()
 	stopSignals() // a second Ctrl-C now kills at once
 	log.Info("stopping")
@@ -190,7 +194,7 @@ func banner(w io.Writer, st *stack.Stack, host, token string) {
 	}
 	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
-	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\nPress Ctrl-C to stop.\n\n", st.ServiceAddrs["org"])
+	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\n", st.ServiceAddrs["org"])
 	_, _ = io.WriteString(w, b.String())
 }
 

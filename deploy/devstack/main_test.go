@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -34,7 +35,8 @@ func TestMakeRunLifecycle(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(bin, "-postgres", "private", "-state", state,
-		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0")
+		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0", "-simulator-base-port", "0",
+		"-simulator-companies", "40")
 	cmd.Env = append(os.Environ(), "DATABASE_URL=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -61,13 +63,23 @@ func TestMakeRunLifecycle(t *testing.T) {
 
 	// The banner lists every address.
 	addrs := map[string]string{}
-	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics)\s+(\S+)`)
+	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics|itglue|connectwise|autotask|generic)\s+(\S+)`)
+	bootstrap := regexp.MustCompile(`^Bootstrap account ([0-9a-f-]{36}),`)
+	var account, adminKey string
+	keyNext := false
 	sc := bufio.NewScanner(stdout)
 	deadline := time.AfterFunc(3*time.Minute, func() { _ = cmd.Process.Kill() })
 	for sc.Scan() {
 		if m := line.FindStringSubmatch(sc.Text()); m != nil {
 			addrs[m[1]] = m[2]
 		}
+		if m := bootstrap.FindStringSubmatch(sc.Text()); m != nil {
+			account = m[1]
+		}
+		if keyNext {
+			adminKey, keyNext = strings.TrimSpace(sc.Text()), false
+		}
+		keyNext = keyNext || strings.HasPrefix(sc.Text(), "Its administrator's API key")
 		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
 			break
 		}
@@ -110,6 +122,35 @@ func TestMakeRunLifecycle(t *testing.T) {
 			t.Errorf("org: reflection lists %v, missing the AccountService", services)
 		}
 	}
+	// The bootstrap account is connected to the three simulated tools.
+	for _, tool := range []string{"itglue", "connectwise", "autotask", "generic"} {
+		if !strings.HasPrefix(addrs[tool], "http://") {
+			t.Errorf("no %s simulator in the banner: %v", tool, addrs)
+		}
+	}
+	req, _ := http.NewRequest("GET", gw+"/v1/accounts/"+account+"/integrations", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	iresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var integrations struct {
+		Integrations []struct {
+			Kind     string `json:"kind"`
+			Endpoint string `json:"endpoint"`
+		} `json:"integrations"`
+	}
+	err = json.NewDecoder(iresp.Body).Decode(&integrations)
+	iresp.Body.Close()
+	if err != nil || len(integrations.Integrations) != 3 {
+		t.Fatalf("the bootstrap account's integrations: %v %+v", err, integrations)
+	}
+	for _, in := range integrations.Integrations {
+		if in.Endpoint != addrs[in.Kind] {
+			t.Errorf("%s integration points at %q, the simulator is at %q", in.Kind, in.Endpoint, addrs[in.Kind])
+		}
+	}
+
 	pgPort := postmasterPort(t, filepath.Join(state, "postgres", "data", "postmaster.pid"))
 	ports = append(ports, net.JoinHostPort("127.0.0.1", pgPort))
 

@@ -52,6 +52,7 @@ func scenarios() []scenario {
 		{"events", func(ctx context.Context, e *env) ([]Row, error) { return e.eventScenario(ctx, shared.createCapacity) }},
 		{"relay", func(ctx context.Context, e *env) ([]Row, error) { return e.relayScenario(ctx, shared.createCapacity) }},
 		{"bulk", func(ctx context.Context, e *env) ([]Row, error) { return e.bulkScenario(ctx) }},
+		{"refresh", func(ctx context.Context, e *env) ([]Row, error) { return e.refreshScenario(ctx) }},
 	}
 }
 

@@ -34,6 +34,7 @@ func Specs(o Options) []platform.Spec {
 	if o.Clock != nil {
 		org = append(org, orgsvc.WithClock(o.Clock))
 		bill = append(bill, billingsvc.WithClock(o.Clock))
+		sync = append(sync, integrationsyncsvc.WithClock(o.Clock))
 	}
 	return []platform.Spec{
 		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(), billingsvc.Spec(bill...),

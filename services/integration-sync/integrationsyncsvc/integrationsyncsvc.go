@@ -49,10 +49,15 @@ type Settings struct {
 type Option func(*options)
 
 type options struct {
+	clock func() time.Time
 	keys  string
 	cfg   func(*app.Config)
 	kinds []connector.Kind
 }
+
+// WithClock makes page tokens age by now (tests move it forward). Leases, schedules and rate
+// budgets keep to the database's clock, which every replica shares.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // WithCredentialKeys sets the credential keyring (the dev stack generates and keeps one).
 func WithCredentialKeys(spec string) Option { return func(o *options) { o.keys = spec } }
@@ -138,7 +143,11 @@ func Spec(opts ...Option) platform.Spec {
 				return platform.Parts{}, err
 			}
 			accounts := clients.Accounts{Client: orgv1.NewLicenseServiceClient(d.Peers["org"])}
-			svc, budgets := build(d.Pool, accounts, keys, pagetoken.FromKeyring(d.Keys, "integration-sync page tokens"), d.Log)
+			pages := pagetoken.FromKeyring(d.Keys, "integration-sync page tokens")
+			if o.clock != nil {
+				pages = pages.WithClock(o.clock)
+			}
+			svc, budgets := build(d.Pool, accounts, keys, pages, d.Log)
 			grpcapi.Register(d.Server, svc)
 			return platform.Parts{Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler, svc.RunDeliveryRetries,
 				func(ctx context.Context) error {

@@ -40,8 +40,10 @@ func collectExternals(rows pgx.Rows, err error) ([]domain.ExternalOrganization, 
 // ExternalsForUpdate reads and locks the cached copies of the given external ids.
 func (t *Tx) ExternalsForUpdate(ctx context.Context, integrationID string, ids []string) (map[string]domain.ExternalOrganization, error) {
 	list, err := collectExternals(t.tx.Query(ctx, `SELECT `+externalColumns+`
-		FROM external_organizations e JOIN integrations i ON i.id = e.integration_id
-		WHERE e.integration_id = $1 AND e.external_id = ANY($2) ORDER BY e.external_id FOR UPDATE OF e`, integrationID, ids))
+		FROM unnest($2::text[]) AS want(id)
+		JOIN external_organizations e ON e.integration_id = $1 AND e.external_id = want.id
+		JOIN integrations i ON i.id = e.integration_id
+		ORDER BY e.external_id FOR UPDATE OF e`, integrationID, ids))
 	if err != nil {
 		return nil, err
 	}
@@ -95,8 +97,11 @@ func (t *Tx) UpsertExternals(ctx context.Context, accountID, integrationID strin
 
 // MarkSeen records that a full refresh (operationID) saw the given ids, at.
 func (t *Tx) MarkSeen(ctx context.Context, integrationID, operationID string, ids []string, at time.Time) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE external_organizations SET seen_by = $2, last_seen_at = $4
-		WHERE integration_id = $1 AND external_id = ANY($3)`, integrationID, operationID, ids, at); err != nil {
+	// Joined on unnest, each id is one primary-key lookup: with "= ANY($3)" the generic plan of
+	// the prepared statement scans every cached row of the integration (docs/benchmarks.md).
+	if _, err := t.tx.Exec(ctx, `UPDATE external_organizations e SET seen_by = $2, last_seen_at = $4
+		FROM unnest($3::text[]) AS seen(id)
+		WHERE e.integration_id = $1 AND e.external_id = seen.id`, integrationID, operationID, ids, at); err != nil {
 		return fmt.Errorf("mark external organizations seen: %w", err)
 	}
 	return nil
