@@ -46,8 +46,12 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(childEnv) != "1" {
 		t.Skip("only the service process of TestRefreshResumesAfterSIGKILL")
 	}
-	// platform.Main reads --flags too, and the -test.* flags of this binary are not its own.
+	// platform.Main reads --flags too, and the -test.* flags of this binary are not its own; a
+	// command ("rotate") comes through the environment.
 	os.Args = os.Args[:1]
+	if cmd := os.Getenv(childEnv + "_COMMAND"); cmd != "" {
+		os.Args = append(os.Args, cmd)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := platform.Main(ctx, integrationsyncsvc.Spec(), os.Stdout)
 	stop()

@@ -316,7 +316,11 @@ func (s *Service) TestIntegration(ctx context.Context, accountID, integrationID 
 	}
 	var res TestResult
 	c, _, err := s.connect(ctx, t)
-	if err == nil {
+	switch {
+	case apperr.KindOf(err) == apperr.KindFailedPrecondition: // incomplete settings: the test's answer
+	case err != nil:
+		return TestResult{}, err // a credential that does not open is this service's fault, not the tool's
+	default:
 		err = c.Verify(ctx)
 	}
 	switch {
