@@ -259,6 +259,189 @@ func (ExternalOrganizationState) EnumDescriptor() ([]byte, []int) {
 	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
 }
 
+// IntegrationSummary is what another service needs to know of an integration.
+type IntegrationSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its kind.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Its name for people.
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Its state.
+	State IntegrationState `protobuf:"varint,4,opt,name=state,proto3,enum=orgplane.integrationsync.v1.IntegrationState" json:"state,omitempty"`
+	// When its last refresh finished successfully.
+	LastRefreshTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_refresh_time,json=lastRefreshTime,proto3" json:"last_refresh_time,omitempty"`
+	// Whether a refresh is running.
+	Refreshing    bool `protobuf:"varint,6,opt,name=refreshing,proto3" json:"refreshing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntegrationSummary) Reset() {
+	*x = IntegrationSummary{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntegrationSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntegrationSummary) ProtoMessage() {}
+
+func (x *IntegrationSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntegrationSummary.ProtoReflect.Descriptor instead.
+func (*IntegrationSummary) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *IntegrationSummary) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *IntegrationSummary) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *IntegrationSummary) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *IntegrationSummary) GetState() IntegrationState {
+	if x != nil {
+		return x.State
+	}
+	return IntegrationState_INTEGRATION_STATE_UNSPECIFIED
+}
+
+func (x *IntegrationSummary) GetLastRefreshTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefreshTime
+	}
+	return nil
+}
+
+func (x *IntegrationSummary) GetRefreshing() bool {
+	if x != nil {
+		return x.Refreshing
+	}
+	return false
+}
+
+// ListIntegrationSummariesRequest is the input of ListIntegrationSummaries.
+type ListIntegrationSummariesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIntegrationSummariesRequest) Reset() {
+	*x = ListIntegrationSummariesRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIntegrationSummariesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIntegrationSummariesRequest) ProtoMessage() {}
+
+func (x *ListIntegrationSummariesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIntegrationSummariesRequest.ProtoReflect.Descriptor instead.
+func (*ListIntegrationSummariesRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListIntegrationSummariesRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// ListIntegrationSummariesResponse is the output of ListIntegrationSummaries.
+type ListIntegrationSummariesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By kind then creation.
+	Integrations  []*IntegrationSummary `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIntegrationSummariesResponse) Reset() {
+	*x = ListIntegrationSummariesResponse{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIntegrationSummariesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIntegrationSummariesResponse) ProtoMessage() {}
+
+func (x *ListIntegrationSummariesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIntegrationSummariesResponse.ProtoReflect.Descriptor instead.
+func (*ListIntegrationSummariesResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListIntegrationSummariesResponse) GetIntegrations() []*IntegrationSummary {
+	if x != nil {
+		return x.Integrations
+	}
+	return nil
+}
+
 // Field is one setting or credential an integration kind takes.
 type KindField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -276,7 +459,7 @@ type KindField struct {
 
 func (x *KindField) Reset() {
 	*x = KindField{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[0]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +471,7 @@ func (x *KindField) String() string {
 func (*KindField) ProtoMessage() {}
 
 func (x *KindField) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[0]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +484,7 @@ func (x *KindField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KindField.ProtoReflect.Descriptor instead.
 func (*KindField) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{0}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KindField) GetName() string {
@@ -353,7 +536,7 @@ type IntegrationKind struct {
 
 func (x *IntegrationKind) Reset() {
 	*x = IntegrationKind{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[1]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +548,7 @@ func (x *IntegrationKind) String() string {
 func (*IntegrationKind) ProtoMessage() {}
 
 func (x *IntegrationKind) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[1]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +561,7 @@ func (x *IntegrationKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntegrationKind.ProtoReflect.Descriptor instead.
 func (*IntegrationKind) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{1}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *IntegrationKind) GetName() string {
@@ -438,7 +621,7 @@ type RateBudgetPolicy struct {
 
 func (x *RateBudgetPolicy) Reset() {
 	*x = RateBudgetPolicy{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[2]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +633,7 @@ func (x *RateBudgetPolicy) String() string {
 func (*RateBudgetPolicy) ProtoMessage() {}
 
 func (x *RateBudgetPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[2]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +646,7 @@ func (x *RateBudgetPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateBudgetPolicy.ProtoReflect.Descriptor instead.
 func (*RateBudgetPolicy) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RateBudgetPolicy) GetRequests() int32 {
@@ -506,7 +689,7 @@ type RateBudget struct {
 
 func (x *RateBudget) Reset() {
 	*x = RateBudget{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[3]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +701,7 @@ func (x *RateBudget) String() string {
 func (*RateBudget) ProtoMessage() {}
 
 func (x *RateBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[3]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +714,7 @@ func (x *RateBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateBudget.ProtoReflect.Descriptor instead.
 func (*RateBudget) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RateBudget) GetPolicy() *RateBudgetPolicy {
@@ -584,7 +767,7 @@ type CredentialStatus struct {
 
 func (x *CredentialStatus) Reset() {
 	*x = CredentialStatus{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[4]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +779,7 @@ func (x *CredentialStatus) String() string {
 func (*CredentialStatus) ProtoMessage() {}
 
 func (x *CredentialStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[4]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +792,7 @@ func (x *CredentialStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialStatus.ProtoReflect.Descriptor instead.
 func (*CredentialStatus) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CredentialStatus) GetName() string {
@@ -678,7 +861,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[5]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +873,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[5]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +886,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{5}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Integration) GetId() string {
@@ -843,7 +1026,7 @@ type ListIntegrationKindsRequest struct {
 
 func (x *ListIntegrationKindsRequest) Reset() {
 	*x = ListIntegrationKindsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[6]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1038,7 @@ func (x *ListIntegrationKindsRequest) String() string {
 func (*ListIntegrationKindsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[6]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1051,7 @@ func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{6}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListIntegrationKindsRequest) GetAccountId() string {
@@ -889,7 +1072,7 @@ type ListIntegrationKindsResponse struct {
 
 func (x *ListIntegrationKindsResponse) Reset() {
 	*x = ListIntegrationKindsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[7]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1084,7 @@ func (x *ListIntegrationKindsResponse) String() string {
 func (*ListIntegrationKindsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[7]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1097,7 @@ func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{7}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListIntegrationKindsResponse) GetKinds() []*IntegrationKind {
@@ -937,7 +1120,7 @@ type CreateIntegrationRequest struct {
 
 func (x *CreateIntegrationRequest) Reset() {
 	*x = CreateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[8]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1132,7 @@ func (x *CreateIntegrationRequest) String() string {
 func (*CreateIntegrationRequest) ProtoMessage() {}
 
 func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[8]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1145,7 @@ func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{8}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateIntegrationRequest) GetAccountId() string {
@@ -992,7 +1175,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1187,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1200,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{9}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetIntegrationRequest) GetAccountId() string {
@@ -1045,7 +1228,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1240,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1253,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListIntegrationsRequest) GetAccountId() string {
@@ -1091,7 +1274,7 @@ type ListIntegrationsResponse struct {
 
 func (x *ListIntegrationsResponse) Reset() {
 	*x = ListIntegrationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1286,7 @@ func (x *ListIntegrationsResponse) String() string {
 func (*ListIntegrationsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1299,7 @@ func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
@@ -1141,7 +1324,7 @@ type UpdateIntegrationRequest struct {
 
 func (x *UpdateIntegrationRequest) Reset() {
 	*x = UpdateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1336,7 @@ func (x *UpdateIntegrationRequest) String() string {
 func (*UpdateIntegrationRequest) ProtoMessage() {}
 
 func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1349,7 @@ func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateIntegrationRequest) GetAccountId() string {
@@ -1203,7 +1386,7 @@ type DeleteIntegrationRequest struct {
 
 func (x *DeleteIntegrationRequest) Reset() {
 	*x = DeleteIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1398,7 @@ func (x *DeleteIntegrationRequest) String() string {
 func (*DeleteIntegrationRequest) ProtoMessage() {}
 
 func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1411,7 @@ func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteIntegrationRequest) GetAccountId() string {
@@ -1254,7 +1437,7 @@ type DeleteIntegrationResponse struct {
 
 func (x *DeleteIntegrationResponse) Reset() {
 	*x = DeleteIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1449,7 @@ func (x *DeleteIntegrationResponse) String() string {
 func (*DeleteIntegrationResponse) ProtoMessage() {}
 
 func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1462,7 @@ func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
 }
 
 // TestIntegrationRequest is the input of TestIntegration.
@@ -1295,7 +1478,7 @@ type TestIntegrationRequest struct {
 
 func (x *TestIntegrationRequest) Reset() {
 	*x = TestIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1490,7 @@ func (x *TestIntegrationRequest) String() string {
 func (*TestIntegrationRequest) ProtoMessage() {}
 
 func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1503,7 @@ func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*TestIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TestIntegrationRequest) GetAccountId() string {
@@ -1352,7 +1535,7 @@ type TestIntegrationResponse struct {
 
 func (x *TestIntegrationResponse) Reset() {
 	*x = TestIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1547,7 @@ func (x *TestIntegrationResponse) String() string {
 func (*TestIntegrationResponse) ProtoMessage() {}
 
 func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1560,7 @@ func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*TestIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TestIntegrationResponse) GetOk() bool {
@@ -1418,7 +1601,7 @@ type RefreshProgress struct {
 
 func (x *RefreshProgress) Reset() {
 	*x = RefreshProgress{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1613,7 @@ func (x *RefreshProgress) String() string {
 func (*RefreshProgress) ProtoMessage() {}
 
 func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1626,7 @@ func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshProgress.ProtoReflect.Descriptor instead.
 func (*RefreshProgress) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RefreshProgress) GetPagesDone() int32 {
@@ -1491,7 +1674,7 @@ type RefreshResult struct {
 
 func (x *RefreshResult) Reset() {
 	*x = RefreshResult{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1686,7 @@ func (x *RefreshResult) String() string {
 func (*RefreshResult) ProtoMessage() {}
 
 func (x *RefreshResult) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1699,7 @@ func (x *RefreshResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResult.ProtoReflect.Descriptor instead.
 func (*RefreshResult) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RefreshResult) GetCreated() int32 {
@@ -1560,7 +1743,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1755,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1768,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OperationError) GetReason() string {
@@ -1637,7 +1820,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1832,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1845,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Operation) GetId() string {
@@ -1771,7 +1954,7 @@ type RefreshIntegrationRequest struct {
 
 func (x *RefreshIntegrationRequest) Reset() {
 	*x = RefreshIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1966,7 @@ func (x *RefreshIntegrationRequest) String() string {
 func (*RefreshIntegrationRequest) ProtoMessage() {}
 
 func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1979,7 @@ func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*RefreshIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RefreshIntegrationRequest) GetAccountId() string {
@@ -1833,7 +2016,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2028,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2041,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetOperationRequest) GetAccountId() string {
@@ -1892,7 +2075,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2087,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2100,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListOperationsRequest) GetAccountId() string {
@@ -1961,7 +2144,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2156,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2169,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -2016,7 +2199,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2211,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2224,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelOperationRequest) GetAccountId() string {
@@ -2101,7 +2284,7 @@ type ExternalOrganization struct {
 
 func (x *ExternalOrganization) Reset() {
 	*x = ExternalOrganization{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2296,7 @@ func (x *ExternalOrganization) String() string {
 func (*ExternalOrganization) ProtoMessage() {}
 
 func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2309,7 @@ func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalOrganization.ProtoReflect.Descriptor instead.
 func (*ExternalOrganization) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExternalOrganization) GetIntegrationId() string {
@@ -2269,7 +2452,7 @@ type ListExternalOrganizationsRequest struct {
 
 func (x *ListExternalOrganizationsRequest) Reset() {
 	*x = ListExternalOrganizationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2464,7 @@ func (x *ListExternalOrganizationsRequest) String() string {
 func (*ListExternalOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2477,7 @@ func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExternalOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListExternalOrganizationsRequest) GetAccountId() string {
@@ -2354,7 +2537,7 @@ type ListExternalOrganizationsResponse struct {
 
 func (x *ListExternalOrganizationsResponse) Reset() {
 	*x = ListExternalOrganizationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2549,7 @@ func (x *ListExternalOrganizationsResponse) String() string {
 func (*ListExternalOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2562,7 @@ func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListExternalOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListExternalOrganizationsResponse) GetExternalOrganizations() []*ExternalOrganization {
@@ -2418,7 +2601,7 @@ type ListOrphansRequest struct {
 
 func (x *ListOrphansRequest) Reset() {
 	*x = ListOrphansRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2613,7 @@ func (x *ListOrphansRequest) String() string {
 func (*ListOrphansRequest) ProtoMessage() {}
 
 func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2626,7 @@ func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansRequest.ProtoReflect.Descriptor instead.
 func (*ListOrphansRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListOrphansRequest) GetAccountId() string {
@@ -2482,7 +2665,7 @@ type ListOrphansResponse struct {
 
 func (x *ListOrphansResponse) Reset() {
 	*x = ListOrphansResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2677,7 @@ func (x *ListOrphansResponse) String() string {
 func (*ListOrphansResponse) ProtoMessage() {}
 
 func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2690,7 @@ func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansResponse.ProtoReflect.Descriptor instead.
 func (*ListOrphansResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListOrphansResponse) GetOrphans() []*ExternalOrganization {
@@ -2547,7 +2730,7 @@ type DeliverWebhookRequest struct {
 
 func (x *DeliverWebhookRequest) Reset() {
 	*x = DeliverWebhookRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2742,7 @@ func (x *DeliverWebhookRequest) String() string {
 func (*DeliverWebhookRequest) ProtoMessage() {}
 
 func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2755,7 @@ func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookRequest.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeliverWebhookRequest) GetIntegrationId() string {
@@ -2607,7 +2790,7 @@ type DeliverWebhookResponse struct {
 
 func (x *DeliverWebhookResponse) Reset() {
 	*x = DeliverWebhookResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2802,7 @@ func (x *DeliverWebhookResponse) String() string {
 func (*DeliverWebhookResponse) ProtoMessage() {}
 
 func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2815,7 @@ func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookResponse.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeliverWebhookResponse) GetApplied() bool {
@@ -2646,7 +2829,21 @@ var File_orgplane_integrationsync_v1_integrationsync_proto protoreflect.FileDesc
 
 const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\n" +
-	"1orgplane/integrationsync/v1/integrationsync.proto\x12\x1borgplane.integrationsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"u\n" +
+	"1orgplane/integrationsync/v1/integrationsync.proto\x12\x1borgplane.integrationsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\x88\x02\n" +
+	"\x12IntegrationSummary\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12C\n" +
+	"\x05state\x18\x04 \x01(\x0e2-.orgplane.integrationsync.v1.IntegrationStateR\x05state\x12F\n" +
+	"\x11last_refresh_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastRefreshTime\x12\x1e\n" +
+	"\n" +
+	"refreshing\x18\x06 \x01(\bR\n" +
+	"refreshing\"J\n" +
+	"\x1fListIntegrationSummariesRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"w\n" +
+	" ListIntegrationSummariesResponse\x12S\n" +
+	"\fintegrations\x18\x01 \x03(\v2/.orgplane.integrationsync.v1.IntegrationSummaryR\fintegrations\"u\n" +
 	"\tKindField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
@@ -2898,7 +3095,9 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x19ListExternalOrganizations\x12=.orgplane.integrationsync.v1.ListExternalOrganizationsRequest\x1a>.orgplane.integrationsync.v1.ListExternalOrganizationsResponse\"a\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02O\x12M/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations\x12\xa7\x01\n" +
 	"\vListOrphans\x12/.orgplane.integrationsync.v1.ListOrphansRequest\x1a0.orgplane.integrationsync.v1.ListOrphansResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/orphans2\x94\x01\n" +
 	"\x0eWebhookService\x12\x81\x01\n" +
-	"\x0eDeliverWebhook\x122.orgplane.integrationsync.v1.DeliverWebhookRequest\x1a3.orgplane.integrationsync.v1.DeliverWebhookResponse\"\x06\xe2\xf9\x18\x02\b\x02BTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
+	"\x0eDeliverWebhook\x122.orgplane.integrationsync.v1.DeliverWebhookRequest\x1a3.orgplane.integrationsync.v1.DeliverWebhookResponse\"\x06\xe2\xf9\x18\x02\b\x022\xbf\x01\n" +
+	"\x1bIntegrationDirectoryService\x12\x9f\x01\n" +
+	"\x18ListIntegrationSummaries\x12<.orgplane.integrationsync.v1.ListIntegrationSummariesRequest\x1a=.orgplane.integrationsync.v1.ListIntegrationSummariesResponse\"\x06\xe2\xf9\x18\x02\b\x02BTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
 
 var (
 	file_orgplane_integrationsync_v1_integrationsync_proto_rawDescOnce sync.Once
@@ -2913,127 +3112,135 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP() []byte
 }
 
 var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_orgplane_integrationsync_v1_integrationsync_proto_goTypes = []any{
 	(IntegrationState)(0),                     // 0: orgplane.integrationsync.v1.IntegrationState
 	(OperationState)(0),                       // 1: orgplane.integrationsync.v1.OperationState
 	(RefreshMode)(0),                          // 2: orgplane.integrationsync.v1.RefreshMode
 	(ExternalOrganizationState)(0),            // 3: orgplane.integrationsync.v1.ExternalOrganizationState
-	(*KindField)(nil),                         // 4: orgplane.integrationsync.v1.KindField
-	(*IntegrationKind)(nil),                   // 5: orgplane.integrationsync.v1.IntegrationKind
-	(*RateBudgetPolicy)(nil),                  // 6: orgplane.integrationsync.v1.RateBudgetPolicy
-	(*RateBudget)(nil),                        // 7: orgplane.integrationsync.v1.RateBudget
-	(*CredentialStatus)(nil),                  // 8: orgplane.integrationsync.v1.CredentialStatus
-	(*Integration)(nil),                       // 9: orgplane.integrationsync.v1.Integration
-	(*ListIntegrationKindsRequest)(nil),       // 10: orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	(*ListIntegrationKindsResponse)(nil),      // 11: orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	(*CreateIntegrationRequest)(nil),          // 12: orgplane.integrationsync.v1.CreateIntegrationRequest
-	(*GetIntegrationRequest)(nil),             // 13: orgplane.integrationsync.v1.GetIntegrationRequest
-	(*ListIntegrationsRequest)(nil),           // 14: orgplane.integrationsync.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),          // 15: orgplane.integrationsync.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),          // 16: orgplane.integrationsync.v1.UpdateIntegrationRequest
-	(*DeleteIntegrationRequest)(nil),          // 17: orgplane.integrationsync.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),         // 18: orgplane.integrationsync.v1.DeleteIntegrationResponse
-	(*TestIntegrationRequest)(nil),            // 19: orgplane.integrationsync.v1.TestIntegrationRequest
-	(*TestIntegrationResponse)(nil),           // 20: orgplane.integrationsync.v1.TestIntegrationResponse
-	(*RefreshProgress)(nil),                   // 21: orgplane.integrationsync.v1.RefreshProgress
-	(*RefreshResult)(nil),                     // 22: orgplane.integrationsync.v1.RefreshResult
-	(*OperationError)(nil),                    // 23: orgplane.integrationsync.v1.OperationError
-	(*Operation)(nil),                         // 24: orgplane.integrationsync.v1.Operation
-	(*RefreshIntegrationRequest)(nil),         // 25: orgplane.integrationsync.v1.RefreshIntegrationRequest
-	(*GetOperationRequest)(nil),               // 26: orgplane.integrationsync.v1.GetOperationRequest
-	(*ListOperationsRequest)(nil),             // 27: orgplane.integrationsync.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),            // 28: orgplane.integrationsync.v1.ListOperationsResponse
-	(*CancelOperationRequest)(nil),            // 29: orgplane.integrationsync.v1.CancelOperationRequest
-	(*ExternalOrganization)(nil),              // 30: orgplane.integrationsync.v1.ExternalOrganization
-	(*ListExternalOrganizationsRequest)(nil),  // 31: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	(*ListExternalOrganizationsResponse)(nil), // 32: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	(*ListOrphansRequest)(nil),                // 33: orgplane.integrationsync.v1.ListOrphansRequest
-	(*ListOrphansResponse)(nil),               // 34: orgplane.integrationsync.v1.ListOrphansResponse
-	(*DeliverWebhookRequest)(nil),             // 35: orgplane.integrationsync.v1.DeliverWebhookRequest
-	(*DeliverWebhookResponse)(nil),            // 36: orgplane.integrationsync.v1.DeliverWebhookResponse
-	nil,                                       // 37: orgplane.integrationsync.v1.Integration.SettingsEntry
-	nil,                                       // 38: orgplane.integrationsync.v1.Integration.CredentialsEntry
-	nil,                                       // 39: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	(*durationpb.Duration)(nil),               // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),             // 41: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),             // 42: google.protobuf.FieldMask
+	(*IntegrationSummary)(nil),                // 4: orgplane.integrationsync.v1.IntegrationSummary
+	(*ListIntegrationSummariesRequest)(nil),   // 5: orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	(*ListIntegrationSummariesResponse)(nil),  // 6: orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	(*KindField)(nil),                         // 7: orgplane.integrationsync.v1.KindField
+	(*IntegrationKind)(nil),                   // 8: orgplane.integrationsync.v1.IntegrationKind
+	(*RateBudgetPolicy)(nil),                  // 9: orgplane.integrationsync.v1.RateBudgetPolicy
+	(*RateBudget)(nil),                        // 10: orgplane.integrationsync.v1.RateBudget
+	(*CredentialStatus)(nil),                  // 11: orgplane.integrationsync.v1.CredentialStatus
+	(*Integration)(nil),                       // 12: orgplane.integrationsync.v1.Integration
+	(*ListIntegrationKindsRequest)(nil),       // 13: orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	(*ListIntegrationKindsResponse)(nil),      // 14: orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	(*CreateIntegrationRequest)(nil),          // 15: orgplane.integrationsync.v1.CreateIntegrationRequest
+	(*GetIntegrationRequest)(nil),             // 16: orgplane.integrationsync.v1.GetIntegrationRequest
+	(*ListIntegrationsRequest)(nil),           // 17: orgplane.integrationsync.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),          // 18: orgplane.integrationsync.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),          // 19: orgplane.integrationsync.v1.UpdateIntegrationRequest
+	(*DeleteIntegrationRequest)(nil),          // 20: orgplane.integrationsync.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),         // 21: orgplane.integrationsync.v1.DeleteIntegrationResponse
+	(*TestIntegrationRequest)(nil),            // 22: orgplane.integrationsync.v1.TestIntegrationRequest
+	(*TestIntegrationResponse)(nil),           // 23: orgplane.integrationsync.v1.TestIntegrationResponse
+	(*RefreshProgress)(nil),                   // 24: orgplane.integrationsync.v1.RefreshProgress
+	(*RefreshResult)(nil),                     // 25: orgplane.integrationsync.v1.RefreshResult
+	(*OperationError)(nil),                    // 26: orgplane.integrationsync.v1.OperationError
+	(*Operation)(nil),                         // 27: orgplane.integrationsync.v1.Operation
+	(*RefreshIntegrationRequest)(nil),         // 28: orgplane.integrationsync.v1.RefreshIntegrationRequest
+	(*GetOperationRequest)(nil),               // 29: orgplane.integrationsync.v1.GetOperationRequest
+	(*ListOperationsRequest)(nil),             // 30: orgplane.integrationsync.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),            // 31: orgplane.integrationsync.v1.ListOperationsResponse
+	(*CancelOperationRequest)(nil),            // 32: orgplane.integrationsync.v1.CancelOperationRequest
+	(*ExternalOrganization)(nil),              // 33: orgplane.integrationsync.v1.ExternalOrganization
+	(*ListExternalOrganizationsRequest)(nil),  // 34: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	(*ListExternalOrganizationsResponse)(nil), // 35: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	(*ListOrphansRequest)(nil),                // 36: orgplane.integrationsync.v1.ListOrphansRequest
+	(*ListOrphansResponse)(nil),               // 37: orgplane.integrationsync.v1.ListOrphansResponse
+	(*DeliverWebhookRequest)(nil),             // 38: orgplane.integrationsync.v1.DeliverWebhookRequest
+	(*DeliverWebhookResponse)(nil),            // 39: orgplane.integrationsync.v1.DeliverWebhookResponse
+	nil,                                       // 40: orgplane.integrationsync.v1.Integration.SettingsEntry
+	nil,                                       // 41: orgplane.integrationsync.v1.Integration.CredentialsEntry
+	nil,                                       // 42: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),             // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),               // 44: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),             // 45: google.protobuf.FieldMask
 }
 var file_orgplane_integrationsync_v1_integrationsync_proto_depIdxs = []int32{
-	4,  // 0: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
-	6,  // 1: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	40, // 2: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
-	6,  // 3: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	41, // 4: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
-	41, // 5: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
-	41, // 6: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
-	37, // 7: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
-	38, // 8: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
-	8,  // 9: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
-	0,  // 10: orgplane.integrationsync.v1.Integration.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	6,  // 11: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	7,  // 12: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
-	41, // 13: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
-	41, // 14: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
-	41, // 15: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	41, // 16: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 17: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
-	9,  // 18: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	9,  // 19: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
-	9,  // 20: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	42, // 21: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 22: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
-	2,  // 23: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	1,  // 24: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
-	21, // 25: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
-	22, // 26: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
-	23, // 27: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
-	41, // 28: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	41, // 29: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	41, // 30: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 31: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	24, // 32: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
-	41, // 33: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
-	41, // 34: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
-	3,  // 35: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	41, // 36: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
-	3,  // 37: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	30, // 38: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	30, // 39: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	39, // 40: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	10, // 41: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	12, // 42: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
-	13, // 43: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
-	14, // 44: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
-	16, // 45: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
-	17, // 46: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
-	19, // 47: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
-	25, // 48: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
-	26, // 49: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
-	27, // 50: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
-	29, // 51: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
-	31, // 52: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	33, // 53: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
-	35, // 54: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
-	11, // 55: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	9,  // 56: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	9,  // 57: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	15, // 58: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
-	9,  // 59: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	18, // 60: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
-	20, // 61: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
-	24, // 62: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
-	24, // 63: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
-	28, // 64: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
-	24, // 65: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
-	32, // 66: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	34, // 67: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
-	36, // 68: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
-	55, // [55:69] is the sub-list for method output_type
-	41, // [41:55] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	0,  // 0: orgplane.integrationsync.v1.IntegrationSummary.state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	43, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
+	4,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
+	7,  // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
+	9,  // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	44, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
+	9,  // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	43, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
+	43, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
+	43, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
+	40, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
+	41, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
+	11, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
+	0,  // 13: orgplane.integrationsync.v1.Integration.state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	9,  // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	10, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
+	43, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
+	43, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
+	43, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	43, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 20: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
+	12, // 21: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	12, // 22: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
+	12, // 23: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	45, // 24: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	12, // 25: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
+	2,  // 26: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	1,  // 27: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
+	24, // 28: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
+	25, // 29: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
+	26, // 30: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
+	43, // 31: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	43, // 32: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	43, // 33: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	2,  // 34: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	27, // 35: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
+	43, // 36: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
+	43, // 37: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
+	3,  // 38: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	43, // 39: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
+	3,  // 40: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	33, // 41: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	33, // 42: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	42, // 43: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	13, // 44: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	15, // 45: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
+	16, // 46: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
+	17, // 47: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
+	19, // 48: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
+	20, // 49: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
+	22, // 50: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
+	28, // 51: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
+	29, // 52: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
+	30, // 53: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
+	32, // 54: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
+	34, // 55: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	36, // 56: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
+	38, // 57: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
+	5,  // 58: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	14, // 59: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	12, // 60: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	12, // 61: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	18, // 62: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
+	12, // 63: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	21, // 64: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
+	23, // 65: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
+	27, // 66: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
+	27, // 67: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
+	31, // 68: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
+	27, // 69: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
+	35, // 70: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	37, // 71: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
+	39, // 72: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
+	6,  // 73: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	59, // [59:74] is the sub-list for method output_type
+	44, // [44:59] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_integrationsync_v1_integrationsync_proto_init() }
@@ -3047,9 +3254,9 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc), len(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   36,
+			NumMessages:   39,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_orgplane_integrationsync_v1_integrationsync_proto_goTypes,
 		DependencyIndexes: file_orgplane_integrationsync_v1_integrationsync_proto_depIdxs,

@@ -733,3 +733,112 @@ var WebhookService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "orgplane/integrationsync/v1/integrationsync.proto",
 }
+
+const (
+	IntegrationDirectoryService_ListIntegrationSummaries_FullMethodName = "/orgplane.integrationsync.v1.IntegrationDirectoryService/ListIntegrationSummaries"
+)
+
+// IntegrationDirectoryServiceClient is the client API for IntegrationDirectoryService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// IntegrationDirectory answers other services about an account's integrations.
+type IntegrationDirectoryServiceClient interface {
+	// Summarizes an account's integrations for another service (the mapping grid's columns).
+	ListIntegrationSummaries(ctx context.Context, in *ListIntegrationSummariesRequest, opts ...grpc.CallOption) (*ListIntegrationSummariesResponse, error)
+}
+
+type integrationDirectoryServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewIntegrationDirectoryServiceClient(cc grpc.ClientConnInterface) IntegrationDirectoryServiceClient {
+	return &integrationDirectoryServiceClient{cc}
+}
+
+func (c *integrationDirectoryServiceClient) ListIntegrationSummaries(ctx context.Context, in *ListIntegrationSummariesRequest, opts ...grpc.CallOption) (*ListIntegrationSummariesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIntegrationSummariesResponse)
+	err := c.cc.Invoke(ctx, IntegrationDirectoryService_ListIntegrationSummaries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// IntegrationDirectoryServiceServer is the server API for IntegrationDirectoryService service.
+// All implementations must embed UnimplementedIntegrationDirectoryServiceServer
+// for forward compatibility.
+//
+// IntegrationDirectory answers other services about an account's integrations.
+type IntegrationDirectoryServiceServer interface {
+	// Summarizes an account's integrations for another service (the mapping grid's columns).
+	ListIntegrationSummaries(context.Context, *ListIntegrationSummariesRequest) (*ListIntegrationSummariesResponse, error)
+	mustEmbedUnimplementedIntegrationDirectoryServiceServer()
+}
+
+// UnimplementedIntegrationDirectoryServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedIntegrationDirectoryServiceServer struct{}
+
+func (UnimplementedIntegrationDirectoryServiceServer) ListIntegrationSummaries(context.Context, *ListIntegrationSummariesRequest) (*ListIntegrationSummariesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIntegrationSummaries not implemented")
+}
+func (UnimplementedIntegrationDirectoryServiceServer) mustEmbedUnimplementedIntegrationDirectoryServiceServer() {
+}
+func (UnimplementedIntegrationDirectoryServiceServer) testEmbeddedByValue() {}
+
+// UnsafeIntegrationDirectoryServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to IntegrationDirectoryServiceServer will
+// result in compilation errors.
+type UnsafeIntegrationDirectoryServiceServer interface {
+	mustEmbedUnimplementedIntegrationDirectoryServiceServer()
+}
+
+func RegisterIntegrationDirectoryServiceServer(s grpc.ServiceRegistrar, srv IntegrationDirectoryServiceServer) {
+	// If the following call panics, it indicates UnimplementedIntegrationDirectoryServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&IntegrationDirectoryService_ServiceDesc, srv)
+}
+
+func _IntegrationDirectoryService_ListIntegrationSummaries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIntegrationSummariesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationDirectoryServiceServer).ListIntegrationSummaries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationDirectoryService_ListIntegrationSummaries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationDirectoryServiceServer).ListIntegrationSummaries(ctx, req.(*ListIntegrationSummariesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// IntegrationDirectoryService_ServiceDesc is the grpc.ServiceDesc for IntegrationDirectoryService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var IntegrationDirectoryService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "orgplane.integrationsync.v1.IntegrationDirectoryService",
+	HandlerType: (*IntegrationDirectoryServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListIntegrationSummaries",
+			Handler:    _IntegrationDirectoryService_ListIntegrationSummaries_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "orgplane/integrationsync/v1/integrationsync.proto",
+}

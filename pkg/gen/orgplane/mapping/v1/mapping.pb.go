@@ -82,6 +82,242 @@ func (LinkMethod) EnumDescriptor() ([]byte, []int) {
 	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{0}
 }
 
+// ExternalState is the sync state of a linked external organization, as integration-sync reports it.
+type ExternalState int32
+
+const (
+	// Not known yet (its integration has not reported it).
+	ExternalState_EXTERNAL_STATE_UNSPECIFIED ExternalState = 0
+	// Present in its tool and followed.
+	ExternalState_EXTERNAL_STATE_SYNCING ExternalState = 1
+	// Deleted in its tool, gone from its listing, or out of the sync scope.
+	ExternalState_EXTERNAL_STATE_ORPHANED ExternalState = 2
+	// Sync turned off for it.
+	ExternalState_EXTERNAL_STATE_SYNC_DISABLED ExternalState = 3
+	// Its last sync failed.
+	ExternalState_EXTERNAL_STATE_SYNC_ERROR ExternalState = 4
+)
+
+// Enum value maps for ExternalState.
+var (
+	ExternalState_name = map[int32]string{
+		0: "EXTERNAL_STATE_UNSPECIFIED",
+		1: "EXTERNAL_STATE_SYNCING",
+		2: "EXTERNAL_STATE_ORPHANED",
+		3: "EXTERNAL_STATE_SYNC_DISABLED",
+		4: "EXTERNAL_STATE_SYNC_ERROR",
+	}
+	ExternalState_value = map[string]int32{
+		"EXTERNAL_STATE_UNSPECIFIED":   0,
+		"EXTERNAL_STATE_SYNCING":       1,
+		"EXTERNAL_STATE_ORPHANED":      2,
+		"EXTERNAL_STATE_SYNC_DISABLED": 3,
+		"EXTERNAL_STATE_SYNC_ERROR":    4,
+	}
+)
+
+func (x ExternalState) Enum() *ExternalState {
+	p := new(ExternalState)
+	*p = x
+	return p
+}
+
+func (x ExternalState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExternalState) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_mapping_v1_mapping_proto_enumTypes[1].Descriptor()
+}
+
+func (ExternalState) Type() protoreflect.EnumType {
+	return &file_orgplane_mapping_v1_mapping_proto_enumTypes[1]
+}
+
+func (x ExternalState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExternalState.Descriptor instead.
+func (ExternalState) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{1}
+}
+
+// GridFilter narrows the grid's rows.
+type GridFilter int32
+
+const (
+	// Every row.
+	GridFilter_GRID_FILTER_UNSPECIFIED GridFilter = 0
+	// Rows without a link in integration_id (in some connected integration when it is empty).
+	GridFilter_GRID_FILTER_UNMAPPED GridFilter = 1
+	// Rows with a link in integration_id (in any, when empty).
+	GridFilter_GRID_FILTER_MAPPED GridFilter = 2
+	// Rows with an orphaned link (in integration_id, or any).
+	GridFilter_GRID_FILTER_ORPHANED GridFilter = 3
+)
+
+// Enum value maps for GridFilter.
+var (
+	GridFilter_name = map[int32]string{
+		0: "GRID_FILTER_UNSPECIFIED",
+		1: "GRID_FILTER_UNMAPPED",
+		2: "GRID_FILTER_MAPPED",
+		3: "GRID_FILTER_ORPHANED",
+	}
+	GridFilter_value = map[string]int32{
+		"GRID_FILTER_UNSPECIFIED": 0,
+		"GRID_FILTER_UNMAPPED":    1,
+		"GRID_FILTER_MAPPED":      2,
+		"GRID_FILTER_ORPHANED":    3,
+	}
+)
+
+func (x GridFilter) Enum() *GridFilter {
+	p := new(GridFilter)
+	*p = x
+	return p
+}
+
+func (x GridFilter) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GridFilter) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_mapping_v1_mapping_proto_enumTypes[2].Descriptor()
+}
+
+func (GridFilter) Type() protoreflect.EnumType {
+	return &file_orgplane_mapping_v1_mapping_proto_enumTypes[2]
+}
+
+func (x GridFilter) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GridFilter.Descriptor instead.
+func (GridFilter) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{2}
+}
+
+// ImportState is where an import is.
+type ImportState int32
+
+const (
+	// Not set.
+	ImportState_IMPORT_STATE_UNSPECIFIED ImportState = 0
+	// Being applied.
+	ImportState_IMPORT_STATE_RUNNING ImportState = 1
+	// Every item has its outcome.
+	ImportState_IMPORT_STATE_SUCCEEDED ImportState = 2
+	// Stopped by an error.
+	ImportState_IMPORT_STATE_FAILED ImportState = 3
+)
+
+// Enum value maps for ImportState.
+var (
+	ImportState_name = map[int32]string{
+		0: "IMPORT_STATE_UNSPECIFIED",
+		1: "IMPORT_STATE_RUNNING",
+		2: "IMPORT_STATE_SUCCEEDED",
+		3: "IMPORT_STATE_FAILED",
+	}
+	ImportState_value = map[string]int32{
+		"IMPORT_STATE_UNSPECIFIED": 0,
+		"IMPORT_STATE_RUNNING":     1,
+		"IMPORT_STATE_SUCCEEDED":   2,
+		"IMPORT_STATE_FAILED":      3,
+	}
+)
+
+func (x ImportState) Enum() *ImportState {
+	p := new(ImportState)
+	*p = x
+	return p
+}
+
+func (x ImportState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImportState) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_mapping_v1_mapping_proto_enumTypes[3].Descriptor()
+}
+
+func (ImportState) Type() protoreflect.EnumType {
+	return &file_orgplane_mapping_v1_mapping_proto_enumTypes[3]
+}
+
+func (x ImportState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImportState.Descriptor instead.
+func (ImportState) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{3}
+}
+
+// ImportOutcome is what an import did with one item.
+type ImportOutcome int32
+
+const (
+	// Not applied yet.
+	ImportOutcome_IMPORT_OUTCOME_UNSPECIFIED ImportOutcome = 0
+	// A new organization was created and linked.
+	ImportOutcome_IMPORT_OUTCOME_CREATED ImportOutcome = 1
+	// An unmapped organization of the same name was linked.
+	ImportOutcome_IMPORT_OUTCOME_LINKED ImportOutcome = 2
+	// The organization of the same name had another IT Glue link; it was replaced.
+	ImportOutcome_IMPORT_OUTCOME_RELINKED ImportOutcome = 3
+	// Not imported; reason says why.
+	ImportOutcome_IMPORT_OUTCOME_FAILED ImportOutcome = 4
+)
+
+// Enum value maps for ImportOutcome.
+var (
+	ImportOutcome_name = map[int32]string{
+		0: "IMPORT_OUTCOME_UNSPECIFIED",
+		1: "IMPORT_OUTCOME_CREATED",
+		2: "IMPORT_OUTCOME_LINKED",
+		3: "IMPORT_OUTCOME_RELINKED",
+		4: "IMPORT_OUTCOME_FAILED",
+	}
+	ImportOutcome_value = map[string]int32{
+		"IMPORT_OUTCOME_UNSPECIFIED": 0,
+		"IMPORT_OUTCOME_CREATED":     1,
+		"IMPORT_OUTCOME_LINKED":      2,
+		"IMPORT_OUTCOME_RELINKED":    3,
+		"IMPORT_OUTCOME_FAILED":      4,
+	}
+)
+
+func (x ImportOutcome) Enum() *ImportOutcome {
+	p := new(ImportOutcome)
+	*p = x
+	return p
+}
+
+func (x ImportOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImportOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_mapping_v1_mapping_proto_enumTypes[4].Descriptor()
+}
+
+func (ImportOutcome) Type() protoreflect.EnumType {
+	return &file_orgplane_mapping_v1_mapping_proto_enumTypes[4]
+}
+
+func (x ImportOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImportOutcome.Descriptor instead.
+func (ImportOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{4}
+}
+
 // Link ties an Orgplane organization to one external organization of one integration.
 type Link struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -292,6 +528,1658 @@ func (x *ListOrganizationLinksResponse) GetLinks() []*Link {
 	return nil
 }
 
+// GridCell is one organization's link in one integration.
+type GridCell struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,1,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The linked external organization.
+	ExternalOrganizationId string `protobuf:"bytes,2,opt,name=external_organization_id,json=externalOrganizationId,proto3" json:"external_organization_id,omitempty"`
+	// Its name in the tool.
+	ExternalName string `protobuf:"bytes,3,opt,name=external_name,json=externalName,proto3" json:"external_name,omitempty"`
+	// Its sync state.
+	State ExternalState `protobuf:"varint,4,opt,name=state,proto3,enum=orgplane.mapping.v1.ExternalState" json:"state,omitempty"`
+	// How the link was made.
+	Method        LinkMethod `protobuf:"varint,5,opt,name=method,proto3,enum=orgplane.mapping.v1.LinkMethod" json:"method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GridCell) Reset() {
+	*x = GridCell{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GridCell) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GridCell) ProtoMessage() {}
+
+func (x *GridCell) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GridCell.ProtoReflect.Descriptor instead.
+func (*GridCell) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GridCell) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *GridCell) GetExternalOrganizationId() string {
+	if x != nil {
+		return x.ExternalOrganizationId
+	}
+	return ""
+}
+
+func (x *GridCell) GetExternalName() string {
+	if x != nil {
+		return x.ExternalName
+	}
+	return ""
+}
+
+func (x *GridCell) GetState() ExternalState {
+	if x != nil {
+		return x.State
+	}
+	return ExternalState_EXTERNAL_STATE_UNSPECIFIED
+}
+
+func (x *GridCell) GetMethod() LinkMethod {
+	if x != nil {
+		return x.Method
+	}
+	return LinkMethod_LINK_METHOD_UNSPECIFIED
+}
+
+// GridRow is one organization of the grid.
+type GridRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Its name.
+	OrganizationName string `protobuf:"bytes,2,opt,name=organization_name,json=organizationName,proto3" json:"organization_name,omitempty"`
+	// Its parent, for a sub-organization.
+	ParentId string `protobuf:"bytes,3,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// Whether it is active.
+	Active bool `protobuf:"varint,4,opt,name=active,proto3" json:"active,omitempty"`
+	// The row's version: send it back with changes to this row.
+	Version int64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	// Its links, one per integration it is linked in.
+	Cells         []*GridCell `protobuf:"bytes,6,rep,name=cells,proto3" json:"cells,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GridRow) Reset() {
+	*x = GridRow{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GridRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GridRow) ProtoMessage() {}
+
+func (x *GridRow) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GridRow.ProtoReflect.Descriptor instead.
+func (*GridRow) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GridRow) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *GridRow) GetOrganizationName() string {
+	if x != nil {
+		return x.OrganizationName
+	}
+	return ""
+}
+
+func (x *GridRow) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *GridRow) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *GridRow) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GridRow) GetCells() []*GridCell {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+// GridIntegration is one column of the grid.
+type GridIntegration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its kind ("itglue", "connectwise", ...).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Its name for people.
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// When its last refresh finished.
+	LastRefreshTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_refresh_time,json=lastRefreshTime,proto3" json:"last_refresh_time,omitempty"`
+	// Whether a refresh is running.
+	Refreshing    bool `protobuf:"varint,5,opt,name=refreshing,proto3" json:"refreshing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GridIntegration) Reset() {
+	*x = GridIntegration{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GridIntegration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GridIntegration) ProtoMessage() {}
+
+func (x *GridIntegration) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GridIntegration.ProtoReflect.Descriptor instead.
+func (*GridIntegration) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GridIntegration) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GridIntegration) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GridIntegration) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *GridIntegration) GetLastRefreshTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefreshTime
+	}
+	return nil
+}
+
+func (x *GridIntegration) GetRefreshing() bool {
+	if x != nil {
+		return x.Refreshing
+	}
+	return false
+}
+
+// Licenses is the account's license count as the grid shows it ("N remaining of M").
+type Licenses struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// No limit.
+	Unlimited bool `protobuf:"varint,1,opt,name=unlimited,proto3" json:"unlimited,omitempty"`
+	// The limit.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Active organizations.
+	Used int32 `protobuf:"varint,3,opt,name=used,proto3" json:"used,omitempty"`
+	// How many more may be created.
+	Remaining     int32 `protobuf:"varint,4,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Licenses) Reset() {
+	*x = Licenses{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Licenses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Licenses) ProtoMessage() {}
+
+func (x *Licenses) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Licenses.ProtoReflect.Descriptor instead.
+func (*Licenses) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Licenses) GetUnlimited() bool {
+	if x != nil {
+		return x.Unlimited
+	}
+	return false
+}
+
+func (x *Licenses) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *Licenses) GetUsed() int32 {
+	if x != nil {
+		return x.Used
+	}
+	return 0
+}
+
+func (x *Licenses) GetRemaining() int32 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+// GetMappingGridRequest is the input of GetMappingGrid.
+type GetMappingGridRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many rows (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, with the same filters.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Case-insensitive substring of the organization's name.
+	Query string `protobuf:"bytes,4,opt,name=query,proto3" json:"query,omitempty"`
+	// Which rows.
+	Filter GridFilter `protobuf:"varint,5,opt,name=filter,proto3,enum=orgplane.mapping.v1.GridFilter" json:"filter,omitempty"`
+	// The integration the filter applies to (empty: any).
+	IntegrationId string `protobuf:"bytes,6,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMappingGridRequest) Reset() {
+	*x = GetMappingGridRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMappingGridRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMappingGridRequest) ProtoMessage() {}
+
+func (x *GetMappingGridRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMappingGridRequest.ProtoReflect.Descriptor instead.
+func (*GetMappingGridRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetMappingGridRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetMappingGridRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetMappingGridRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *GetMappingGridRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *GetMappingGridRequest) GetFilter() GridFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return GridFilter_GRID_FILTER_UNSPECIFIED
+}
+
+func (x *GetMappingGridRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+// MappingGrid is the output of GetMappingGrid.
+type MappingGrid struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of rows, by name then id.
+	Rows []*GridRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many rows match in all.
+	TotalSize int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// The columns: the account's integrations.
+	Integrations []*GridIntegration `protobuf:"bytes,4,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	// The account's licenses.
+	Licenses      *Licenses `protobuf:"bytes,5,opt,name=licenses,proto3" json:"licenses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MappingGrid) Reset() {
+	*x = MappingGrid{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappingGrid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappingGrid) ProtoMessage() {}
+
+func (x *MappingGrid) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappingGrid.ProtoReflect.Descriptor instead.
+func (*MappingGrid) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MappingGrid) GetRows() []*GridRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *MappingGrid) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *MappingGrid) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *MappingGrid) GetIntegrations() []*GridIntegration {
+	if x != nil {
+		return x.Integrations
+	}
+	return nil
+}
+
+func (x *MappingGrid) GetLicenses() *Licenses {
+	if x != nil {
+		return x.Licenses
+	}
+	return nil
+}
+
+// MappingChange is one cell's change in a batch.
+type MappingChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row (organization).
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// The row's version as read.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// The column (integration).
+	IntegrationId string `protobuf:"bytes,3,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The external organization to link; empty unlinks.
+	ExternalOrganizationId string `protobuf:"bytes,4,opt,name=external_organization_id,json=externalOrganizationId,proto3" json:"external_organization_id,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *MappingChange) Reset() {
+	*x = MappingChange{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappingChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappingChange) ProtoMessage() {}
+
+func (x *MappingChange) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappingChange.ProtoReflect.Descriptor instead.
+func (*MappingChange) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MappingChange) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *MappingChange) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *MappingChange) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *MappingChange) GetExternalOrganizationId() string {
+	if x != nil {
+		return x.ExternalOrganizationId
+	}
+	return ""
+}
+
+// SaveMappingsRequest is the input of SaveMappings.
+type SaveMappingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The changes, applied all or none.
+	Changes       []*MappingChange `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveMappingsRequest) Reset() {
+	*x = SaveMappingsRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveMappingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveMappingsRequest) ProtoMessage() {}
+
+func (x *SaveMappingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveMappingsRequest.ProtoReflect.Descriptor instead.
+func (*SaveMappingsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SaveMappingsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SaveMappingsRequest) GetChanges() []*MappingChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// SaveMappingsResponse is the output of SaveMappings.
+type SaveMappingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The changed rows as they are now (with their new versions).
+	Rows          []*GridRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveMappingsResponse) Reset() {
+	*x = SaveMappingsResponse{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveMappingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveMappingsResponse) ProtoMessage() {}
+
+func (x *SaveMappingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveMappingsResponse.ProtoReflect.Descriptor instead.
+func (*SaveMappingsResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SaveMappingsResponse) GetRows() []*GridRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// MatchSuggestion is a likely twin of an unmapped organization.
+type MatchSuggestion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Its name.
+	OrganizationName string `protobuf:"bytes,2,opt,name=organization_name,json=organizationName,proto3" json:"organization_name,omitempty"`
+	// The suggested external organization.
+	ExternalOrganizationId string `protobuf:"bytes,3,opt,name=external_organization_id,json=externalOrganizationId,proto3" json:"external_organization_id,omitempty"`
+	// Its name in the tool.
+	ExternalName string `protobuf:"bytes,4,opt,name=external_name,json=externalName,proto3" json:"external_name,omitempty"`
+	// From 0 to 1; 1 is the same name.
+	Score float64 `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	// Why ("same name ignoring case and punctuation", "same name but the legal suffix", ...).
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchSuggestion) Reset() {
+	*x = MatchSuggestion{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchSuggestion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchSuggestion) ProtoMessage() {}
+
+func (x *MatchSuggestion) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchSuggestion.ProtoReflect.Descriptor instead.
+func (*MatchSuggestion) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MatchSuggestion) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *MatchSuggestion) GetOrganizationName() string {
+	if x != nil {
+		return x.OrganizationName
+	}
+	return ""
+}
+
+func (x *MatchSuggestion) GetExternalOrganizationId() string {
+	if x != nil {
+		return x.ExternalOrganizationId
+	}
+	return ""
+}
+
+func (x *MatchSuggestion) GetExternalName() string {
+	if x != nil {
+		return x.ExternalName
+	}
+	return ""
+}
+
+func (x *MatchSuggestion) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *MatchSuggestion) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ListMatchSuggestionsRequest is the input of ListMatchSuggestions.
+type ListMatchSuggestionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration whose external organizations are suggested.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// Only for these organizations (at most 1000); empty: every unmapped one the caller sees.
+	OrganizationIds []string `protobuf:"bytes,3,rep,name=organization_ids,json=organizationIds,proto3" json:"organization_ids,omitempty"`
+	// At most this many suggestions per organization (default 3, at most 10).
+	PerOrganization int32 `protobuf:"varint,4,opt,name=per_organization,json=perOrganization,proto3" json:"per_organization,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListMatchSuggestionsRequest) Reset() {
+	*x = ListMatchSuggestionsRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMatchSuggestionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMatchSuggestionsRequest) ProtoMessage() {}
+
+func (x *ListMatchSuggestionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMatchSuggestionsRequest.ProtoReflect.Descriptor instead.
+func (*ListMatchSuggestionsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListMatchSuggestionsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListMatchSuggestionsRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ListMatchSuggestionsRequest) GetOrganizationIds() []string {
+	if x != nil {
+		return x.OrganizationIds
+	}
+	return nil
+}
+
+func (x *ListMatchSuggestionsRequest) GetPerOrganization() int32 {
+	if x != nil {
+		return x.PerOrganization
+	}
+	return 0
+}
+
+// ListMatchSuggestionsResponse is the output of ListMatchSuggestions.
+type ListMatchSuggestionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Best first within each organization; organizations by name.
+	Suggestions   []*MatchSuggestion `protobuf:"bytes,1,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMatchSuggestionsResponse) Reset() {
+	*x = ListMatchSuggestionsResponse{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMatchSuggestionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMatchSuggestionsResponse) ProtoMessage() {}
+
+func (x *ListMatchSuggestionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMatchSuggestionsResponse.ProtoReflect.Descriptor instead.
+func (*ListMatchSuggestionsResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListMatchSuggestionsResponse) GetSuggestions() []*MatchSuggestion {
+	if x != nil {
+		return x.Suggestions
+	}
+	return nil
+}
+
+// ImportCandidate is an IT Glue organization not imported yet.
+type ImportCandidate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its IT Glue id.
+	ExternalOrganizationId string `protobuf:"bytes,1,opt,name=external_organization_id,json=externalOrganizationId,proto3" json:"external_organization_id,omitempty"`
+	// Its name in IT Glue.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Its parent's IT Glue id.
+	ParentExternalId string `protobuf:"bytes,3,opt,name=parent_external_id,json=parentExternalId,proto3" json:"parent_external_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ImportCandidate) Reset() {
+	*x = ImportCandidate{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportCandidate) ProtoMessage() {}
+
+func (x *ImportCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportCandidate.ProtoReflect.Descriptor instead.
+func (*ImportCandidate) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ImportCandidate) GetExternalOrganizationId() string {
+	if x != nil {
+		return x.ExternalOrganizationId
+	}
+	return ""
+}
+
+func (x *ImportCandidate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImportCandidate) GetParentExternalId() string {
+	if x != nil {
+		return x.ParentExternalId
+	}
+	return ""
+}
+
+// ListImportCandidatesRequest is the input of ListImportCandidates.
+type ListImportCandidatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The IT Glue integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, with the same query.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Case-insensitive substring of the name.
+	Query         string `protobuf:"bytes,5,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportCandidatesRequest) Reset() {
+	*x = ListImportCandidatesRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportCandidatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportCandidatesRequest) ProtoMessage() {}
+
+func (x *ListImportCandidatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportCandidatesRequest.ProtoReflect.Descriptor instead.
+func (*ListImportCandidatesRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListImportCandidatesRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListImportCandidatesRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ListImportCandidatesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListImportCandidatesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListImportCandidatesRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// ListImportCandidatesResponse is the output of ListImportCandidates.
+type ListImportCandidatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By name then id.
+	Candidates []*ImportCandidate `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many candidates match in all ("select all").
+	TotalSize int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// The account's licenses: how many may still be created.
+	Licenses      *Licenses `protobuf:"bytes,4,opt,name=licenses,proto3" json:"licenses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportCandidatesResponse) Reset() {
+	*x = ListImportCandidatesResponse{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportCandidatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportCandidatesResponse) ProtoMessage() {}
+
+func (x *ListImportCandidatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportCandidatesResponse.ProtoReflect.Descriptor instead.
+func (*ListImportCandidatesResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListImportCandidatesResponse) GetCandidates() []*ImportCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *ListImportCandidatesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListImportCandidatesResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *ListImportCandidatesResponse) GetLicenses() *Licenses {
+	if x != nil {
+		return x.Licenses
+	}
+	return nil
+}
+
+// ImportOrganizationsRequest is the input of ImportOrganizations.
+type ImportOrganizationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The IT Glue integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// Chosen by the client (a UUID): the same id returns the same import, so a retry never imports
+	// twice.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The IT Glue organizations to import.
+	ExternalOrganizationIds []string `protobuf:"bytes,4,rep,name=external_organization_ids,json=externalOrganizationIds,proto3" json:"external_organization_ids,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *ImportOrganizationsRequest) Reset() {
+	*x = ImportOrganizationsRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportOrganizationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportOrganizationsRequest) ProtoMessage() {}
+
+func (x *ImportOrganizationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportOrganizationsRequest.ProtoReflect.Descriptor instead.
+func (*ImportOrganizationsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ImportOrganizationsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ImportOrganizationsRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ImportOrganizationsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportOrganizationsRequest) GetExternalOrganizationIds() []string {
+	if x != nil {
+		return x.ExternalOrganizationIds
+	}
+	return nil
+}
+
+// ImportCounts are an import's outcomes so far.
+type ImportCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Organizations created and linked.
+	Created int32 `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	// Unmapped organizations linked.
+	Linked int32 `protobuf:"varint,2,opt,name=linked,proto3" json:"linked,omitempty"`
+	// Organizations whose IT Glue link was replaced.
+	Relinked int32 `protobuf:"varint,3,opt,name=relinked,proto3" json:"relinked,omitempty"`
+	// Items that could not be imported (see their reasons).
+	Failed        int32 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportCounts) Reset() {
+	*x = ImportCounts{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportCounts) ProtoMessage() {}
+
+func (x *ImportCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
+func (*ImportCounts) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ImportCounts) GetCreated() int32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetLinked() int32 {
+	if x != nil {
+		return x.Linked
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetRelinked() int32 {
+	if x != nil {
+		return x.Relinked
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+// ImportOperation is an "Add from IT Glue" run (the same operation shape as a refresh).
+type ImportOperation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The import.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The IT Glue integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The client's request id.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where it is.
+	State ImportState `protobuf:"varint,4,opt,name=state,proto3,enum=orgplane.mapping.v1.ImportState" json:"state,omitempty"`
+	// Items with an outcome.
+	ItemsDone int32 `protobuf:"varint,5,opt,name=items_done,json=itemsDone,proto3" json:"items_done,omitempty"`
+	// All items.
+	ItemsTotal int32 `protobuf:"varint,6,opt,name=items_total,json=itemsTotal,proto3" json:"items_total,omitempty"`
+	// Outcomes so far.
+	Counts *ImportCounts `protobuf:"bytes,7,opt,name=counts,proto3" json:"counts,omitempty"`
+	// Why it failed.
+	Error string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	// Who started it.
+	CreatedBy string `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it ended.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportOperation) Reset() {
+	*x = ImportOperation{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportOperation) ProtoMessage() {}
+
+func (x *ImportOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportOperation.ProtoReflect.Descriptor instead.
+func (*ImportOperation) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ImportOperation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ImportOperation) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ImportOperation) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportOperation) GetState() ImportState {
+	if x != nil {
+		return x.State
+	}
+	return ImportState_IMPORT_STATE_UNSPECIFIED
+}
+
+func (x *ImportOperation) GetItemsDone() int32 {
+	if x != nil {
+		return x.ItemsDone
+	}
+	return 0
+}
+
+func (x *ImportOperation) GetItemsTotal() int32 {
+	if x != nil {
+		return x.ItemsTotal
+	}
+	return 0
+}
+
+func (x *ImportOperation) GetCounts() *ImportCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ImportOperation) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ImportOperation) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *ImportOperation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ImportOperation) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ImportItem is one item's result.
+type ImportItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The IT Glue organization.
+	ExternalOrganizationId string `protobuf:"bytes,1,opt,name=external_organization_id,json=externalOrganizationId,proto3" json:"external_organization_id,omitempty"`
+	// Its name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// What was done.
+	Outcome ImportOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=orgplane.mapping.v1.ImportOutcome" json:"outcome,omitempty"`
+	// The Orgplane organization it is linked to.
+	OrganizationId string `protobuf:"bytes,4,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Why it failed.
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportItem) Reset() {
+	*x = ImportItem{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportItem) ProtoMessage() {}
+
+func (x *ImportItem) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportItem.ProtoReflect.Descriptor instead.
+func (*ImportItem) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ImportItem) GetExternalOrganizationId() string {
+	if x != nil {
+		return x.ExternalOrganizationId
+	}
+	return ""
+}
+
+func (x *ImportItem) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImportItem) GetOutcome() ImportOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ImportOutcome_IMPORT_OUTCOME_UNSPECIFIED
+}
+
+func (x *ImportItem) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ImportItem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// GetImportRequest is the input of GetImport.
+type GetImportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The import.
+	ImportId      string `protobuf:"bytes,2,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetImportRequest) Reset() {
+	*x = GetImportRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetImportRequest) ProtoMessage() {}
+
+func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
+func (*GetImportRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetImportRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetImportRequest) GetImportId() string {
+	if x != nil {
+		return x.ImportId
+	}
+	return ""
+}
+
+// ListImportItemsRequest is the input of ListImportItems.
+type ListImportItemsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The import.
+	ImportId string `protobuf:"bytes,2,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportItemsRequest) Reset() {
+	*x = ListImportItemsRequest{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportItemsRequest) ProtoMessage() {}
+
+func (x *ListImportItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportItemsRequest.ProtoReflect.Descriptor instead.
+func (*ListImportItemsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListImportItemsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListImportItemsRequest) GetImportId() string {
+	if x != nil {
+		return x.ImportId
+	}
+	return ""
+}
+
+func (x *ListImportItemsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListImportItemsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListImportItemsResponse is the output of ListImportItems.
+type ListImportItemsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the order of the request.
+	Items []*ImportItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportItemsResponse) Reset() {
+	*x = ListImportItemsResponse{}
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportItemsResponse) ProtoMessage() {}
+
+func (x *ListImportItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_mapping_v1_mapping_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportItemsResponse.ProtoReflect.Descriptor instead.
+func (*ListImportItemsResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_mapping_v1_mapping_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListImportItemsResponse) GetItems() []*ImportItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListImportItemsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_orgplane_mapping_v1_mapping_proto protoreflect.FileDescriptor
 
 const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
@@ -313,15 +2201,189 @@ const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
 	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"P\n" +
 	"\x1dListOrganizationLinksResponse\x12/\n" +
-	"\x05links\x18\x01 \x03(\v2\x19.orgplane.mapping.v1.LinkR\x05links*o\n" +
+	"\x05links\x18\x01 \x03(\v2\x19.orgplane.mapping.v1.LinkR\x05links\"\x83\x02\n" +
+	"\bGridCell\x12%\n" +
+	"\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x128\n" +
+	"\x18external_organization_id\x18\x02 \x01(\tR\x16externalOrganizationId\x12#\n" +
+	"\rexternal_name\x18\x03 \x01(\tR\fexternalName\x128\n" +
+	"\x05state\x18\x04 \x01(\x0e2\".orgplane.mapping.v1.ExternalStateR\x05state\x127\n" +
+	"\x06method\x18\x05 \x01(\x0e2\x1f.orgplane.mapping.v1.LinkMethodR\x06method\"\xe3\x01\n" +
+	"\aGridRow\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x11organization_name\x18\x02 \x01(\tR\x10organizationName\x12\x1b\n" +
+	"\tparent_id\x18\x03 \x01(\tR\bparentId\x12\x16\n" +
+	"\x06active\x18\x04 \x01(\bR\x06active\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x03R\aversion\x123\n" +
+	"\x05cells\x18\x06 \x03(\v2\x1d.orgplane.mapping.v1.GridCellR\x05cells\"\xc0\x01\n" +
+	"\x0fGridIntegration\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12F\n" +
+	"\x11last_refresh_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastRefreshTime\x12\x1e\n" +
+	"\n" +
+	"refreshing\x18\x05 \x01(\bR\n" +
+	"refreshing\"p\n" +
+	"\bLicenses\x12\x1c\n" +
+	"\tunlimited\x18\x01 \x01(\bR\tunlimited\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x12\n" +
+	"\x04used\x18\x03 \x01(\x05R\x04used\x12\x1c\n" +
+	"\tremaining\x18\x04 \x01(\x05R\tremaining\"\xa9\x02\n" +
+	"\x15GetMappingGridRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\x12\x1e\n" +
+	"\x05query\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x05query\x12A\n" +
+	"\x06filter\x18\x05 \x01(\x0e2\x1f.orgplane.mapping.v1.GridFilterB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06filter\x122\n" +
+	"\x0eintegration_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\rintegrationId\"\x8b\x02\n" +
+	"\vMappingGrid\x120\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1c.orgplane.mapping.v1.GridRowR\x04rows\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\x12H\n" +
+	"\fintegrations\x18\x04 \x03(\v2$.orgplane.mapping.v1.GridIntegrationR\fintegrations\x129\n" +
+	"\blicenses\x18\x05 \x01(\v2\x1d.orgplane.mapping.v1.LicensesR\blicenses\"\xda\x01\n" +
+	"\rMappingChange\x121\n" +
+	"\x0forganization_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\x12!\n" +
+	"\aversion\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\aversion\x12/\n" +
+	"\x0eintegration_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12B\n" +
+	"\x18external_organization_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x16externalOrganizationId\"\x89\x01\n" +
+	"\x13SaveMappingsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12I\n" +
+	"\achanges\x18\x02 \x03(\v2\".orgplane.mapping.v1.MappingChangeB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\achanges\"H\n" +
+	"\x14SaveMappingsResponse\x120\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1c.orgplane.mapping.v1.GridRowR\x04rows\"\xf4\x01\n" +
+	"\x0fMatchSuggestion\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x11organization_name\x18\x02 \x01(\tR\x10organizationName\x128\n" +
+	"\x18external_organization_id\x18\x03 \x01(\tR\x16externalOrganizationId\x12#\n" +
+	"\rexternal_name\x18\x04 \x01(\tR\fexternalName\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xea\x01\n" +
+	"\x1bListMatchSuggestionsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12;\n" +
+	"\x10organization_ids\x18\x03 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x0forganizationIds\x124\n" +
+	"\x10per_organization\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\n" +
+	"(\x00R\x0fperOrganization\"f\n" +
+	"\x1cListMatchSuggestionsResponse\x12F\n" +
+	"\vsuggestions\x18\x01 \x03(\v2$.orgplane.mapping.v1.MatchSuggestionR\vsuggestions\"\x8d\x01\n" +
+	"\x0fImportCandidate\x128\n" +
+	"\x18external_organization_id\x18\x01 \x01(\tR\x16externalOrganizationId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
+	"\x12parent_external_id\x18\x03 \x01(\tR\x10parentExternalId\"\xe9\x01\n" +
+	"\x1bListImportCandidatesRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\x12\x1e\n" +
+	"\x05query\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x05query\"\xe6\x01\n" +
+	"\x1cListImportCandidatesResponse\x12D\n" +
+	"\n" +
+	"candidates\x18\x01 \x03(\v2$.orgplane.mapping.v1.ImportCandidateR\n" +
+	"candidates\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\x129\n" +
+	"\blicenses\x18\x04 \x01(\v2\x1d.orgplane.mapping.v1.LicensesR\blicenses\"\xf2\x01\n" +
+	"\x1aImportOrganizationsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12'\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12Q\n" +
+	"\x19external_organization_ids\x18\x04 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\xa0\x9c\x01\"\ar\x05\x10\x01\x18\xff\x01R\x17externalOrganizationIds\"t\n" +
+	"\fImportCounts\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\x05R\acreated\x12\x16\n" +
+	"\x06linked\x18\x02 \x01(\x05R\x06linked\x12\x1a\n" +
+	"\brelinked\x18\x03 \x01(\x05R\brelinked\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x05R\x06failed\"\xc3\x03\n" +
+	"\x0fImportOperation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tR\rintegrationId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x126\n" +
+	"\x05state\x18\x04 \x01(\x0e2 .orgplane.mapping.v1.ImportStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"items_done\x18\x05 \x01(\x05R\titemsDone\x12\x1f\n" +
+	"\vitems_total\x18\x06 \x01(\x05R\n" +
+	"itemsTotal\x129\n" +
+	"\x06counts\x18\a \x01(\v2!.orgplane.mapping.v1.ImportCountsR\x06counts\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\t \x01(\tR\tcreatedBy\x12;\n" +
+	"\vcreate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x125\n" +
+	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xd9\x01\n" +
+	"\n" +
+	"ImportItem\x128\n" +
+	"\x18external_organization_id\x18\x01 \x01(\tR\x16externalOrganizationId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2\".orgplane.mapping.v1.ImportOutcomeR\aoutcome\x12'\n" +
+	"\x0forganization_id\x18\x04 \x01(\tR\x0eorganizationId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"b\n" +
+	"\x10GetImportRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12%\n" +
+	"\timport_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bimportId\"\xba\x01\n" +
+	"\x16ListImportItemsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12%\n" +
+	"\timport_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bimportId\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"x\n" +
+	"\x17ListImportItemsResponse\x125\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.orgplane.mapping.v1.ImportItemR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*o\n" +
 	"\n" +
 	"LinkMethod\x12\x1b\n" +
 	"\x17LINK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12LINK_METHOD_MANUAL\x10\x01\x12\x16\n" +
 	"\x12LINK_METHOD_IMPORT\x10\x02\x12\x14\n" +
-	"\x10LINK_METHOD_SYNC\x10\x032\xec\x01\n" +
+	"\x10LINK_METHOD_SYNC\x10\x03*\xa9\x01\n" +
+	"\rExternalState\x12\x1e\n" +
+	"\x1aEXTERNAL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16EXTERNAL_STATE_SYNCING\x10\x01\x12\x1b\n" +
+	"\x17EXTERNAL_STATE_ORPHANED\x10\x02\x12 \n" +
+	"\x1cEXTERNAL_STATE_SYNC_DISABLED\x10\x03\x12\x1d\n" +
+	"\x19EXTERNAL_STATE_SYNC_ERROR\x10\x04*u\n" +
+	"\n" +
+	"GridFilter\x12\x1b\n" +
+	"\x17GRID_FILTER_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14GRID_FILTER_UNMAPPED\x10\x01\x12\x16\n" +
+	"\x12GRID_FILTER_MAPPED\x10\x02\x12\x18\n" +
+	"\x14GRID_FILTER_ORPHANED\x10\x03*z\n" +
+	"\vImportState\x12\x1c\n" +
+	"\x18IMPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14IMPORT_STATE_RUNNING\x10\x01\x12\x1a\n" +
+	"\x16IMPORT_STATE_SUCCEEDED\x10\x02\x12\x17\n" +
+	"\x13IMPORT_STATE_FAILED\x10\x03*\x9e\x01\n" +
+	"\rImportOutcome\x12\x1e\n" +
+	"\x1aIMPORT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16IMPORT_OUTCOME_CREATED\x10\x01\x12\x19\n" +
+	"\x15IMPORT_OUTCOME_LINKED\x10\x02\x12\x1b\n" +
+	"\x17IMPORT_OUTCOME_RELINKED\x10\x03\x12\x19\n" +
+	"\x15IMPORT_OUTCOME_FAILED\x10\x042\x9f\f\n" +
 	"\x0eMappingService\x12\xd9\x01\n" +
-	"\x15ListOrganizationLinks\x121.orgplane.mapping.v1.ListOrganizationLinksRequest\x1a2.orgplane.mapping.v1.ListOrganizationLinksResponse\"Y\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x01\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/organizations/{organization_id}/linksBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1;mappingv1b\x06proto3"
+	"\x15ListOrganizationLinks\x121.orgplane.mapping.v1.ListOrganizationLinksRequest\x1a2.orgplane.mapping.v1.ListOrganizationLinksResponse\"Y\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x01\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/organizations/{organization_id}/links\x12\x9f\x01\n" +
+	"\x0eGetMappingGrid\x12*.orgplane.mapping.v1.GetMappingGridRequest\x1a .orgplane.mapping.v1.MappingGrid\"?\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x01\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02'\x12%/v1/accounts/{account_id}/mappingGrid\x12\xae\x01\n" +
+	"\fSaveMappings\x12(.orgplane.mapping.v1.SaveMappingsRequest\x1a).orgplane.mapping.v1.SaveMappingsResponse\"I\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x02\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x021:\x01*\",/v1/accounts/{account_id}/mappings:batchSave\x12\xdf\x01\n" +
+	"\x14ListMatchSuggestions\x120.orgplane.mapping.v1.ListMatchSuggestionsRequest\x1a1.orgplane.mapping.v1.ListMatchSuggestionsResponse\"b\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x01\x12\x04\b\x01\x10\x01\x82\xd3\xe4\x93\x02J\x12H/v1/accounts/{account_id}/integrations/{integration_id}/matchSuggestions\x12\xd9\x01\n" +
+	"\x14ListImportCandidates\x120.orgplane.mapping.v1.ListImportCandidatesRequest\x1a1.orgplane.mapping.v1.ListImportCandidatesResponse\"\\\xe2\xf9\x18\b\b\x04\x12\x04\b\a\x10\x01\x82\xd3\xe4\x93\x02J\x12H/v1/accounts/{account_id}/integrations/{integration_id}/importCandidates\x12\xc9\x01\n" +
+	"\x13ImportOrganizations\x12/.orgplane.mapping.v1.ImportOrganizationsRequest\x1a$.orgplane.mapping.v1.ImportOperation\"[\xe2\xf9\x18\x0e\b\x04\x12\x04\b\a\x10\x02\x12\x04\b\x01\x10\x02\x82\xd3\xe4\x93\x02C:\x01*\">/v1/accounts/{account_id}/integrations/{integration_id}:import\x12\x9b\x01\n" +
+	"\tGetImport\x12%.orgplane.mapping.v1.GetImportRequest\x1a$.orgplane.mapping.v1.ImportOperation\"A\xe2\xf9\x18\b\b\x04\x12\x04\b\a\x10\x01\x82\xd3\xe4\x93\x02/\x12-/v1/accounts/{account_id}/imports/{import_id}\x12\xb5\x01\n" +
+	"\x0fListImportItems\x12+.orgplane.mapping.v1.ListImportItemsRequest\x1a,.orgplane.mapping.v1.ListImportItemsResponse\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\a\x10\x01\x82\xd3\xe4\x93\x025\x123/v1/accounts/{account_id}/imports/{import_id}/itemsBDZBgithub.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1;mappingv1b\x06proto3"
 
 var (
 	file_orgplane_mapping_v1_mapping_proto_rawDescOnce sync.Once
@@ -335,26 +2397,85 @@ func file_orgplane_mapping_v1_mapping_proto_rawDescGZIP() []byte {
 	return file_orgplane_mapping_v1_mapping_proto_rawDescData
 }
 
-var file_orgplane_mapping_v1_mapping_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_orgplane_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_orgplane_mapping_v1_mapping_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_orgplane_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_orgplane_mapping_v1_mapping_proto_goTypes = []any{
 	(LinkMethod)(0),                       // 0: orgplane.mapping.v1.LinkMethod
-	(*Link)(nil),                          // 1: orgplane.mapping.v1.Link
-	(*ListOrganizationLinksRequest)(nil),  // 2: orgplane.mapping.v1.ListOrganizationLinksRequest
-	(*ListOrganizationLinksResponse)(nil), // 3: orgplane.mapping.v1.ListOrganizationLinksResponse
-	(*timestamppb.Timestamp)(nil),         // 4: google.protobuf.Timestamp
+	(ExternalState)(0),                    // 1: orgplane.mapping.v1.ExternalState
+	(GridFilter)(0),                       // 2: orgplane.mapping.v1.GridFilter
+	(ImportState)(0),                      // 3: orgplane.mapping.v1.ImportState
+	(ImportOutcome)(0),                    // 4: orgplane.mapping.v1.ImportOutcome
+	(*Link)(nil),                          // 5: orgplane.mapping.v1.Link
+	(*ListOrganizationLinksRequest)(nil),  // 6: orgplane.mapping.v1.ListOrganizationLinksRequest
+	(*ListOrganizationLinksResponse)(nil), // 7: orgplane.mapping.v1.ListOrganizationLinksResponse
+	(*GridCell)(nil),                      // 8: orgplane.mapping.v1.GridCell
+	(*GridRow)(nil),                       // 9: orgplane.mapping.v1.GridRow
+	(*GridIntegration)(nil),               // 10: orgplane.mapping.v1.GridIntegration
+	(*Licenses)(nil),                      // 11: orgplane.mapping.v1.Licenses
+	(*GetMappingGridRequest)(nil),         // 12: orgplane.mapping.v1.GetMappingGridRequest
+	(*MappingGrid)(nil),                   // 13: orgplane.mapping.v1.MappingGrid
+	(*MappingChange)(nil),                 // 14: orgplane.mapping.v1.MappingChange
+	(*SaveMappingsRequest)(nil),           // 15: orgplane.mapping.v1.SaveMappingsRequest
+	(*SaveMappingsResponse)(nil),          // 16: orgplane.mapping.v1.SaveMappingsResponse
+	(*MatchSuggestion)(nil),               // 17: orgplane.mapping.v1.MatchSuggestion
+	(*ListMatchSuggestionsRequest)(nil),   // 18: orgplane.mapping.v1.ListMatchSuggestionsRequest
+	(*ListMatchSuggestionsResponse)(nil),  // 19: orgplane.mapping.v1.ListMatchSuggestionsResponse
+	(*ImportCandidate)(nil),               // 20: orgplane.mapping.v1.ImportCandidate
+	(*ListImportCandidatesRequest)(nil),   // 21: orgplane.mapping.v1.ListImportCandidatesRequest
+	(*ListImportCandidatesResponse)(nil),  // 22: orgplane.mapping.v1.ListImportCandidatesResponse
+	(*ImportOrganizationsRequest)(nil),    // 23: orgplane.mapping.v1.ImportOrganizationsRequest
+	(*ImportCounts)(nil),                  // 24: orgplane.mapping.v1.ImportCounts
+	(*ImportOperation)(nil),               // 25: orgplane.mapping.v1.ImportOperation
+	(*ImportItem)(nil),                    // 26: orgplane.mapping.v1.ImportItem
+	(*GetImportRequest)(nil),              // 27: orgplane.mapping.v1.GetImportRequest
+	(*ListImportItemsRequest)(nil),        // 28: orgplane.mapping.v1.ListImportItemsRequest
+	(*ListImportItemsResponse)(nil),       // 29: orgplane.mapping.v1.ListImportItemsResponse
+	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
 }
 var file_orgplane_mapping_v1_mapping_proto_depIdxs = []int32{
-	0, // 0: orgplane.mapping.v1.Link.method:type_name -> orgplane.mapping.v1.LinkMethod
-	4, // 1: orgplane.mapping.v1.Link.create_time:type_name -> google.protobuf.Timestamp
-	1, // 2: orgplane.mapping.v1.ListOrganizationLinksResponse.links:type_name -> orgplane.mapping.v1.Link
-	2, // 3: orgplane.mapping.v1.MappingService.ListOrganizationLinks:input_type -> orgplane.mapping.v1.ListOrganizationLinksRequest
-	3, // 4: orgplane.mapping.v1.MappingService.ListOrganizationLinks:output_type -> orgplane.mapping.v1.ListOrganizationLinksResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: orgplane.mapping.v1.Link.method:type_name -> orgplane.mapping.v1.LinkMethod
+	30, // 1: orgplane.mapping.v1.Link.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: orgplane.mapping.v1.ListOrganizationLinksResponse.links:type_name -> orgplane.mapping.v1.Link
+	1,  // 3: orgplane.mapping.v1.GridCell.state:type_name -> orgplane.mapping.v1.ExternalState
+	0,  // 4: orgplane.mapping.v1.GridCell.method:type_name -> orgplane.mapping.v1.LinkMethod
+	8,  // 5: orgplane.mapping.v1.GridRow.cells:type_name -> orgplane.mapping.v1.GridCell
+	30, // 6: orgplane.mapping.v1.GridIntegration.last_refresh_time:type_name -> google.protobuf.Timestamp
+	2,  // 7: orgplane.mapping.v1.GetMappingGridRequest.filter:type_name -> orgplane.mapping.v1.GridFilter
+	9,  // 8: orgplane.mapping.v1.MappingGrid.rows:type_name -> orgplane.mapping.v1.GridRow
+	10, // 9: orgplane.mapping.v1.MappingGrid.integrations:type_name -> orgplane.mapping.v1.GridIntegration
+	11, // 10: orgplane.mapping.v1.MappingGrid.licenses:type_name -> orgplane.mapping.v1.Licenses
+	14, // 11: orgplane.mapping.v1.SaveMappingsRequest.changes:type_name -> orgplane.mapping.v1.MappingChange
+	9,  // 12: orgplane.mapping.v1.SaveMappingsResponse.rows:type_name -> orgplane.mapping.v1.GridRow
+	17, // 13: orgplane.mapping.v1.ListMatchSuggestionsResponse.suggestions:type_name -> orgplane.mapping.v1.MatchSuggestion
+	20, // 14: orgplane.mapping.v1.ListImportCandidatesResponse.candidates:type_name -> orgplane.mapping.v1.ImportCandidate
+	11, // 15: orgplane.mapping.v1.ListImportCandidatesResponse.licenses:type_name -> orgplane.mapping.v1.Licenses
+	3,  // 16: orgplane.mapping.v1.ImportOperation.state:type_name -> orgplane.mapping.v1.ImportState
+	24, // 17: orgplane.mapping.v1.ImportOperation.counts:type_name -> orgplane.mapping.v1.ImportCounts
+	30, // 18: orgplane.mapping.v1.ImportOperation.create_time:type_name -> google.protobuf.Timestamp
+	30, // 19: orgplane.mapping.v1.ImportOperation.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 20: orgplane.mapping.v1.ImportItem.outcome:type_name -> orgplane.mapping.v1.ImportOutcome
+	26, // 21: orgplane.mapping.v1.ListImportItemsResponse.items:type_name -> orgplane.mapping.v1.ImportItem
+	6,  // 22: orgplane.mapping.v1.MappingService.ListOrganizationLinks:input_type -> orgplane.mapping.v1.ListOrganizationLinksRequest
+	12, // 23: orgplane.mapping.v1.MappingService.GetMappingGrid:input_type -> orgplane.mapping.v1.GetMappingGridRequest
+	15, // 24: orgplane.mapping.v1.MappingService.SaveMappings:input_type -> orgplane.mapping.v1.SaveMappingsRequest
+	18, // 25: orgplane.mapping.v1.MappingService.ListMatchSuggestions:input_type -> orgplane.mapping.v1.ListMatchSuggestionsRequest
+	21, // 26: orgplane.mapping.v1.MappingService.ListImportCandidates:input_type -> orgplane.mapping.v1.ListImportCandidatesRequest
+	23, // 27: orgplane.mapping.v1.MappingService.ImportOrganizations:input_type -> orgplane.mapping.v1.ImportOrganizationsRequest
+	27, // 28: orgplane.mapping.v1.MappingService.GetImport:input_type -> orgplane.mapping.v1.GetImportRequest
+	28, // 29: orgplane.mapping.v1.MappingService.ListImportItems:input_type -> orgplane.mapping.v1.ListImportItemsRequest
+	7,  // 30: orgplane.mapping.v1.MappingService.ListOrganizationLinks:output_type -> orgplane.mapping.v1.ListOrganizationLinksResponse
+	13, // 31: orgplane.mapping.v1.MappingService.GetMappingGrid:output_type -> orgplane.mapping.v1.MappingGrid
+	16, // 32: orgplane.mapping.v1.MappingService.SaveMappings:output_type -> orgplane.mapping.v1.SaveMappingsResponse
+	19, // 33: orgplane.mapping.v1.MappingService.ListMatchSuggestions:output_type -> orgplane.mapping.v1.ListMatchSuggestionsResponse
+	22, // 34: orgplane.mapping.v1.MappingService.ListImportCandidates:output_type -> orgplane.mapping.v1.ListImportCandidatesResponse
+	25, // 35: orgplane.mapping.v1.MappingService.ImportOrganizations:output_type -> orgplane.mapping.v1.ImportOperation
+	25, // 36: orgplane.mapping.v1.MappingService.GetImport:output_type -> orgplane.mapping.v1.ImportOperation
+	29, // 37: orgplane.mapping.v1.MappingService.ListImportItems:output_type -> orgplane.mapping.v1.ListImportItemsResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_mapping_v1_mapping_proto_init() }
@@ -367,8 +2488,8 @@ func file_orgplane_mapping_v1_mapping_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_mapping_v1_mapping_proto_rawDesc), len(file_orgplane_mapping_v1_mapping_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

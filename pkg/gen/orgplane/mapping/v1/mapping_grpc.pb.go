@@ -20,6 +20,13 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	MappingService_ListOrganizationLinks_FullMethodName = "/orgplane.mapping.v1.MappingService/ListOrganizationLinks"
+	MappingService_GetMappingGrid_FullMethodName        = "/orgplane.mapping.v1.MappingService/GetMappingGrid"
+	MappingService_SaveMappings_FullMethodName          = "/orgplane.mapping.v1.MappingService/SaveMappings"
+	MappingService_ListMatchSuggestions_FullMethodName  = "/orgplane.mapping.v1.MappingService/ListMatchSuggestions"
+	MappingService_ListImportCandidates_FullMethodName  = "/orgplane.mapping.v1.MappingService/ListImportCandidates"
+	MappingService_ImportOrganizations_FullMethodName   = "/orgplane.mapping.v1.MappingService/ImportOrganizations"
+	MappingService_GetImport_FullMethodName             = "/orgplane.mapping.v1.MappingService/GetImport"
+	MappingService_ListImportItems_FullMethodName       = "/orgplane.mapping.v1.MappingService/ListImportItems"
 )
 
 // MappingServiceClient is the client API for MappingService service.
@@ -31,6 +38,27 @@ const (
 type MappingServiceClient interface {
 	// Lists an organization's links, one per integration it is mapped in.
 	ListOrganizationLinks(ctx context.Context, in *ListOrganizationLinksRequest, opts ...grpc.CallOption) (*ListOrganizationLinksResponse, error)
+	// The Setup Organizations grid: one row per organization the caller may see (by name, searchable,
+	// filterable), one cell per connected integration, the account's remaining licenses and each
+	// integration's last refresh.
+	GetMappingGrid(ctx context.Context, in *GetMappingGridRequest, opts ...grpc.CallOption) (*MappingGrid, error)
+	// Applies a batch of link, relink and unlink changes, all or none. Each change names the row
+	// version it was read at; a row changed since is refused with 409 naming the rows.
+	SaveMappings(ctx context.Context, in *SaveMappingsRequest, opts ...grpc.CallOption) (*SaveMappingsResponse, error)
+	// Suggests, for unmapped organizations, the likeliest external organizations of one integration,
+	// with a score and the reason. Nothing is linked: accepting is an ordinary batch save.
+	ListMatchSuggestions(ctx context.Context, in *ListMatchSuggestionsRequest, opts ...grpc.CallOption) (*ListMatchSuggestionsResponse, error)
+	// Lists the IT Glue organizations not imported yet (Add from IT Glue), searchable, with how
+	// many organizations the account may still create.
+	ListImportCandidates(ctx context.Context, in *ListImportCandidatesRequest, opts ...grpc.CallOption) (*ListImportCandidatesResponse, error)
+	// Imports IT Glue organizations: by exact name, creates (license permitting) and links, links an
+	// unmapped one, or replaces another IT Glue link. A long-running operation; the same request_id
+	// returns the same operation.
+	ImportOrganizations(ctx context.Context, in *ImportOrganizationsRequest, opts ...grpc.CallOption) (*ImportOperation, error)
+	// Returns an import with its progress and counts.
+	GetImport(ctx context.Context, in *GetImportRequest, opts ...grpc.CallOption) (*ImportOperation, error)
+	// Lists an import's per-item results.
+	ListImportItems(ctx context.Context, in *ListImportItemsRequest, opts ...grpc.CallOption) (*ListImportItemsResponse, error)
 }
 
 type mappingServiceClient struct {
@@ -51,6 +79,76 @@ func (c *mappingServiceClient) ListOrganizationLinks(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *mappingServiceClient) GetMappingGrid(ctx context.Context, in *GetMappingGridRequest, opts ...grpc.CallOption) (*MappingGrid, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MappingGrid)
+	err := c.cc.Invoke(ctx, MappingService_GetMappingGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) SaveMappings(ctx context.Context, in *SaveMappingsRequest, opts ...grpc.CallOption) (*SaveMappingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SaveMappingsResponse)
+	err := c.cc.Invoke(ctx, MappingService_SaveMappings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ListMatchSuggestions(ctx context.Context, in *ListMatchSuggestionsRequest, opts ...grpc.CallOption) (*ListMatchSuggestionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMatchSuggestionsResponse)
+	err := c.cc.Invoke(ctx, MappingService_ListMatchSuggestions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ListImportCandidates(ctx context.Context, in *ListImportCandidatesRequest, opts ...grpc.CallOption) (*ListImportCandidatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImportCandidatesResponse)
+	err := c.cc.Invoke(ctx, MappingService_ListImportCandidates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ImportOrganizations(ctx context.Context, in *ImportOrganizationsRequest, opts ...grpc.CallOption) (*ImportOperation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportOperation)
+	err := c.cc.Invoke(ctx, MappingService_ImportOrganizations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) GetImport(ctx context.Context, in *GetImportRequest, opts ...grpc.CallOption) (*ImportOperation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportOperation)
+	err := c.cc.Invoke(ctx, MappingService_GetImport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ListImportItems(ctx context.Context, in *ListImportItemsRequest, opts ...grpc.CallOption) (*ListImportItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImportItemsResponse)
+	err := c.cc.Invoke(ctx, MappingService_ListImportItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MappingServiceServer is the server API for MappingService service.
 // All implementations must embed UnimplementedMappingServiceServer
 // for forward compatibility.
@@ -60,6 +158,27 @@ func (c *mappingServiceClient) ListOrganizationLinks(ctx context.Context, in *Li
 type MappingServiceServer interface {
 	// Lists an organization's links, one per integration it is mapped in.
 	ListOrganizationLinks(context.Context, *ListOrganizationLinksRequest) (*ListOrganizationLinksResponse, error)
+	// The Setup Organizations grid: one row per organization the caller may see (by name, searchable,
+	// filterable), one cell per connected integration, the account's remaining licenses and each
+	// integration's last refresh.
+	GetMappingGrid(context.Context, *GetMappingGridRequest) (*MappingGrid, error)
+	// Applies a batch of link, relink and unlink changes, all or none. Each change names the row
+	// version it was read at; a row changed since is refused with 409 naming the rows.
+	SaveMappings(context.Context, *SaveMappingsRequest) (*SaveMappingsResponse, error)
+	// Suggests, for unmapped organizations, the likeliest external organizations of one integration,
+	// with a score and the reason. Nothing is linked: accepting is an ordinary batch save.
+	ListMatchSuggestions(context.Context, *ListMatchSuggestionsRequest) (*ListMatchSuggestionsResponse, error)
+	// Lists the IT Glue organizations not imported yet (Add from IT Glue), searchable, with how
+	// many organizations the account may still create.
+	ListImportCandidates(context.Context, *ListImportCandidatesRequest) (*ListImportCandidatesResponse, error)
+	// Imports IT Glue organizations: by exact name, creates (license permitting) and links, links an
+	// unmapped one, or replaces another IT Glue link. A long-running operation; the same request_id
+	// returns the same operation.
+	ImportOrganizations(context.Context, *ImportOrganizationsRequest) (*ImportOperation, error)
+	// Returns an import with its progress and counts.
+	GetImport(context.Context, *GetImportRequest) (*ImportOperation, error)
+	// Lists an import's per-item results.
+	ListImportItems(context.Context, *ListImportItemsRequest) (*ListImportItemsResponse, error)
 	mustEmbedUnimplementedMappingServiceServer()
 }
 
@@ -72,6 +191,27 @@ type UnimplementedMappingServiceServer struct{}
 
 func (UnimplementedMappingServiceServer) ListOrganizationLinks(context.Context, *ListOrganizationLinksRequest) (*ListOrganizationLinksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrganizationLinks not implemented")
+}
+func (UnimplementedMappingServiceServer) GetMappingGrid(context.Context, *GetMappingGridRequest) (*MappingGrid, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMappingGrid not implemented")
+}
+func (UnimplementedMappingServiceServer) SaveMappings(context.Context, *SaveMappingsRequest) (*SaveMappingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SaveMappings not implemented")
+}
+func (UnimplementedMappingServiceServer) ListMatchSuggestions(context.Context, *ListMatchSuggestionsRequest) (*ListMatchSuggestionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMatchSuggestions not implemented")
+}
+func (UnimplementedMappingServiceServer) ListImportCandidates(context.Context, *ListImportCandidatesRequest) (*ListImportCandidatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImportCandidates not implemented")
+}
+func (UnimplementedMappingServiceServer) ImportOrganizations(context.Context, *ImportOrganizationsRequest) (*ImportOperation, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportOrganizations not implemented")
+}
+func (UnimplementedMappingServiceServer) GetImport(context.Context, *GetImportRequest) (*ImportOperation, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetImport not implemented")
+}
+func (UnimplementedMappingServiceServer) ListImportItems(context.Context, *ListImportItemsRequest) (*ListImportItemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImportItems not implemented")
 }
 func (UnimplementedMappingServiceServer) mustEmbedUnimplementedMappingServiceServer() {}
 func (UnimplementedMappingServiceServer) testEmbeddedByValue()                        {}
@@ -112,6 +252,132 @@ func _MappingService_ListOrganizationLinks_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MappingService_GetMappingGrid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMappingGridRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).GetMappingGrid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_GetMappingGrid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).GetMappingGrid(ctx, req.(*GetMappingGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_SaveMappings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SaveMappingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).SaveMappings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_SaveMappings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).SaveMappings(ctx, req.(*SaveMappingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ListMatchSuggestions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMatchSuggestionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ListMatchSuggestions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ListMatchSuggestions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ListMatchSuggestions(ctx, req.(*ListMatchSuggestionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ListImportCandidates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImportCandidatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ListImportCandidates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ListImportCandidates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ListImportCandidates(ctx, req.(*ListImportCandidatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ImportOrganizations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportOrganizationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ImportOrganizations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ImportOrganizations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ImportOrganizations(ctx, req.(*ImportOrganizationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_GetImport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetImportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).GetImport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_GetImport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).GetImport(ctx, req.(*GetImportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ListImportItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImportItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ListImportItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ListImportItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ListImportItems(ctx, req.(*ListImportItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MappingService_ServiceDesc is the grpc.ServiceDesc for MappingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -122,6 +388,34 @@ var MappingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOrganizationLinks",
 			Handler:    _MappingService_ListOrganizationLinks_Handler,
+		},
+		{
+			MethodName: "GetMappingGrid",
+			Handler:    _MappingService_GetMappingGrid_Handler,
+		},
+		{
+			MethodName: "SaveMappings",
+			Handler:    _MappingService_SaveMappings_Handler,
+		},
+		{
+			MethodName: "ListMatchSuggestions",
+			Handler:    _MappingService_ListMatchSuggestions_Handler,
+		},
+		{
+			MethodName: "ListImportCandidates",
+			Handler:    _MappingService_ListImportCandidates_Handler,
+		},
+		{
+			MethodName: "ImportOrganizations",
+			Handler:    _MappingService_ImportOrganizations_Handler,
+		},
+		{
+			MethodName: "GetImport",
+			Handler:    _MappingService_GetImport_Handler,
+		},
+		{
+			MethodName: "ListImportItems",
+			Handler:    _MappingService_ListImportItems_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -306,6 +306,9 @@ type BulkCreateOrganizationsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The organizations: name, type, status, default engineer and vCIO, notes.
 	Organizations []*Organization `protobuf:"bytes,2,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	// Chosen by the client (a UUID, AIP-155): a request repeated with the same id creates nothing
+	// again and returns the organizations the first one created. Empty: no such guarantee.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +355,13 @@ func (x *BulkCreateOrganizationsRequest) GetOrganizations() []*Organization {
 		return x.Organizations
 	}
 	return nil
+}
+
+func (x *BulkCreateOrganizationsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // BulkCreateOrganizationsResponse is the output of BulkCreateOrganizations.
@@ -1784,11 +1794,13 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x19CreateOrganizationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12I\n" +
-	"\forganization\x18\x02 \x01(\v2\x1d.orgplane.org.v1.OrganizationB\x06\xbaH\x03\xc8\x01\x01R\forganization\"\x9b\x01\n" +
+	"\forganization\x18\x02 \x01(\v2\x1d.orgplane.org.v1.OrganizationB\x06\xbaH\x03\xc8\x01\x01R\forganization\"\xc7\x01\n" +
 	"\x1eBulkCreateOrganizationsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12P\n" +
-	"\rorganizations\x18\x02 \x03(\v2\x1d.orgplane.org.v1.OrganizationB\v\xbaH\b\x92\x01\x05\b\x01\x10\x90NR\rorganizations\"f\n" +
+	"\rorganizations\x18\x02 \x03(\v2\x1d.orgplane.org.v1.OrganizationB\v\xbaH\b\x92\x01\x05\b\x01\x10\x90NR\rorganizations\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"f\n" +
 	"\x1fBulkCreateOrganizationsResponse\x12C\n" +
 	"\rorganizations\x18\x01 \x03(\v2\x1d.orgplane.org.v1.OrganizationR\rorganizations\"t\n" +
 	"\x16GetOrganizationRequest\x12'\n" +
