@@ -68,7 +68,6 @@ require (
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab // indirect
@@ -77,3 +76,10 @@ require (
 replace github.com/orgplane/orgplane/pkg => ../../pkg
 
 replace github.com/orgplane/orgplane/deploy/devkit => ../../deploy/devkit
+
+require (
+	github.com/orgplane/orgplane/deploy/simulators v0.0.0
+	golang.org/x/text v0.43.0
+)
+
+replace github.com/orgplane/orgplane/deploy/simulators => ../../deploy/simulators

@@ -28,6 +28,7 @@ func Specs(o Options) []platform.Spec {
 	var org []orgsvc.Option
 	var bill []billingsvc.Option
 	var sync []integrationsyncsvc.Option
+	var mapping []mappingsvc.Option
 	if o.CredentialKeys != "" {
 		sync = append(sync, integrationsyncsvc.WithCredentialKeys(o.CredentialKeys))
 	}
@@ -35,8 +36,9 @@ func Specs(o Options) []platform.Spec {
 		org = append(org, orgsvc.WithClock(o.Clock))
 		bill = append(bill, billingsvc.WithClock(o.Clock))
 		sync = append(sync, integrationsyncsvc.WithClock(o.Clock))
+		mapping = append(mapping, mappingsvc.WithClock(o.Clock))
 	}
 	return []platform.Spec{
-		orgsvc.Spec(org...), mappingsvc.Spec(), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(), billingsvc.Spec(bill...),
+		orgsvc.Spec(org...), mappingsvc.Spec(mapping...), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(), billingsvc.Spec(bill...),
 	}
 }

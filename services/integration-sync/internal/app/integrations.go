@@ -390,3 +390,15 @@ func nonNil(m map[string]string) map[string]string {
 	}
 	return maps.Clone(m)
 }
+
+// IntegrationSummaries lists an account's integrations for another service (the rule admits
+// services only; the mapping grid shows them as its columns).
+func (s *Service) IntegrationSummaries(ctx context.Context, accountID string) ([]domain.Integration, error) {
+	var list []domain.Integration
+	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		var err error
+		list, err = tx.Integrations(ctx)
+		return err
+	})
+	return list, err
+}

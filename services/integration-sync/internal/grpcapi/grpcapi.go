@@ -23,6 +23,26 @@ import (
 func Register(s grpc.ServiceRegistrar, svc *app.Service) {
 	integrationsyncv1.RegisterIntegrationServiceServer(s, &integrations{svc: svc})
 	integrationsyncv1.RegisterWebhookServiceServer(s, &webhooks{svc: svc})
+	integrationsyncv1.RegisterIntegrationDirectoryServiceServer(s, &directory{svc: svc})
+}
+
+type directory struct {
+	integrationsyncv1.UnimplementedIntegrationDirectoryServiceServer
+	svc *app.Service
+}
+
+func (d *directory) ListIntegrationSummaries(ctx context.Context, req *integrationsyncv1.ListIntegrationSummariesRequest) (*integrationsyncv1.ListIntegrationSummariesResponse, error) {
+	list, err := d.svc.IntegrationSummaries(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	out := &integrationsyncv1.ListIntegrationSummariesResponse{}
+	for _, in := range list {
+		out.Integrations = append(out.Integrations, &integrationsyncv1.IntegrationSummary{Id: in.ID, Kind: in.Kind,
+			DisplayName: in.DisplayName, State: integrationsyncv1.IntegrationState(in.State),
+			LastRefreshTime: ts(in.LastRefresh, timestamppb.New(in.LastRefresh)), Refreshing: in.RunningOperationID != ""})
+	}
+	return out, nil
 }
 
 type integrations struct {

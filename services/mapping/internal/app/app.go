@@ -4,8 +4,12 @@ package app
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/google/uuid"
+
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
@@ -17,16 +21,58 @@ type Organizations interface {
 	// CheckVisible returns nil when the caller in ctx may see the organization, else the org
 	// service's answer (not found, for one it may not see).
 	CheckVisible(ctx context.Context, accountID, organizationID string) error
+	// Licenses reads the account's licenses and whether it may change anything.
+	Licenses(ctx context.Context, accountID string) (domain.Licenses, error)
+	// BulkCreate creates organizations by name as the identity in ctx, idempotent by requestID.
+	BulkCreate(ctx context.Context, accountID, requestID string, names []string) ([]string, error)
+}
+
+// Integrations is integration-sync as mapping needs it.
+type Integrations interface {
+	// Summaries lists an account's integrations (the grid's columns).
+	Summaries(ctx context.Context, accountID string) ([]domain.Integration, error)
 }
 
 // Service runs the mapping use cases.
 type Service struct {
-	store *store.Store
-	orgs  Organizations
+	store        *store.Store
+	orgs         Organizations
+	integrations Integrations
+	pages        *pagetoken.Sealer
+	now          func() time.Time
+	owner        string
+	wake         chan struct{}
+	log          *slog.Logger
 }
 
 // New returns a Service.
-func New(st *store.Store, orgs Organizations) *Service { return &Service{store: st, orgs: orgs} }
+func New(st *store.Store, orgs Organizations, integrations Integrations, pages *pagetoken.Sealer, log *slog.Logger) *Service {
+	return &Service{store: st, orgs: orgs, integrations: integrations, pages: pages, now: time.Now, owner: uuid.NewString(),
+		wake: make(chan struct{}, 1), log: log}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// writer is the caller of a change: it holds mappings:write, and a member may not change a
+// read-only account (its subscription canceled or past due, as org says). It returns the
+// account's licenses, read on the way.
+func (s *Service) writer(ctx context.Context, accountID string, perms ...string) (identity.Identity, domain.Licenses, error) {
+	var id identity.Identity
+	for _, p := range append([]string{domain.PermWrite}, perms...) {
+		var err error
+		if id, err = identity.ForAccount(ctx, accountID, p); err != nil {
+			return id, domain.Licenses{}, err
+		}
+	}
+	lic, err := s.orgs.Licenses(ctx, accountID)
+	if err != nil {
+		return id, lic, err
+	}
+	if !lic.Writable && !id.Operator() && id.Kind != identity.KindService {
+		return id, lic, domain.ErrSubscriptionInactive
+	}
+	return id, lic, nil
+}
 
 // OrganizationLinks lists an organization's links. Group visibility is the org service's rule,
 // so it is asked there, with the caller's own identity, before anything is read here.
@@ -46,9 +92,3 @@ func (s *Service) OrganizationLinks(ctx context.Context, accountID, organization
 	return out, err
 }
 
-// OrganizationDeleted drops the links of a deleted organization (consumer mapping-links, in the
-// consumer's transaction).
-func (s *Service) OrganizationDeleted(ctx context.Context, tx pgx.Tx, organizationID string) error {
-	_, err := s.store.Within(tx).DeleteOrganizationLinks(ctx, organizationID)
-	return err
-}

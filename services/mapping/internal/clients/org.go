@@ -9,7 +9,8 @@ import (
 
 // Organizations is the org service's OrganizationService as app.Organizations.
 type Organizations struct {
-	Client orgv1.OrganizationServiceClient
+	Client    orgv1.OrganizationServiceClient
+	Licensing orgv1.LicenseServiceClient
 }
 
 // CheckVisible reads the organization as the caller: org answers NotFound for one the caller's

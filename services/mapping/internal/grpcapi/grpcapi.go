@@ -6,11 +6,10 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 	"github.com/orgplane/orgplane/services/mapping/internal/app"
-	"github.com/orgplane/orgplane/services/mapping/internal/domain"
+	"github.com/orgplane/orgplane/services/mapping/internal/pbconv"
 )
 
 // Register registers the MappingService on s.
@@ -30,15 +29,8 @@ func (m *mapping) ListOrganizationLinks(ctx context.Context, req *mappingv1.List
 	}
 	resp := &mappingv1.ListOrganizationLinksResponse{Links: make([]*mappingv1.Link, 0, len(links))}
 	for _, l := range links {
-		resp.Links = append(resp.Links, linkProto(l))
+		resp.Links = append(resp.Links, pbconv.Link(l))
 	}
 	return resp, nil
 }
 
-func linkProto(l domain.Link) *mappingv1.Link {
-	return &mappingv1.Link{
-		Id: l.ID, OrganizationId: l.OrganizationID, IntegrationId: l.IntegrationID,
-		ExternalOrganizationId: l.ExternalOrganizationID, ExternalName: l.ExternalName,
-		Method: mappingv1.LinkMethod(l.Method), CreatedBy: l.CreatedBy, CreateTime: timestamppb.New(l.Created),
-	}
-}

@@ -36,8 +36,11 @@ func (t *Tx) InsertLink(ctx context.Context, l domain.Link) (string, error) {
 	return id, err
 }
 
-// DeleteOrganizationLinks removes every link of an organization and says how many there were.
-func (t *Tx) DeleteOrganizationLinks(ctx context.Context, organizationID string) (int64, error) {
-	tag, err := t.tx.Exec(ctx, `DELETE FROM links WHERE organization_id = $1`, organizationID)
-	return tag.RowsAffected(), err
+// DeleteOrganizationLinks removes and returns every link of an organization.
+func (t *Tx) DeleteOrganizationLinks(ctx context.Context, organizationID string) ([]domain.Link, error) {
+	rows, err := t.tx.Query(ctx, `DELETE FROM links WHERE organization_id = $1 RETURNING `+linkColumns, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanLink)
 }

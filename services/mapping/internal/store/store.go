@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/postgres"
 )
 
@@ -22,8 +23,11 @@ type Store struct{ postgres.Transactions[*Tx] }
 
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{Transactions: postgres.NewTransactions(pool, func(tx pgx.Tx) *Tx { return &Tx{tx: tx} })}
+	return &Store{Transactions: postgres.NewTransactions(pool, func(tx pgx.Tx) *Tx { return &Tx{tx: tx, Outbox: events.NewOutbox(tx)} })}
 }
 
 // Tx is one transaction; the methods of each aggregate's file run in it.
-type Tx struct{ tx pgx.Tx }
+type Tx struct {
+	tx pgx.Tx
+	events.Outbox
+}

@@ -31,7 +31,7 @@ func (s *organizations) CreateOrganization(ctx context.Context, req *orgv1.Creat
 }
 
 func (s *organizations) BulkCreateOrganizations(ctx context.Context, req *orgv1.BulkCreateOrganizationsRequest) (*orgv1.BulkCreateOrganizationsResponse, error) {
-	orgs, err := s.svc.BulkCreateOrganizations(ctx, req.GetAccountId(), pbconv.OrganizationsFromProto(req.GetOrganizations()))
+	orgs, err := s.svc.BulkCreateOrganizations(ctx, req.GetAccountId(), req.GetRequestId(), pbconv.OrganizationsFromProto(req.GetOrganizations()))
 	if err != nil {
 		return nil, err
 	}
