@@ -91,4 +91,3 @@ func (s *Service) OrganizationLinks(ctx context.Context, accountID, organization
 	})
 	return out, err
 }
-

@@ -7,10 +7,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/postgres"
-	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
 	"github.com/orgplane/orgplane/services/mapping/internal/pbconv"
 	"github.com/orgplane/orgplane/services/mapping/internal/store"

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
-	"github.com/orgplane/orgplane/pkg/identity"
 	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
 	"github.com/orgplane/orgplane/services/mapping/internal/pbconv"

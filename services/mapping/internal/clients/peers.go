@@ -22,7 +22,7 @@ func self(ctx context.Context) context.Context {
 func unavailable(peer string, err error) error {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
-		return apperr.Unavailable("the "+peer+" service did not answer; retry shortly").Wrap(fmt.Errorf("%s: %s", peer, status.Convert(err).Message()))
+		return apperr.Unavailable("the " + peer + " service did not answer; retry shortly").Wrap(fmt.Errorf("%s: %s", peer, status.Convert(err).Message()))
 	}
 	return err
 }

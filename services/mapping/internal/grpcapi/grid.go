@@ -107,8 +107,8 @@ func (m *mapping) ListImportItems(ctx context.Context, req *mappingv1.ListImport
 func importProto(im domain.Import) *mappingv1.ImportOperation {
 	p := &mappingv1.ImportOperation{Id: im.ID, IntegrationId: im.IntegrationID, RequestId: im.RequestID,
 		State: mappingv1.ImportState(im.State), ItemsDone: int32(im.Done), ItemsTotal: int32(im.Total),
-		Counts:    &mappingv1.ImportCounts{Created: int32(im.Created), Linked: int32(im.Linked), Relinked: int32(im.Relinked), Failed: int32(im.Failed)},
-		Error:     im.Error, CreatedBy: im.CreatedBy, CreateTime: timestamppb.New(im.Started)}
+		Counts: &mappingv1.ImportCounts{Created: int32(im.Created), Linked: int32(im.Linked), Relinked: int32(im.Relinked), Failed: int32(im.Failed)},
+		Error:  im.Error, CreatedBy: im.CreatedBy, CreateTime: timestamppb.New(im.Started)}
 	if !im.Ended.IsZero() {
 		p.EndTime = timestamppb.New(im.Ended)
 	}

@@ -33,4 +33,3 @@ func (m *mapping) ListOrganizationLinks(ctx context.Context, req *mappingv1.List
 	}
 	return resp, nil
 }
-
