@@ -144,7 +144,11 @@ func firstPage(t *testing.T, r response) ([]map[string]any, string) {
 	}
 	var items []map[string]any
 	token := ""
-	for k, v := range r.json(t) {
+	body := r.json(t)
+	if _, grid := body["rows"]; grid {
+		delete(body, "integrations") // the grid's columns, not the items it pages
+	}
+	for k, v := range body {
 		switch v := v.(type) {
 		case []any:
 			for _, it := range v {
@@ -197,6 +201,7 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	// An integration with two cached organizations, two orphans and more than one refresh, so the
 	// integration lists page too.
 	integ := pagedIntegration(w, a)
+	imp := pagedImport(w, a, integ)
 	// The same role as the administrator, limited to the group that holds everything above: it
 	// sees the same items, through another principal and another visibility.
 	limitedUser, limitedKey := w.keyFor(a, "lim@example.com", "IT Provider Admin", group)
@@ -208,12 +213,12 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		t.Fatalf("found %d list routes with page tokens, want at least accounts, organizations, reviews and users", len(routes))
 	}
 	for _, r := range routes {
-		if strings.Contains(strings.NewReplacer("{accountId}", "", "{integrationId}", "").Replace(r.path), "{") {
+		if strings.Contains(strings.NewReplacer("{accountId}", "", "{integrationId}", "", "{importId}", "").Replace(r.path), "{") {
 			t.Fatalf("%s: teach the test the path parameters of %s", r.op, r.path)
 		}
 	}
 	pathOf := func(r listRoute, account string) string {
-		return strings.NewReplacer("{accountId}", account, "{integrationId}", integ).Replace(r.path)
+		return strings.NewReplacer("{accountId}", account, "{integrationId}", integ, "{importId}", imp).Replace(r.path)
 	}
 	accountScoped := func(r listRoute) bool { return strings.Contains(r.path, "{accountId}") }
 	owner := func(r listRoute) caller {
@@ -373,10 +378,12 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 
 // itemID is a listed item's identity: its id, or the tool's id of an external organization.
 func itemID(item map[string]any) any {
-	if id, ok := item["id"]; ok {
-		return id
+	for _, k := range []string{"id", "organizationId", "externalId", "externalOrganizationId"} {
+		if id, ok := item[k]; ok && id != "" {
+			return id
+		}
 	}
-	return item["externalId"]
+	return nil
 }
 
 // pagedIntegration connects a to a simulated IT Glue holding four organizations, refreshes it,
@@ -418,4 +425,24 @@ func pagedIntegration(w *world, a msp) string {
 	}
 	w.t.Fatal("the removed organizations were not orphaned")
 	return ""
+}
+
+// pagedImport waits until mapping lists the integration's two import candidates, then imports two
+// unknown ids (two failed items: the candidates stay candidates) and returns the import.
+func pagedImport(w *world, a msp, integ string) string {
+	w.t.Helper()
+	base := "/v1/accounts/" + a.id + "/integrations/" + integ
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := w.do("GET", base+"/importCandidates", a.adminKey, "")
+		if r.code == 200 && r.json(w.t)["totalSize"] == "2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("mapping never listed the two import candidates: %d %s", r.code, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return w.must(200, "POST", base+":import", a.adminKey,
+		fmt.Sprintf(`{"requestId":%q,"externalOrganizationIds":["paged-unknown-1","paged-unknown-2"]}`, uuid.NewString()))["id"].(string)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/google/uuid"
 	"net/http"
 	"regexp"
 	"slices"
@@ -190,6 +191,20 @@ func (fx *matrixFixtures) freshKey() string {
 		`{"name":"Matrix victim %d","roleId":"%s","userId":"%s"}`, fx.next(), fx.nothingRole, fx.nobodyUser))["apiKey"].(map[string]any)["id"].(string)
 }
 
+// rowVersion is the mapping grid's version of an organization's row, as the administrator reads
+// it (0 until mapping has heard of the organization).
+func (fx *matrixFixtures) rowVersion(orgID string) int {
+	grid := fx.w.must(200, "GET", "/v1/accounts/"+fx.account.id+"/mappingGrid?pageSize=1000", fx.account.adminKey, "")
+	for _, r := range grid["rows"].([]any) {
+		if row := r.(map[string]any); row["organizationId"] == orgID {
+			var v int
+			fmt.Sscan(fmt.Sprint(row["version"]), &v)
+			return v
+		}
+	}
+	return 0
+}
+
 // freshIntegration returns a generic-tool integration for a call that deletes one: the one left
 // by a refused call, else a new one (an account has one integration of each kind).
 func (fx *matrixFixtures) freshIntegration() string {
@@ -333,6 +348,20 @@ var matrixRequests = map[string]matrixRequest{
 		mayFail: "the refresh (of a tool that does not answer) may have ended, or been cancelled by an earlier call"},
 	"ListExternalOrganizations": {},
 	"ListOrphans":               {},
+
+	"GetMappingGrid": {},
+	"SaveMappings": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
+		// Unlinking what is not linked changes nothing but the row's version, which it must name.
+		return fmt.Sprintf(`{"changes":[{"organizationId":%q,"version":%d,"integrationId":%q,"externalOrganizationId":""}]}`,
+			fx.vars["organization_id"], fx.rowVersion(fx.vars["organization_id"]), fx.vars["integration_id"])
+	}},
+	"ListMatchSuggestions": {},
+	"ListImportCandidates": {},
+	"ImportOrganizations": {body: func(*matrixFixtures, matrixPrincipal) string {
+		return fmt.Sprintf(`{"requestId":%q,"externalOrganizationIds":["matrix-unknown"]}`, uuid.NewString())
+	}},
+	"GetImport":       {},
+	"ListImportItems": {},
 }
 
 // roleBody is a custom role granting level in the areas given, None elsewhere.
@@ -399,8 +428,24 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		`{"kind":"itglue","endpoint":"http://127.0.0.1:9","credentials":{"apiKey":"matrix-key"}}`)["id"].(string)
 	operation := w.must(200, "POST", acct+"/integrations/"+integ+":refresh", a.adminKey, `{"mode":"REFRESH_MODE_FULL"}`)["id"].(string)
 
+	// An import (of nothing importable): mapping learns of the integration from its event, so the
+	// first tries may not find it yet.
+	var imp string
+	for deadline := time.Now().Add(15 * time.Second); imp == ""; {
+		r := w.do("POST", acct+"/integrations/"+integ+":import", a.adminKey,
+			fmt.Sprintf(`{"requestId":%q,"externalOrganizationIds":["matrix-unknown"]}`, uuid.NewString()))
+		switch {
+		case r.code == 200:
+			imp = r.json(t)["id"].(string)
+		case r.code != 404 || time.Now().After(deadline):
+			t.Fatalf("import fixture: %d %s", r.code, r.body)
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
 	fx.vars = map[string]string{
-		"integration_id": integ, "integration.id": integ, "operation_id": operation,
+		"integration_id": integ, "integration.id": integ, "operation_id": operation, "import_id": imp,
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,
 		"role.id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,

@@ -30,8 +30,12 @@ type GridQuery struct {
 }
 
 func (q GridQuery) where() (string, []any) {
-	args := []any{q.Restricted, q.Groups, likeEscape(strings.TrimSpace(q.Query)), q.IntegrationID}
+	args := []any{q.Restricted, q.Groups, likeEscape(strings.TrimSpace(q.Query))}
 	w := visible("$1", "$2") + ` AND ($3 = '' OR o.name ILIKE '%' || $3 || '%')`
+	if q.Filter == domain.FilterAll {
+		return w, args
+	}
+	args = append(args, q.IntegrationID)
 	inX := `($4 = '' OR l.integration_id::text = $4)`
 	switch q.Filter {
 	case domain.FilterUnmapped:
@@ -54,10 +58,11 @@ func (t *Tx) Grid(ctx context.Context, q GridQuery) ([]domain.Row, int64, error)
 	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM organizations o WHERE `+w, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count grid rows: %w", err)
 	}
+	n := len(args)
 	args = append(args, q.AfterName, q.AfterID, q.Limit)
-	rows, err := t.tx.Query(ctx, `SELECT o.id::text, o.name, coalesce(o.parent_id::text, ''), o.active, o.version
-		FROM organizations o WHERE `+w+` AND (lower(o.name), o.id::text) > ($5, $6)
-		ORDER BY lower(o.name), o.id::text LIMIT $7`, args...)
+	rows, err := t.tx.Query(ctx, fmt.Sprintf(`SELECT o.id::text, o.name, coalesce(o.parent_id::text, ''), o.active, o.version
+		FROM organizations o WHERE %s AND (lower(o.name), o.id::text) > ($%d, $%d)
+		ORDER BY lower(o.name), o.id::text LIMIT $%d`, w, n+1, n+2, n+3), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read grid rows: %w", err)
 	}
