@@ -154,7 +154,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 		if err != nil {
 			return fmt.Errorf("%w (-simulator-base-port moves them, -1 turns them off)", err)
 		}
-		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims)
+		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims, *simCompanies)
 		switch {
 		case err == nil:
 			toolsBanner(os.Stdout, st.GatewayURL, dev)

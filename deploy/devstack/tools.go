@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orgplane/orgplane/deploy/simulators"
+	"github.com/orgplane/orgplane/deploy/simulators/simkit"
 )
 
 // devTools is what `make run` connects for the developer: a bootstrap account (created on the
@@ -63,7 +64,7 @@ func (a api) call(ctx context.Context, method, path, token string, in, out any) 
 
 // connectTools makes sure the bootstrap account exists and is connected to the simulators.
 // s is updated (and saved to path) when the account is created.
-func connectTools(ctx context.Context, gatewayURL string, s *secrets, path string, sims *simulators.Set) (devTools, error) {
+func connectTools(ctx context.Context, gatewayURL string, s *secrets, path string, sims *simulators.Set, companies int) (devTools, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	a := api{base: gatewayURL, hc: &http.Client{Timeout: 30 * time.Second}}
@@ -92,6 +93,9 @@ func connectTools(ctx context.Context, gatewayURL string, s *secrets, path strin
 		}
 		s.accountID, s.adminKey = created.Account.ID, created.AdministratorAPIKey
 		if err := s.save(path); err != nil {
+			return dev, err
+		}
+		if err := seedOrganizations(ctx, a, s, companies); err != nil {
 			return dev, err
 		}
 	}
@@ -169,4 +173,32 @@ func (s secrets) save(path string) error {
 		fmt.Fprintf(&b, "ORGPLANE_DEV_ACCOUNT_ID=%s\nORGPLANE_DEV_ADMIN_KEY=%s\n", s.accountID, s.adminKey)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// seedOrganizations gives a new bootstrap account an unlimited subscription and the simulators'
+// clients under their plain names, so the Setup Organizations grid has twins to match: each tool
+// spells them its own way (case, punctuation, legal suffixes).
+func seedOrganizations(ctx context.Context, a api, s *secrets, n int) error {
+	sub := "/v1/accounts/" + s.accountID + "/subscription?updateMask=unlimited"
+	// Billing sets the subscription up when it hears of the account: try until it has.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, err := a.call(ctx, "PATCH", sub, s.operatorToken, map[string]any{"unlimited": true}, nil)
+		if err == nil {
+			break
+		}
+		if code != http.StatusNotFound || time.Now().After(deadline) {
+			return fmt.Errorf("bootstrap subscription: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	names := simkit.BaseNames(n, 42)
+	orgs := make([]map[string]any, 0, len(names))
+	for _, name := range names {
+		orgs = append(orgs, map[string]any{"name": name})
+	}
+	if _, err := a.call(ctx, "POST", "/v1/accounts/"+s.accountID+"/organizations:bulkCreate", s.adminKey,
+		map[string]any{"organizations": orgs}, nil); err != nil {
+		return fmt.Errorf("bootstrap organizations: %w", err)
+	}
+	return nil
 }

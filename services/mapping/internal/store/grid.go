@@ -212,7 +212,7 @@ func (t *Tx) Rows(ctx context.Context, ids []string) ([]domain.Row, error) {
 // (only ids, when given), with their names.
 func (t *Tx) UnmappedNames(ctx context.Context, restricted bool, groups []string, integrationID string, ids []string) ([]domain.Named, error) {
 	rows, err := t.tx.Query(ctx, `SELECT o.id::text, o.name FROM organizations o
-		WHERE `+visible("$1", "$2")+` AND (cardinality($4::uuid[]) = 0 OR o.id = ANY($4::uuid[]))
+		WHERE `+visible("$1", "$2")+` AND (coalesce(cardinality($4::uuid[]), 0) = 0 OR o.id = ANY($4::uuid[]))
 		AND NOT EXISTS (SELECT 1 FROM links l WHERE l.organization_id = o.id AND l.integration_id = $3)
 		ORDER BY lower(o.name), o.id`, restricted, groups, integrationID, ids)
 	if err != nil {
