@@ -94,6 +94,11 @@ func consumers(svc *app.Service) []events.ConsumerSpec {
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationReactivated) error {
 					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization())
 				}),
+				// In order with the updates above (one consumer, one account's events in order):
+				// an update applied late never brings a deleted organization back.
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeleted) error {
+					return svc.ForgetOrganization(ctx, tx, ev.GetOrganizationId())
+				}),
 			},
 			Concurrency: 4,
 		},

@@ -36,6 +36,12 @@ func (s *Service) OrganizationDeleted(ctx context.Context, tx pgx.Tx, accountID,
 	return st.EnqueueBatch(ctx, unlinkedEvents(accountID, links, "organization.deleted"), s.clock())
 }
 
+// ForgetOrganization drops a deleted organization's copy (consumer mapping-organizations; its
+// links go in mapping-links).
+func (s *Service) ForgetOrganization(ctx context.Context, tx pgx.Tx, organizationID string) error {
+	return s.store.Within(tx).DeleteOrganization(ctx, organizationID)
+}
+
 // ExternalChanged keeps the copy of an external organization (consumer mapping-externals): an
 // orphaned one shows its link orphaned in the grid.
 func (s *Service) ExternalChanged(ctx context.Context, tx pgx.Tx, accountID string, e *integrationsyncv1.ExternalOrganization) error {
