@@ -94,6 +94,7 @@ func TestImportResumesAfterSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	deadline := time.Now().Add(80 * time.Second)
+	t0 := time.Now()
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
@@ -293,6 +294,7 @@ func TestImportResumesAfterSIGKILL(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	t.Logf("TIMING setup %v", time.Since(t0))
 	first := start(1)
 
 	// The import plans by mapping's copy of org's organizations: wait until it has them all.
@@ -314,6 +316,7 @@ func TestImportResumesAfterSIGKILL(t *testing.T) {
 	for i := range selection {
 		selection[i] = itglueID(i)
 	}
+	t.Logf("TIMING copies %v", time.Since(t0))
 	request := uuid.NewString()
 	var op *mappingv1.ImportOperation
 	call("start the import", func() error {
@@ -342,45 +345,74 @@ func TestImportResumesAfterSIGKILL(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// Holding the import's row lock stops the worker at its next step (it locks the row to plan
-	// and to apply a chunk), so the kill lands part-way however fast the import runs. The worker
-	// has usually planned the next chunk and had org create its organizations by then: the
-	// restart must find them again through the chunk's request id, not create them twice.
-	hold, err := inspect.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doneAtKill int
-	if err := hold.QueryRow(ctx, `SELECT items_done FROM mapping.imports WHERE id = $1 FOR UPDATE`, op.GetId()).Scan(&doneAtKill); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Process.Kill(); err != nil { // SIGKILL: no shutdown, no lease release
-		t.Fatal(err)
-	}
-	_ = first.Wait()
-	if err := hold.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if doneAtKill >= itglueOrgs {
-		t.Fatalf("the import had finished (%d items) when the service was killed", doneAtKill)
-	}
-	orgInspect, err := pgx.Connect(ctx, orgDB.URL)
+	orgInspect, err := pgx.Connect(ctx, orgDB.URL) // superuser, like inspect
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = orgInspect.Close(context.Background()) })
-	var inFlight, orgsAtKill int
-	if err := inspect.QueryRow(ctx, `SELECT count(*) FROM mapping.import_items WHERE import_id = $1 AND outcome = 0 AND planned <> 0`,
-		op.GetId()).Scan(&inFlight); err != nil {
-		t.Fatal(err)
+	countOrgs := func() int {
+		t.Helper()
+		var n int
+		if err := orgInspect.QueryRow(ctx, `SELECT count(*) FROM org.organizations WHERE account_id = $1`, account).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	if err := orgInspect.QueryRow(ctx, `SELECT count(*) FROM org.organizations WHERE account_id = $1`, account).Scan(&orgsAtKill); err != nil {
-		t.Fatal(err)
+
+	// The kill lands in the hardest place: a chunk planned and its organizations created in org,
+	// but not yet linked. Holding the import's row lock stops the worker at its next locking step
+	// (planning and applying a chunk both lock the row), so once a plan is seen committed the
+	// worker can only run the chunk's bulk create and then wait for the row. The restart must
+	// find those organizations again through the chunk's request id, not create them twice (org
+	// would refuse the names, and the items would fail).
+	var doneAtKill, createdAtKill, inFlight, inFlightCreates int
+	for attempt := 0; ; attempt++ {
+		hold, err := inspect.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hold.QueryRow(ctx, `SELECT items_done, created_count FROM mapping.imports WHERE id = $1 FOR UPDATE`,
+			op.GetId()).Scan(&doneAtKill, &createdAtKill); err != nil {
+			t.Fatal(err)
+		}
+		if err := hold.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE planned = $2) FROM mapping.import_items
+			WHERE import_id = $1 AND outcome = 0 AND planned <> 0`, op.GetId(), int16(mappingv1.ImportOutcome_IMPORT_OUTCOME_CREATED),
+		).Scan(&inFlight, &inFlightCreates); err != nil {
+			t.Fatal(err)
+		}
+		if doneAtKill >= itglueOrgs {
+			t.Fatalf("the import had finished (%d items) before the kill", doneAtKill)
+		}
+		if inFlight == 0 && attempt < 20 {
+			// Caught between chunks: let the worker plan the next one, then hold the row again.
+			_ = hold.Rollback(ctx)
+			continue
+		}
+		for inFlightCreates > 0 && countOrgs() < existingCount+createdAtKill+inFlightCreates {
+			if time.Now().After(deadline) {
+				t.Fatalf("org did not create the planned chunk's %d organizations", inFlightCreates)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := first.Process.Kill(); err != nil { // SIGKILL: no shutdown, no lease release
+			t.Fatal(err)
+		}
+		_ = first.Wait()
+		if err := hold.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		break
 	}
-	t.Logf("killed with %d of %d items applied, %d planned but not applied; org had %d organizations (%d created by the import)",
-		doneAtKill, itglueOrgs, inFlight, orgsAtKill, orgsAtKill-existingCount)
+	orgsAtKill := countOrgs()
+	t.Logf("killed with %d of %d items applied, %d planned but not applied; org had %d organizations (%d created by the import, %d not linked yet)",
+		doneAtKill, itglueOrgs, inFlight, orgsAtKill, orgsAtKill-existingCount, orgsAtKill-existingCount-createdAtKill)
+	if inFlightCreates == 0 || orgsAtKill != existingCount+createdAtKill+inFlightCreates {
+		t.Errorf("the kill did not land after a chunk's bulk create and before its links (%d planned creations, org at %d)",
+			inFlightCreates, orgsAtKill)
+	}
 
 	// The restarted service claims the import once the dead one's lease (15 s) has run out.
+	t.Logf("TIMING kill %v", time.Since(t0))
 	start(2)
 	var done *mappingv1.ImportOperation
 	for done = getImport(); done.GetState() == mappingv1.ImportState_IMPORT_STATE_RUNNING; done = getImport() {
@@ -392,6 +424,7 @@ func TestImportResumesAfterSIGKILL(t *testing.T) {
 	if done.GetState() != mappingv1.ImportState_IMPORT_STATE_SUCCEEDED {
 		t.Fatalf("import ended %v: %s", done.GetState(), done.GetError())
 	}
+	t.Logf("TIMING done %v", time.Since(t0))
 	counts := done.GetCounts()
 	if done.GetItemsDone() != itglueOrgs || done.GetItemsTotal() != itglueOrgs || counts.GetCreated() != wantCreated ||
 		counts.GetLinked() != wantLinked || counts.GetRelinked() != wantRelinked || counts.GetFailed() != 0 {

@@ -269,7 +269,7 @@ func (s *Service) runImport(ctx context.Context, importID, accountID string) err
 			if chunk[0].Planned != domain.OutcomePending {
 				return nil // planned before a crash: keep the plan
 			}
-			return s.plan(ctx, tx, im, chunk)
+			return s.plan(ctx, tx, im, acting, chunk)
 		})
 		if err != nil || len(chunk) == 0 {
 			return err
@@ -287,7 +287,7 @@ func (s *Service) runImport(ctx context.Context, importID, accountID string) err
 
 // plan decides each item of a chunk by exact name and keeps the plan with a request id for the
 // chunk's bulk create.
-func (s *Service) plan(ctx context.Context, tx *store.Tx, im domain.Import, chunk []domain.ImportItem) error {
+func (s *Service) plan(ctx context.Context, tx *store.Tx, im domain.Import, acting identity.Identity, chunk []domain.ImportItem) error {
 	names := make([]string, len(chunk))
 	for i, it := range chunk {
 		names[i] = it.Name
@@ -297,12 +297,20 @@ func (s *Service) plan(ctx context.Context, tx *store.Tx, im domain.Import, chun
 		return err
 	}
 	request := uuid.NewSHA1(uuid.MustParse(im.ID), fmt.Appendf(nil, "chunk %d", chunk[0].Seq)).String()
+	restricted, groups := acting.Visibility()
 	for i, it := range chunk {
 		m, ok := found[it.Name]
-		chunk[i].Planned = domain.PlanItem(ok, m.LinkedExternal, it.ExternalID)
 		chunk[i].ChunkRequest = request
-		if ok {
-			chunk[i].OrganizationID = m.ID
+		switch {
+		case ok && !domain.Visible(restricted, groups, m.Groups):
+			// Names are unique in the account: the one the importer may not see is neither linked
+			// (it is not theirs to touch) nor created again (org would refuse the whole chunk).
+			chunk[i].Planned, chunk[i].Reason = domain.OutcomeFailed, "an organization with this name exists outside your groups"
+		default:
+			chunk[i].Planned, chunk[i].Reason = domain.PlanItem(ok, m.LinkedExternal, it.ExternalID)
+			if ok {
+				chunk[i].OrganizationID = m.ID
+			}
 		}
 	}
 	return tx.SaveItems(ctx, im.ID, chunk)
@@ -353,6 +361,11 @@ func (s *Service) applyChunk(ctx context.Context, accountID, importID string, ch
 			if it.Outcome != domain.OutcomePending {
 				continue
 			}
+			if it.Planned == domain.OutcomeFailed {
+				it.Outcome = domain.OutcomeFailed
+				im.Count(it.Outcome)
+				continue
+			}
 			if it.Planned == domain.OutcomeCreated {
 				if createErr != nil {
 					it.Outcome, it.Reason = domain.OutcomeFailed, orgWords(createErr)
@@ -384,12 +397,9 @@ func (s *Service) applyChunk(ctx context.Context, accountID, importID string, ch
 				return err
 			}
 			if !ok {
-				// A concurrent import, batch or sync linked one side first: never two links.
-				if cur, has, err := tx.LinkOf(ctx, it.OrganizationID, im.IntegrationID); err == nil && has && cur.ExternalOrganizationID == it.ExternalID {
-					it.Outcome = it.Planned // the very link this import wanted: done by a repeat
-				} else {
-					it.Outcome, it.Reason = domain.OutcomeFailed, "linked meanwhile by another import or user"
-				}
+				// A concurrent import, batch or sync linked one side first: never two links. (This
+				// import's own links commit with its outcomes, so it is never its own work.)
+				it.Outcome, it.Reason = domain.OutcomeFailed, "linked meanwhile by another import or user"
 				im.Count(it.Outcome)
 				continue
 			}

@@ -81,16 +81,34 @@ func OverLicenses(creates, remaining int) error {
 
 // PlanItem decides what an import does with one IT Glue organization, by exact (case-sensitive)
 // name: no organization of that name → create; one with no link in the integration → link; one
-// linked to another IT Glue organization → relink; one linked to this very one → linked already.
-func PlanItem(orgExists bool, linkedExternal, itemExternal string) Outcome {
+// linked to another IT Glue organization → relink. One already linked to this very IT Glue
+// organization was imported meanwhile (by another import or a user): it fails, "already imported",
+// as it does when the import starts.
+func PlanItem(orgExists bool, linkedExternal, itemExternal string) (Outcome, string) {
 	switch {
 	case !orgExists:
-		return OutcomeCreated
+		return OutcomeCreated, ""
 	case linkedExternal == "":
-		return OutcomeLinked
+		return OutcomeLinked, ""
 	case linkedExternal == itemExternal:
-		return OutcomeLinked
+		return OutcomeFailed, "already imported"
 	default:
-		return OutcomeRelinked
+		return OutcomeRelinked, ""
 	}
+}
+
+// Visible reports whether a caller restricted to groups sees an organization in orgGroups (org's
+// rule: at least one group in common); an unrestricted caller sees every one.
+func Visible(restricted bool, groups, orgGroups []string) bool {
+	if !restricted {
+		return true
+	}
+	for _, g := range orgGroups {
+		for _, h := range groups {
+			if g == h {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -155,7 +155,8 @@ func (t *Tx) SaveImport(ctx context.Context, im domain.Import) error {
 // OrgsByName finds the account's organizations by exact name (visible or not: names are unique
 // in the account), with their link in the integration.
 func (t *Tx) OrgsByName(ctx context.Context, integrationID string, names []string) (map[string]OrgMatch, error) {
-	rows, err := t.tx.Query(ctx, `SELECT o.name, o.id::text, coalesce(l.external_organization_id, ''), coalesce(l.id::text, '')
+	rows, err := t.tx.Query(ctx, `SELECT o.name, o.id::text, coalesce(l.external_organization_id, ''), coalesce(l.id::text, ''),
+			o.group_ids::text[]
 		FROM unnest($2::text[]) AS want(name)
 		JOIN organizations o ON o.name = want.name
 		LEFT JOIN links l ON l.organization_id = o.id AND l.integration_id = $1
@@ -168,7 +169,7 @@ func (t *Tx) OrgsByName(ctx context.Context, integrationID string, names []strin
 	for rows.Next() {
 		var name string
 		var m OrgMatch
-		if err := rows.Scan(&name, &m.ID, &m.LinkedExternal, &m.LinkID); err != nil {
+		if err := rows.Scan(&name, &m.ID, &m.LinkedExternal, &m.LinkID, &m.Groups); err != nil {
 			return nil, err
 		}
 		out[name] = m
@@ -177,7 +178,10 @@ func (t *Tx) OrgsByName(ctx context.Context, integrationID string, names []strin
 }
 
 // OrgMatch is an organization found by name and its link in an integration.
-type OrgMatch struct{ ID, LinkedExternal, LinkID string }
+type OrgMatch struct {
+	ID, LinkedExternal, LinkID string
+	Groups                     []string
+}
 
 // InsertLinkIfFree stores l unless the organization already has a link in the integration or
 // the external organization is linked already; false then.
