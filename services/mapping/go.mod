@@ -65,6 +65,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e // indirect
+	golang.org/x/image v0.47.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -83,3 +84,7 @@ require (
 )
 
 replace github.com/orgplane/orgplane/deploy/simulators => ../../deploy/simulators
+
+require github.com/orgplane/orgplane/services/org v0.0.0
+
+replace github.com/orgplane/orgplane/services/org => ../org
