@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgplane/orgplane/pkg/events"
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
@@ -17,6 +21,10 @@ import (
 // OrganizationChanged keeps the copy of an organization (consumer mapping-organizations, in its
 // transaction): created, updated, deactivated, reactivated all carry it as it is now.
 func (s *Service) OrganizationChanged(ctx context.Context, tx pgx.Tx, accountID string, o *orgv1.Organization) error {
+	if _, err := uuid.Parse(o.GetId()); err != nil {
+		// Retrying cannot mend it: set it aside (dead letter) rather than stall the consumer.
+		return events.Permanent(fmt.Errorf("organization event without a valid organization id %q", o.GetId()))
+	}
 	return s.store.Within(tx).UpsertOrganization(ctx, accountID, store.OrgCopy{ID: o.GetId(), Name: o.GetName(),
 		ParentID: o.GetParentId(), GroupIDs: o.GetGroupIds(), Active: o.GetState() == orgv1.OrganizationState_ORGANIZATION_STATE_ACTIVE,
 		Updated: o.GetUpdateTime().AsTime()})
@@ -45,6 +53,9 @@ func (s *Service) ForgetOrganization(ctx context.Context, tx pgx.Tx, organizatio
 // ExternalChanged keeps the copy of an external organization (consumer mapping-externals): an
 // orphaned one shows its link orphaned in the grid.
 func (s *Service) ExternalChanged(ctx context.Context, tx pgx.Tx, accountID string, e *integrationsyncv1.ExternalOrganization) error {
+	if _, err := uuid.Parse(e.GetIntegrationId()); err != nil || e.GetExternalId() == "" {
+		return events.Permanent(fmt.Errorf("external organization event without an integration or external id"))
+	}
 	return s.store.Within(tx).UpsertExternal(ctx, accountID, e.GetIntegrationKind(), store.ExternalCopy{
 		IntegrationID: e.GetIntegrationId(), ExternalID: e.GetExternalId(), Name: e.GetName(), ParentID: e.GetParentExternalId(),
 		State: int16(e.GetState()), Deleted: e.GetDeleted()})
