@@ -209,7 +209,7 @@ func (m mapper) grid(key string, params url.Values) mappingGrid {
 // events), and fails after 15 s with the last grid.
 func (m mapper) waitGrid(what string, params url.Values, ok func(mappingGrid) bool) mappingGrid {
 	m.w.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // an upper bound: events arrive in ms, a loaded CI machine is slower
 	for {
 		g := m.grid(m.a.adminKey, params)
 		if ok(g) {
@@ -235,7 +235,7 @@ func (m mapper) save(key string, changes ...mappingChange) response {
 // external organizations it names from integration-sync's events: a 404 is retried meanwhile.
 func (m mapper) saveWhenKnown(changes ...mappingChange) {
 	m.w.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // an upper bound: events arrive in ms, a loaded CI machine is slower
 	for {
 		r := m.save(m.a.adminKey, changes...)
 		if r.code == http.StatusOK {
@@ -275,7 +275,7 @@ func (m mapper) candidates(key, integrationID, query string) candidatePage {
 // the refresh's events; until it learns the integration itself, the route answers 404).
 func (m mapper) waitCandidates(integrationID string, n int) candidatePage {
 	m.w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // an upper bound: events arrive in ms, a loaded CI machine is slower
 	for {
 		r := m.w.do("GET", m.acct+"/integrations/"+integrationID+"/importCandidates?pageSize=1", m.a.adminKey, "")
 		if r.code == http.StatusOK && int(decode[candidatePage](m.w.t, r).TotalSize) == n {
@@ -687,7 +687,7 @@ func TestBatchSaveAppliesAllOrNothing(t *testing.T) {
 		}
 	}
 	// One mapping.linked per link made, through the outbox; none for the refused batch.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // an upper bound: events arrive in ms, a loaded CI machine is slower
 	for len(linkedEvents(m.w, m.a.id)) < 49 && time.Now().Before(deadline) {
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -877,7 +877,7 @@ func TestSuggestionsFindThePlantedTwinsAndLinkNothing(t *testing.T) {
 		// Mapping learns the external organizations from events: poll until every organization has
 		// suggestions, then judge.
 		var list []suggestion
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(60 * time.Second) // an upper bound: events arrive in ms, a loaded CI machine is slower
 		for {
 			r := w.do("GET", m.acct+"/integrations/"+fx.id+"/matchSuggestions?perOrganization=3&"+every.Encode(), a.adminKey, "")
 			if r.code == http.StatusOK {
