@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,13 +58,11 @@ func (s *Service) Grid(ctx context.Context, r GridRequest) (GridPage, error) {
 		return GridPage{}, err
 	}
 	var out GridPage
-	// The peers are asked outside the transaction.
-	if out.Integrations, err = s.integrations.Summaries(ctx, r.AccountID); err != nil {
-		return GridPage{}, err
-	}
-	if out.Licenses, err = s.orgs.Licenses(ctx, r.AccountID); err != nil {
-		return GridPage{}, err
-	}
+	// The peers are asked outside the transaction, while it runs: neither answer depends on the page.
+	var wg sync.WaitGroup
+	var sumErr, licErr error
+	wg.Go(func() { out.Integrations, sumErr = s.integrations.Summaries(ctx, r.AccountID) })
+	wg.Go(func() { out.Licenses, licErr = s.orgs.Licenses(ctx, r.AccountID) })
 	restricted, groups := id.Visibility()
 	q := store.GridQuery{Restricted: restricted, Groups: groups, Query: query, Filter: r.Filter, IntegrationID: r.IntegrationID,
 		Limit: page.Size + 1}
@@ -77,8 +76,11 @@ func (s *Service) Grid(ctx context.Context, r GridRequest) (GridPage, error) {
 		}
 		return fillCells(ctx, tx, out.Rows)
 	})
-	if err != nil {
-		return GridPage{}, err
+	wg.Wait()
+	for _, e := range []error{err, sumErr, licErr} {
+		if e != nil {
+			return GridPage{}, e // one error, with its own status
+		}
 	}
 	out.Rows, out.Next, err = pagetoken.Next(page, out.Rows, func(r domain.Row) rowPosition {
 		return rowPosition{Name: strings.ToLower(r.Name), ID: r.OrganizationID}
