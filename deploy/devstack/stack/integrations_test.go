@@ -527,6 +527,8 @@ func TestIntegrationRoutesAreTenantIsolated(t *testing.T) {
 			body = `{}`
 		case "PATCH":
 			body = `{"displayName":"Taken over"}`
+		case "PUT":
+			body = `{"direction":"SYNC_DIRECTION_OFF"}`
 		}
 		query := ""
 		if rt.verb == "PATCH" {

@@ -191,6 +191,11 @@ func (fx *matrixFixtures) freshKey() string {
 		`{"name":"Matrix victim %d","roleId":"%s","userId":"%s"}`, fx.next(), fx.nothingRole, fx.nobodyUser))["apiKey"].(map[string]any)["id"].(string)
 }
 
+// psa points a sync-settings call at the matrix's Autotask integration (sync settings are for PSAs).
+func (fx *matrixFixtures) psa() map[string]string {
+	return map[string]string{"integration_id": fx.vars["psa_integration_id"]}
+}
+
 // rowVersion is the mapping grid's version of an organization's row, as the administrator reads
 // it (0 until mapping has heard of the organization).
 func (fx *matrixFixtures) rowVersion(orgID string) int {
@@ -349,6 +354,9 @@ var matrixRequests = map[string]matrixRequest{
 	"ListExternalOrganizations": {},
 	"ListOrphans":               {},
 
+	"PreviewSyncSettings": {vars: (*matrixFixtures).psa, body: jsonBody(`{"direction":"SYNC_DIRECTION_TWO_WAY","scope":{"psaStatusIds":["1"]}}`)},
+	"UpdateSyncSettings":  {vars: (*matrixFixtures).psa, body: jsonBody(`{"direction":"SYNC_DIRECTION_TWO_WAY","scope":{"psaStatusIds":["1"]}}`)},
+
 	"GetMappingGrid": {},
 	"SaveMappings": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
 		// Unlinking what is not linked changes nothing but the row's version, which it must name.
@@ -444,8 +452,12 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		}
 	}
 
+	psa := w.must(200, "POST", acct+"/integrations", a.adminKey,
+		`{"kind":"autotask","endpoint":"http://127.0.0.1:9","credentials":{"apiUser":"m","secret":"s","integrationCode":"c"}}`)["id"].(string)
+
 	fx.vars = map[string]string{
-		"integration_id": integ, "integration.id": integ, "operation_id": operation, "import_id": imp,
+		"psa_integration_id": psa,
+		"integration_id":     integ, "integration.id": integ, "operation_id": operation, "import_id": imp,
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,
 		"role.id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,

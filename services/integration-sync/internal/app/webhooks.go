@@ -56,7 +56,7 @@ func (s *Service) DeliverWebhook(ctx context.Context, integrationID string, head
 	if err != nil || !fresh {
 		return false, err
 	}
-	if err := s.applyDelivery(ctx, conn, kind, accountID, integrationID, ev.DeliveryID, ev.CompanyID); err != nil {
+	if err := s.applyDelivery(ctx, conn, kind, t.integration.Sync.Scope, accountID, integrationID, ev.DeliveryID, ev.CompanyID); err != nil {
 		s.log.Warn("webhook delivery recorded, not yet applied; it will be retried", "integration", integrationID, "error", err)
 	}
 	return true, nil
@@ -64,7 +64,7 @@ func (s *Service) DeliverWebhook(ctx context.Context, integrationID string, head
 
 // applyDelivery fetches the company a delivery names and reconciles it, marking the delivery
 // applied in the same transaction. A company the tool no longer has is orphaned.
-func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, kind connector.Kind, accountID, integrationID, deliveryID, companyID string) error {
+func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, kind connector.Kind, scope domain.SyncScope, accountID, integrationID, deliveryID, companyID string) error {
 	co, err := conn.GetOrganization(ctx, companyID)
 	gone := errors.Is(err, connector.ErrNotFound)
 	if err != nil && !gone {
@@ -98,7 +98,7 @@ func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, k
 			if had {
 				p = &prev
 			}
-			next, change = domain.Reconcile(p, co, now, webhookActor)
+			next, change = domain.Reconcile(p, co, scope.InScope(co), now, webhookActor)
 		}
 		next.AccountID, next.IntegrationID, next.IntegrationKind = accountID, integrationID, kind.Name
 		if err := tx.UpsertExternals(ctx, accountID, integrationID, []domain.ExternalOrganization{next}); err != nil {
@@ -144,7 +144,7 @@ func (s *Service) RunDeliveryRetries(ctx context.Context) error {
 			if err != nil {
 				continue
 			}
-			if err := s.applyDelivery(ctx, conn, kind, d.AccountID, d.IntegrationID, d.DeliveryID, d.CompanyID); err != nil {
+			if err := s.applyDelivery(ctx, conn, kind, t.integration.Sync.Scope, d.AccountID, d.IntegrationID, d.DeliveryID, d.CompanyID); err != nil {
 				s.log.Warn("webhook delivery retry failed", "integration", d.IntegrationID, "error", err)
 			}
 		}

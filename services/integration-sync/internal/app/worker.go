@@ -130,7 +130,7 @@ func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 		if err != nil {
 			return s.vendorFailed(ctx, c, op.ID, t.integration, err)
 		}
-		done, err := s.recordPage(ctx, c, op.ID, kind, page)
+		done, err := s.recordPage(ctx, c, op.ID, kind, t.integration.Sync.Scope, page)
 		if err != nil {
 			return err
 		}
@@ -152,7 +152,7 @@ func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 // recordPage reconciles one page with the cache and moves the checkpoint past it, in one
 // transaction: after a crash the page is read again and changes nothing twice. On the last page
 // of a full refresh it orphans what the listing no longer holds and ends the operation.
-func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, kind connector.Kind, page connector.Page) (done bool, err error) {
+func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, kind connector.Kind, scope domain.SyncScope, page connector.Page) (done bool, err error) {
 	now := s.clock()
 	err = s.store.InTenant(ctx, c.AccountID, func(tx *store.Tx) error {
 		done = false
@@ -195,7 +195,7 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 			if e, ok := cached[co.ExternalID]; ok {
 				prev = &e
 			}
-			next, change := domain.Reconcile(prev, co, now, refreshActor)
+			next, change := domain.Reconcile(prev, co, scope.InScope(co), now, refreshActor)
 			next.AccountID, next.IntegrationID, next.IntegrationKind = c.AccountID, op.IntegrationID, kind.Name
 			op.Result.Add(change)
 			write = append(write, next)

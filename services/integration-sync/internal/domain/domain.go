@@ -72,6 +72,7 @@ type Integration struct {
 	ExternalCount      int
 	OrphanCount        int
 	Credentials        []CredentialStatus
+	Sync               SyncSettings
 	CreatedBy          string
 	Created, Updated   time.Time
 }

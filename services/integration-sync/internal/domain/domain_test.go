@@ -18,33 +18,33 @@ func company(name string) connector.Company {
 
 func TestReconcile(t *testing.T) {
 	t.Parallel()
-	created, c := domain.Reconcile(nil, company("Acme"), at, "refresh")
+	created, c := domain.Reconcile(nil, company("Acme"), true, at, "refresh")
 	if c != domain.Created || created.State != domain.ExternalSyncing || created.StateBy != "refresh" {
 		t.Fatalf("first sight: %v %+v", c, created)
 	}
-	same, c := domain.Reconcile(&created, company("Acme"), at.Add(time.Minute), "refresh")
+	same, c := domain.Reconcile(&created, company("Acme"), true, at.Add(time.Minute), "refresh")
 	if c != domain.Unchanged || !same.LastSeen.Equal(at.Add(time.Minute)) {
 		t.Fatalf("unchanged: %v %+v", c, same)
 	}
-	renamed, c := domain.Reconcile(&same, company("Acme, LLC"), at, "webhook")
+	renamed, c := domain.Reconcile(&same, company("Acme, LLC"), true, at, "webhook")
 	if c != domain.Changed || renamed.Name != "Acme, LLC" || renamed.State != domain.ExternalSyncing {
 		t.Fatalf("renamed: %v %+v", c, renamed)
 	}
 	del := company("Acme, LLC")
 	del.Deleted = true
-	orphan, c := domain.Reconcile(&renamed, del, at, "refresh")
+	orphan, c := domain.Reconcile(&renamed, del, true, at, "refresh")
 	if c != domain.Orphaned || orphan.State != domain.ExternalOrphaned || orphan.StateReason != domain.ReasonDeleted {
 		t.Fatalf("deleted: %v %+v", c, orphan)
 	}
-	again, c := domain.Reconcile(&orphan, del, at.Add(time.Hour), "refresh")
+	again, c := domain.Reconcile(&orphan, del, true, at.Add(time.Hour), "refresh")
 	if c != domain.Unchanged || !again.StateAt.Equal(at) {
 		t.Fatalf("an orphan seen deleted again is no news: %v %+v", c, again)
 	}
-	back, c := domain.Reconcile(&again, company("Acme, LLC"), at, "refresh")
+	back, c := domain.Reconcile(&again, company("Acme, LLC"), true, at, "refresh")
 	if c != domain.Changed || back.State != domain.ExternalSyncing || back.StateReason != "" {
 		t.Fatalf("an orphan that reappears syncs again: %v %+v", c, back)
 	}
-	firstDeleted, c := domain.Reconcile(nil, del, at, "refresh")
+	firstDeleted, c := domain.Reconcile(nil, del, true, at, "refresh")
 	if c != domain.Orphaned || firstDeleted.State != domain.ExternalOrphaned {
 		t.Fatalf("first seen deleted: %v %+v", c, firstDeleted)
 	}
@@ -52,7 +52,7 @@ func TestReconcile(t *testing.T) {
 
 func TestOrphan(t *testing.T) {
 	t.Parallel()
-	e, _ := domain.Reconcile(nil, company("Acme"), at, "refresh")
+	e, _ := domain.Reconcile(nil, company("Acme"), true, at, "refresh")
 	o, ok := domain.Orphan(e, domain.ReasonGone, at, "refresh")
 	if !ok || o.State != domain.ExternalOrphaned || o.StateReason != domain.ReasonGone {
 		t.Fatalf("orphan: %v %+v", ok, o)
@@ -130,5 +130,37 @@ func TestCheckFieldsNamesTheField(t *testing.T) {
 		case tc.field != "" && (!errors.As(err, &ae) || ae.Field != tc.field):
 			t.Errorf("%s: got %v, want a refusal naming %s", tc.name, err, tc.field)
 		}
+	}
+}
+
+func TestScopeOrphansAndPreview(t *testing.T) {
+	t.Parallel()
+	scope := domain.SyncScope{PSAStatusIDs: []string{"1"}}
+	active := company("Acme")
+	inactive := company("Globex")
+	inactive.StatusID = "2"
+	if !scope.InScope(active) || scope.InScope(inactive) {
+		t.Fatal("scope by status")
+	}
+	if !(domain.SyncScope{}).InScope(inactive) {
+		t.Fatal("an empty scope admits all")
+	}
+	a, _ := domain.Reconcile(nil, active, true, at, "refresh")
+	g, _ := domain.Reconcile(nil, inactive, true, at, "refresh")
+	stop, start, in := domain.Preview(scope, []domain.ExternalOrganization{a, g})
+	if stop != 1 || start != 0 || in != 1 {
+		t.Fatalf("preview %d stop %d start %d in", stop, start, in)
+	}
+	out, c := domain.Reconcile(&g, inactive, scope.InScope(inactive), at, "refresh")
+	if c != domain.Orphaned || out.StateReason != domain.ReasonOutOfScope {
+		t.Fatalf("out of scope: %v %+v", c, out)
+	}
+	// Widening the scope again: the preview says it comes back, and it does.
+	if _, start, _ := domain.Preview(domain.SyncScope{}, []domain.ExternalOrganization{a, out}); start != 1 {
+		t.Fatalf("start %d, want 1", start)
+	}
+	back, c := domain.Reconcile(&out, inactive, true, at, "refresh")
+	if c != domain.Changed || back.State != domain.ExternalSyncing {
+		t.Fatalf("back in scope: %v %+v", c, back)
 	}
 }

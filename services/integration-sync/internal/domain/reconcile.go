@@ -28,7 +28,10 @@ const (
 // Reconcile merges a company as the tool listed it into its cached copy (nil when never seen)
 // and says what changed. A company the tool flags deleted becomes orphaned; an orphan that
 // reappears alive syncs again. by says who saw it ("refresh", "webhook").
-func Reconcile(cached *ExternalOrganization, seen connector.Company, at time.Time, by string) (ExternalOrganization, Change) {
+//
+// A company outside the sync scope (inScope false) is orphaned too, and one orphaned for the
+// scope comes back once the scope takes it in again.
+func Reconcile(cached *ExternalOrganization, seen connector.Company, inScope bool, at time.Time, by string) (ExternalOrganization, Change) {
 	var next ExternalOrganization
 	if cached != nil {
 		next = *cached
@@ -42,19 +45,26 @@ func Reconcile(cached *ExternalOrganization, seen connector.Company, at time.Tim
 	next.VendorUpdated = seen.UpdatedAt.UTC()
 	next.LastSeen = at
 
+	gone := ""
+	switch {
+	case seen.Deleted:
+		gone = ReasonDeleted
+	case !inScope:
+		gone = ReasonOutOfScope
+	}
 	if cached == nil {
 		next.State, next.StateAt, next.StateBy = ExternalSyncing, at, by
-		if seen.Deleted {
-			next.State, next.StateReason = ExternalOrphaned, ReasonDeleted
+		if gone != "" {
+			next.State, next.StateReason = ExternalOrphaned, gone
 			return next, Orphaned
 		}
 		return next, Created
 	}
 	switch {
-	case seen.Deleted && cached.State != ExternalOrphaned:
-		next.State, next.StateReason, next.StateAt, next.StateBy = ExternalOrphaned, ReasonDeleted, at, by
+	case gone != "" && cached.State != ExternalOrphaned:
+		next.State, next.StateReason, next.StateAt, next.StateBy = ExternalOrphaned, gone, at, by
 		return next, Orphaned
-	case !seen.Deleted && cached.State == ExternalOrphaned:
+	case gone == "" && cached.State == ExternalOrphaned: // seen again, alive and in scope
 		next.State, next.StateReason, next.StateAt, next.StateBy = ExternalSyncing, "", at, by
 		return next, Changed
 	}

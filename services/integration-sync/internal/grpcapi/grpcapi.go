@@ -198,6 +198,39 @@ func (g *integrations) ListOrphans(ctx context.Context, req *integrationsyncv1.L
 	return out, nil
 }
 
+func syncSettings(p *integrationsyncv1.SyncSettings) domain.SyncSettings {
+	sc := p.GetScope()
+	return domain.SyncSettings{Direction: domain.SyncDirection(p.GetDirection()), Scope: domain.SyncScope{
+		PSATypeIDs: sc.GetPsaTypeIds(), PSAStatusIDs: sc.GetPsaStatusIds(),
+		OrganizationTypeIDs: sc.GetOrganizationTypeIds(), OrganizationStatusIDs: sc.GetOrganizationStatusIds()}}
+}
+
+func syncSettingsProto(s domain.SyncSettings) *integrationsyncv1.SyncSettings {
+	p := &integrationsyncv1.SyncSettings{Direction: integrationsyncv1.SyncDirection(s.Direction), Scope: &integrationsyncv1.SyncScope{
+		PsaTypeIds: s.Scope.PSATypeIDs, PsaStatusIds: s.Scope.PSAStatusIDs,
+		OrganizationTypeIds: s.Scope.OrganizationTypeIDs, OrganizationStatusIds: s.Scope.OrganizationStatusIDs}}
+	if !s.Updated.IsZero() {
+		p.UpdateTime = timestamppb.New(s.Updated)
+	}
+	return p
+}
+
+func (g *integrations) PreviewSyncSettings(ctx context.Context, req *integrationsyncv1.PreviewSyncSettingsRequest) (*integrationsyncv1.SyncSettingsPreview, error) {
+	p, err := g.svc.PreviewSyncSettings(ctx, req.GetAccountId(), req.GetIntegrationId(), syncSettings(req.GetSettings()))
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsyncv1.SyncSettingsPreview{StopSyncing: int32(p.Stop), StartSyncing: int32(p.Start), InScope: int32(p.In)}, nil
+}
+
+func (g *integrations) UpdateSyncSettings(ctx context.Context, req *integrationsyncv1.UpdateSyncSettingsRequest) (*integrationsyncv1.SyncSettings, error) {
+	s, err := g.svc.UpdateSyncSettings(ctx, req.GetAccountId(), req.GetIntegrationId(), syncSettings(req.GetSettings()))
+	if err != nil {
+		return nil, err
+	}
+	return syncSettingsProto(s), nil
+}
+
 type webhooks struct {
 	integrationsyncv1.UnimplementedWebhookServiceServer
 	svc *app.Service
@@ -233,7 +266,7 @@ func integrationProto(v app.IntegrationView) *integrationsyncv1.Integration {
 		State: integrationsyncv1.IntegrationState(in.State), StateMessage: in.StateMessage,
 		LastRefreshTime: ts(in.LastRefresh, timestamppb.New(in.LastRefresh)), LastFullRefreshTime: ts(in.LastFullRefresh, timestamppb.New(in.LastFullRefresh)),
 		RunningOperationId: in.RunningOperationID, ExternalOrganizationCount: int32(in.ExternalCount), OrphanCount: int32(in.OrphanCount),
-		CreateTime: timestamppb.New(in.Created), UpdateTime: timestamppb.New(in.Updated),
+		CreateTime: timestamppb.New(in.Created), UpdateTime: timestamppb.New(in.Updated), SyncSettings: syncSettingsProto(in.Sync),
 		Budget: &integrationsyncv1.RateBudget{Policy: budgetProto(v.Policy), Used: int32(v.Usage.Used), Remaining: int32(v.Usage.Remaining),
 			ResetTime: ts(v.Usage.ResetsAt, timestamppb.New(v.Usage.ResetsAt)), BlockedUntil: ts(v.Usage.BlockedUntil, timestamppb.New(v.Usage.BlockedUntil))},
 	}

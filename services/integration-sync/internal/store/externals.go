@@ -173,3 +173,9 @@ func (t *Tx) Orphans(ctx context.Context, f OrphanFilter) ([]domain.ExternalOrga
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// AllExternals reads every cached organization of an integration (for a scope preview).
+func (t *Tx) AllExternals(ctx context.Context, integrationID string) ([]domain.ExternalOrganization, error) {
+	return collectExternals(t.tx.Query(ctx, `SELECT `+externalColumns+`
+		FROM external_organizations e JOIN integrations i ON i.id = e.integration_id WHERE e.integration_id = $1`, integrationID))
+}

@@ -18,14 +18,19 @@ const integrationColumns = `i.id::text, i.account_id::text, i.kind, i.display_na
 	i.created_by, i.created_at, i.updated_at,
 	coalesce((SELECT o.id::text FROM operations o WHERE o.integration_id = i.id AND o.state = 1), ''),
 	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id),
-	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id AND e.state = 2)`
+	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id AND e.state = 2),
+	i.sync_direction, i.sync_scope, coalesce(i.sync_updated_at, 'epoch')`
 
 func scanIntegration(row pgx.Row) (domain.Integration, error) {
 	var i domain.Integration
 	var windowMS int64
 	err := row.Scan(&i.ID, &i.AccountID, &i.Kind, &i.DisplayName, &i.Settings, &i.Endpoint, &i.State, &i.StateMessage,
 		&i.Budget.Requests, &windowMS, &i.Budget.Concurrency, &i.LastRefresh, &i.LastFullRefresh, &i.LastRefreshStarted,
-		&i.CreatedBy, &i.Created, &i.Updated, &i.RunningOperationID, &i.ExternalCount, &i.OrphanCount)
+		&i.CreatedBy, &i.Created, &i.Updated, &i.RunningOperationID, &i.ExternalCount, &i.OrphanCount,
+		&i.Sync.Direction, &i.Sync.Scope, &i.Sync.Updated)
+	if i.Sync.Updated.Unix() == 0 {
+		i.Sync.Updated = time.Time{}
+	}
 	i.Budget.Window = time.Duration(windowMS) * time.Millisecond
 	for _, t := range []*time.Time{&i.LastRefresh, &i.LastFullRefresh, &i.LastRefreshStarted} {
 		if t.Unix() == 0 {
@@ -144,6 +149,15 @@ func (t *Tx) DeleteIntegration(ctx context.Context, id string) error {
 	}
 	if tag.RowsAffected() == 0 {
 		return domain.ErrIntegrationNotFound
+	}
+	return nil
+}
+
+// SetSyncSettings writes an integration's sync direction and scope.
+func (t *Tx) SetSyncSettings(ctx context.Context, id string, s domain.SyncSettings) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE integrations SET sync_direction = $2, sync_scope = $3, sync_updated_at = $4 WHERE id = $1`,
+		id, s.Direction, s.Scope, s.Updated); err != nil {
+		return fmt.Errorf("save sync settings: %w", err)
 	}
 	return nil
 }

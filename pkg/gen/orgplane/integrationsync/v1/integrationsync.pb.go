@@ -84,6 +84,63 @@ func (IntegrationState) EnumDescriptor() ([]byte, []int) {
 	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{0}
 }
 
+// SyncDirection says which way a PSA integration syncs.
+type SyncDirection int32
+
+const (
+	// Not set: off.
+	SyncDirection_SYNC_DIRECTION_UNSPECIFIED SyncDirection = 0
+	// No sync: the PSA's companies are cached and can be mapped, nothing more.
+	SyncDirection_SYNC_DIRECTION_OFF SyncDirection = 1
+	// The PSA's in-scope companies and their changes flow into Orgplane.
+	SyncDirection_SYNC_DIRECTION_FROM_PSA SyncDirection = 2
+	// Both ways.
+	SyncDirection_SYNC_DIRECTION_TWO_WAY SyncDirection = 3
+)
+
+// Enum value maps for SyncDirection.
+var (
+	SyncDirection_name = map[int32]string{
+		0: "SYNC_DIRECTION_UNSPECIFIED",
+		1: "SYNC_DIRECTION_OFF",
+		2: "SYNC_DIRECTION_FROM_PSA",
+		3: "SYNC_DIRECTION_TWO_WAY",
+	}
+	SyncDirection_value = map[string]int32{
+		"SYNC_DIRECTION_UNSPECIFIED": 0,
+		"SYNC_DIRECTION_OFF":         1,
+		"SYNC_DIRECTION_FROM_PSA":    2,
+		"SYNC_DIRECTION_TWO_WAY":     3,
+	}
+)
+
+func (x SyncDirection) Enum() *SyncDirection {
+	p := new(SyncDirection)
+	*p = x
+	return p
+}
+
+func (x SyncDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SyncDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[1].Descriptor()
+}
+
+func (SyncDirection) Type() protoreflect.EnumType {
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[1]
+}
+
+func (x SyncDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SyncDirection.Descriptor instead.
+func (SyncDirection) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{1}
+}
+
 // OperationState is where an operation is.
 type OperationState int32
 
@@ -129,11 +186,11 @@ func (x OperationState) String() string {
 }
 
 func (OperationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[1].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2].Descriptor()
 }
 
 func (OperationState) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[1]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2]
 }
 
 func (x OperationState) Number() protoreflect.EnumNumber {
@@ -142,7 +199,7 @@ func (x OperationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OperationState.Descriptor instead.
 func (OperationState) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{1}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
 }
 
 // RefreshMode says how much a refresh reads.
@@ -182,11 +239,11 @@ func (x RefreshMode) String() string {
 }
 
 func (RefreshMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3].Descriptor()
 }
 
 func (RefreshMode) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3]
 }
 
 func (x RefreshMode) Number() protoreflect.EnumNumber {
@@ -195,7 +252,7 @@ func (x RefreshMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RefreshMode.Descriptor instead.
 func (RefreshMode) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
 }
 
 // ExternalOrganizationState is the sync state of a cached external organization.
@@ -243,11 +300,11 @@ func (x ExternalOrganizationState) String() string {
 }
 
 func (ExternalOrganizationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4].Descriptor()
 }
 
 func (ExternalOrganizationState) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4]
 }
 
 func (x ExternalOrganizationState) Number() protoreflect.EnumNumber {
@@ -256,7 +313,7 @@ func (x ExternalOrganizationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExternalOrganizationState.Descriptor instead.
 func (ExternalOrganizationState) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{4}
 }
 
 // IntegrationSummary is what another service needs to know of an integration.
@@ -854,7 +911,9 @@ type Integration struct {
 	// When it was created and last changed.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it was last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Sync settings (PSA integrations); changed through UpdateSyncSettings.
+	SyncSettings  *SyncSettings `protobuf:"bytes,19,opt,name=sync_settings,json=syncSettings,proto3" json:"sync_settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1015,6 +1074,343 @@ func (x *Integration) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Integration) GetSyncSettings() *SyncSettings {
+	if x != nil {
+		return x.SyncSettings
+	}
+	return nil
+}
+
+// SyncScope says which organizations sync; an empty list means all.
+type SyncScope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PSA company types that sync (ids of the PSA's own list).
+	PsaTypeIds []string `protobuf:"bytes,1,rep,name=psa_type_ids,json=psaTypeIds,proto3" json:"psa_type_ids,omitempty"`
+	// The PSA company statuses that sync.
+	PsaStatusIds []string `protobuf:"bytes,2,rep,name=psa_status_ids,json=psaStatusIds,proto3" json:"psa_status_ids,omitempty"`
+	// The Orgplane organization types that sync.
+	OrganizationTypeIds []string `protobuf:"bytes,3,rep,name=organization_type_ids,json=organizationTypeIds,proto3" json:"organization_type_ids,omitempty"`
+	// The Orgplane organization statuses that sync.
+	OrganizationStatusIds []string `protobuf:"bytes,4,rep,name=organization_status_ids,json=organizationStatusIds,proto3" json:"organization_status_ids,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *SyncScope) Reset() {
+	*x = SyncScope{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncScope) ProtoMessage() {}
+
+func (x *SyncScope) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncScope.ProtoReflect.Descriptor instead.
+func (*SyncScope) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SyncScope) GetPsaTypeIds() []string {
+	if x != nil {
+		return x.PsaTypeIds
+	}
+	return nil
+}
+
+func (x *SyncScope) GetPsaStatusIds() []string {
+	if x != nil {
+		return x.PsaStatusIds
+	}
+	return nil
+}
+
+func (x *SyncScope) GetOrganizationTypeIds() []string {
+	if x != nil {
+		return x.OrganizationTypeIds
+	}
+	return nil
+}
+
+func (x *SyncScope) GetOrganizationStatusIds() []string {
+	if x != nil {
+		return x.OrganizationStatusIds
+	}
+	return nil
+}
+
+// SyncSettings are a PSA integration's sync direction and scope.
+type SyncSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which way it syncs.
+	Direction SyncDirection `protobuf:"varint,1,opt,name=direction,proto3,enum=orgplane.integrationsync.v1.SyncDirection" json:"direction,omitempty"`
+	// What syncs.
+	Scope *SyncScope `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// When they last changed.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSettings) Reset() {
+	*x = SyncSettings{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSettings) ProtoMessage() {}
+
+func (x *SyncSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSettings.ProtoReflect.Descriptor instead.
+func (*SyncSettings) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SyncSettings) GetDirection() SyncDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return SyncDirection_SYNC_DIRECTION_UNSPECIFIED
+}
+
+func (x *SyncSettings) GetScope() *SyncScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *SyncSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// PreviewSyncSettingsRequest is the input of PreviewSyncSettings.
+type PreviewSyncSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The PSA integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The settings to preview.
+	Settings      *SyncSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewSyncSettingsRequest) Reset() {
+	*x = PreviewSyncSettingsRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSyncSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSyncSettingsRequest) ProtoMessage() {}
+
+func (x *PreviewSyncSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSyncSettingsRequest.ProtoReflect.Descriptor instead.
+func (*PreviewSyncSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PreviewSyncSettingsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PreviewSyncSettingsRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *PreviewSyncSettingsRequest) GetSettings() *SyncSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// SyncSettingsPreview says what saving settings would change.
+type SyncSettingsPreview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cached companies now syncing that would fall out of the scope (orphaned by the next full
+	// refresh).
+	StopSyncing int32 `protobuf:"varint,1,opt,name=stop_syncing,json=stopSyncing,proto3" json:"stop_syncing,omitempty"`
+	// Cached companies orphaned for being out of the scope that would sync again.
+	StartSyncing int32 `protobuf:"varint,2,opt,name=start_syncing,json=startSyncing,proto3" json:"start_syncing,omitempty"`
+	// Cached companies that would sync.
+	InScope       int32 `protobuf:"varint,3,opt,name=in_scope,json=inScope,proto3" json:"in_scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSettingsPreview) Reset() {
+	*x = SyncSettingsPreview{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSettingsPreview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSettingsPreview) ProtoMessage() {}
+
+func (x *SyncSettingsPreview) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSettingsPreview.ProtoReflect.Descriptor instead.
+func (*SyncSettingsPreview) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SyncSettingsPreview) GetStopSyncing() int32 {
+	if x != nil {
+		return x.StopSyncing
+	}
+	return 0
+}
+
+func (x *SyncSettingsPreview) GetStartSyncing() int32 {
+	if x != nil {
+		return x.StartSyncing
+	}
+	return 0
+}
+
+func (x *SyncSettingsPreview) GetInScope() int32 {
+	if x != nil {
+		return x.InScope
+	}
+	return 0
+}
+
+// UpdateSyncSettingsRequest is the input of UpdateSyncSettings.
+type UpdateSyncSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The PSA integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The new settings.
+	Settings      *SyncSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSyncSettingsRequest) Reset() {
+	*x = UpdateSyncSettingsRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSyncSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSyncSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateSyncSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSyncSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSyncSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateSyncSettingsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UpdateSyncSettingsRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *UpdateSyncSettingsRequest) GetSettings() *SyncSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 // ListIntegrationKindsRequest is the input of ListIntegrationKinds.
 type ListIntegrationKindsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1026,7 +1422,7 @@ type ListIntegrationKindsRequest struct {
 
 func (x *ListIntegrationKindsRequest) Reset() {
 	*x = ListIntegrationKindsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1434,7 @@ func (x *ListIntegrationKindsRequest) String() string {
 func (*ListIntegrationKindsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[9]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1447,7 @@ func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{9}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListIntegrationKindsRequest) GetAccountId() string {
@@ -1072,7 +1468,7 @@ type ListIntegrationKindsResponse struct {
 
 func (x *ListIntegrationKindsResponse) Reset() {
 	*x = ListIntegrationKindsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1480,7 @@ func (x *ListIntegrationKindsResponse) String() string {
 func (*ListIntegrationKindsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[10]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1493,7 @@ func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListIntegrationKindsResponse) GetKinds() []*IntegrationKind {
@@ -1120,7 +1516,7 @@ type CreateIntegrationRequest struct {
 
 func (x *CreateIntegrationRequest) Reset() {
 	*x = CreateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1528,7 @@ func (x *CreateIntegrationRequest) String() string {
 func (*CreateIntegrationRequest) ProtoMessage() {}
 
 func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1541,7 @@ func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateIntegrationRequest) GetAccountId() string {
@@ -1175,7 +1571,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1583,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1596,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetIntegrationRequest) GetAccountId() string {
@@ -1228,7 +1624,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1636,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1649,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListIntegrationsRequest) GetAccountId() string {
@@ -1274,7 +1670,7 @@ type ListIntegrationsResponse struct {
 
 func (x *ListIntegrationsResponse) Reset() {
 	*x = ListIntegrationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1682,7 @@ func (x *ListIntegrationsResponse) String() string {
 func (*ListIntegrationsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1695,7 @@ func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
@@ -1324,7 +1720,7 @@ type UpdateIntegrationRequest struct {
 
 func (x *UpdateIntegrationRequest) Reset() {
 	*x = UpdateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1732,7 @@ func (x *UpdateIntegrationRequest) String() string {
 func (*UpdateIntegrationRequest) ProtoMessage() {}
 
 func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1745,7 @@ func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateIntegrationRequest) GetAccountId() string {
@@ -1386,7 +1782,7 @@ type DeleteIntegrationRequest struct {
 
 func (x *DeleteIntegrationRequest) Reset() {
 	*x = DeleteIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1794,7 @@ func (x *DeleteIntegrationRequest) String() string {
 func (*DeleteIntegrationRequest) ProtoMessage() {}
 
 func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1807,7 @@ func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteIntegrationRequest) GetAccountId() string {
@@ -1437,7 +1833,7 @@ type DeleteIntegrationResponse struct {
 
 func (x *DeleteIntegrationResponse) Reset() {
 	*x = DeleteIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1845,7 @@ func (x *DeleteIntegrationResponse) String() string {
 func (*DeleteIntegrationResponse) ProtoMessage() {}
 
 func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1858,7 @@ func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
 }
 
 // TestIntegrationRequest is the input of TestIntegration.
@@ -1478,7 +1874,7 @@ type TestIntegrationRequest struct {
 
 func (x *TestIntegrationRequest) Reset() {
 	*x = TestIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1886,7 @@ func (x *TestIntegrationRequest) String() string {
 func (*TestIntegrationRequest) ProtoMessage() {}
 
 func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1899,7 @@ func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*TestIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TestIntegrationRequest) GetAccountId() string {
@@ -1535,7 +1931,7 @@ type TestIntegrationResponse struct {
 
 func (x *TestIntegrationResponse) Reset() {
 	*x = TestIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1943,7 @@ func (x *TestIntegrationResponse) String() string {
 func (*TestIntegrationResponse) ProtoMessage() {}
 
 func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1956,7 @@ func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*TestIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TestIntegrationResponse) GetOk() bool {
@@ -1601,7 +1997,7 @@ type RefreshProgress struct {
 
 func (x *RefreshProgress) Reset() {
 	*x = RefreshProgress{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +2009,7 @@ func (x *RefreshProgress) String() string {
 func (*RefreshProgress) ProtoMessage() {}
 
 func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +2022,7 @@ func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshProgress.ProtoReflect.Descriptor instead.
 func (*RefreshProgress) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RefreshProgress) GetPagesDone() int32 {
@@ -1674,7 +2070,7 @@ type RefreshResult struct {
 
 func (x *RefreshResult) Reset() {
 	*x = RefreshResult{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +2082,7 @@ func (x *RefreshResult) String() string {
 func (*RefreshResult) ProtoMessage() {}
 
 func (x *RefreshResult) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +2095,7 @@ func (x *RefreshResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResult.ProtoReflect.Descriptor instead.
 func (*RefreshResult) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RefreshResult) GetCreated() int32 {
@@ -1743,7 +2139,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +2151,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +2164,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OperationError) GetReason() string {
@@ -1820,7 +2216,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2228,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2241,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Operation) GetId() string {
@@ -1954,7 +2350,7 @@ type RefreshIntegrationRequest struct {
 
 func (x *RefreshIntegrationRequest) Reset() {
 	*x = RefreshIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2362,7 @@ func (x *RefreshIntegrationRequest) String() string {
 func (*RefreshIntegrationRequest) ProtoMessage() {}
 
 func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2375,7 @@ func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*RefreshIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RefreshIntegrationRequest) GetAccountId() string {
@@ -2016,7 +2412,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2424,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2437,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetOperationRequest) GetAccountId() string {
@@ -2075,7 +2471,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2483,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2496,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListOperationsRequest) GetAccountId() string {
@@ -2144,7 +2540,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2552,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2565,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -2199,7 +2595,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2607,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2620,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CancelOperationRequest) GetAccountId() string {
@@ -2284,7 +2680,7 @@ type ExternalOrganization struct {
 
 func (x *ExternalOrganization) Reset() {
 	*x = ExternalOrganization{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2692,7 @@ func (x *ExternalOrganization) String() string {
 func (*ExternalOrganization) ProtoMessage() {}
 
 func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2705,7 @@ func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalOrganization.ProtoReflect.Descriptor instead.
 func (*ExternalOrganization) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExternalOrganization) GetIntegrationId() string {
@@ -2452,7 +2848,7 @@ type ListExternalOrganizationsRequest struct {
 
 func (x *ListExternalOrganizationsRequest) Reset() {
 	*x = ListExternalOrganizationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2860,7 @@ func (x *ListExternalOrganizationsRequest) String() string {
 func (*ListExternalOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2873,7 @@ func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExternalOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListExternalOrganizationsRequest) GetAccountId() string {
@@ -2537,7 +2933,7 @@ type ListExternalOrganizationsResponse struct {
 
 func (x *ListExternalOrganizationsResponse) Reset() {
 	*x = ListExternalOrganizationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2945,7 @@ func (x *ListExternalOrganizationsResponse) String() string {
 func (*ListExternalOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2958,7 @@ func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListExternalOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListExternalOrganizationsResponse) GetExternalOrganizations() []*ExternalOrganization {
@@ -2601,7 +2997,7 @@ type ListOrphansRequest struct {
 
 func (x *ListOrphansRequest) Reset() {
 	*x = ListOrphansRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3009,7 @@ func (x *ListOrphansRequest) String() string {
 func (*ListOrphansRequest) ProtoMessage() {}
 
 func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3022,7 @@ func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansRequest.ProtoReflect.Descriptor instead.
 func (*ListOrphansRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListOrphansRequest) GetAccountId() string {
@@ -2665,7 +3061,7 @@ type ListOrphansResponse struct {
 
 func (x *ListOrphansResponse) Reset() {
 	*x = ListOrphansResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +3073,7 @@ func (x *ListOrphansResponse) String() string {
 func (*ListOrphansResponse) ProtoMessage() {}
 
 func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +3086,7 @@ func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansResponse.ProtoReflect.Descriptor instead.
 func (*ListOrphansResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListOrphansResponse) GetOrphans() []*ExternalOrganization {
@@ -2730,7 +3126,7 @@ type DeliverWebhookRequest struct {
 
 func (x *DeliverWebhookRequest) Reset() {
 	*x = DeliverWebhookRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3138,7 @@ func (x *DeliverWebhookRequest) String() string {
 func (*DeliverWebhookRequest) ProtoMessage() {}
 
 func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3151,7 @@ func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookRequest.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeliverWebhookRequest) GetIntegrationId() string {
@@ -2790,7 +3186,7 @@ type DeliverWebhookResponse struct {
 
 func (x *DeliverWebhookResponse) Reset() {
 	*x = DeliverWebhookResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2802,7 +3198,7 @@ func (x *DeliverWebhookResponse) String() string {
 func (*DeliverWebhookResponse) ProtoMessage() {}
 
 func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2815,7 +3211,7 @@ func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookResponse.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeliverWebhookResponse) GetApplied() bool {
@@ -2873,8 +3269,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03set\x18\x02 \x01(\bR\x03set\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc1\n" +
-	"\n" +
+	"updateTime\"\x97\v\n" +
 	"\vIntegration\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1f\n" +
 	"\x04kind\x18\x02 \x01(\tB\v\xe2A\x01\x05\xbaH\x04r\x02\x18(R\x04kind\x12*\n" +
@@ -2896,13 +3291,39 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\vcreate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\x1a;\n" +
+	"updateTime\x12T\n" +
+	"\rsync_settings\x18\x13 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x04\xe2A\x01\x03R\fsyncSettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x02\n" +
+	"\tSyncScope\x120\n" +
+	"\fpsa_type_ids\x18\x01 \x03(\tB\x0e\xbaH\v\x92\x01\b\x10d\"\x04r\x02\x18@R\n" +
+	"psaTypeIds\x124\n" +
+	"\x0epsa_status_ids\x18\x02 \x03(\tB\x0e\xbaH\v\x92\x01\b\x10d\"\x04r\x02\x18@R\fpsaStatusIds\x12C\n" +
+	"\x15organization_type_ids\x18\x03 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x13organizationTypeIds\x12G\n" +
+	"\x17organization_status_ids\x18\x04 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x15organizationStatusIds\"\xe3\x01\n" +
+	"\fSyncSettings\x12R\n" +
+	"\tdirection\x18\x01 \x01(\x0e2*.orgplane.integrationsync.v1.SyncDirectionB\b\xbaH\x05\x82\x01\x02\x10\x01R\tdirection\x12<\n" +
+	"\x05scope\x18\x02 \x01(\v2&.orgplane.integrationsync.v1.SyncScopeR\x05scope\x12A\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"updateTime\"\xc5\x01\n" +
+	"\x1aPreviewSyncSettingsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12M\n" +
+	"\bsettings\x18\x03 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"x\n" +
+	"\x13SyncSettingsPreview\x12!\n" +
+	"\fstop_syncing\x18\x01 \x01(\x05R\vstopSyncing\x12#\n" +
+	"\rstart_syncing\x18\x02 \x01(\x05R\fstartSyncing\x12\x19\n" +
+	"\bin_scope\x18\x03 \x01(\x05R\ainScope\"\xc4\x01\n" +
+	"\x19UpdateSyncSettingsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12M\n" +
+	"\bsettings\x18\x03 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"F\n" +
 	"\x1bListIntegrationKindsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"b\n" +
@@ -3063,7 +3484,12 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x1dINTEGRATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aINTEGRATION_STATE_UNTESTED\x10\x01\x12\x1f\n" +
 	"\x1bINTEGRATION_STATE_CONNECTED\x10\x02\x12*\n" +
-	"&INTEGRATION_STATE_CREDENTIALS_REJECTED\x10\x03*\xa8\x01\n" +
+	"&INTEGRATION_STATE_CREDENTIALS_REJECTED\x10\x03*\x80\x01\n" +
+	"\rSyncDirection\x12\x1e\n" +
+	"\x1aSYNC_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SYNC_DIRECTION_OFF\x10\x01\x12\x1b\n" +
+	"\x17SYNC_DIRECTION_FROM_PSA\x10\x02\x12\x1a\n" +
+	"\x16SYNC_DIRECTION_TWO_WAY\x10\x03*\xa8\x01\n" +
 	"\x0eOperationState\x12\x1f\n" +
 	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -3079,7 +3505,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"#EXTERNAL_ORGANIZATION_STATE_SYNCING\x10\x01\x12(\n" +
 	"$EXTERNAL_ORGANIZATION_STATE_ORPHANED\x10\x02\x12-\n" +
 	")EXTERNAL_ORGANIZATION_STATE_SYNC_DISABLED\x10\x03\x12*\n" +
-	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\xbc\x14\n" +
+	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\x89\x18\n" +
 	"\x12IntegrationService\x12\xcb\x01\n" +
 	"\x14ListIntegrationKinds\x128.orgplane.integrationsync.v1.ListIntegrationKindsRequest\x1a9.orgplane.integrationsync.v1.ListIntegrationKindsResponse\">\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02,\x12*/v1/accounts/{account_id}/integrationKinds\x12\xbd\x01\n" +
 	"\x11CreateIntegration\x125.orgplane.integrationsync.v1.CreateIntegrationRequest\x1a(.orgplane.integrationsync.v1.Integration\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x025:\vintegration\"&/v1/accounts/{account_id}/integrations\x12\xbb\x01\n" +
@@ -3093,7 +3519,9 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x0eListOperations\x122.orgplane.integrationsync.v1.ListOperationsRequest\x1a3.orgplane.integrationsync.v1.ListOperationsResponse\"8\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02&\x12$/v1/accounts/{account_id}/operations\x12\xc1\x01\n" +
 	"\x0fCancelOperation\x123.orgplane.integrationsync.v1.CancelOperationRequest\x1a&.orgplane.integrationsync.v1.Operation\"Q\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02?:\x01*\":/v1/accounts/{account_id}/operations/{operation_id}:cancel\x12\xfd\x01\n" +
 	"\x19ListExternalOrganizations\x12=.orgplane.integrationsync.v1.ListExternalOrganizationsRequest\x1a>.orgplane.integrationsync.v1.ListExternalOrganizationsResponse\"a\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02O\x12M/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations\x12\xa7\x01\n" +
-	"\vListOrphans\x12/.orgplane.integrationsync.v1.ListOrphansRequest\x1a0.orgplane.integrationsync.v1.ListOrphansResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/orphans2\x94\x01\n" +
+	"\vListOrphans\x12/.orgplane.integrationsync.v1.ListOrphansRequest\x1a0.orgplane.integrationsync.v1.ListOrphansResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/orphans\x12\xec\x01\n" +
+	"\x13PreviewSyncSettings\x127.orgplane.integrationsync.v1.PreviewSyncSettingsRequest\x1a0.orgplane.integrationsync.v1.SyncSettingsPreview\"j\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02X:\bsettings\"L/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings:preview\x12\xdb\x01\n" +
+	"\x12UpdateSyncSettings\x126.orgplane.integrationsync.v1.UpdateSyncSettingsRequest\x1a).orgplane.integrationsync.v1.SyncSettings\"b\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02P:\bsettings\x1aD/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings2\x94\x01\n" +
 	"\x0eWebhookService\x12\x81\x01\n" +
 	"\x0eDeliverWebhook\x122.orgplane.integrationsync.v1.DeliverWebhookRequest\x1a3.orgplane.integrationsync.v1.DeliverWebhookResponse\"\x06\xe2\xf9\x18\x02\b\x022\xbf\x01\n" +
 	"\x1bIntegrationDirectoryService\x12\x9f\x01\n" +
@@ -3111,136 +3539,152 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP() []byte
 	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescData
 }
 
-var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_orgplane_integrationsync_v1_integrationsync_proto_goTypes = []any{
 	(IntegrationState)(0),                     // 0: orgplane.integrationsync.v1.IntegrationState
-	(OperationState)(0),                       // 1: orgplane.integrationsync.v1.OperationState
-	(RefreshMode)(0),                          // 2: orgplane.integrationsync.v1.RefreshMode
-	(ExternalOrganizationState)(0),            // 3: orgplane.integrationsync.v1.ExternalOrganizationState
-	(*IntegrationSummary)(nil),                // 4: orgplane.integrationsync.v1.IntegrationSummary
-	(*ListIntegrationSummariesRequest)(nil),   // 5: orgplane.integrationsync.v1.ListIntegrationSummariesRequest
-	(*ListIntegrationSummariesResponse)(nil),  // 6: orgplane.integrationsync.v1.ListIntegrationSummariesResponse
-	(*KindField)(nil),                         // 7: orgplane.integrationsync.v1.KindField
-	(*IntegrationKind)(nil),                   // 8: orgplane.integrationsync.v1.IntegrationKind
-	(*RateBudgetPolicy)(nil),                  // 9: orgplane.integrationsync.v1.RateBudgetPolicy
-	(*RateBudget)(nil),                        // 10: orgplane.integrationsync.v1.RateBudget
-	(*CredentialStatus)(nil),                  // 11: orgplane.integrationsync.v1.CredentialStatus
-	(*Integration)(nil),                       // 12: orgplane.integrationsync.v1.Integration
-	(*ListIntegrationKindsRequest)(nil),       // 13: orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	(*ListIntegrationKindsResponse)(nil),      // 14: orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	(*CreateIntegrationRequest)(nil),          // 15: orgplane.integrationsync.v1.CreateIntegrationRequest
-	(*GetIntegrationRequest)(nil),             // 16: orgplane.integrationsync.v1.GetIntegrationRequest
-	(*ListIntegrationsRequest)(nil),           // 17: orgplane.integrationsync.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),          // 18: orgplane.integrationsync.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),          // 19: orgplane.integrationsync.v1.UpdateIntegrationRequest
-	(*DeleteIntegrationRequest)(nil),          // 20: orgplane.integrationsync.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),         // 21: orgplane.integrationsync.v1.DeleteIntegrationResponse
-	(*TestIntegrationRequest)(nil),            // 22: orgplane.integrationsync.v1.TestIntegrationRequest
-	(*TestIntegrationResponse)(nil),           // 23: orgplane.integrationsync.v1.TestIntegrationResponse
-	(*RefreshProgress)(nil),                   // 24: orgplane.integrationsync.v1.RefreshProgress
-	(*RefreshResult)(nil),                     // 25: orgplane.integrationsync.v1.RefreshResult
-	(*OperationError)(nil),                    // 26: orgplane.integrationsync.v1.OperationError
-	(*Operation)(nil),                         // 27: orgplane.integrationsync.v1.Operation
-	(*RefreshIntegrationRequest)(nil),         // 28: orgplane.integrationsync.v1.RefreshIntegrationRequest
-	(*GetOperationRequest)(nil),               // 29: orgplane.integrationsync.v1.GetOperationRequest
-	(*ListOperationsRequest)(nil),             // 30: orgplane.integrationsync.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),            // 31: orgplane.integrationsync.v1.ListOperationsResponse
-	(*CancelOperationRequest)(nil),            // 32: orgplane.integrationsync.v1.CancelOperationRequest
-	(*ExternalOrganization)(nil),              // 33: orgplane.integrationsync.v1.ExternalOrganization
-	(*ListExternalOrganizationsRequest)(nil),  // 34: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	(*ListExternalOrganizationsResponse)(nil), // 35: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	(*ListOrphansRequest)(nil),                // 36: orgplane.integrationsync.v1.ListOrphansRequest
-	(*ListOrphansResponse)(nil),               // 37: orgplane.integrationsync.v1.ListOrphansResponse
-	(*DeliverWebhookRequest)(nil),             // 38: orgplane.integrationsync.v1.DeliverWebhookRequest
-	(*DeliverWebhookResponse)(nil),            // 39: orgplane.integrationsync.v1.DeliverWebhookResponse
-	nil,                                       // 40: orgplane.integrationsync.v1.Integration.SettingsEntry
-	nil,                                       // 41: orgplane.integrationsync.v1.Integration.CredentialsEntry
-	nil,                                       // 42: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil),             // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),               // 44: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),             // 45: google.protobuf.FieldMask
+	(SyncDirection)(0),                        // 1: orgplane.integrationsync.v1.SyncDirection
+	(OperationState)(0),                       // 2: orgplane.integrationsync.v1.OperationState
+	(RefreshMode)(0),                          // 3: orgplane.integrationsync.v1.RefreshMode
+	(ExternalOrganizationState)(0),            // 4: orgplane.integrationsync.v1.ExternalOrganizationState
+	(*IntegrationSummary)(nil),                // 5: orgplane.integrationsync.v1.IntegrationSummary
+	(*ListIntegrationSummariesRequest)(nil),   // 6: orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	(*ListIntegrationSummariesResponse)(nil),  // 7: orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	(*KindField)(nil),                         // 8: orgplane.integrationsync.v1.KindField
+	(*IntegrationKind)(nil),                   // 9: orgplane.integrationsync.v1.IntegrationKind
+	(*RateBudgetPolicy)(nil),                  // 10: orgplane.integrationsync.v1.RateBudgetPolicy
+	(*RateBudget)(nil),                        // 11: orgplane.integrationsync.v1.RateBudget
+	(*CredentialStatus)(nil),                  // 12: orgplane.integrationsync.v1.CredentialStatus
+	(*Integration)(nil),                       // 13: orgplane.integrationsync.v1.Integration
+	(*SyncScope)(nil),                         // 14: orgplane.integrationsync.v1.SyncScope
+	(*SyncSettings)(nil),                      // 15: orgplane.integrationsync.v1.SyncSettings
+	(*PreviewSyncSettingsRequest)(nil),        // 16: orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	(*SyncSettingsPreview)(nil),               // 17: orgplane.integrationsync.v1.SyncSettingsPreview
+	(*UpdateSyncSettingsRequest)(nil),         // 18: orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	(*ListIntegrationKindsRequest)(nil),       // 19: orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	(*ListIntegrationKindsResponse)(nil),      // 20: orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	(*CreateIntegrationRequest)(nil),          // 21: orgplane.integrationsync.v1.CreateIntegrationRequest
+	(*GetIntegrationRequest)(nil),             // 22: orgplane.integrationsync.v1.GetIntegrationRequest
+	(*ListIntegrationsRequest)(nil),           // 23: orgplane.integrationsync.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),          // 24: orgplane.integrationsync.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),          // 25: orgplane.integrationsync.v1.UpdateIntegrationRequest
+	(*DeleteIntegrationRequest)(nil),          // 26: orgplane.integrationsync.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),         // 27: orgplane.integrationsync.v1.DeleteIntegrationResponse
+	(*TestIntegrationRequest)(nil),            // 28: orgplane.integrationsync.v1.TestIntegrationRequest
+	(*TestIntegrationResponse)(nil),           // 29: orgplane.integrationsync.v1.TestIntegrationResponse
+	(*RefreshProgress)(nil),                   // 30: orgplane.integrationsync.v1.RefreshProgress
+	(*RefreshResult)(nil),                     // 31: orgplane.integrationsync.v1.RefreshResult
+	(*OperationError)(nil),                    // 32: orgplane.integrationsync.v1.OperationError
+	(*Operation)(nil),                         // 33: orgplane.integrationsync.v1.Operation
+	(*RefreshIntegrationRequest)(nil),         // 34: orgplane.integrationsync.v1.RefreshIntegrationRequest
+	(*GetOperationRequest)(nil),               // 35: orgplane.integrationsync.v1.GetOperationRequest
+	(*ListOperationsRequest)(nil),             // 36: orgplane.integrationsync.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),            // 37: orgplane.integrationsync.v1.ListOperationsResponse
+	(*CancelOperationRequest)(nil),            // 38: orgplane.integrationsync.v1.CancelOperationRequest
+	(*ExternalOrganization)(nil),              // 39: orgplane.integrationsync.v1.ExternalOrganization
+	(*ListExternalOrganizationsRequest)(nil),  // 40: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	(*ListExternalOrganizationsResponse)(nil), // 41: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	(*ListOrphansRequest)(nil),                // 42: orgplane.integrationsync.v1.ListOrphansRequest
+	(*ListOrphansResponse)(nil),               // 43: orgplane.integrationsync.v1.ListOrphansResponse
+	(*DeliverWebhookRequest)(nil),             // 44: orgplane.integrationsync.v1.DeliverWebhookRequest
+	(*DeliverWebhookResponse)(nil),            // 45: orgplane.integrationsync.v1.DeliverWebhookResponse
+	nil,                                       // 46: orgplane.integrationsync.v1.Integration.SettingsEntry
+	nil,                                       // 47: orgplane.integrationsync.v1.Integration.CredentialsEntry
+	nil,                                       // 48: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),             // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),               // 50: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),             // 51: google.protobuf.FieldMask
 }
 var file_orgplane_integrationsync_v1_integrationsync_proto_depIdxs = []int32{
 	0,  // 0: orgplane.integrationsync.v1.IntegrationSummary.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	43, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
-	4,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
-	7,  // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
-	9,  // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	44, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
-	9,  // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	43, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
-	43, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
-	43, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
-	40, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
-	41, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
-	11, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
+	49, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
+	8,  // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
+	10, // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	50, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
+	10, // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	49, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
+	49, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
+	49, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
+	46, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
+	47, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
+	12, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
 	0,  // 13: orgplane.integrationsync.v1.Integration.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	9,  // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	10, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
-	43, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
-	43, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
-	43, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	43, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 20: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
-	12, // 21: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	12, // 22: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
-	12, // 23: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	45, // 24: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	12, // 25: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
-	2,  // 26: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	1,  // 27: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
-	24, // 28: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
-	25, // 29: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
-	26, // 30: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
-	43, // 31: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	43, // 32: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	43, // 33: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 34: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	27, // 35: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
-	43, // 36: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
-	43, // 37: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
-	3,  // 38: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	43, // 39: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
-	3,  // 40: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	33, // 41: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	33, // 42: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	42, // 43: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	13, // 44: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	15, // 45: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
-	16, // 46: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
-	17, // 47: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
-	19, // 48: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
-	20, // 49: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
-	22, // 50: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
-	28, // 51: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
-	29, // 52: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
-	30, // 53: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
-	32, // 54: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
-	34, // 55: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	36, // 56: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
-	38, // 57: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
-	5,  // 58: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
-	14, // 59: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	12, // 60: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	12, // 61: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	18, // 62: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
-	12, // 63: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	21, // 64: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
-	23, // 65: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
-	27, // 66: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
-	27, // 67: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
-	31, // 68: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
-	27, // 69: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
-	35, // 70: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	37, // 71: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
-	39, // 72: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
-	6,  // 73: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
-	59, // [59:74] is the sub-list for method output_type
-	44, // [44:59] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	10, // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	11, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
+	49, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
+	49, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
+	49, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	49, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	15, // 20: orgplane.integrationsync.v1.Integration.sync_settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	1,  // 21: orgplane.integrationsync.v1.SyncSettings.direction:type_name -> orgplane.integrationsync.v1.SyncDirection
+	14, // 22: orgplane.integrationsync.v1.SyncSettings.scope:type_name -> orgplane.integrationsync.v1.SyncScope
+	49, // 23: orgplane.integrationsync.v1.SyncSettings.update_time:type_name -> google.protobuf.Timestamp
+	15, // 24: orgplane.integrationsync.v1.PreviewSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	15, // 25: orgplane.integrationsync.v1.UpdateSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	9,  // 26: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
+	13, // 27: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	13, // 28: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
+	13, // 29: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	51, // 30: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	13, // 31: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
+	3,  // 32: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	2,  // 33: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
+	30, // 34: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
+	31, // 35: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
+	32, // 36: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
+	49, // 37: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	49, // 38: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	49, // 39: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 40: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	33, // 41: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
+	49, // 42: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
+	49, // 43: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
+	4,  // 44: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	49, // 45: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
+	4,  // 46: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	39, // 47: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	39, // 48: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	48, // 49: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	19, // 50: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	21, // 51: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
+	22, // 52: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
+	23, // 53: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
+	25, // 54: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
+	26, // 55: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
+	28, // 56: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
+	34, // 57: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
+	35, // 58: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
+	36, // 59: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
+	38, // 60: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
+	40, // 61: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	42, // 62: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
+	16, // 63: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:input_type -> orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	18, // 64: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:input_type -> orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	44, // 65: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
+	6,  // 66: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	20, // 67: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	13, // 68: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	13, // 69: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	24, // 70: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
+	13, // 71: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	27, // 72: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
+	29, // 73: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
+	33, // 74: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
+	33, // 75: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
+	37, // 76: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
+	33, // 77: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
+	41, // 78: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	43, // 79: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
+	17, // 80: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettingsPreview
+	15, // 81: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettings
+	45, // 82: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
+	7,  // 83: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	67, // [67:84] is the sub-list for method output_type
+	50, // [50:67] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_integrationsync_v1_integrationsync_proto_init() }
@@ -3253,8 +3697,8 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc), len(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   39,
+			NumEnums:      5,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

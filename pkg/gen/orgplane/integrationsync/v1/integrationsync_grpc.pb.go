@@ -32,6 +32,8 @@ const (
 	IntegrationService_CancelOperation_FullMethodName           = "/orgplane.integrationsync.v1.IntegrationService/CancelOperation"
 	IntegrationService_ListExternalOrganizations_FullMethodName = "/orgplane.integrationsync.v1.IntegrationService/ListExternalOrganizations"
 	IntegrationService_ListOrphans_FullMethodName               = "/orgplane.integrationsync.v1.IntegrationService/ListOrphans"
+	IntegrationService_PreviewSyncSettings_FullMethodName       = "/orgplane.integrationsync.v1.IntegrationService/PreviewSyncSettings"
+	IntegrationService_UpdateSyncSettings_FullMethodName        = "/orgplane.integrationsync.v1.IntegrationService/UpdateSyncSettings"
 )
 
 // IntegrationServiceClient is the client API for IntegrationService service.
@@ -73,6 +75,12 @@ type IntegrationServiceClient interface {
 	ListExternalOrganizations(ctx context.Context, in *ListExternalOrganizationsRequest, opts ...grpc.CallOption) (*ListExternalOrganizationsResponse, error)
 	// Lists every orphaned external organization of the account across integrations, newest first.
 	ListOrphans(ctx context.Context, in *ListOrphansRequest, opts ...grpc.CallOption) (*ListOrphansResponse, error)
+	// Previews sync settings for a PSA integration: how many of its cached companies would stop
+	// syncing (fall out of the scope, and be orphaned by the next full refresh) or start again.
+	PreviewSyncSettings(ctx context.Context, in *PreviewSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettingsPreview, error)
+	// Saves sync settings for a PSA integration: direction and scope. Companies that fall out of
+	// the scope become orphans on the next full refresh.
+	UpdateSyncSettings(ctx context.Context, in *UpdateSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettings, error)
 }
 
 type integrationServiceClient struct {
@@ -213,6 +221,26 @@ func (c *integrationServiceClient) ListOrphans(ctx context.Context, in *ListOrph
 	return out, nil
 }
 
+func (c *integrationServiceClient) PreviewSyncSettings(ctx context.Context, in *PreviewSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettingsPreview, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncSettingsPreview)
+	err := c.cc.Invoke(ctx, IntegrationService_PreviewSyncSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) UpdateSyncSettings(ctx context.Context, in *UpdateSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncSettings)
+	err := c.cc.Invoke(ctx, IntegrationService_UpdateSyncSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IntegrationServiceServer is the server API for IntegrationService service.
 // All implementations must embed UnimplementedIntegrationServiceServer
 // for forward compatibility.
@@ -252,6 +280,12 @@ type IntegrationServiceServer interface {
 	ListExternalOrganizations(context.Context, *ListExternalOrganizationsRequest) (*ListExternalOrganizationsResponse, error)
 	// Lists every orphaned external organization of the account across integrations, newest first.
 	ListOrphans(context.Context, *ListOrphansRequest) (*ListOrphansResponse, error)
+	// Previews sync settings for a PSA integration: how many of its cached companies would stop
+	// syncing (fall out of the scope, and be orphaned by the next full refresh) or start again.
+	PreviewSyncSettings(context.Context, *PreviewSyncSettingsRequest) (*SyncSettingsPreview, error)
+	// Saves sync settings for a PSA integration: direction and scope. Companies that fall out of
+	// the scope become orphans on the next full refresh.
+	UpdateSyncSettings(context.Context, *UpdateSyncSettingsRequest) (*SyncSettings, error)
 	mustEmbedUnimplementedIntegrationServiceServer()
 }
 
@@ -300,6 +334,12 @@ func (UnimplementedIntegrationServiceServer) ListExternalOrganizations(context.C
 }
 func (UnimplementedIntegrationServiceServer) ListOrphans(context.Context, *ListOrphansRequest) (*ListOrphansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrphans not implemented")
+}
+func (UnimplementedIntegrationServiceServer) PreviewSyncSettings(context.Context, *PreviewSyncSettingsRequest) (*SyncSettingsPreview, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewSyncSettings not implemented")
+}
+func (UnimplementedIntegrationServiceServer) UpdateSyncSettings(context.Context, *UpdateSyncSettingsRequest) (*SyncSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSyncSettings not implemented")
 }
 func (UnimplementedIntegrationServiceServer) mustEmbedUnimplementedIntegrationServiceServer() {}
 func (UnimplementedIntegrationServiceServer) testEmbeddedByValue()                            {}
@@ -556,6 +596,42 @@ func _IntegrationService_ListOrphans_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntegrationService_PreviewSyncSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewSyncSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).PreviewSyncSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_PreviewSyncSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).PreviewSyncSettings(ctx, req.(*PreviewSyncSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_UpdateSyncSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSyncSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).UpdateSyncSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_UpdateSyncSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).UpdateSyncSettings(ctx, req.(*UpdateSyncSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IntegrationService_ServiceDesc is the grpc.ServiceDesc for IntegrationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -614,6 +690,14 @@ var IntegrationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOrphans",
 			Handler:    _IntegrationService_ListOrphans_Handler,
+		},
+		{
+			MethodName: "PreviewSyncSettings",
+			Handler:    _IntegrationService_PreviewSyncSettings_Handler,
+		},
+		{
+			MethodName: "UpdateSyncSettings",
+			Handler:    _IntegrationService_UpdateSyncSettings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
