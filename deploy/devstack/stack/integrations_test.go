@@ -512,7 +512,9 @@ func TestIntegrationRoutesAreTenantIsolated(t *testing.T) {
 	before := w.must(200, "GET", fx.base, a.adminKey, "")
 	opsBefore := w.must(200, "GET", "/v1/accounts/"+a.id+"/operations", a.adminKey, "")
 
-	ids := map[string]string{"integrationId": fx.id, "integration.id": fx.id, "operationId": opID}
+	cachedList := w.must(200, "GET", fx.base+"/externalOrganizations", a.adminKey, "")["externalOrganizations"].([]any)
+	externalID := cachedList[0].(map[string]any)["externalId"].(string)
+	ids := map[string]string{"integrationId": fx.id, "integration.id": fx.id, "operationId": opID, "externalId": externalID}
 	var withID, lists int
 	for _, rt := range integrationRoutes(t, w.suite) {
 		var named []string

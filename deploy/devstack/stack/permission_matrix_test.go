@@ -357,6 +357,11 @@ var matrixRequests = map[string]matrixRequest{
 	"PreviewSyncSettings": {vars: (*matrixFixtures).psa, body: jsonBody(`{"direction":"SYNC_DIRECTION_TWO_WAY","scope":{"psaStatusIds":["1"]}}`)},
 	"UpdateSyncSettings":  {vars: (*matrixFixtures).psa, body: jsonBody(`{"direction":"SYNC_DIRECTION_TWO_WAY","scope":{"psaStatusIds":["1"]}}`)},
 
+	// The matrix's IT Glue integration has no cached organization (its tool never answers): an
+	// admitted call is 404, a refused one 403 or 404 as for every route.
+	"DisableSync": {body: jsonBody(`{}`), mayFail: "the matrix's integration caches no organization"},
+	"EnableSync":  {body: jsonBody(`{}`), mayFail: "the matrix's integration caches no organization"},
+
 	"GetMappingGrid": {},
 	"SaveMappings": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
 		// Unlinking what is not linked changes nothing but the row's version, which it must name.
@@ -457,6 +462,7 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 
 	fx.vars = map[string]string{
 		"psa_integration_id": psa,
+		"external_id":        "matrix-none",
 		"integration_id":     integ, "integration.id": integ, "operation_id": operation, "import_id": imp,
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,

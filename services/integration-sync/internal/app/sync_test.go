@@ -84,3 +84,53 @@ func TestScopePreviewEqualsTheOrphansOfTheNextFullRefresh(t *testing.T) {
 		t.Fatalf("IT Glue sync settings: %v", err)
 	}
 }
+
+// Disabling sync for one organization keeps it out of sync across refreshes; a deletion in the
+// tool still orphans it; enabling brings it back.
+func TestDisableSyncSurvivesRefreshes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	svc := w.service(true)
+	integ := w.connect(svc, "connectwise", domain.BudgetPolicy{})
+	sim := w.sims.ConnectWise.Sim
+	seed(sim, 3, "Quiet")
+	refresh := func() domain.Operation {
+		t.Helper()
+		op, err := svc.RefreshIntegration(w.ctx(), w.account, integ.ID, domain.ModeFull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.waitOperation(svc, op.ID, 30*time.Second, nil)
+	}
+	refresh()
+	all := sim.Store.All()
+	one, two := itoa(all[0].ID), itoa(all[1].ID)
+	for _, id := range []string{one, two} {
+		e, err := svc.SetSyncDisabled(w.ctx(), w.account, integ.ID, id, true)
+		if err != nil || e.State != domain.ExternalSyncDisabled {
+			t.Fatalf("disable %s: %v %+v", id, err, e)
+		}
+	}
+	sim.Store.Update(all[0].ID, false, func(c *simkitCompany) { c.Name = "Quiet Renamed" })
+	sim.Store.SoftDelete(all[1].ID)
+	refresh()
+	states := map[string]domain.ExternalOrganization{}
+	for _, e := range w.externals(svc, integ.ID, 0) {
+		states[e.ExternalID] = e
+	}
+	if e := states[one]; e.State != domain.ExternalSyncDisabled || e.Name != "Quiet Renamed" {
+		t.Fatalf("a disabled company after a refresh: %+v", e)
+	}
+	if e := states[two]; e.State != domain.ExternalOrphaned {
+		t.Fatalf("a disabled company deleted in the tool: %+v", e)
+	}
+	if _, err := svc.SetSyncDisabled(w.ctx(), w.account, integ.ID, two, true); err == nil {
+		t.Fatal("disabling an orphan succeeded")
+	}
+	if e, err := svc.SetSyncDisabled(w.ctx(), w.account, integ.ID, one, false); err != nil || e.State != domain.ExternalSyncing {
+		t.Fatalf("enable: %v %+v", err, e)
+	}
+	if _, err := svc.SetSyncDisabled(w.ctx(), w.account, integ.ID, "no-such", true); !errors.Is(err, domain.ErrExternalNotFound) {
+		t.Fatalf("unknown external organization: %v", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orgplane/orgplane/pkg/apperr"
+
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 )
 
@@ -64,6 +66,12 @@ func Reconcile(cached *ExternalOrganization, seen connector.Company, inScope boo
 	case gone != "" && cached.State != ExternalOrphaned:
 		next.State, next.StateReason, next.StateAt, next.StateBy = ExternalOrphaned, gone, at, by
 		return next, Orphaned
+	case gone == "" && cached.State == ExternalSyncDisabled:
+		// Sync turned off for it by a person: a refresh keeps it so (its fields still update).
+		if sameVendorFields(*cached, next) {
+			return next, Unchanged
+		}
+		return next, Changed
 	case gone == "" && cached.State == ExternalOrphaned: // seen again, alive and in scope
 		next.State, next.StateReason, next.StateAt, next.StateBy = ExternalSyncing, "", at, by
 		return next, Changed
@@ -87,4 +95,25 @@ func Orphan(cached ExternalOrganization, reason string, at time.Time, by string)
 	}
 	cached.State, cached.StateReason, cached.StateAt, cached.StateBy = ExternalOrphaned, reason, at, by
 	return cached, true
+}
+
+// ErrExternalNotFound: no such cached external organization.
+var ErrExternalNotFound = apperr.NotFound("external organization not found")
+
+// SetSyncDisabled turns sync off (or on again) for a cached organization. An orphan cannot be
+// disabled (there is nothing left to sync); enabling sets it syncing, and the next refresh
+// corrects the state if the tool says otherwise.
+func SetSyncDisabled(e ExternalOrganization, disabled bool, at time.Time, by string) (ExternalOrganization, bool, error) {
+	switch {
+	case disabled && e.State == ExternalSyncDisabled, !disabled && e.State != ExternalSyncDisabled:
+		return e, false, nil
+	case disabled && e.State == ExternalOrphaned:
+		return e, false, apperr.FailedPrecondition("the external organization is orphaned: there is no sync to disable")
+	}
+	e.StateReason, e.StateAt, e.StateBy = "", at, by
+	e.State = ExternalSyncing
+	if disabled {
+		e.State, e.StateReason = ExternalSyncDisabled, "sync disabled"
+	}
+	return e, true, nil
 }

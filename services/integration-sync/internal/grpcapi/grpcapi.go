@@ -231,6 +231,22 @@ func (g *integrations) UpdateSyncSettings(ctx context.Context, req *integrations
 	return syncSettingsProto(s), nil
 }
 
+func (g *integrations) DisableSync(ctx context.Context, req *integrationsyncv1.DisableSyncRequest) (*integrationsyncv1.ExternalOrganization, error) {
+	e, err := g.svc.SetSyncDisabled(ctx, req.GetAccountId(), req.GetIntegrationId(), req.GetExternalId(), true)
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.External(e), nil
+}
+
+func (g *integrations) EnableSync(ctx context.Context, req *integrationsyncv1.EnableSyncRequest) (*integrationsyncv1.ExternalOrganization, error) {
+	e, err := g.svc.SetSyncDisabled(ctx, req.GetAccountId(), req.GetIntegrationId(), req.GetExternalId(), false)
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.External(e), nil
+}
+
 type webhooks struct {
 	integrationsyncv1.UnimplementedWebhookServiceServer
 	svc *app.Service

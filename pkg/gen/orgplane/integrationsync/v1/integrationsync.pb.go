@@ -1218,6 +1218,134 @@ func (x *SyncSettings) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// DisableSyncRequest is the input of DisableSync.
+type DisableSyncRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The external organization (the tool's id).
+	ExternalId    string `protobuf:"bytes,3,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableSyncRequest) Reset() {
+	*x = DisableSyncRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableSyncRequest) ProtoMessage() {}
+
+func (x *DisableSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableSyncRequest.ProtoReflect.Descriptor instead.
+func (*DisableSyncRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DisableSyncRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *DisableSyncRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *DisableSyncRequest) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+// EnableSyncRequest is the input of EnableSync.
+type EnableSyncRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The external organization (the tool's id).
+	ExternalId    string `protobuf:"bytes,3,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableSyncRequest) Reset() {
+	*x = EnableSyncRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableSyncRequest) ProtoMessage() {}
+
+func (x *EnableSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableSyncRequest.ProtoReflect.Descriptor instead.
+func (*EnableSyncRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EnableSyncRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *EnableSyncRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *EnableSyncRequest) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
 // PreviewSyncSettingsRequest is the input of PreviewSyncSettings.
 type PreviewSyncSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1233,7 +1361,7 @@ type PreviewSyncSettingsRequest struct {
 
 func (x *PreviewSyncSettingsRequest) Reset() {
 	*x = PreviewSyncSettingsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1373,7 @@ func (x *PreviewSyncSettingsRequest) String() string {
 func (*PreviewSyncSettingsRequest) ProtoMessage() {}
 
 func (x *PreviewSyncSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1386,7 @@ func (x *PreviewSyncSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSyncSettingsRequest.ProtoReflect.Descriptor instead.
 func (*PreviewSyncSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PreviewSyncSettingsRequest) GetAccountId() string {
@@ -1298,7 +1426,7 @@ type SyncSettingsPreview struct {
 
 func (x *SyncSettingsPreview) Reset() {
 	*x = SyncSettingsPreview{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1438,7 @@ func (x *SyncSettingsPreview) String() string {
 func (*SyncSettingsPreview) ProtoMessage() {}
 
 func (x *SyncSettingsPreview) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1451,7 @@ func (x *SyncSettingsPreview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSettingsPreview.ProtoReflect.Descriptor instead.
 func (*SyncSettingsPreview) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncSettingsPreview) GetStopSyncing() int32 {
@@ -1362,7 +1490,7 @@ type UpdateSyncSettingsRequest struct {
 
 func (x *UpdateSyncSettingsRequest) Reset() {
 	*x = UpdateSyncSettingsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1502,7 @@ func (x *UpdateSyncSettingsRequest) String() string {
 func (*UpdateSyncSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateSyncSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1515,7 @@ func (x *UpdateSyncSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSyncSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSyncSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateSyncSettingsRequest) GetAccountId() string {
@@ -1422,7 +1550,7 @@ type ListIntegrationKindsRequest struct {
 
 func (x *ListIntegrationKindsRequest) Reset() {
 	*x = ListIntegrationKindsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1562,7 @@ func (x *ListIntegrationKindsRequest) String() string {
 func (*ListIntegrationKindsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1575,7 @@ func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListIntegrationKindsRequest) GetAccountId() string {
@@ -1468,7 +1596,7 @@ type ListIntegrationKindsResponse struct {
 
 func (x *ListIntegrationKindsResponse) Reset() {
 	*x = ListIntegrationKindsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1608,7 @@ func (x *ListIntegrationKindsResponse) String() string {
 func (*ListIntegrationKindsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1621,7 @@ func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListIntegrationKindsResponse) GetKinds() []*IntegrationKind {
@@ -1516,7 +1644,7 @@ type CreateIntegrationRequest struct {
 
 func (x *CreateIntegrationRequest) Reset() {
 	*x = CreateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1656,7 @@ func (x *CreateIntegrationRequest) String() string {
 func (*CreateIntegrationRequest) ProtoMessage() {}
 
 func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1669,7 @@ func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateIntegrationRequest) GetAccountId() string {
@@ -1571,7 +1699,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1711,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1724,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetIntegrationRequest) GetAccountId() string {
@@ -1624,7 +1752,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1764,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1777,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListIntegrationsRequest) GetAccountId() string {
@@ -1670,7 +1798,7 @@ type ListIntegrationsResponse struct {
 
 func (x *ListIntegrationsResponse) Reset() {
 	*x = ListIntegrationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1810,7 @@ func (x *ListIntegrationsResponse) String() string {
 func (*ListIntegrationsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1823,7 @@ func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
@@ -1720,7 +1848,7 @@ type UpdateIntegrationRequest struct {
 
 func (x *UpdateIntegrationRequest) Reset() {
 	*x = UpdateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1860,7 @@ func (x *UpdateIntegrationRequest) String() string {
 func (*UpdateIntegrationRequest) ProtoMessage() {}
 
 func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1873,7 @@ func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateIntegrationRequest) GetAccountId() string {
@@ -1782,7 +1910,7 @@ type DeleteIntegrationRequest struct {
 
 func (x *DeleteIntegrationRequest) Reset() {
 	*x = DeleteIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1922,7 @@ func (x *DeleteIntegrationRequest) String() string {
 func (*DeleteIntegrationRequest) ProtoMessage() {}
 
 func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1935,7 @@ func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteIntegrationRequest) GetAccountId() string {
@@ -1833,7 +1961,7 @@ type DeleteIntegrationResponse struct {
 
 func (x *DeleteIntegrationResponse) Reset() {
 	*x = DeleteIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1973,7 @@ func (x *DeleteIntegrationResponse) String() string {
 func (*DeleteIntegrationResponse) ProtoMessage() {}
 
 func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1986,7 @@ func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
 }
 
 // TestIntegrationRequest is the input of TestIntegration.
@@ -1874,7 +2002,7 @@ type TestIntegrationRequest struct {
 
 func (x *TestIntegrationRequest) Reset() {
 	*x = TestIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2014,7 @@ func (x *TestIntegrationRequest) String() string {
 func (*TestIntegrationRequest) ProtoMessage() {}
 
 func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2027,7 @@ func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*TestIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TestIntegrationRequest) GetAccountId() string {
@@ -1931,7 +2059,7 @@ type TestIntegrationResponse struct {
 
 func (x *TestIntegrationResponse) Reset() {
 	*x = TestIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2071,7 @@ func (x *TestIntegrationResponse) String() string {
 func (*TestIntegrationResponse) ProtoMessage() {}
 
 func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2084,7 @@ func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*TestIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TestIntegrationResponse) GetOk() bool {
@@ -1997,7 +2125,7 @@ type RefreshProgress struct {
 
 func (x *RefreshProgress) Reset() {
 	*x = RefreshProgress{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2137,7 @@ func (x *RefreshProgress) String() string {
 func (*RefreshProgress) ProtoMessage() {}
 
 func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2150,7 @@ func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshProgress.ProtoReflect.Descriptor instead.
 func (*RefreshProgress) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RefreshProgress) GetPagesDone() int32 {
@@ -2070,7 +2198,7 @@ type RefreshResult struct {
 
 func (x *RefreshResult) Reset() {
 	*x = RefreshResult{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2210,7 @@ func (x *RefreshResult) String() string {
 func (*RefreshResult) ProtoMessage() {}
 
 func (x *RefreshResult) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2223,7 @@ func (x *RefreshResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResult.ProtoReflect.Descriptor instead.
 func (*RefreshResult) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RefreshResult) GetCreated() int32 {
@@ -2139,7 +2267,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2279,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2292,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OperationError) GetReason() string {
@@ -2216,7 +2344,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2356,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2369,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Operation) GetId() string {
@@ -2350,7 +2478,7 @@ type RefreshIntegrationRequest struct {
 
 func (x *RefreshIntegrationRequest) Reset() {
 	*x = RefreshIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2490,7 @@ func (x *RefreshIntegrationRequest) String() string {
 func (*RefreshIntegrationRequest) ProtoMessage() {}
 
 func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2503,7 @@ func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*RefreshIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RefreshIntegrationRequest) GetAccountId() string {
@@ -2412,7 +2540,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2552,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2565,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetOperationRequest) GetAccountId() string {
@@ -2471,7 +2599,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2611,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2624,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListOperationsRequest) GetAccountId() string {
@@ -2540,7 +2668,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2680,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2693,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -2595,7 +2723,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2735,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +2748,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CancelOperationRequest) GetAccountId() string {
@@ -2680,7 +2808,7 @@ type ExternalOrganization struct {
 
 func (x *ExternalOrganization) Reset() {
 	*x = ExternalOrganization{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2820,7 @@ func (x *ExternalOrganization) String() string {
 func (*ExternalOrganization) ProtoMessage() {}
 
 func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2833,7 @@ func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalOrganization.ProtoReflect.Descriptor instead.
 func (*ExternalOrganization) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExternalOrganization) GetIntegrationId() string {
@@ -2848,7 +2976,7 @@ type ListExternalOrganizationsRequest struct {
 
 func (x *ListExternalOrganizationsRequest) Reset() {
 	*x = ListExternalOrganizationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +2988,7 @@ func (x *ListExternalOrganizationsRequest) String() string {
 func (*ListExternalOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +3001,7 @@ func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExternalOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListExternalOrganizationsRequest) GetAccountId() string {
@@ -2933,7 +3061,7 @@ type ListExternalOrganizationsResponse struct {
 
 func (x *ListExternalOrganizationsResponse) Reset() {
 	*x = ListExternalOrganizationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3073,7 @@ func (x *ListExternalOrganizationsResponse) String() string {
 func (*ListExternalOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3086,7 @@ func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListExternalOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{36}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListExternalOrganizationsResponse) GetExternalOrganizations() []*ExternalOrganization {
@@ -2997,7 +3125,7 @@ type ListOrphansRequest struct {
 
 func (x *ListOrphansRequest) Reset() {
 	*x = ListOrphansRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3137,7 @@ func (x *ListOrphansRequest) String() string {
 func (*ListOrphansRequest) ProtoMessage() {}
 
 func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3150,7 @@ func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansRequest.ProtoReflect.Descriptor instead.
 func (*ListOrphansRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{37}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListOrphansRequest) GetAccountId() string {
@@ -3061,7 +3189,7 @@ type ListOrphansResponse struct {
 
 func (x *ListOrphansResponse) Reset() {
 	*x = ListOrphansResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3201,7 @@ func (x *ListOrphansResponse) String() string {
 func (*ListOrphansResponse) ProtoMessage() {}
 
 func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3214,7 @@ func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansResponse.ProtoReflect.Descriptor instead.
 func (*ListOrphansResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{38}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListOrphansResponse) GetOrphans() []*ExternalOrganization {
@@ -3126,7 +3254,7 @@ type DeliverWebhookRequest struct {
 
 func (x *DeliverWebhookRequest) Reset() {
 	*x = DeliverWebhookRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3266,7 @@ func (x *DeliverWebhookRequest) String() string {
 func (*DeliverWebhookRequest) ProtoMessage() {}
 
 func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3279,7 @@ func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookRequest.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{39}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeliverWebhookRequest) GetIntegrationId() string {
@@ -3186,7 +3314,7 @@ type DeliverWebhookResponse struct {
 
 func (x *DeliverWebhookResponse) Reset() {
 	*x = DeliverWebhookResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3198,7 +3326,7 @@ func (x *DeliverWebhookResponse) String() string {
 func (*DeliverWebhookResponse) ProtoMessage() {}
 
 func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3211,7 +3339,7 @@ func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookResponse.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{40}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeliverWebhookResponse) GetApplied() bool {
@@ -3309,7 +3437,21 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\tdirection\x18\x01 \x01(\x0e2*.orgplane.integrationsync.v1.SyncDirectionB\b\xbaH\x05\x82\x01\x02\x10\x01R\tdirection\x12<\n" +
 	"\x05scope\x18\x02 \x01(\v2&.orgplane.integrationsync.v1.SyncScopeR\x05scope\x12A\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"\xc5\x01\n" +
+	"updateTime\"\x9b\x01\n" +
+	"\x12DisableSyncRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12+\n" +
+	"\vexternal_id\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\n" +
+	"externalId\"\x9a\x01\n" +
+	"\x11EnableSyncRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12+\n" +
+	"\vexternal_id\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\n" +
+	"externalId\"\xc5\x01\n" +
 	"\x1aPreviewSyncSettingsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
@@ -3505,7 +3647,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"#EXTERNAL_ORGANIZATION_STATE_SYNCING\x10\x01\x12(\n" +
 	"$EXTERNAL_ORGANIZATION_STATE_ORPHANED\x10\x02\x12-\n" +
 	")EXTERNAL_ORGANIZATION_STATE_SYNC_DISABLED\x10\x03\x12*\n" +
-	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\x89\x18\n" +
+	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\xee\x1b\n" +
 	"\x12IntegrationService\x12\xcb\x01\n" +
 	"\x14ListIntegrationKinds\x128.orgplane.integrationsync.v1.ListIntegrationKindsRequest\x1a9.orgplane.integrationsync.v1.ListIntegrationKindsResponse\">\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02,\x12*/v1/accounts/{account_id}/integrationKinds\x12\xbd\x01\n" +
 	"\x11CreateIntegration\x125.orgplane.integrationsync.v1.CreateIntegrationRequest\x1a(.orgplane.integrationsync.v1.Integration\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x025:\vintegration\"&/v1/accounts/{account_id}/integrations\x12\xbb\x01\n" +
@@ -3519,7 +3661,10 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x0eListOperations\x122.orgplane.integrationsync.v1.ListOperationsRequest\x1a3.orgplane.integrationsync.v1.ListOperationsResponse\"8\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02&\x12$/v1/accounts/{account_id}/operations\x12\xc1\x01\n" +
 	"\x0fCancelOperation\x123.orgplane.integrationsync.v1.CancelOperationRequest\x1a&.orgplane.integrationsync.v1.Operation\"Q\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02?:\x01*\":/v1/accounts/{account_id}/operations/{operation_id}:cancel\x12\xfd\x01\n" +
 	"\x19ListExternalOrganizations\x12=.orgplane.integrationsync.v1.ListExternalOrganizationsRequest\x1a>.orgplane.integrationsync.v1.ListExternalOrganizationsResponse\"a\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02O\x12M/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations\x12\xa7\x01\n" +
-	"\vListOrphans\x12/.orgplane.integrationsync.v1.ListOrphansRequest\x1a0.orgplane.integrationsync.v1.ListOrphansResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/orphans\x12\xec\x01\n" +
+	"\vListOrphans\x12/.orgplane.integrationsync.v1.ListOrphansRequest\x1a0.orgplane.integrationsync.v1.ListOrphansResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/orphans\x12\xf1\x01\n" +
+	"\vDisableSync\x12/.orgplane.integrationsync.v1.DisableSyncRequest\x1a1.orgplane.integrationsync.v1.ExternalOrganization\"~\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02l:\x01*\"g/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations/{external_id}:disableSync\x12\xee\x01\n" +
+	"\n" +
+	"EnableSync\x12..orgplane.integrationsync.v1.EnableSyncRequest\x1a1.orgplane.integrationsync.v1.ExternalOrganization\"}\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02k:\x01*\"f/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations/{external_id}:enableSync\x12\xec\x01\n" +
 	"\x13PreviewSyncSettings\x127.orgplane.integrationsync.v1.PreviewSyncSettingsRequest\x1a0.orgplane.integrationsync.v1.SyncSettingsPreview\"j\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02X:\bsettings\"L/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings:preview\x12\xdb\x01\n" +
 	"\x12UpdateSyncSettings\x126.orgplane.integrationsync.v1.UpdateSyncSettingsRequest\x1a).orgplane.integrationsync.v1.SyncSettings\"b\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02P:\bsettings\x1aD/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings2\x94\x01\n" +
 	"\x0eWebhookService\x12\x81\x01\n" +
@@ -3540,7 +3685,7 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP() []byte
 }
 
 var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_orgplane_integrationsync_v1_integrationsync_proto_goTypes = []any{
 	(IntegrationState)(0),                     // 0: orgplane.integrationsync.v1.IntegrationState
 	(SyncDirection)(0),                        // 1: orgplane.integrationsync.v1.SyncDirection
@@ -3558,130 +3703,136 @@ var file_orgplane_integrationsync_v1_integrationsync_proto_goTypes = []any{
 	(*Integration)(nil),                       // 13: orgplane.integrationsync.v1.Integration
 	(*SyncScope)(nil),                         // 14: orgplane.integrationsync.v1.SyncScope
 	(*SyncSettings)(nil),                      // 15: orgplane.integrationsync.v1.SyncSettings
-	(*PreviewSyncSettingsRequest)(nil),        // 16: orgplane.integrationsync.v1.PreviewSyncSettingsRequest
-	(*SyncSettingsPreview)(nil),               // 17: orgplane.integrationsync.v1.SyncSettingsPreview
-	(*UpdateSyncSettingsRequest)(nil),         // 18: orgplane.integrationsync.v1.UpdateSyncSettingsRequest
-	(*ListIntegrationKindsRequest)(nil),       // 19: orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	(*ListIntegrationKindsResponse)(nil),      // 20: orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	(*CreateIntegrationRequest)(nil),          // 21: orgplane.integrationsync.v1.CreateIntegrationRequest
-	(*GetIntegrationRequest)(nil),             // 22: orgplane.integrationsync.v1.GetIntegrationRequest
-	(*ListIntegrationsRequest)(nil),           // 23: orgplane.integrationsync.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),          // 24: orgplane.integrationsync.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),          // 25: orgplane.integrationsync.v1.UpdateIntegrationRequest
-	(*DeleteIntegrationRequest)(nil),          // 26: orgplane.integrationsync.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),         // 27: orgplane.integrationsync.v1.DeleteIntegrationResponse
-	(*TestIntegrationRequest)(nil),            // 28: orgplane.integrationsync.v1.TestIntegrationRequest
-	(*TestIntegrationResponse)(nil),           // 29: orgplane.integrationsync.v1.TestIntegrationResponse
-	(*RefreshProgress)(nil),                   // 30: orgplane.integrationsync.v1.RefreshProgress
-	(*RefreshResult)(nil),                     // 31: orgplane.integrationsync.v1.RefreshResult
-	(*OperationError)(nil),                    // 32: orgplane.integrationsync.v1.OperationError
-	(*Operation)(nil),                         // 33: orgplane.integrationsync.v1.Operation
-	(*RefreshIntegrationRequest)(nil),         // 34: orgplane.integrationsync.v1.RefreshIntegrationRequest
-	(*GetOperationRequest)(nil),               // 35: orgplane.integrationsync.v1.GetOperationRequest
-	(*ListOperationsRequest)(nil),             // 36: orgplane.integrationsync.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),            // 37: orgplane.integrationsync.v1.ListOperationsResponse
-	(*CancelOperationRequest)(nil),            // 38: orgplane.integrationsync.v1.CancelOperationRequest
-	(*ExternalOrganization)(nil),              // 39: orgplane.integrationsync.v1.ExternalOrganization
-	(*ListExternalOrganizationsRequest)(nil),  // 40: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	(*ListExternalOrganizationsResponse)(nil), // 41: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	(*ListOrphansRequest)(nil),                // 42: orgplane.integrationsync.v1.ListOrphansRequest
-	(*ListOrphansResponse)(nil),               // 43: orgplane.integrationsync.v1.ListOrphansResponse
-	(*DeliverWebhookRequest)(nil),             // 44: orgplane.integrationsync.v1.DeliverWebhookRequest
-	(*DeliverWebhookResponse)(nil),            // 45: orgplane.integrationsync.v1.DeliverWebhookResponse
-	nil,                                       // 46: orgplane.integrationsync.v1.Integration.SettingsEntry
-	nil,                                       // 47: orgplane.integrationsync.v1.Integration.CredentialsEntry
-	nil,                                       // 48: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil),             // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),               // 50: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),             // 51: google.protobuf.FieldMask
+	(*DisableSyncRequest)(nil),                // 16: orgplane.integrationsync.v1.DisableSyncRequest
+	(*EnableSyncRequest)(nil),                 // 17: orgplane.integrationsync.v1.EnableSyncRequest
+	(*PreviewSyncSettingsRequest)(nil),        // 18: orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	(*SyncSettingsPreview)(nil),               // 19: orgplane.integrationsync.v1.SyncSettingsPreview
+	(*UpdateSyncSettingsRequest)(nil),         // 20: orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	(*ListIntegrationKindsRequest)(nil),       // 21: orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	(*ListIntegrationKindsResponse)(nil),      // 22: orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	(*CreateIntegrationRequest)(nil),          // 23: orgplane.integrationsync.v1.CreateIntegrationRequest
+	(*GetIntegrationRequest)(nil),             // 24: orgplane.integrationsync.v1.GetIntegrationRequest
+	(*ListIntegrationsRequest)(nil),           // 25: orgplane.integrationsync.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),          // 26: orgplane.integrationsync.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),          // 27: orgplane.integrationsync.v1.UpdateIntegrationRequest
+	(*DeleteIntegrationRequest)(nil),          // 28: orgplane.integrationsync.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),         // 29: orgplane.integrationsync.v1.DeleteIntegrationResponse
+	(*TestIntegrationRequest)(nil),            // 30: orgplane.integrationsync.v1.TestIntegrationRequest
+	(*TestIntegrationResponse)(nil),           // 31: orgplane.integrationsync.v1.TestIntegrationResponse
+	(*RefreshProgress)(nil),                   // 32: orgplane.integrationsync.v1.RefreshProgress
+	(*RefreshResult)(nil),                     // 33: orgplane.integrationsync.v1.RefreshResult
+	(*OperationError)(nil),                    // 34: orgplane.integrationsync.v1.OperationError
+	(*Operation)(nil),                         // 35: orgplane.integrationsync.v1.Operation
+	(*RefreshIntegrationRequest)(nil),         // 36: orgplane.integrationsync.v1.RefreshIntegrationRequest
+	(*GetOperationRequest)(nil),               // 37: orgplane.integrationsync.v1.GetOperationRequest
+	(*ListOperationsRequest)(nil),             // 38: orgplane.integrationsync.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),            // 39: orgplane.integrationsync.v1.ListOperationsResponse
+	(*CancelOperationRequest)(nil),            // 40: orgplane.integrationsync.v1.CancelOperationRequest
+	(*ExternalOrganization)(nil),              // 41: orgplane.integrationsync.v1.ExternalOrganization
+	(*ListExternalOrganizationsRequest)(nil),  // 42: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	(*ListExternalOrganizationsResponse)(nil), // 43: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	(*ListOrphansRequest)(nil),                // 44: orgplane.integrationsync.v1.ListOrphansRequest
+	(*ListOrphansResponse)(nil),               // 45: orgplane.integrationsync.v1.ListOrphansResponse
+	(*DeliverWebhookRequest)(nil),             // 46: orgplane.integrationsync.v1.DeliverWebhookRequest
+	(*DeliverWebhookResponse)(nil),            // 47: orgplane.integrationsync.v1.DeliverWebhookResponse
+	nil,                                       // 48: orgplane.integrationsync.v1.Integration.SettingsEntry
+	nil,                                       // 49: orgplane.integrationsync.v1.Integration.CredentialsEntry
+	nil,                                       // 50: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),             // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),               // 52: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),             // 53: google.protobuf.FieldMask
 }
 var file_orgplane_integrationsync_v1_integrationsync_proto_depIdxs = []int32{
 	0,  // 0: orgplane.integrationsync.v1.IntegrationSummary.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	49, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
+	51, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
 	5,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
 	8,  // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
 	10, // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	50, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
+	52, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
 	10, // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	49, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
-	49, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
-	49, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
-	46, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
-	47, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
+	51, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
+	51, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
+	51, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
+	48, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
+	49, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
 	12, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
 	0,  // 13: orgplane.integrationsync.v1.Integration.state:type_name -> orgplane.integrationsync.v1.IntegrationState
 	10, // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
 	11, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
-	49, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
-	49, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
-	49, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	49, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	51, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
+	51, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
+	51, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	51, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
 	15, // 20: orgplane.integrationsync.v1.Integration.sync_settings:type_name -> orgplane.integrationsync.v1.SyncSettings
 	1,  // 21: orgplane.integrationsync.v1.SyncSettings.direction:type_name -> orgplane.integrationsync.v1.SyncDirection
 	14, // 22: orgplane.integrationsync.v1.SyncSettings.scope:type_name -> orgplane.integrationsync.v1.SyncScope
-	49, // 23: orgplane.integrationsync.v1.SyncSettings.update_time:type_name -> google.protobuf.Timestamp
+	51, // 23: orgplane.integrationsync.v1.SyncSettings.update_time:type_name -> google.protobuf.Timestamp
 	15, // 24: orgplane.integrationsync.v1.PreviewSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
 	15, // 25: orgplane.integrationsync.v1.UpdateSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
 	9,  // 26: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
 	13, // 27: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
 	13, // 28: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
 	13, // 29: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	51, // 30: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	53, // 30: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	13, // 31: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
 	3,  // 32: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
 	2,  // 33: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
-	30, // 34: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
-	31, // 35: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
-	32, // 36: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
-	49, // 37: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	49, // 38: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	49, // 39: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	32, // 34: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
+	33, // 35: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
+	34, // 36: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
+	51, // 37: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	51, // 38: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	51, // 39: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 40: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	33, // 41: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
-	49, // 42: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
-	49, // 43: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
+	35, // 41: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
+	51, // 42: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
+	51, // 43: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
 	4,  // 44: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	49, // 45: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
+	51, // 45: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
 	4,  // 46: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	39, // 47: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	39, // 48: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	48, // 49: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	19, // 50: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	21, // 51: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
-	22, // 52: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
-	23, // 53: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
-	25, // 54: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
-	26, // 55: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
-	28, // 56: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
-	34, // 57: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
-	35, // 58: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
-	36, // 59: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
-	38, // 60: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
-	40, // 61: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	42, // 62: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
-	16, // 63: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:input_type -> orgplane.integrationsync.v1.PreviewSyncSettingsRequest
-	18, // 64: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:input_type -> orgplane.integrationsync.v1.UpdateSyncSettingsRequest
-	44, // 65: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
-	6,  // 66: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
-	20, // 67: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	13, // 68: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	13, // 69: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	24, // 70: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
-	13, // 71: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	27, // 72: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
-	29, // 73: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
-	33, // 74: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
-	33, // 75: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
-	37, // 76: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
-	33, // 77: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
-	41, // 78: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	43, // 79: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
-	17, // 80: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettingsPreview
-	15, // 81: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettings
-	45, // 82: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
-	7,  // 83: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
-	67, // [67:84] is the sub-list for method output_type
-	50, // [50:67] is the sub-list for method input_type
+	41, // 47: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	41, // 48: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	50, // 49: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	21, // 50: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	23, // 51: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
+	24, // 52: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
+	25, // 53: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
+	27, // 54: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
+	28, // 55: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
+	30, // 56: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
+	36, // 57: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
+	37, // 58: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
+	38, // 59: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
+	40, // 60: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
+	42, // 61: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	44, // 62: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
+	16, // 63: orgplane.integrationsync.v1.IntegrationService.DisableSync:input_type -> orgplane.integrationsync.v1.DisableSyncRequest
+	17, // 64: orgplane.integrationsync.v1.IntegrationService.EnableSync:input_type -> orgplane.integrationsync.v1.EnableSyncRequest
+	18, // 65: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:input_type -> orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	20, // 66: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:input_type -> orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	46, // 67: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
+	6,  // 68: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	22, // 69: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	13, // 70: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	13, // 71: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	26, // 72: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
+	13, // 73: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	29, // 74: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
+	31, // 75: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
+	35, // 76: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
+	35, // 77: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
+	39, // 78: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
+	35, // 79: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
+	43, // 80: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	45, // 81: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
+	41, // 82: orgplane.integrationsync.v1.IntegrationService.DisableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
+	41, // 83: orgplane.integrationsync.v1.IntegrationService.EnableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
+	19, // 84: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettingsPreview
+	15, // 85: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettings
+	47, // 86: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
+	7,  // 87: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	69, // [69:88] is the sub-list for method output_type
+	50, // [50:69] is the sub-list for method input_type
 	50, // [50:50] is the sub-list for extension type_name
 	50, // [50:50] is the sub-list for extension extendee
 	0,  // [0:50] is the sub-list for field type_name
@@ -3698,7 +3849,7 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc), len(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   44,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -32,6 +32,8 @@ const (
 	IntegrationService_CancelOperation_FullMethodName           = "/orgplane.integrationsync.v1.IntegrationService/CancelOperation"
 	IntegrationService_ListExternalOrganizations_FullMethodName = "/orgplane.integrationsync.v1.IntegrationService/ListExternalOrganizations"
 	IntegrationService_ListOrphans_FullMethodName               = "/orgplane.integrationsync.v1.IntegrationService/ListOrphans"
+	IntegrationService_DisableSync_FullMethodName               = "/orgplane.integrationsync.v1.IntegrationService/DisableSync"
+	IntegrationService_EnableSync_FullMethodName                = "/orgplane.integrationsync.v1.IntegrationService/EnableSync"
 	IntegrationService_PreviewSyncSettings_FullMethodName       = "/orgplane.integrationsync.v1.IntegrationService/PreviewSyncSettings"
 	IntegrationService_UpdateSyncSettings_FullMethodName        = "/orgplane.integrationsync.v1.IntegrationService/UpdateSyncSettings"
 )
@@ -75,6 +77,11 @@ type IntegrationServiceClient interface {
 	ListExternalOrganizations(ctx context.Context, in *ListExternalOrganizationsRequest, opts ...grpc.CallOption) (*ListExternalOrganizationsResponse, error)
 	// Lists every orphaned external organization of the account across integrations, newest first.
 	ListOrphans(ctx context.Context, in *ListOrphansRequest, opts ...grpc.CallOption) (*ListOrphansResponse, error)
+	// Stops syncing one external organization: its link stays, two-way sync leaves it alone, and
+	// refreshes keep it SYNC_DISABLED (a deletion in the tool still orphans it).
+	DisableSync(ctx context.Context, in *DisableSyncRequest, opts ...grpc.CallOption) (*ExternalOrganization, error)
+	// Syncs a SYNC_DISABLED external organization again.
+	EnableSync(ctx context.Context, in *EnableSyncRequest, opts ...grpc.CallOption) (*ExternalOrganization, error)
 	// Previews sync settings for a PSA integration: how many of its cached companies would stop
 	// syncing (fall out of the scope, and be orphaned by the next full refresh) or start again.
 	PreviewSyncSettings(ctx context.Context, in *PreviewSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettingsPreview, error)
@@ -221,6 +228,26 @@ func (c *integrationServiceClient) ListOrphans(ctx context.Context, in *ListOrph
 	return out, nil
 }
 
+func (c *integrationServiceClient) DisableSync(ctx context.Context, in *DisableSyncRequest, opts ...grpc.CallOption) (*ExternalOrganization, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExternalOrganization)
+	err := c.cc.Invoke(ctx, IntegrationService_DisableSync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) EnableSync(ctx context.Context, in *EnableSyncRequest, opts ...grpc.CallOption) (*ExternalOrganization, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExternalOrganization)
+	err := c.cc.Invoke(ctx, IntegrationService_EnableSync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *integrationServiceClient) PreviewSyncSettings(ctx context.Context, in *PreviewSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettingsPreview, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SyncSettingsPreview)
@@ -280,6 +307,11 @@ type IntegrationServiceServer interface {
 	ListExternalOrganizations(context.Context, *ListExternalOrganizationsRequest) (*ListExternalOrganizationsResponse, error)
 	// Lists every orphaned external organization of the account across integrations, newest first.
 	ListOrphans(context.Context, *ListOrphansRequest) (*ListOrphansResponse, error)
+	// Stops syncing one external organization: its link stays, two-way sync leaves it alone, and
+	// refreshes keep it SYNC_DISABLED (a deletion in the tool still orphans it).
+	DisableSync(context.Context, *DisableSyncRequest) (*ExternalOrganization, error)
+	// Syncs a SYNC_DISABLED external organization again.
+	EnableSync(context.Context, *EnableSyncRequest) (*ExternalOrganization, error)
 	// Previews sync settings for a PSA integration: how many of its cached companies would stop
 	// syncing (fall out of the scope, and be orphaned by the next full refresh) or start again.
 	PreviewSyncSettings(context.Context, *PreviewSyncSettingsRequest) (*SyncSettingsPreview, error)
@@ -334,6 +366,12 @@ func (UnimplementedIntegrationServiceServer) ListExternalOrganizations(context.C
 }
 func (UnimplementedIntegrationServiceServer) ListOrphans(context.Context, *ListOrphansRequest) (*ListOrphansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrphans not implemented")
+}
+func (UnimplementedIntegrationServiceServer) DisableSync(context.Context, *DisableSyncRequest) (*ExternalOrganization, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableSync not implemented")
+}
+func (UnimplementedIntegrationServiceServer) EnableSync(context.Context, *EnableSyncRequest) (*ExternalOrganization, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableSync not implemented")
 }
 func (UnimplementedIntegrationServiceServer) PreviewSyncSettings(context.Context, *PreviewSyncSettingsRequest) (*SyncSettingsPreview, error) {
 	return nil, status.Error(codes.Unimplemented, "method PreviewSyncSettings not implemented")
@@ -596,6 +634,42 @@ func _IntegrationService_ListOrphans_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntegrationService_DisableSync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableSyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).DisableSync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_DisableSync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).DisableSync(ctx, req.(*DisableSyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_EnableSync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableSyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).EnableSync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_EnableSync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).EnableSync(ctx, req.(*EnableSyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IntegrationService_PreviewSyncSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PreviewSyncSettingsRequest)
 	if err := dec(in); err != nil {
@@ -690,6 +764,14 @@ var IntegrationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOrphans",
 			Handler:    _IntegrationService_ListOrphans_Handler,
+		},
+		{
+			MethodName: "DisableSync",
+			Handler:    _IntegrationService_DisableSync_Handler,
+		},
+		{
+			MethodName: "EnableSync",
+			Handler:    _IntegrationService_EnableSync_Handler,
 		},
 		{
 			MethodName: "PreviewSyncSettings",
