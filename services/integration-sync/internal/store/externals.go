@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/pkg/postgres"
+
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
 )
 
@@ -132,14 +134,14 @@ func (t *Tx) Externals(ctx context.Context, integrationID string, f ExternalFilt
 	where := `e.integration_id = $1 AND ($2 = '' OR e.name ILIKE '%' || $2 || '%') AND ($3 = 0 OR e.state = $3)`
 	var total int64
 	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM external_organizations e WHERE `+where,
-		integrationID, likeEscape(f.Query), f.State).Scan(&total); err != nil {
+		integrationID, postgres.EscapeLike(f.Query), f.State).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count external organizations: %w", err)
 	}
 	list, err := collectExternals(t.tx.Query(ctx, `SELECT `+externalColumns+`
 		FROM external_organizations e JOIN integrations i ON i.id = e.integration_id
 		WHERE `+where+` AND (lower(e.name), e.external_id) > ($4, $5)
 		ORDER BY lower(e.name), e.external_id LIMIT $6`,
-		integrationID, likeEscape(f.Query), f.State, f.AfterName, f.AfterID, f.Limit))
+		integrationID, postgres.EscapeLike(f.Query), f.State, f.AfterName, f.AfterID, f.Limit))
 	return list, total, err
 }
 
@@ -168,10 +170,6 @@ func (t *Tx) Orphans(ctx context.Context, f OrphanFilter) ([]domain.ExternalOrga
 	q += ` ORDER BY e.state_at DESC, e.integration_id::text DESC, e.external_id DESC LIMIT $1`
 	list, err := collectExternals(t.tx.Query(ctx, q, args...))
 	return list, total, err
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // AllExternals reads every cached organization of an integration (for a scope preview).

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -136,7 +137,7 @@ func (s *Service) SaveMappings(ctx context.Context, accountID string, changes []
 			if !ok {
 				return notFoundAt(i, "organizationId", "organization not found")
 			}
-			if v != c.Version && !contains(stale, c.OrganizationID) {
+			if v != c.Version && !slices.Contains(stale, c.OrganizationID) {
 				stale = append(stale, c.OrganizationID)
 			}
 		}
@@ -217,15 +218,6 @@ func (s *Service) SaveMappings(ctx context.Context, accountID string, changes []
 		return fillCells(ctx, tx, out)
 	})
 	return out, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // notFoundAt names the change whose organization, integration or external organization does not

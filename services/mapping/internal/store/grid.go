@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/pkg/postgres"
+
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
 )
 
@@ -30,7 +32,7 @@ type GridQuery struct {
 }
 
 func (q GridQuery) where() (string, []any) {
-	args := []any{q.Restricted, q.Groups, likeEscape(strings.TrimSpace(q.Query))}
+	args := []any{q.Restricted, q.Groups, postgres.EscapeLike(strings.TrimSpace(q.Query))}
 	w := visible("$1", "$2") + ` AND ($3 = '' OR o.name ILIKE '%' || $3 || '%')`
 	if q.Filter == domain.FilterAll {
 		return w, args
@@ -149,22 +151,19 @@ func (t *Tx) External(ctx context.Context, integrationID, externalID string) (Ex
 
 // LinkOf returns the organization's link in an integration, false when none.
 func (t *Tx) LinkOf(ctx context.Context, organizationID, integrationID string) (domain.Link, bool, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE organization_id = $1 AND integration_id = $2`, organizationID, integrationID)
-	if err != nil {
-		return domain.Link{}, false, err
-	}
-	list, err := pgx.CollectRows(rows, scanLink)
-	if err != nil || len(list) == 0 {
-		return domain.Link{}, false, err
-	}
-	return list[0], true, nil
+	return t.oneLink(ctx, `organization_id = $1 AND integration_id = $2`, organizationID, integrationID)
 }
 
 // LinkOfExternal returns the link of an external organization, false when none.
 func (t *Tx) LinkOfExternal(ctx context.Context, integrationID, externalID string) (domain.Link, bool, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE integration_id = $1 AND external_organization_id = $2`, integrationID, externalID)
+	return t.oneLink(ctx, `integration_id = $1 AND external_organization_id = $2`, integrationID, externalID)
+}
+
+// oneLink reads the link a unique condition selects.
+func (t *Tx) oneLink(ctx context.Context, where string, args ...any) (domain.Link, bool, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE `+where, args...)
 	if err != nil {
-		return domain.Link{}, false, err
+		return domain.Link{}, false, fmt.Errorf("read link: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, scanLink)
 	if err != nil || len(list) == 0 {
@@ -188,10 +187,6 @@ func (t *Tx) DeleteIntegrationLinks(ctx context.Context, integrationID string) (
 		return nil, fmt.Errorf("delete integration links: %w", err)
 	}
 	return pgx.CollectRows(rows, scanLink)
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // Rows reads the given rows (without cells), by name.

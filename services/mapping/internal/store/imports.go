@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/pkg/postgres"
+
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
 )
 
@@ -244,12 +246,12 @@ func (t *Tx) Candidates(ctx context.Context, integrationID, query, afterName, af
 	where := `e.integration_id = $1 AND NOT e.deleted AND e.state <> 2 AND ($2 = '' OR e.name ILIKE '%' || $2 || '%')
 		AND NOT EXISTS (SELECT 1 FROM links l WHERE l.integration_id = e.integration_id AND l.external_organization_id = e.external_id)`
 	var total int64
-	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM external_organizations e WHERE `+where, integrationID, likeEscape(query)).Scan(&total); err != nil {
+	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM external_organizations e WHERE `+where, integrationID, postgres.EscapeLike(query)).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count import candidates: %w", err)
 	}
 	rows, err := t.tx.Query(ctx, `SELECT e.external_id, e.name, e.parent_id, e.state, e.deleted FROM external_organizations e
 		WHERE `+where+` AND (lower(e.name), e.external_id) > ($3, $4) ORDER BY lower(e.name), e.external_id LIMIT $5`,
-		integrationID, likeEscape(query), afterName, afterID, limit)
+		integrationID, postgres.EscapeLike(query), afterName, afterID, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read import candidates: %w", err)
 	}
