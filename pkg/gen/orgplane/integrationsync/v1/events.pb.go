@@ -403,8 +403,11 @@ type ExternalOrganizationCreated struct {
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The external organization after the change.
 	ExternalOrganization *ExternalOrganization `protobuf:"bytes,4,opt,name=external_organization,json=externalOrganization,proto3" json:"external_organization,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Set when the sync created this company for an Orgplane organization, or that organization
+	// from it: mapping links the two unless either is already linked otherwise.
+	LinkOrganizationId string `protobuf:"bytes,5,opt,name=link_organization_id,json=linkOrganizationId,proto3" json:"link_organization_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ExternalOrganizationCreated) Reset() {
@@ -465,6 +468,13 @@ func (x *ExternalOrganizationCreated) GetExternalOrganization() *ExternalOrganiz
 	return nil
 }
 
+func (x *ExternalOrganizationCreated) GetLinkOrganizationId() string {
+	if x != nil {
+		return x.LinkOrganizationId
+	}
+	return ""
+}
+
 // ExternalOrganizationChanged is published on orgplane.integrationsync.v1.<account>.external_organization.changed
 // when a cached organization's name, type, status, parent, activity or deleted flag changed in its tool.
 type ExternalOrganizationChanged struct {
@@ -477,8 +487,11 @@ type ExternalOrganizationChanged struct {
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The external organization after the change.
 	ExternalOrganization *ExternalOrganization `protobuf:"bytes,4,opt,name=external_organization,json=externalOrganization,proto3" json:"external_organization,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Set when the sync created this company for an Orgplane organization, or that organization
+	// from it: mapping links the two unless either is already linked otherwise.
+	LinkOrganizationId string `protobuf:"bytes,5,opt,name=link_organization_id,json=linkOrganizationId,proto3" json:"link_organization_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ExternalOrganizationChanged) Reset() {
@@ -537,6 +550,13 @@ func (x *ExternalOrganizationChanged) GetExternalOrganization() *ExternalOrganiz
 		return x.ExternalOrganization
 	}
 	return nil
+}
+
+func (x *ExternalOrganizationChanged) GetLinkOrganizationId() string {
+	if x != nil {
+		return x.LinkOrganizationId
+	}
+	return ""
 }
 
 // ExternalOrganizationOrphaned is published on orgplane.integrationsync.v1.<account>.external_organization.orphaned
@@ -613,6 +633,199 @@ func (x *ExternalOrganizationOrphaned) GetExternalOrganization() *ExternalOrgani
 	return nil
 }
 
+// An external organization was forgotten (an orphan unlinked or its organization deleted):
+// mapping drops its link.
+type ExternalOrganizationRemoved struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,4,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The company's id in the tool.
+	ExternalId string `protobuf:"bytes,5,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// The organization it was linked to, if any.
+	OrganizationId string `protobuf:"bytes,6,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Who removed it.
+	RemovedBy     string `protobuf:"bytes,7,opt,name=removed_by,json=removedBy,proto3" json:"removed_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalOrganizationRemoved) Reset() {
+	*x = ExternalOrganizationRemoved{}
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalOrganizationRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalOrganizationRemoved) ProtoMessage() {}
+
+func (x *ExternalOrganizationRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalOrganizationRemoved.ProtoReflect.Descriptor instead.
+func (*ExternalOrganizationRemoved) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ExternalOrganizationRemoved) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ExternalOrganizationRemoved) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *ExternalOrganizationRemoved) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ExternalOrganizationRemoved) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ExternalOrganizationRemoved) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *ExternalOrganizationRemoved) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ExternalOrganizationRemoved) GetRemovedBy() string {
+	if x != nil {
+		return x.RemovedBy
+	}
+	return ""
+}
+
+// Whether an organization syncs with a PSA integration changed: the org service refuses to
+// delete an organization while any integration syncs it.
+type OrganizationSyncChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,4,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,5,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// Whether the integration now syncs it (linked, in scope, sync on and not disabled).
+	Syncing       bool `protobuf:"varint,6,opt,name=syncing,proto3" json:"syncing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationSyncChanged) Reset() {
+	*x = OrganizationSyncChanged{}
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationSyncChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationSyncChanged) ProtoMessage() {}
+
+func (x *OrganizationSyncChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationSyncChanged.ProtoReflect.Descriptor instead.
+func (*OrganizationSyncChanged) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OrganizationSyncChanged) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrganizationSyncChanged) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *OrganizationSyncChanged) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrganizationSyncChanged) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *OrganizationSyncChanged) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *OrganizationSyncChanged) GetSyncing() bool {
+	if x != nil {
+		return x.Syncing
+	}
+	return false
+}
+
 var File_orgplane_integrationsync_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_integrationsync_v1_events_proto_rawDesc = "" +
@@ -659,22 +872,24 @@ const file_orgplane_integrationsync_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12D\n" +
 	"\toperation\x18\x04 \x01(\v2&.orgplane.integrationsync.v1.OperationR\toperation:\x17\xc2\xf3\x18\x13\n" +
-	"\arefresh\x12\bfinished\"\xa2\x02\n" +
+	"\arefresh\x12\bfinished\"\xd4\x02\n" +
 	"\x1bExternalOrganizationCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12f\n" +
-	"\x15external_organization\x18\x04 \x01(\v21.orgplane.integrationsync.v1.ExternalOrganizationR\x14externalOrganization:$\xc2\xf3\x18 \n" +
-	"\x15external_organization\x12\acreated\"\xa2\x02\n" +
+	"\x15external_organization\x18\x04 \x01(\v21.orgplane.integrationsync.v1.ExternalOrganizationR\x14externalOrganization\x120\n" +
+	"\x14link_organization_id\x18\x05 \x01(\tR\x12linkOrganizationId:$\xc2\xf3\x18 \n" +
+	"\x15external_organization\x12\acreated\"\xd4\x02\n" +
 	"\x1bExternalOrganizationChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12f\n" +
-	"\x15external_organization\x18\x04 \x01(\v21.orgplane.integrationsync.v1.ExternalOrganizationR\x14externalOrganization:$\xc2\xf3\x18 \n" +
+	"\x15external_organization\x18\x04 \x01(\v21.orgplane.integrationsync.v1.ExternalOrganizationR\x14externalOrganization\x120\n" +
+	"\x14link_organization_id\x18\x05 \x01(\tR\x12linkOrganizationId:$\xc2\xf3\x18 \n" +
 	"\x15external_organization\x12\achanged\"\xa4\x02\n" +
 	"\x1cExternalOrganizationOrphaned\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
@@ -683,7 +898,30 @@ const file_orgplane_integrationsync_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12f\n" +
 	"\x15external_organization\x18\x04 \x01(\v21.orgplane.integrationsync.v1.ExternalOrganizationR\x14externalOrganization:%\xc2\xf3\x18!\n" +
-	"\x15external_organization\x12\borphanedBTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
+	"\x15external_organization\x12\borphaned\"\xca\x02\n" +
+	"\x1bExternalOrganizationRemoved\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12%\n" +
+	"\x0eintegration_id\x18\x04 \x01(\tR\rintegrationId\x12\x1f\n" +
+	"\vexternal_id\x18\x05 \x01(\tR\n" +
+	"externalId\x12'\n" +
+	"\x0forganization_id\x18\x06 \x01(\tR\x0eorganizationId\x12\x1d\n" +
+	"\n" +
+	"removed_by\x18\a \x01(\tR\tremovedBy:$\xc2\xf3\x18 \n" +
+	"\x15external_organization\x12\aremoved\"\x9c\x02\n" +
+	"\x17OrganizationSyncChanged\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12'\n" +
+	"\x0forganization_id\x18\x04 \x01(\tR\x0eorganizationId\x12%\n" +
+	"\x0eintegration_id\x18\x05 \x01(\tR\rintegrationId\x12\x18\n" +
+	"\asyncing\x18\x06 \x01(\bR\asyncing: \xc2\xf3\x18\x1c\n" +
+	"\x11organization_sync\x12\achangedBTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
 
 var (
 	file_orgplane_integrationsync_v1_events_proto_rawDescOnce sync.Once
@@ -697,7 +935,7 @@ func file_orgplane_integrationsync_v1_events_proto_rawDescGZIP() []byte {
 	return file_orgplane_integrationsync_v1_events_proto_rawDescData
 }
 
-var file_orgplane_integrationsync_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_orgplane_integrationsync_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_orgplane_integrationsync_v1_events_proto_goTypes = []any{
 	(*IntegrationCreated)(nil),           // 0: orgplane.integrationsync.v1.IntegrationCreated
 	(*IntegrationDeleted)(nil),           // 1: orgplane.integrationsync.v1.IntegrationDeleted
@@ -706,30 +944,34 @@ var file_orgplane_integrationsync_v1_events_proto_goTypes = []any{
 	(*ExternalOrganizationCreated)(nil),  // 4: orgplane.integrationsync.v1.ExternalOrganizationCreated
 	(*ExternalOrganizationChanged)(nil),  // 5: orgplane.integrationsync.v1.ExternalOrganizationChanged
 	(*ExternalOrganizationOrphaned)(nil), // 6: orgplane.integrationsync.v1.ExternalOrganizationOrphaned
-	(*timestamppb.Timestamp)(nil),        // 7: google.protobuf.Timestamp
-	(IntegrationState)(0),                // 8: orgplane.integrationsync.v1.IntegrationState
-	(*Operation)(nil),                    // 9: orgplane.integrationsync.v1.Operation
-	(*ExternalOrganization)(nil),         // 10: orgplane.integrationsync.v1.ExternalOrganization
+	(*ExternalOrganizationRemoved)(nil),  // 7: orgplane.integrationsync.v1.ExternalOrganizationRemoved
+	(*OrganizationSyncChanged)(nil),      // 8: orgplane.integrationsync.v1.OrganizationSyncChanged
+	(*timestamppb.Timestamp)(nil),        // 9: google.protobuf.Timestamp
+	(IntegrationState)(0),                // 10: orgplane.integrationsync.v1.IntegrationState
+	(*Operation)(nil),                    // 11: orgplane.integrationsync.v1.Operation
+	(*ExternalOrganization)(nil),         // 12: orgplane.integrationsync.v1.ExternalOrganization
 }
 var file_orgplane_integrationsync_v1_events_proto_depIdxs = []int32{
-	7,  // 0: orgplane.integrationsync.v1.IntegrationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: orgplane.integrationsync.v1.IntegrationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: orgplane.integrationsync.v1.IntegrationStateChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: orgplane.integrationsync.v1.IntegrationStateChanged.previous_state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	8,  // 4: orgplane.integrationsync.v1.IntegrationStateChanged.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	7,  // 5: orgplane.integrationsync.v1.RefreshFinished.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: orgplane.integrationsync.v1.RefreshFinished.operation:type_name -> orgplane.integrationsync.v1.Operation
-	7,  // 7: orgplane.integrationsync.v1.ExternalOrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 8: orgplane.integrationsync.v1.ExternalOrganizationCreated.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	7,  // 9: orgplane.integrationsync.v1.ExternalOrganizationChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 10: orgplane.integrationsync.v1.ExternalOrganizationChanged.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	7,  // 11: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 12: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	9,  // 0: orgplane.integrationsync.v1.IntegrationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 1: orgplane.integrationsync.v1.IntegrationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: orgplane.integrationsync.v1.IntegrationStateChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 3: orgplane.integrationsync.v1.IntegrationStateChanged.previous_state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	10, // 4: orgplane.integrationsync.v1.IntegrationStateChanged.state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	9,  // 5: orgplane.integrationsync.v1.RefreshFinished.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 6: orgplane.integrationsync.v1.RefreshFinished.operation:type_name -> orgplane.integrationsync.v1.Operation
+	9,  // 7: orgplane.integrationsync.v1.ExternalOrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 8: orgplane.integrationsync.v1.ExternalOrganizationCreated.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	9,  // 9: orgplane.integrationsync.v1.ExternalOrganizationChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 10: orgplane.integrationsync.v1.ExternalOrganizationChanged.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	9,  // 11: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 12: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	9,  // 13: orgplane.integrationsync.v1.ExternalOrganizationRemoved.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 14: orgplane.integrationsync.v1.OrganizationSyncChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_integrationsync_v1_events_proto_init() }
@@ -744,7 +986,7 @@ func file_orgplane_integrationsync_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_events_proto_rawDesc), len(file_orgplane_integrationsync_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

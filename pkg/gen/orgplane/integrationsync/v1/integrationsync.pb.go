@@ -141,6 +141,242 @@ func (SyncDirection) EnumDescriptor() ([]byte, []int) {
 	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{1}
 }
 
+// OrganizationSyncState is how one organization stands with one PSA integration.
+type OrganizationSyncState int32
+
+const (
+	// Not set.
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_UNSPECIFIED OrganizationSyncState = 0
+	// Linked and in step.
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_SYNCING OrganizationSyncState = 1
+	// A change is waiting to be sent or applied (reason says what it waits for).
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_PENDING OrganizationSyncState = 2
+	// The last attempt failed; it is retried (reason has the tool's words).
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_ERROR OrganizationSyncState = 3
+	// Linked, but sync is disabled for it.
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_DISABLED OrganizationSyncState = 4
+	// Its company is gone from the PSA or out of the scope.
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_ORPHANED OrganizationSyncState = 5
+	// Linked, but the integration does not sync (direction off, or paused).
+	OrganizationSyncState_ORGANIZATION_SYNC_STATE_OFF OrganizationSyncState = 6
+)
+
+// Enum value maps for OrganizationSyncState.
+var (
+	OrganizationSyncState_name = map[int32]string{
+		0: "ORGANIZATION_SYNC_STATE_UNSPECIFIED",
+		1: "ORGANIZATION_SYNC_STATE_SYNCING",
+		2: "ORGANIZATION_SYNC_STATE_PENDING",
+		3: "ORGANIZATION_SYNC_STATE_ERROR",
+		4: "ORGANIZATION_SYNC_STATE_DISABLED",
+		5: "ORGANIZATION_SYNC_STATE_ORPHANED",
+		6: "ORGANIZATION_SYNC_STATE_OFF",
+	}
+	OrganizationSyncState_value = map[string]int32{
+		"ORGANIZATION_SYNC_STATE_UNSPECIFIED": 0,
+		"ORGANIZATION_SYNC_STATE_SYNCING":     1,
+		"ORGANIZATION_SYNC_STATE_PENDING":     2,
+		"ORGANIZATION_SYNC_STATE_ERROR":       3,
+		"ORGANIZATION_SYNC_STATE_DISABLED":    4,
+		"ORGANIZATION_SYNC_STATE_ORPHANED":    5,
+		"ORGANIZATION_SYNC_STATE_OFF":         6,
+	}
+)
+
+func (x OrganizationSyncState) Enum() *OrganizationSyncState {
+	p := new(OrganizationSyncState)
+	*p = x
+	return p
+}
+
+func (x OrganizationSyncState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OrganizationSyncState) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2].Descriptor()
+}
+
+func (OrganizationSyncState) Type() protoreflect.EnumType {
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2]
+}
+
+func (x OrganizationSyncState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OrganizationSyncState.Descriptor instead.
+func (OrganizationSyncState) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
+}
+
+// SyncSide says which side a sync log entry changed.
+type SyncSide int32
+
+const (
+	// Not set.
+	SyncSide_SYNC_SIDE_UNSPECIFIED SyncSide = 0
+	// Orgplane's change written to the PSA.
+	SyncSide_SYNC_SIDE_TO_PSA SyncSide = 1
+	// The PSA's change applied to Orgplane.
+	SyncSide_SYNC_SIDE_FROM_PSA SyncSide = 2
+)
+
+// Enum value maps for SyncSide.
+var (
+	SyncSide_name = map[int32]string{
+		0: "SYNC_SIDE_UNSPECIFIED",
+		1: "SYNC_SIDE_TO_PSA",
+		2: "SYNC_SIDE_FROM_PSA",
+	}
+	SyncSide_value = map[string]int32{
+		"SYNC_SIDE_UNSPECIFIED": 0,
+		"SYNC_SIDE_TO_PSA":      1,
+		"SYNC_SIDE_FROM_PSA":    2,
+	}
+)
+
+func (x SyncSide) Enum() *SyncSide {
+	p := new(SyncSide)
+	*p = x
+	return p
+}
+
+func (x SyncSide) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SyncSide) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3].Descriptor()
+}
+
+func (SyncSide) Type() protoreflect.EnumType {
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3]
+}
+
+func (x SyncSide) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SyncSide.Descriptor instead.
+func (SyncSide) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
+}
+
+// OrphanAction is what to do with an orphan.
+type OrphanAction int32
+
+const (
+	// Not set: refused.
+	OrphanAction_ORPHAN_ACTION_UNSPECIFIED OrphanAction = 0
+	// Forget the company and its link; the Orgplane organization stays.
+	OrphanAction_ORPHAN_ACTION_UNLINK OrphanAction = 1
+	// Delete the linked Orgplane organization with its sub-organizations, then forget the company.
+	OrphanAction_ORPHAN_ACTION_DELETE_ORGANIZATION OrphanAction = 2
+	// Keep everything as it is and take it off the orphans list.
+	OrphanAction_ORPHAN_ACTION_DISMISS OrphanAction = 3
+)
+
+// Enum value maps for OrphanAction.
+var (
+	OrphanAction_name = map[int32]string{
+		0: "ORPHAN_ACTION_UNSPECIFIED",
+		1: "ORPHAN_ACTION_UNLINK",
+		2: "ORPHAN_ACTION_DELETE_ORGANIZATION",
+		3: "ORPHAN_ACTION_DISMISS",
+	}
+	OrphanAction_value = map[string]int32{
+		"ORPHAN_ACTION_UNSPECIFIED":         0,
+		"ORPHAN_ACTION_UNLINK":              1,
+		"ORPHAN_ACTION_DELETE_ORGANIZATION": 2,
+		"ORPHAN_ACTION_DISMISS":             3,
+	}
+)
+
+func (x OrphanAction) Enum() *OrphanAction {
+	p := new(OrphanAction)
+	*p = x
+	return p
+}
+
+func (x OrphanAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OrphanAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4].Descriptor()
+}
+
+func (OrphanAction) Type() protoreflect.EnumType {
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4]
+}
+
+func (x OrphanAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OrphanAction.Descriptor instead.
+func (OrphanAction) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{4}
+}
+
+// DisconnectMode says how an integration is disconnected.
+type DisconnectMode int32
+
+const (
+	// Not set: refused.
+	DisconnectMode_DISCONNECT_MODE_UNSPECIFIED DisconnectMode = 0
+	// Pause syncing and refreshing; keep everything.
+	DisconnectMode_DISCONNECT_MODE_PAUSE DisconnectMode = 1
+	// Remove the integration, its cache and its links; keep the Orgplane organizations.
+	DisconnectMode_DISCONNECT_MODE_KEEP_DATA DisconnectMode = 2
+	// Also delete the Orgplane organizations its sync created (with their sub-organizations).
+	DisconnectMode_DISCONNECT_MODE_DELETE_DATA DisconnectMode = 3
+)
+
+// Enum value maps for DisconnectMode.
+var (
+	DisconnectMode_name = map[int32]string{
+		0: "DISCONNECT_MODE_UNSPECIFIED",
+		1: "DISCONNECT_MODE_PAUSE",
+		2: "DISCONNECT_MODE_KEEP_DATA",
+		3: "DISCONNECT_MODE_DELETE_DATA",
+	}
+	DisconnectMode_value = map[string]int32{
+		"DISCONNECT_MODE_UNSPECIFIED": 0,
+		"DISCONNECT_MODE_PAUSE":       1,
+		"DISCONNECT_MODE_KEEP_DATA":   2,
+		"DISCONNECT_MODE_DELETE_DATA": 3,
+	}
+)
+
+func (x DisconnectMode) Enum() *DisconnectMode {
+	p := new(DisconnectMode)
+	*p = x
+	return p
+}
+
+func (x DisconnectMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisconnectMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[5].Descriptor()
+}
+
+func (DisconnectMode) Type() protoreflect.EnumType {
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[5]
+}
+
+func (x DisconnectMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisconnectMode.Descriptor instead.
+func (DisconnectMode) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{5}
+}
+
 // OperationState is where an operation is.
 type OperationState int32
 
@@ -186,11 +422,11 @@ func (x OperationState) String() string {
 }
 
 func (OperationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[6].Descriptor()
 }
 
 func (OperationState) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[2]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[6]
 }
 
 func (x OperationState) Number() protoreflect.EnumNumber {
@@ -199,7 +435,7 @@ func (x OperationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OperationState.Descriptor instead.
 func (OperationState) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{6}
 }
 
 // RefreshMode says how much a refresh reads.
@@ -239,11 +475,11 @@ func (x RefreshMode) String() string {
 }
 
 func (RefreshMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[7].Descriptor()
 }
 
 func (RefreshMode) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[3]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[7]
 }
 
 func (x RefreshMode) Number() protoreflect.EnumNumber {
@@ -252,7 +488,7 @@ func (x RefreshMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RefreshMode.Descriptor instead.
 func (RefreshMode) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{7}
 }
 
 // ExternalOrganizationState is the sync state of a cached external organization.
@@ -300,11 +536,11 @@ func (x ExternalOrganizationState) String() string {
 }
 
 func (ExternalOrganizationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4].Descriptor()
+	return file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[8].Descriptor()
 }
 
 func (ExternalOrganizationState) Type() protoreflect.EnumType {
-	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[4]
+	return &file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes[8]
 }
 
 func (x ExternalOrganizationState) Number() protoreflect.EnumNumber {
@@ -313,7 +549,7 @@ func (x ExternalOrganizationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExternalOrganizationState.Descriptor instead.
 func (ExternalOrganizationState) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{8}
 }
 
 // IntegrationSummary is what another service needs to know of an integration.
@@ -913,7 +1149,9 @@ type Integration struct {
 	// When it was last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Sync settings (PSA integrations); changed through UpdateSyncSettings.
-	SyncSettings  *SyncSettings `protobuf:"bytes,19,opt,name=sync_settings,json=syncSettings,proto3" json:"sync_settings,omitempty"`
+	SyncSettings *SyncSettings `protobuf:"bytes,19,opt,name=sync_settings,json=syncSettings,proto3" json:"sync_settings,omitempty"`
+	// Paused by DisconnectIntegration: nothing refreshes or syncs until ResumeIntegration.
+	Paused        bool `protobuf:"varint,20,opt,name=paused,proto3" json:"paused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1081,6 +1319,13 @@ func (x *Integration) GetSyncSettings() *SyncSettings {
 	return nil
 }
 
+func (x *Integration) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
 // SyncScope says which organizations sync; an empty list means all.
 type SyncScope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1162,9 +1407,15 @@ type SyncSettings struct {
 	// What syncs.
 	Scope *SyncScope `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
 	// When they last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Which PSA company type an Orgplane organization type becomes, and back. An organization type
+	// with no entry creates companies with the PSA's default type; a PSA type with none leaves the
+	// organization's type unset.
+	TypeMappings []*ValueMapping `protobuf:"bytes,4,rep,name=type_mappings,json=typeMappings,proto3" json:"type_mappings,omitempty"`
+	// The same for statuses.
+	StatusMappings []*ValueMapping `protobuf:"bytes,5,rep,name=status_mappings,json=statusMappings,proto3" json:"status_mappings,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SyncSettings) Reset() {
@@ -1218,6 +1469,924 @@ func (x *SyncSettings) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SyncSettings) GetTypeMappings() []*ValueMapping {
+	if x != nil {
+		return x.TypeMappings
+	}
+	return nil
+}
+
+func (x *SyncSettings) GetStatusMappings() []*ValueMapping {
+	if x != nil {
+		return x.StatusMappings
+	}
+	return nil
+}
+
+// ValueMapping pairs an Orgplane list entry (a type or status) with the PSA's.
+type ValueMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Orgplane organization type or status.
+	OrganizationValueId string `protobuf:"bytes,1,opt,name=organization_value_id,json=organizationValueId,proto3" json:"organization_value_id,omitempty"`
+	// The PSA's own id for it.
+	PsaValueId    string `protobuf:"bytes,2,opt,name=psa_value_id,json=psaValueId,proto3" json:"psa_value_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueMapping) Reset() {
+	*x = ValueMapping{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueMapping) ProtoMessage() {}
+
+func (x *ValueMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueMapping.ProtoReflect.Descriptor instead.
+func (*ValueMapping) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ValueMapping) GetOrganizationValueId() string {
+	if x != nil {
+		return x.OrganizationValueId
+	}
+	return ""
+}
+
+func (x *ValueMapping) GetPsaValueId() string {
+	if x != nil {
+		return x.PsaValueId
+	}
+	return ""
+}
+
+// OrganizationSync is one organization's sync with one PSA integration.
+type OrganizationSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The integration's kind.
+	IntegrationKind string `protobuf:"bytes,3,opt,name=integration_kind,json=integrationKind,proto3" json:"integration_kind,omitempty"`
+	// The PSA company, once there is one.
+	ExternalId string `protobuf:"bytes,4,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Where it stands.
+	State OrganizationSyncState `protobuf:"varint,5,opt,name=state,proto3,enum=orgplane.integrationsync.v1.OrganizationSyncState" json:"state,omitempty"`
+	// Why it is pending, in error, orphaned or disabled.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the last sync of it finished.
+	LastSyncTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_sync_time,json=lastSyncTime,proto3" json:"last_sync_time,omitempty"`
+	// What the last sync did ("created in the PSA", "name updated in Orgplane", ...).
+	LastResult string `protobuf:"bytes,8,opt,name=last_result,json=lastResult,proto3" json:"last_result,omitempty"`
+	// Whether deleting the organization is refused for this integration (disable sync first).
+	BlocksDeletion bool `protobuf:"varint,9,opt,name=blocks_deletion,json=blocksDeletion,proto3" json:"blocks_deletion,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OrganizationSync) Reset() {
+	*x = OrganizationSync{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationSync) ProtoMessage() {}
+
+func (x *OrganizationSync) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationSync.ProtoReflect.Descriptor instead.
+func (*OrganizationSync) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *OrganizationSync) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetIntegrationKind() string {
+	if x != nil {
+		return x.IntegrationKind
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetState() OrganizationSyncState {
+	if x != nil {
+		return x.State
+	}
+	return OrganizationSyncState_ORGANIZATION_SYNC_STATE_UNSPECIFIED
+}
+
+func (x *OrganizationSync) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetLastSyncTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSyncTime
+	}
+	return nil
+}
+
+func (x *OrganizationSync) GetLastResult() string {
+	if x != nil {
+		return x.LastResult
+	}
+	return ""
+}
+
+func (x *OrganizationSync) GetBlocksDeletion() bool {
+	if x != nil {
+		return x.BlocksDeletion
+	}
+	return false
+}
+
+// ListOrganizationSyncsRequest is the input of ListOrganizationSyncs.
+type ListOrganizationSyncsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListOrganizationSyncsRequest) Reset() {
+	*x = ListOrganizationSyncsRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationSyncsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationSyncsRequest) ProtoMessage() {}
+
+func (x *ListOrganizationSyncsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationSyncsRequest.ProtoReflect.Descriptor instead.
+func (*ListOrganizationSyncsRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListOrganizationSyncsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListOrganizationSyncsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+// ListOrganizationSyncsResponse is the output of ListOrganizationSyncs.
+type ListOrganizationSyncsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per PSA integration that syncs the organization, by integration kind.
+	Syncs         []*OrganizationSync `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationSyncsResponse) Reset() {
+	*x = ListOrganizationSyncsResponse{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationSyncsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationSyncsResponse) ProtoMessage() {}
+
+func (x *ListOrganizationSyncsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationSyncsResponse.ProtoReflect.Descriptor instead.
+func (*ListOrganizationSyncsResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListOrganizationSyncsResponse) GetSyncs() []*OrganizationSync {
+	if x != nil {
+		return x.Syncs
+	}
+	return nil
+}
+
+// SyncLogEntry is one thing the sync did or failed to do.
+type SyncLogEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique, increasing.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// When.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// Which side was written.
+	Side SyncSide `protobuf:"varint,3,opt,name=side,proto3,enum=orgplane.integrationsync.v1.SyncSide" json:"side,omitempty"`
+	// What happened: created, updated, deactivated, reactivated, linked, conflict, error, waiting.
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// The organization.
+	OrganizationId string `protobuf:"bytes,5,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// The PSA company.
+	ExternalId string `protobuf:"bytes,6,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// The fields written (name, type, status, active, parent).
+	Fields []string `protobuf:"bytes,7,rep,name=fields,proto3" json:"fields,omitempty"`
+	// In words; for a conflict, which side won and why; for an error, the tool's words.
+	Message       string `protobuf:"bytes,8,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncLogEntry) Reset() {
+	*x = SyncLogEntry{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncLogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncLogEntry) ProtoMessage() {}
+
+func (x *SyncLogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncLogEntry.ProtoReflect.Descriptor instead.
+func (*SyncLogEntry) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SyncLogEntry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SyncLogEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SyncLogEntry) GetSide() SyncSide {
+	if x != nil {
+		return x.Side
+	}
+	return SyncSide_SYNC_SIDE_UNSPECIFIED
+}
+
+func (x *SyncLogEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *SyncLogEntry) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SyncLogEntry) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *SyncLogEntry) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *SyncLogEntry) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ListSyncLogRequest is the input of ListSyncLog.
+type ListSyncLogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The PSA integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, with the same filters.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only this organization's entries.
+	OrganizationId string `protobuf:"bytes,5,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Only entries with this action.
+	Action        string `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSyncLogRequest) Reset() {
+	*x = ListSyncLogRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyncLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyncLogRequest) ProtoMessage() {}
+
+func (x *ListSyncLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyncLogRequest.ProtoReflect.Descriptor instead.
+func (*ListSyncLogRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListSyncLogRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListSyncLogRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *ListSyncLogRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSyncLogRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListSyncLogRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListSyncLogRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+// ListSyncLogResponse is the output of ListSyncLog.
+type ListSyncLogResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Entries []*SyncLogEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSyncLogResponse) Reset() {
+	*x = ListSyncLogResponse{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyncLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyncLogResponse) ProtoMessage() {}
+
+func (x *ListSyncLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyncLogResponse.ProtoReflect.Descriptor instead.
+func (*ListSyncLogResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListSyncLogResponse) GetEntries() []*SyncLogEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListSyncLogResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// OrphanRef names one orphan.
+type OrphanRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,1,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The company's id in the tool.
+	ExternalId    string `protobuf:"bytes,2,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrphanRef) Reset() {
+	*x = OrphanRef{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrphanRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrphanRef) ProtoMessage() {}
+
+func (x *OrphanRef) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrphanRef.ProtoReflect.Descriptor instead.
+func (*OrphanRef) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *OrphanRef) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *OrphanRef) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+// ResolveOrphansRequest is the input of ResolveOrphans.
+type ResolveOrphansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// What to do.
+	Action OrphanAction `protobuf:"varint,2,opt,name=action,proto3,enum=orgplane.integrationsync.v1.OrphanAction" json:"action,omitempty"`
+	// The orphans.
+	Orphans       []*OrphanRef `protobuf:"bytes,3,rep,name=orphans,proto3" json:"orphans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOrphansRequest) Reset() {
+	*x = ResolveOrphansRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOrphansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOrphansRequest) ProtoMessage() {}
+
+func (x *ResolveOrphansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOrphansRequest.ProtoReflect.Descriptor instead.
+func (*ResolveOrphansRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ResolveOrphansRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ResolveOrphansRequest) GetAction() OrphanAction {
+	if x != nil {
+		return x.Action
+	}
+	return OrphanAction_ORPHAN_ACTION_UNSPECIFIED
+}
+
+func (x *ResolveOrphansRequest) GetOrphans() []*OrphanRef {
+	if x != nil {
+		return x.Orphans
+	}
+	return nil
+}
+
+// OrphanResult is what happened to one orphan.
+type OrphanResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,1,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The company's id in the tool.
+	ExternalId string `protobuf:"bytes,2,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Whether the action was done.
+	Ok bool `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	// When not: a stable reason (ORPHAN_NOT_FOUND, NOT_ORPHANED, NOT_LINKED, the org service's reason).
+	ErrorReason string `protobuf:"bytes,4,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
+	// When not: in words.
+	ErrorMessage string `protobuf:"bytes,5,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// For DELETE_ORGANIZATION: the organizations removed.
+	DeletedOrganizationIds []string `protobuf:"bytes,6,rep,name=deleted_organization_ids,json=deletedOrganizationIds,proto3" json:"deleted_organization_ids,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *OrphanResult) Reset() {
+	*x = OrphanResult{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrphanResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrphanResult) ProtoMessage() {}
+
+func (x *OrphanResult) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrphanResult.ProtoReflect.Descriptor instead.
+func (*OrphanResult) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *OrphanResult) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *OrphanResult) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *OrphanResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *OrphanResult) GetErrorReason() string {
+	if x != nil {
+		return x.ErrorReason
+	}
+	return ""
+}
+
+func (x *OrphanResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *OrphanResult) GetDeletedOrganizationIds() []string {
+	if x != nil {
+		return x.DeletedOrganizationIds
+	}
+	return nil
+}
+
+// ResolveOrphansResponse is the output of ResolveOrphans.
+type ResolveOrphansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In request order.
+	Results       []*OrphanResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOrphansResponse) Reset() {
+	*x = ResolveOrphansResponse{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOrphansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOrphansResponse) ProtoMessage() {}
+
+func (x *ResolveOrphansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOrphansResponse.ProtoReflect.Descriptor instead.
+func (*ResolveOrphansResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResolveOrphansResponse) GetResults() []*OrphanResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// DisconnectIntegrationRequest is the input of DisconnectIntegration.
+type DisconnectIntegrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// How.
+	Mode          DisconnectMode `protobuf:"varint,3,opt,name=mode,proto3,enum=orgplane.integrationsync.v1.DisconnectMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectIntegrationRequest) Reset() {
+	*x = DisconnectIntegrationRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectIntegrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectIntegrationRequest) ProtoMessage() {}
+
+func (x *DisconnectIntegrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectIntegrationRequest.ProtoReflect.Descriptor instead.
+func (*DisconnectIntegrationRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DisconnectIntegrationRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *DisconnectIntegrationRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *DisconnectIntegrationRequest) GetMode() DisconnectMode {
+	if x != nil {
+		return x.Mode
+	}
+	return DisconnectMode_DISCONNECT_MODE_UNSPECIFIED
+}
+
+// ResumeIntegrationRequest is the input of ResumeIntegration.
+type ResumeIntegrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,2,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeIntegrationRequest) Reset() {
+	*x = ResumeIntegrationRequest{}
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeIntegrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeIntegrationRequest) ProtoMessage() {}
+
+func (x *ResumeIntegrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeIntegrationRequest.ProtoReflect.Descriptor instead.
+func (*ResumeIntegrationRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ResumeIntegrationRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ResumeIntegrationRequest) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
 // DisableSyncRequest is the input of DisableSync.
 type DisableSyncRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1233,7 +2402,7 @@ type DisableSyncRequest struct {
 
 func (x *DisableSyncRequest) Reset() {
 	*x = DisableSyncRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +2414,7 @@ func (x *DisableSyncRequest) String() string {
 func (*DisableSyncRequest) ProtoMessage() {}
 
 func (x *DisableSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[11]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +2427,7 @@ func (x *DisableSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableSyncRequest.ProtoReflect.Descriptor instead.
 func (*DisableSyncRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DisableSyncRequest) GetAccountId() string {
@@ -1297,7 +2466,7 @@ type EnableSyncRequest struct {
 
 func (x *EnableSyncRequest) Reset() {
 	*x = EnableSyncRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +2478,7 @@ func (x *EnableSyncRequest) String() string {
 func (*EnableSyncRequest) ProtoMessage() {}
 
 func (x *EnableSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[12]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +2491,7 @@ func (x *EnableSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableSyncRequest.ProtoReflect.Descriptor instead.
 func (*EnableSyncRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EnableSyncRequest) GetAccountId() string {
@@ -1361,7 +2530,7 @@ type PreviewSyncSettingsRequest struct {
 
 func (x *PreviewSyncSettingsRequest) Reset() {
 	*x = PreviewSyncSettingsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +2542,7 @@ func (x *PreviewSyncSettingsRequest) String() string {
 func (*PreviewSyncSettingsRequest) ProtoMessage() {}
 
 func (x *PreviewSyncSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[13]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +2555,7 @@ func (x *PreviewSyncSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSyncSettingsRequest.ProtoReflect.Descriptor instead.
 func (*PreviewSyncSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PreviewSyncSettingsRequest) GetAccountId() string {
@@ -1426,7 +2595,7 @@ type SyncSettingsPreview struct {
 
 func (x *SyncSettingsPreview) Reset() {
 	*x = SyncSettingsPreview{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +2607,7 @@ func (x *SyncSettingsPreview) String() string {
 func (*SyncSettingsPreview) ProtoMessage() {}
 
 func (x *SyncSettingsPreview) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[14]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +2620,7 @@ func (x *SyncSettingsPreview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSettingsPreview.ProtoReflect.Descriptor instead.
 func (*SyncSettingsPreview) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SyncSettingsPreview) GetStopSyncing() int32 {
@@ -1490,7 +2659,7 @@ type UpdateSyncSettingsRequest struct {
 
 func (x *UpdateSyncSettingsRequest) Reset() {
 	*x = UpdateSyncSettingsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +2671,7 @@ func (x *UpdateSyncSettingsRequest) String() string {
 func (*UpdateSyncSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateSyncSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[15]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +2684,7 @@ func (x *UpdateSyncSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSyncSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSyncSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateSyncSettingsRequest) GetAccountId() string {
@@ -1550,7 +2719,7 @@ type ListIntegrationKindsRequest struct {
 
 func (x *ListIntegrationKindsRequest) Reset() {
 	*x = ListIntegrationKindsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +2731,7 @@ func (x *ListIntegrationKindsRequest) String() string {
 func (*ListIntegrationKindsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[16]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +2744,7 @@ func (x *ListIntegrationKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListIntegrationKindsRequest) GetAccountId() string {
@@ -1596,7 +2765,7 @@ type ListIntegrationKindsResponse struct {
 
 func (x *ListIntegrationKindsResponse) Reset() {
 	*x = ListIntegrationKindsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +2777,7 @@ func (x *ListIntegrationKindsResponse) String() string {
 func (*ListIntegrationKindsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[17]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +2790,7 @@ func (x *ListIntegrationKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationKindsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListIntegrationKindsResponse) GetKinds() []*IntegrationKind {
@@ -1644,7 +2813,7 @@ type CreateIntegrationRequest struct {
 
 func (x *CreateIntegrationRequest) Reset() {
 	*x = CreateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +2825,7 @@ func (x *CreateIntegrationRequest) String() string {
 func (*CreateIntegrationRequest) ProtoMessage() {}
 
 func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[18]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +2838,7 @@ func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateIntegrationRequest) GetAccountId() string {
@@ -1699,7 +2868,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +2880,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[19]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +2893,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetIntegrationRequest) GetAccountId() string {
@@ -1752,7 +2921,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +2933,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[20]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +2946,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListIntegrationsRequest) GetAccountId() string {
@@ -1798,7 +2967,7 @@ type ListIntegrationsResponse struct {
 
 func (x *ListIntegrationsResponse) Reset() {
 	*x = ListIntegrationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +2979,7 @@ func (x *ListIntegrationsResponse) String() string {
 func (*ListIntegrationsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[21]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +2992,7 @@ func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
@@ -1848,7 +3017,7 @@ type UpdateIntegrationRequest struct {
 
 func (x *UpdateIntegrationRequest) Reset() {
 	*x = UpdateIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +3029,7 @@ func (x *UpdateIntegrationRequest) String() string {
 func (*UpdateIntegrationRequest) ProtoMessage() {}
 
 func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[22]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +3042,7 @@ func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateIntegrationRequest) GetAccountId() string {
@@ -1910,7 +3079,7 @@ type DeleteIntegrationRequest struct {
 
 func (x *DeleteIntegrationRequest) Reset() {
 	*x = DeleteIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +3091,7 @@ func (x *DeleteIntegrationRequest) String() string {
 func (*DeleteIntegrationRequest) ProtoMessage() {}
 
 func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[23]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +3104,7 @@ func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteIntegrationRequest) GetAccountId() string {
@@ -1961,7 +3130,7 @@ type DeleteIntegrationResponse struct {
 
 func (x *DeleteIntegrationResponse) Reset() {
 	*x = DeleteIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +3142,7 @@ func (x *DeleteIntegrationResponse) String() string {
 func (*DeleteIntegrationResponse) ProtoMessage() {}
 
 func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[24]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +3155,7 @@ func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{37}
 }
 
 // TestIntegrationRequest is the input of TestIntegration.
@@ -2002,7 +3171,7 @@ type TestIntegrationRequest struct {
 
 func (x *TestIntegrationRequest) Reset() {
 	*x = TestIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +3183,7 @@ func (x *TestIntegrationRequest) String() string {
 func (*TestIntegrationRequest) ProtoMessage() {}
 
 func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[25]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +3196,7 @@ func (x *TestIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*TestIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{25}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TestIntegrationRequest) GetAccountId() string {
@@ -2059,7 +3228,7 @@ type TestIntegrationResponse struct {
 
 func (x *TestIntegrationResponse) Reset() {
 	*x = TestIntegrationResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +3240,7 @@ func (x *TestIntegrationResponse) String() string {
 func (*TestIntegrationResponse) ProtoMessage() {}
 
 func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[26]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +3253,7 @@ func (x *TestIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*TestIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{26}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TestIntegrationResponse) GetOk() bool {
@@ -2125,7 +3294,7 @@ type RefreshProgress struct {
 
 func (x *RefreshProgress) Reset() {
 	*x = RefreshProgress{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +3306,7 @@ func (x *RefreshProgress) String() string {
 func (*RefreshProgress) ProtoMessage() {}
 
 func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[27]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +3319,7 @@ func (x *RefreshProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshProgress.ProtoReflect.Descriptor instead.
 func (*RefreshProgress) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{27}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RefreshProgress) GetPagesDone() int32 {
@@ -2198,7 +3367,7 @@ type RefreshResult struct {
 
 func (x *RefreshResult) Reset() {
 	*x = RefreshResult{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +3379,7 @@ func (x *RefreshResult) String() string {
 func (*RefreshResult) ProtoMessage() {}
 
 func (x *RefreshResult) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[28]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +3392,7 @@ func (x *RefreshResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResult.ProtoReflect.Descriptor instead.
 func (*RefreshResult) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{28}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RefreshResult) GetCreated() int32 {
@@ -2267,7 +3436,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +3448,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[29]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +3461,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{29}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *OperationError) GetReason() string {
@@ -2344,7 +3513,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +3525,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[30]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +3538,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{30}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Operation) GetId() string {
@@ -2478,7 +3647,7 @@ type RefreshIntegrationRequest struct {
 
 func (x *RefreshIntegrationRequest) Reset() {
 	*x = RefreshIntegrationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +3659,7 @@ func (x *RefreshIntegrationRequest) String() string {
 func (*RefreshIntegrationRequest) ProtoMessage() {}
 
 func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[31]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +3672,7 @@ func (x *RefreshIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*RefreshIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{31}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RefreshIntegrationRequest) GetAccountId() string {
@@ -2540,7 +3709,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +3721,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[32]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +3734,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{32}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetOperationRequest) GetAccountId() string {
@@ -2599,7 +3768,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +3780,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[33]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +3793,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{33}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListOperationsRequest) GetAccountId() string {
@@ -2668,7 +3837,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +3849,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[34]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +3862,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{34}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -2723,7 +3892,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +3904,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[35]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +3917,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{35}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CancelOperationRequest) GetAccountId() string {
@@ -2802,13 +3971,16 @@ type ExternalOrganization struct {
 	StateChangedBy string `protobuf:"bytes,16,opt,name=state_changed_by,json=stateChangedBy,proto3" json:"state_changed_by,omitempty"`
 	// The integration's kind, for lists across integrations.
 	IntegrationKind string `protobuf:"bytes,17,opt,name=integration_kind,json=integrationKind,proto3" json:"integration_kind,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The Orgplane organization it is linked to, as this service last heard from mapping (or
+	// asked mapping to link).
+	OrganizationId string `protobuf:"bytes,18,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ExternalOrganization) Reset() {
 	*x = ExternalOrganization{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3992,7 @@ func (x *ExternalOrganization) String() string {
 func (*ExternalOrganization) ProtoMessage() {}
 
 func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[36]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +4005,7 @@ func (x *ExternalOrganization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalOrganization.ProtoReflect.Descriptor instead.
 func (*ExternalOrganization) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{36}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExternalOrganization) GetIntegrationId() string {
@@ -2955,6 +4127,13 @@ func (x *ExternalOrganization) GetIntegrationKind() string {
 	return ""
 }
 
+func (x *ExternalOrganization) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
 // ListExternalOrganizationsRequest is the input of ListExternalOrganizations.
 type ListExternalOrganizationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2976,7 +4155,7 @@ type ListExternalOrganizationsRequest struct {
 
 func (x *ListExternalOrganizationsRequest) Reset() {
 	*x = ListExternalOrganizationsRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2988,7 +4167,7 @@ func (x *ListExternalOrganizationsRequest) String() string {
 func (*ListExternalOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[37]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3001,7 +4180,7 @@ func (x *ListExternalOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExternalOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{37}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListExternalOrganizationsRequest) GetAccountId() string {
@@ -3061,7 +4240,7 @@ type ListExternalOrganizationsResponse struct {
 
 func (x *ListExternalOrganizationsResponse) Reset() {
 	*x = ListExternalOrganizationsResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +4252,7 @@ func (x *ListExternalOrganizationsResponse) String() string {
 func (*ListExternalOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[38]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +4265,7 @@ func (x *ListExternalOrganizationsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListExternalOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListExternalOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{38}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListExternalOrganizationsResponse) GetExternalOrganizations() []*ExternalOrganization {
@@ -3125,7 +4304,7 @@ type ListOrphansRequest struct {
 
 func (x *ListOrphansRequest) Reset() {
 	*x = ListOrphansRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +4316,7 @@ func (x *ListOrphansRequest) String() string {
 func (*ListOrphansRequest) ProtoMessage() {}
 
 func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[39]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +4329,7 @@ func (x *ListOrphansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansRequest.ProtoReflect.Descriptor instead.
 func (*ListOrphansRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{39}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListOrphansRequest) GetAccountId() string {
@@ -3189,7 +4368,7 @@ type ListOrphansResponse struct {
 
 func (x *ListOrphansResponse) Reset() {
 	*x = ListOrphansResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +4380,7 @@ func (x *ListOrphansResponse) String() string {
 func (*ListOrphansResponse) ProtoMessage() {}
 
 func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[40]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +4393,7 @@ func (x *ListOrphansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrphansResponse.ProtoReflect.Descriptor instead.
 func (*ListOrphansResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{40}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListOrphansResponse) GetOrphans() []*ExternalOrganization {
@@ -3254,7 +4433,7 @@ type DeliverWebhookRequest struct {
 
 func (x *DeliverWebhookRequest) Reset() {
 	*x = DeliverWebhookRequest{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3266,7 +4445,7 @@ func (x *DeliverWebhookRequest) String() string {
 func (*DeliverWebhookRequest) ProtoMessage() {}
 
 func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[41]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3279,7 +4458,7 @@ func (x *DeliverWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookRequest.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{41}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeliverWebhookRequest) GetIntegrationId() string {
@@ -3314,7 +4493,7 @@ type DeliverWebhookResponse struct {
 
 func (x *DeliverWebhookResponse) Reset() {
 	*x = DeliverWebhookResponse{}
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +4505,7 @@ func (x *DeliverWebhookResponse) String() string {
 func (*DeliverWebhookResponse) ProtoMessage() {}
 
 func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[42]
+	mi := &file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +4518,7 @@ func (x *DeliverWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverWebhookResponse.ProtoReflect.Descriptor instead.
 func (*DeliverWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{42}
+	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeliverWebhookResponse) GetApplied() bool {
@@ -3397,7 +4576,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03set\x18\x02 \x01(\bR\x03set\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x97\v\n" +
+	"updateTime\"\xb5\v\n" +
 	"\vIntegration\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1f\n" +
 	"\x04kind\x18\x02 \x01(\tB\v\xe2A\x01\x05\xbaH\x04r\x02\x18(R\x04kind\x12*\n" +
@@ -3420,7 +4599,8 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"updateTime\x12T\n" +
-	"\rsync_settings\x18\x13 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x04\xe2A\x01\x03R\fsyncSettings\x1a;\n" +
+	"\rsync_settings\x18\x13 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x04\xe2A\x01\x03R\fsyncSettings\x12\x1c\n" +
+	"\x06paused\x18\x14 \x01(\bB\x04\xe2A\x01\x03R\x06paused\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
@@ -3432,12 +4612,90 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"psaTypeIds\x124\n" +
 	"\x0epsa_status_ids\x18\x02 \x03(\tB\x0e\xbaH\v\x92\x01\b\x10d\"\x04r\x02\x18@R\fpsaStatusIds\x12C\n" +
 	"\x15organization_type_ids\x18\x03 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x13organizationTypeIds\x12G\n" +
-	"\x17organization_status_ids\x18\x04 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x15organizationStatusIds\"\xe3\x01\n" +
+	"\x17organization_status_ids\x18\x04 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x15organizationStatusIds\"\x9b\x03\n" +
 	"\fSyncSettings\x12R\n" +
 	"\tdirection\x18\x01 \x01(\x0e2*.orgplane.integrationsync.v1.SyncDirectionB\b\xbaH\x05\x82\x01\x02\x10\x01R\tdirection\x12<\n" +
 	"\x05scope\x18\x02 \x01(\v2&.orgplane.integrationsync.v1.SyncScopeR\x05scope\x12A\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"\x9b\x01\n" +
+	"updateTime\x12X\n" +
+	"\rtype_mappings\x18\x04 \x03(\v2).orgplane.integrationsync.v1.ValueMappingB\b\xbaH\x05\x92\x01\x02\x10dR\ftypeMappings\x12\\\n" +
+	"\x0fstatus_mappings\x18\x05 \x03(\v2).orgplane.integrationsync.v1.ValueMappingB\b\xbaH\x05\x92\x01\x02\x10dR\x0estatusMappings\"y\n" +
+	"\fValueMapping\x12<\n" +
+	"\x15organization_value_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x13organizationValueId\x12+\n" +
+	"\fpsa_value_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"psaValueId\"\x9c\x03\n" +
+	"\x10OrganizationSync\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12%\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tR\rintegrationId\x12)\n" +
+	"\x10integration_kind\x18\x03 \x01(\tR\x0fintegrationKind\x12\x1f\n" +
+	"\vexternal_id\x18\x04 \x01(\tR\n" +
+	"externalId\x12H\n" +
+	"\x05state\x18\x05 \x01(\x0e22.orgplane.integrationsync.v1.OrganizationSyncStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12@\n" +
+	"\x0elast_sync_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSyncTime\x12\x1f\n" +
+	"\vlast_result\x18\b \x01(\tR\n" +
+	"lastResult\x12'\n" +
+	"\x0fblocks_deletion\x18\t \x01(\bR\x0eblocksDeletion\"z\n" +
+	"\x1cListOrganizationSyncsRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
+	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"d\n" +
+	"\x1dListOrganizationSyncsResponse\x12C\n" +
+	"\x05syncs\x18\x01 \x03(\v2-.orgplane.integrationsync.v1.OrganizationSyncR\x05syncs\"\x9d\x02\n" +
+	"\fSyncLogEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x129\n" +
+	"\x04side\x18\x03 \x01(\x0e2%.orgplane.integrationsync.v1.SyncSideR\x04side\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12'\n" +
+	"\x0forganization_id\x18\x05 \x01(\tR\x0eorganizationId\x12\x1f\n" +
+	"\vexternal_id\x18\x06 \x01(\tR\n" +
+	"externalId\x12\x16\n" +
+	"\x06fields\x18\a \x03(\tR\x06fields\x12\x18\n" +
+	"\amessage\x18\b \x01(\tR\amessage\"\x97\x02\n" +
+	"\x12ListSyncLogRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\x124\n" +
+	"\x0forganization_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0eorganizationId\x12\x1f\n" +
+	"\x06action\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18(R\x06action\"\x82\x01\n" +
+	"\x13ListSyncLogResponse\x12C\n" +
+	"\aentries\x18\x01 \x03(\v2).orgplane.integrationsync.v1.SyncLogEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
+	"\tOrphanRef\x12/\n" +
+	"\x0eintegration_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12+\n" +
+	"\vexternal_id\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\n" +
+	"externalId\"\xde\x01\n" +
+	"\x15ResolveOrphansRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12M\n" +
+	"\x06action\x18\x02 \x01(\x0e2).orgplane.integrationsync.v1.OrphanActionB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06action\x12M\n" +
+	"\aorphans\x18\x03 \x03(\v2&.orgplane.integrationsync.v1.OrphanRefB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\aorphans\"\xe8\x01\n" +
+	"\fOrphanResult\x12%\n" +
+	"\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x12\x1f\n" +
+	"\vexternal_id\x18\x02 \x01(\tR\n" +
+	"externalId\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12!\n" +
+	"\ferror_reason\x18\x04 \x01(\tR\verrorReason\x12#\n" +
+	"\rerror_message\x18\x05 \x01(\tR\ferrorMessage\x128\n" +
+	"\x18deleted_organization_ids\x18\x06 \x03(\tR\x16deletedOrganizationIds\"]\n" +
+	"\x16ResolveOrphansResponse\x12C\n" +
+	"\aresults\x18\x01 \x03(\v2).orgplane.integrationsync.v1.OrphanResultR\aresults\"\xc5\x01\n" +
+	"\x1cDisconnectIntegrationRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12K\n" +
+	"\x04mode\x18\x03 \x01(\x0e2+.orgplane.integrationsync.v1.DisconnectModeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\"t\n" +
+	"\x18ResumeIntegrationRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\"\x9b\x01\n" +
 	"\x12DisableSyncRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
@@ -3563,7 +4821,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x16CancelOperationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12+\n" +
-	"\foperation_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\voperationId\"\xd3\x05\n" +
+	"\foperation_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\voperationId\"\xfc\x05\n" +
 	"\x14ExternalOrganization\x12%\n" +
 	"\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x12\x1f\n" +
 	"\vexternal_id\x18\x02 \x01(\tR\n" +
@@ -3585,7 +4843,8 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\n" +
 	"state_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tstateTime\x12(\n" +
 	"\x10state_changed_by\x18\x10 \x01(\tR\x0estateChangedBy\x12)\n" +
-	"\x10integration_kind\x18\x11 \x01(\tR\x0fintegrationKind\"\xc6\x02\n" +
+	"\x10integration_kind\x18\x11 \x01(\tR\x0fintegrationKind\x12'\n" +
+	"\x0forganization_id\x18\x12 \x01(\tR\x0eorganizationId\"\xc6\x02\n" +
 	" ListExternalOrganizationsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
@@ -3631,7 +4890,29 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x1aSYNC_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SYNC_DIRECTION_OFF\x10\x01\x12\x1b\n" +
 	"\x17SYNC_DIRECTION_FROM_PSA\x10\x02\x12\x1a\n" +
-	"\x16SYNC_DIRECTION_TWO_WAY\x10\x03*\xa8\x01\n" +
+	"\x16SYNC_DIRECTION_TWO_WAY\x10\x03*\x9a\x02\n" +
+	"\x15OrganizationSyncState\x12'\n" +
+	"#ORGANIZATION_SYNC_STATE_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fORGANIZATION_SYNC_STATE_SYNCING\x10\x01\x12#\n" +
+	"\x1fORGANIZATION_SYNC_STATE_PENDING\x10\x02\x12!\n" +
+	"\x1dORGANIZATION_SYNC_STATE_ERROR\x10\x03\x12$\n" +
+	" ORGANIZATION_SYNC_STATE_DISABLED\x10\x04\x12$\n" +
+	" ORGANIZATION_SYNC_STATE_ORPHANED\x10\x05\x12\x1f\n" +
+	"\x1bORGANIZATION_SYNC_STATE_OFF\x10\x06*S\n" +
+	"\bSyncSide\x12\x19\n" +
+	"\x15SYNC_SIDE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10SYNC_SIDE_TO_PSA\x10\x01\x12\x16\n" +
+	"\x12SYNC_SIDE_FROM_PSA\x10\x02*\x89\x01\n" +
+	"\fOrphanAction\x12\x1d\n" +
+	"\x19ORPHAN_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ORPHAN_ACTION_UNLINK\x10\x01\x12%\n" +
+	"!ORPHAN_ACTION_DELETE_ORGANIZATION\x10\x02\x12\x19\n" +
+	"\x15ORPHAN_ACTION_DISMISS\x10\x03*\x8c\x01\n" +
+	"\x0eDisconnectMode\x12\x1f\n" +
+	"\x1bDISCONNECT_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15DISCONNECT_MODE_PAUSE\x10\x01\x12\x1d\n" +
+	"\x19DISCONNECT_MODE_KEEP_DATA\x10\x02\x12\x1f\n" +
+	"\x1bDISCONNECT_MODE_DELETE_DATA\x10\x03*\xa8\x01\n" +
 	"\x0eOperationState\x12\x1f\n" +
 	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -3647,7 +4928,7 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"#EXTERNAL_ORGANIZATION_STATE_SYNCING\x10\x01\x12(\n" +
 	"$EXTERNAL_ORGANIZATION_STATE_ORPHANED\x10\x02\x12-\n" +
 	")EXTERNAL_ORGANIZATION_STATE_SYNC_DISABLED\x10\x03\x12*\n" +
-	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\xee\x1b\n" +
+	"&EXTERNAL_ORGANIZATION_STATE_SYNC_ERROR\x10\x042\x80$\n" +
 	"\x12IntegrationService\x12\xcb\x01\n" +
 	"\x14ListIntegrationKinds\x128.orgplane.integrationsync.v1.ListIntegrationKindsRequest\x1a9.orgplane.integrationsync.v1.ListIntegrationKindsResponse\">\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02,\x12*/v1/accounts/{account_id}/integrationKinds\x12\xbd\x01\n" +
 	"\x11CreateIntegration\x125.orgplane.integrationsync.v1.CreateIntegrationRequest\x1a(.orgplane.integrationsync.v1.Integration\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x025:\vintegration\"&/v1/accounts/{account_id}/integrations\x12\xbb\x01\n" +
@@ -3666,7 +4947,12 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\n" +
 	"EnableSync\x12..orgplane.integrationsync.v1.EnableSyncRequest\x1a1.orgplane.integrationsync.v1.ExternalOrganization\"}\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02k:\x01*\"f/v1/accounts/{account_id}/integrations/{integration_id}/externalOrganizations/{external_id}:enableSync\x12\xec\x01\n" +
 	"\x13PreviewSyncSettings\x127.orgplane.integrationsync.v1.PreviewSyncSettingsRequest\x1a0.orgplane.integrationsync.v1.SyncSettingsPreview\"j\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02X:\bsettings\"L/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings:preview\x12\xdb\x01\n" +
-	"\x12UpdateSyncSettings\x126.orgplane.integrationsync.v1.UpdateSyncSettingsRequest\x1a).orgplane.integrationsync.v1.SyncSettings\"b\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02P:\bsettings\x1aD/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings2\x94\x01\n" +
+	"\x12UpdateSyncSettings\x126.orgplane.integrationsync.v1.UpdateSyncSettingsRequest\x1a).orgplane.integrationsync.v1.SyncSettings\"b\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02P:\bsettings\x1aD/v1/accounts/{account_id}/integrations/{integration_id}/syncSettings\x12\xe3\x01\n" +
+	"\x15ListOrganizationSyncs\x129.orgplane.integrationsync.v1.ListOrganizationSyncsRequest\x1a:.orgplane.integrationsync.v1.ListOrganizationSyncsResponse\"S\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/organizations/{organization_id}/syncs\x12\xc5\x01\n" +
+	"\vListSyncLog\x12/.orgplane.integrationsync.v1.ListSyncLogRequest\x1a0.orgplane.integrationsync.v1.ListSyncLogResponse\"S\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x01\x82\xd3\xe4\x93\x02A\x12?/v1/accounts/{account_id}/integrations/{integration_id}/syncLog\x12\xbb\x01\n" +
+	"\x0eResolveOrphans\x122.orgplane.integrationsync.v1.ResolveOrphansRequest\x1a3.orgplane.integrationsync.v1.ResolveOrphansResponse\"@\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/accounts/{account_id}/orphans:resolve\x12\xd5\x01\n" +
+	"\x15DisconnectIntegration\x129.orgplane.integrationsync.v1.DisconnectIntegrationRequest\x1a&.orgplane.integrationsync.v1.Operation\"Y\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02G:\x01*\"B/v1/accounts/{account_id}/integrations/{integration_id}:disconnect\x12\xcb\x01\n" +
+	"\x11ResumeIntegration\x125.orgplane.integrationsync.v1.ResumeIntegrationRequest\x1a(.orgplane.integrationsync.v1.Integration\"U\xe2\xf9\x18\b\b\x04\x12\x04\b\x06\x10\x02\x82\xd3\xe4\x93\x02C:\x01*\">/v1/accounts/{account_id}/integrations/{integration_id}:resume2\x94\x01\n" +
 	"\x0eWebhookService\x12\x81\x01\n" +
 	"\x0eDeliverWebhook\x122.orgplane.integrationsync.v1.DeliverWebhookRequest\x1a3.orgplane.integrationsync.v1.DeliverWebhookResponse\"\x06\xe2\xf9\x18\x02\b\x022\xbf\x01\n" +
 	"\x1bIntegrationDirectoryService\x12\x9f\x01\n" +
@@ -3684,158 +4970,197 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_rawDescGZIP() []byte
 	return file_orgplane_integrationsync_v1_integrationsync_proto_rawDescData
 }
 
-var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_orgplane_integrationsync_v1_integrationsync_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_orgplane_integrationsync_v1_integrationsync_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_orgplane_integrationsync_v1_integrationsync_proto_goTypes = []any{
 	(IntegrationState)(0),                     // 0: orgplane.integrationsync.v1.IntegrationState
 	(SyncDirection)(0),                        // 1: orgplane.integrationsync.v1.SyncDirection
-	(OperationState)(0),                       // 2: orgplane.integrationsync.v1.OperationState
-	(RefreshMode)(0),                          // 3: orgplane.integrationsync.v1.RefreshMode
-	(ExternalOrganizationState)(0),            // 4: orgplane.integrationsync.v1.ExternalOrganizationState
-	(*IntegrationSummary)(nil),                // 5: orgplane.integrationsync.v1.IntegrationSummary
-	(*ListIntegrationSummariesRequest)(nil),   // 6: orgplane.integrationsync.v1.ListIntegrationSummariesRequest
-	(*ListIntegrationSummariesResponse)(nil),  // 7: orgplane.integrationsync.v1.ListIntegrationSummariesResponse
-	(*KindField)(nil),                         // 8: orgplane.integrationsync.v1.KindField
-	(*IntegrationKind)(nil),                   // 9: orgplane.integrationsync.v1.IntegrationKind
-	(*RateBudgetPolicy)(nil),                  // 10: orgplane.integrationsync.v1.RateBudgetPolicy
-	(*RateBudget)(nil),                        // 11: orgplane.integrationsync.v1.RateBudget
-	(*CredentialStatus)(nil),                  // 12: orgplane.integrationsync.v1.CredentialStatus
-	(*Integration)(nil),                       // 13: orgplane.integrationsync.v1.Integration
-	(*SyncScope)(nil),                         // 14: orgplane.integrationsync.v1.SyncScope
-	(*SyncSettings)(nil),                      // 15: orgplane.integrationsync.v1.SyncSettings
-	(*DisableSyncRequest)(nil),                // 16: orgplane.integrationsync.v1.DisableSyncRequest
-	(*EnableSyncRequest)(nil),                 // 17: orgplane.integrationsync.v1.EnableSyncRequest
-	(*PreviewSyncSettingsRequest)(nil),        // 18: orgplane.integrationsync.v1.PreviewSyncSettingsRequest
-	(*SyncSettingsPreview)(nil),               // 19: orgplane.integrationsync.v1.SyncSettingsPreview
-	(*UpdateSyncSettingsRequest)(nil),         // 20: orgplane.integrationsync.v1.UpdateSyncSettingsRequest
-	(*ListIntegrationKindsRequest)(nil),       // 21: orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	(*ListIntegrationKindsResponse)(nil),      // 22: orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	(*CreateIntegrationRequest)(nil),          // 23: orgplane.integrationsync.v1.CreateIntegrationRequest
-	(*GetIntegrationRequest)(nil),             // 24: orgplane.integrationsync.v1.GetIntegrationRequest
-	(*ListIntegrationsRequest)(nil),           // 25: orgplane.integrationsync.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),          // 26: orgplane.integrationsync.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),          // 27: orgplane.integrationsync.v1.UpdateIntegrationRequest
-	(*DeleteIntegrationRequest)(nil),          // 28: orgplane.integrationsync.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),         // 29: orgplane.integrationsync.v1.DeleteIntegrationResponse
-	(*TestIntegrationRequest)(nil),            // 30: orgplane.integrationsync.v1.TestIntegrationRequest
-	(*TestIntegrationResponse)(nil),           // 31: orgplane.integrationsync.v1.TestIntegrationResponse
-	(*RefreshProgress)(nil),                   // 32: orgplane.integrationsync.v1.RefreshProgress
-	(*RefreshResult)(nil),                     // 33: orgplane.integrationsync.v1.RefreshResult
-	(*OperationError)(nil),                    // 34: orgplane.integrationsync.v1.OperationError
-	(*Operation)(nil),                         // 35: orgplane.integrationsync.v1.Operation
-	(*RefreshIntegrationRequest)(nil),         // 36: orgplane.integrationsync.v1.RefreshIntegrationRequest
-	(*GetOperationRequest)(nil),               // 37: orgplane.integrationsync.v1.GetOperationRequest
-	(*ListOperationsRequest)(nil),             // 38: orgplane.integrationsync.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),            // 39: orgplane.integrationsync.v1.ListOperationsResponse
-	(*CancelOperationRequest)(nil),            // 40: orgplane.integrationsync.v1.CancelOperationRequest
-	(*ExternalOrganization)(nil),              // 41: orgplane.integrationsync.v1.ExternalOrganization
-	(*ListExternalOrganizationsRequest)(nil),  // 42: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	(*ListExternalOrganizationsResponse)(nil), // 43: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	(*ListOrphansRequest)(nil),                // 44: orgplane.integrationsync.v1.ListOrphansRequest
-	(*ListOrphansResponse)(nil),               // 45: orgplane.integrationsync.v1.ListOrphansResponse
-	(*DeliverWebhookRequest)(nil),             // 46: orgplane.integrationsync.v1.DeliverWebhookRequest
-	(*DeliverWebhookResponse)(nil),            // 47: orgplane.integrationsync.v1.DeliverWebhookResponse
-	nil,                                       // 48: orgplane.integrationsync.v1.Integration.SettingsEntry
-	nil,                                       // 49: orgplane.integrationsync.v1.Integration.CredentialsEntry
-	nil,                                       // 50: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil),             // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),               // 52: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),             // 53: google.protobuf.FieldMask
+	(OrganizationSyncState)(0),                // 2: orgplane.integrationsync.v1.OrganizationSyncState
+	(SyncSide)(0),                             // 3: orgplane.integrationsync.v1.SyncSide
+	(OrphanAction)(0),                         // 4: orgplane.integrationsync.v1.OrphanAction
+	(DisconnectMode)(0),                       // 5: orgplane.integrationsync.v1.DisconnectMode
+	(OperationState)(0),                       // 6: orgplane.integrationsync.v1.OperationState
+	(RefreshMode)(0),                          // 7: orgplane.integrationsync.v1.RefreshMode
+	(ExternalOrganizationState)(0),            // 8: orgplane.integrationsync.v1.ExternalOrganizationState
+	(*IntegrationSummary)(nil),                // 9: orgplane.integrationsync.v1.IntegrationSummary
+	(*ListIntegrationSummariesRequest)(nil),   // 10: orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	(*ListIntegrationSummariesResponse)(nil),  // 11: orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	(*KindField)(nil),                         // 12: orgplane.integrationsync.v1.KindField
+	(*IntegrationKind)(nil),                   // 13: orgplane.integrationsync.v1.IntegrationKind
+	(*RateBudgetPolicy)(nil),                  // 14: orgplane.integrationsync.v1.RateBudgetPolicy
+	(*RateBudget)(nil),                        // 15: orgplane.integrationsync.v1.RateBudget
+	(*CredentialStatus)(nil),                  // 16: orgplane.integrationsync.v1.CredentialStatus
+	(*Integration)(nil),                       // 17: orgplane.integrationsync.v1.Integration
+	(*SyncScope)(nil),                         // 18: orgplane.integrationsync.v1.SyncScope
+	(*SyncSettings)(nil),                      // 19: orgplane.integrationsync.v1.SyncSettings
+	(*ValueMapping)(nil),                      // 20: orgplane.integrationsync.v1.ValueMapping
+	(*OrganizationSync)(nil),                  // 21: orgplane.integrationsync.v1.OrganizationSync
+	(*ListOrganizationSyncsRequest)(nil),      // 22: orgplane.integrationsync.v1.ListOrganizationSyncsRequest
+	(*ListOrganizationSyncsResponse)(nil),     // 23: orgplane.integrationsync.v1.ListOrganizationSyncsResponse
+	(*SyncLogEntry)(nil),                      // 24: orgplane.integrationsync.v1.SyncLogEntry
+	(*ListSyncLogRequest)(nil),                // 25: orgplane.integrationsync.v1.ListSyncLogRequest
+	(*ListSyncLogResponse)(nil),               // 26: orgplane.integrationsync.v1.ListSyncLogResponse
+	(*OrphanRef)(nil),                         // 27: orgplane.integrationsync.v1.OrphanRef
+	(*ResolveOrphansRequest)(nil),             // 28: orgplane.integrationsync.v1.ResolveOrphansRequest
+	(*OrphanResult)(nil),                      // 29: orgplane.integrationsync.v1.OrphanResult
+	(*ResolveOrphansResponse)(nil),            // 30: orgplane.integrationsync.v1.ResolveOrphansResponse
+	(*DisconnectIntegrationRequest)(nil),      // 31: orgplane.integrationsync.v1.DisconnectIntegrationRequest
+	(*ResumeIntegrationRequest)(nil),          // 32: orgplane.integrationsync.v1.ResumeIntegrationRequest
+	(*DisableSyncRequest)(nil),                // 33: orgplane.integrationsync.v1.DisableSyncRequest
+	(*EnableSyncRequest)(nil),                 // 34: orgplane.integrationsync.v1.EnableSyncRequest
+	(*PreviewSyncSettingsRequest)(nil),        // 35: orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	(*SyncSettingsPreview)(nil),               // 36: orgplane.integrationsync.v1.SyncSettingsPreview
+	(*UpdateSyncSettingsRequest)(nil),         // 37: orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	(*ListIntegrationKindsRequest)(nil),       // 38: orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	(*ListIntegrationKindsResponse)(nil),      // 39: orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	(*CreateIntegrationRequest)(nil),          // 40: orgplane.integrationsync.v1.CreateIntegrationRequest
+	(*GetIntegrationRequest)(nil),             // 41: orgplane.integrationsync.v1.GetIntegrationRequest
+	(*ListIntegrationsRequest)(nil),           // 42: orgplane.integrationsync.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),          // 43: orgplane.integrationsync.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),          // 44: orgplane.integrationsync.v1.UpdateIntegrationRequest
+	(*DeleteIntegrationRequest)(nil),          // 45: orgplane.integrationsync.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),         // 46: orgplane.integrationsync.v1.DeleteIntegrationResponse
+	(*TestIntegrationRequest)(nil),            // 47: orgplane.integrationsync.v1.TestIntegrationRequest
+	(*TestIntegrationResponse)(nil),           // 48: orgplane.integrationsync.v1.TestIntegrationResponse
+	(*RefreshProgress)(nil),                   // 49: orgplane.integrationsync.v1.RefreshProgress
+	(*RefreshResult)(nil),                     // 50: orgplane.integrationsync.v1.RefreshResult
+	(*OperationError)(nil),                    // 51: orgplane.integrationsync.v1.OperationError
+	(*Operation)(nil),                         // 52: orgplane.integrationsync.v1.Operation
+	(*RefreshIntegrationRequest)(nil),         // 53: orgplane.integrationsync.v1.RefreshIntegrationRequest
+	(*GetOperationRequest)(nil),               // 54: orgplane.integrationsync.v1.GetOperationRequest
+	(*ListOperationsRequest)(nil),             // 55: orgplane.integrationsync.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),            // 56: orgplane.integrationsync.v1.ListOperationsResponse
+	(*CancelOperationRequest)(nil),            // 57: orgplane.integrationsync.v1.CancelOperationRequest
+	(*ExternalOrganization)(nil),              // 58: orgplane.integrationsync.v1.ExternalOrganization
+	(*ListExternalOrganizationsRequest)(nil),  // 59: orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	(*ListExternalOrganizationsResponse)(nil), // 60: orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	(*ListOrphansRequest)(nil),                // 61: orgplane.integrationsync.v1.ListOrphansRequest
+	(*ListOrphansResponse)(nil),               // 62: orgplane.integrationsync.v1.ListOrphansResponse
+	(*DeliverWebhookRequest)(nil),             // 63: orgplane.integrationsync.v1.DeliverWebhookRequest
+	(*DeliverWebhookResponse)(nil),            // 64: orgplane.integrationsync.v1.DeliverWebhookResponse
+	nil,                                       // 65: orgplane.integrationsync.v1.Integration.SettingsEntry
+	nil,                                       // 66: orgplane.integrationsync.v1.Integration.CredentialsEntry
+	nil,                                       // 67: orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),             // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),               // 69: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),             // 70: google.protobuf.FieldMask
 }
 var file_orgplane_integrationsync_v1_integrationsync_proto_depIdxs = []int32{
 	0,  // 0: orgplane.integrationsync.v1.IntegrationSummary.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	51, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
-	5,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
-	8,  // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
-	10, // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	52, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
-	10, // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	51, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
-	51, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
-	51, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
-	48, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
-	49, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
-	12, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
+	68, // 1: orgplane.integrationsync.v1.IntegrationSummary.last_refresh_time:type_name -> google.protobuf.Timestamp
+	9,  // 2: orgplane.integrationsync.v1.ListIntegrationSummariesResponse.integrations:type_name -> orgplane.integrationsync.v1.IntegrationSummary
+	12, // 3: orgplane.integrationsync.v1.IntegrationKind.fields:type_name -> orgplane.integrationsync.v1.KindField
+	14, // 4: orgplane.integrationsync.v1.IntegrationKind.default_budget:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	69, // 5: orgplane.integrationsync.v1.RateBudgetPolicy.window:type_name -> google.protobuf.Duration
+	14, // 6: orgplane.integrationsync.v1.RateBudget.policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	68, // 7: orgplane.integrationsync.v1.RateBudget.reset_time:type_name -> google.protobuf.Timestamp
+	68, // 8: orgplane.integrationsync.v1.RateBudget.blocked_until:type_name -> google.protobuf.Timestamp
+	68, // 9: orgplane.integrationsync.v1.CredentialStatus.update_time:type_name -> google.protobuf.Timestamp
+	65, // 10: orgplane.integrationsync.v1.Integration.settings:type_name -> orgplane.integrationsync.v1.Integration.SettingsEntry
+	66, // 11: orgplane.integrationsync.v1.Integration.credentials:type_name -> orgplane.integrationsync.v1.Integration.CredentialsEntry
+	16, // 12: orgplane.integrationsync.v1.Integration.credential_status:type_name -> orgplane.integrationsync.v1.CredentialStatus
 	0,  // 13: orgplane.integrationsync.v1.Integration.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	10, // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
-	11, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
-	51, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
-	51, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
-	51, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	51, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	15, // 20: orgplane.integrationsync.v1.Integration.sync_settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	14, // 14: orgplane.integrationsync.v1.Integration.budget_policy:type_name -> orgplane.integrationsync.v1.RateBudgetPolicy
+	15, // 15: orgplane.integrationsync.v1.Integration.budget:type_name -> orgplane.integrationsync.v1.RateBudget
+	68, // 16: orgplane.integrationsync.v1.Integration.last_refresh_time:type_name -> google.protobuf.Timestamp
+	68, // 17: orgplane.integrationsync.v1.Integration.last_full_refresh_time:type_name -> google.protobuf.Timestamp
+	68, // 18: orgplane.integrationsync.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	68, // 19: orgplane.integrationsync.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	19, // 20: orgplane.integrationsync.v1.Integration.sync_settings:type_name -> orgplane.integrationsync.v1.SyncSettings
 	1,  // 21: orgplane.integrationsync.v1.SyncSettings.direction:type_name -> orgplane.integrationsync.v1.SyncDirection
-	14, // 22: orgplane.integrationsync.v1.SyncSettings.scope:type_name -> orgplane.integrationsync.v1.SyncScope
-	51, // 23: orgplane.integrationsync.v1.SyncSettings.update_time:type_name -> google.protobuf.Timestamp
-	15, // 24: orgplane.integrationsync.v1.PreviewSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
-	15, // 25: orgplane.integrationsync.v1.UpdateSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
-	9,  // 26: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
-	13, // 27: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	13, // 28: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
-	13, // 29: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
-	53, // 30: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	13, // 31: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
-	3,  // 32: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	2,  // 33: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
-	32, // 34: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
-	33, // 35: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
-	34, // 36: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
-	51, // 37: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	51, // 38: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	51, // 39: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 40: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
-	35, // 41: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
-	51, // 42: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
-	51, // 43: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
-	4,  // 44: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	51, // 45: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
-	4,  // 46: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
-	41, // 47: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	41, // 48: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	50, // 49: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
-	21, // 50: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
-	23, // 51: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
-	24, // 52: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
-	25, // 53: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
-	27, // 54: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
-	28, // 55: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
-	30, // 56: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
-	36, // 57: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
-	37, // 58: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
-	38, // 59: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
-	40, // 60: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
-	42, // 61: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
-	44, // 62: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
-	16, // 63: orgplane.integrationsync.v1.IntegrationService.DisableSync:input_type -> orgplane.integrationsync.v1.DisableSyncRequest
-	17, // 64: orgplane.integrationsync.v1.IntegrationService.EnableSync:input_type -> orgplane.integrationsync.v1.EnableSyncRequest
-	18, // 65: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:input_type -> orgplane.integrationsync.v1.PreviewSyncSettingsRequest
-	20, // 66: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:input_type -> orgplane.integrationsync.v1.UpdateSyncSettingsRequest
-	46, // 67: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
-	6,  // 68: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
-	22, // 69: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
-	13, // 70: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	13, // 71: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	26, // 72: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
-	13, // 73: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
-	29, // 74: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
-	31, // 75: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
-	35, // 76: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
-	35, // 77: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
-	39, // 78: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
-	35, // 79: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
-	43, // 80: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
-	45, // 81: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
-	41, // 82: orgplane.integrationsync.v1.IntegrationService.DisableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
-	41, // 83: orgplane.integrationsync.v1.IntegrationService.EnableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
-	19, // 84: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettingsPreview
-	15, // 85: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettings
-	47, // 86: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
-	7,  // 87: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
-	69, // [69:88] is the sub-list for method output_type
-	50, // [50:69] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	18, // 22: orgplane.integrationsync.v1.SyncSettings.scope:type_name -> orgplane.integrationsync.v1.SyncScope
+	68, // 23: orgplane.integrationsync.v1.SyncSettings.update_time:type_name -> google.protobuf.Timestamp
+	20, // 24: orgplane.integrationsync.v1.SyncSettings.type_mappings:type_name -> orgplane.integrationsync.v1.ValueMapping
+	20, // 25: orgplane.integrationsync.v1.SyncSettings.status_mappings:type_name -> orgplane.integrationsync.v1.ValueMapping
+	2,  // 26: orgplane.integrationsync.v1.OrganizationSync.state:type_name -> orgplane.integrationsync.v1.OrganizationSyncState
+	68, // 27: orgplane.integrationsync.v1.OrganizationSync.last_sync_time:type_name -> google.protobuf.Timestamp
+	21, // 28: orgplane.integrationsync.v1.ListOrganizationSyncsResponse.syncs:type_name -> orgplane.integrationsync.v1.OrganizationSync
+	68, // 29: orgplane.integrationsync.v1.SyncLogEntry.time:type_name -> google.protobuf.Timestamp
+	3,  // 30: orgplane.integrationsync.v1.SyncLogEntry.side:type_name -> orgplane.integrationsync.v1.SyncSide
+	24, // 31: orgplane.integrationsync.v1.ListSyncLogResponse.entries:type_name -> orgplane.integrationsync.v1.SyncLogEntry
+	4,  // 32: orgplane.integrationsync.v1.ResolveOrphansRequest.action:type_name -> orgplane.integrationsync.v1.OrphanAction
+	27, // 33: orgplane.integrationsync.v1.ResolveOrphansRequest.orphans:type_name -> orgplane.integrationsync.v1.OrphanRef
+	29, // 34: orgplane.integrationsync.v1.ResolveOrphansResponse.results:type_name -> orgplane.integrationsync.v1.OrphanResult
+	5,  // 35: orgplane.integrationsync.v1.DisconnectIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.DisconnectMode
+	19, // 36: orgplane.integrationsync.v1.PreviewSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	19, // 37: orgplane.integrationsync.v1.UpdateSyncSettingsRequest.settings:type_name -> orgplane.integrationsync.v1.SyncSettings
+	13, // 38: orgplane.integrationsync.v1.ListIntegrationKindsResponse.kinds:type_name -> orgplane.integrationsync.v1.IntegrationKind
+	17, // 39: orgplane.integrationsync.v1.CreateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	17, // 40: orgplane.integrationsync.v1.ListIntegrationsResponse.integrations:type_name -> orgplane.integrationsync.v1.Integration
+	17, // 41: orgplane.integrationsync.v1.UpdateIntegrationRequest.integration:type_name -> orgplane.integrationsync.v1.Integration
+	70, // 42: orgplane.integrationsync.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17, // 43: orgplane.integrationsync.v1.TestIntegrationResponse.integration:type_name -> orgplane.integrationsync.v1.Integration
+	7,  // 44: orgplane.integrationsync.v1.Operation.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	6,  // 45: orgplane.integrationsync.v1.Operation.state:type_name -> orgplane.integrationsync.v1.OperationState
+	49, // 46: orgplane.integrationsync.v1.Operation.progress:type_name -> orgplane.integrationsync.v1.RefreshProgress
+	50, // 47: orgplane.integrationsync.v1.Operation.result:type_name -> orgplane.integrationsync.v1.RefreshResult
+	51, // 48: orgplane.integrationsync.v1.Operation.error:type_name -> orgplane.integrationsync.v1.OperationError
+	68, // 49: orgplane.integrationsync.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	68, // 50: orgplane.integrationsync.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	68, // 51: orgplane.integrationsync.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 52: orgplane.integrationsync.v1.RefreshIntegrationRequest.mode:type_name -> orgplane.integrationsync.v1.RefreshMode
+	52, // 53: orgplane.integrationsync.v1.ListOperationsResponse.operations:type_name -> orgplane.integrationsync.v1.Operation
+	68, // 54: orgplane.integrationsync.v1.ExternalOrganization.vendor_update_time:type_name -> google.protobuf.Timestamp
+	68, // 55: orgplane.integrationsync.v1.ExternalOrganization.last_seen_time:type_name -> google.protobuf.Timestamp
+	8,  // 56: orgplane.integrationsync.v1.ExternalOrganization.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	68, // 57: orgplane.integrationsync.v1.ExternalOrganization.state_time:type_name -> google.protobuf.Timestamp
+	8,  // 58: orgplane.integrationsync.v1.ListExternalOrganizationsRequest.state:type_name -> orgplane.integrationsync.v1.ExternalOrganizationState
+	58, // 59: orgplane.integrationsync.v1.ListExternalOrganizationsResponse.external_organizations:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	58, // 60: orgplane.integrationsync.v1.ListOrphansResponse.orphans:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	67, // 61: orgplane.integrationsync.v1.DeliverWebhookRequest.headers:type_name -> orgplane.integrationsync.v1.DeliverWebhookRequest.HeadersEntry
+	38, // 62: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:input_type -> orgplane.integrationsync.v1.ListIntegrationKindsRequest
+	40, // 63: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:input_type -> orgplane.integrationsync.v1.CreateIntegrationRequest
+	41, // 64: orgplane.integrationsync.v1.IntegrationService.GetIntegration:input_type -> orgplane.integrationsync.v1.GetIntegrationRequest
+	42, // 65: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:input_type -> orgplane.integrationsync.v1.ListIntegrationsRequest
+	44, // 66: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:input_type -> orgplane.integrationsync.v1.UpdateIntegrationRequest
+	45, // 67: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:input_type -> orgplane.integrationsync.v1.DeleteIntegrationRequest
+	47, // 68: orgplane.integrationsync.v1.IntegrationService.TestIntegration:input_type -> orgplane.integrationsync.v1.TestIntegrationRequest
+	53, // 69: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:input_type -> orgplane.integrationsync.v1.RefreshIntegrationRequest
+	54, // 70: orgplane.integrationsync.v1.IntegrationService.GetOperation:input_type -> orgplane.integrationsync.v1.GetOperationRequest
+	55, // 71: orgplane.integrationsync.v1.IntegrationService.ListOperations:input_type -> orgplane.integrationsync.v1.ListOperationsRequest
+	57, // 72: orgplane.integrationsync.v1.IntegrationService.CancelOperation:input_type -> orgplane.integrationsync.v1.CancelOperationRequest
+	59, // 73: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:input_type -> orgplane.integrationsync.v1.ListExternalOrganizationsRequest
+	61, // 74: orgplane.integrationsync.v1.IntegrationService.ListOrphans:input_type -> orgplane.integrationsync.v1.ListOrphansRequest
+	33, // 75: orgplane.integrationsync.v1.IntegrationService.DisableSync:input_type -> orgplane.integrationsync.v1.DisableSyncRequest
+	34, // 76: orgplane.integrationsync.v1.IntegrationService.EnableSync:input_type -> orgplane.integrationsync.v1.EnableSyncRequest
+	35, // 77: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:input_type -> orgplane.integrationsync.v1.PreviewSyncSettingsRequest
+	37, // 78: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:input_type -> orgplane.integrationsync.v1.UpdateSyncSettingsRequest
+	22, // 79: orgplane.integrationsync.v1.IntegrationService.ListOrganizationSyncs:input_type -> orgplane.integrationsync.v1.ListOrganizationSyncsRequest
+	25, // 80: orgplane.integrationsync.v1.IntegrationService.ListSyncLog:input_type -> orgplane.integrationsync.v1.ListSyncLogRequest
+	28, // 81: orgplane.integrationsync.v1.IntegrationService.ResolveOrphans:input_type -> orgplane.integrationsync.v1.ResolveOrphansRequest
+	31, // 82: orgplane.integrationsync.v1.IntegrationService.DisconnectIntegration:input_type -> orgplane.integrationsync.v1.DisconnectIntegrationRequest
+	32, // 83: orgplane.integrationsync.v1.IntegrationService.ResumeIntegration:input_type -> orgplane.integrationsync.v1.ResumeIntegrationRequest
+	63, // 84: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:input_type -> orgplane.integrationsync.v1.DeliverWebhookRequest
+	10, // 85: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:input_type -> orgplane.integrationsync.v1.ListIntegrationSummariesRequest
+	39, // 86: orgplane.integrationsync.v1.IntegrationService.ListIntegrationKinds:output_type -> orgplane.integrationsync.v1.ListIntegrationKindsResponse
+	17, // 87: orgplane.integrationsync.v1.IntegrationService.CreateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	17, // 88: orgplane.integrationsync.v1.IntegrationService.GetIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	43, // 89: orgplane.integrationsync.v1.IntegrationService.ListIntegrations:output_type -> orgplane.integrationsync.v1.ListIntegrationsResponse
+	17, // 90: orgplane.integrationsync.v1.IntegrationService.UpdateIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	46, // 91: orgplane.integrationsync.v1.IntegrationService.DeleteIntegration:output_type -> orgplane.integrationsync.v1.DeleteIntegrationResponse
+	48, // 92: orgplane.integrationsync.v1.IntegrationService.TestIntegration:output_type -> orgplane.integrationsync.v1.TestIntegrationResponse
+	52, // 93: orgplane.integrationsync.v1.IntegrationService.RefreshIntegration:output_type -> orgplane.integrationsync.v1.Operation
+	52, // 94: orgplane.integrationsync.v1.IntegrationService.GetOperation:output_type -> orgplane.integrationsync.v1.Operation
+	56, // 95: orgplane.integrationsync.v1.IntegrationService.ListOperations:output_type -> orgplane.integrationsync.v1.ListOperationsResponse
+	52, // 96: orgplane.integrationsync.v1.IntegrationService.CancelOperation:output_type -> orgplane.integrationsync.v1.Operation
+	60, // 97: orgplane.integrationsync.v1.IntegrationService.ListExternalOrganizations:output_type -> orgplane.integrationsync.v1.ListExternalOrganizationsResponse
+	62, // 98: orgplane.integrationsync.v1.IntegrationService.ListOrphans:output_type -> orgplane.integrationsync.v1.ListOrphansResponse
+	58, // 99: orgplane.integrationsync.v1.IntegrationService.DisableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
+	58, // 100: orgplane.integrationsync.v1.IntegrationService.EnableSync:output_type -> orgplane.integrationsync.v1.ExternalOrganization
+	36, // 101: orgplane.integrationsync.v1.IntegrationService.PreviewSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettingsPreview
+	19, // 102: orgplane.integrationsync.v1.IntegrationService.UpdateSyncSettings:output_type -> orgplane.integrationsync.v1.SyncSettings
+	23, // 103: orgplane.integrationsync.v1.IntegrationService.ListOrganizationSyncs:output_type -> orgplane.integrationsync.v1.ListOrganizationSyncsResponse
+	26, // 104: orgplane.integrationsync.v1.IntegrationService.ListSyncLog:output_type -> orgplane.integrationsync.v1.ListSyncLogResponse
+	30, // 105: orgplane.integrationsync.v1.IntegrationService.ResolveOrphans:output_type -> orgplane.integrationsync.v1.ResolveOrphansResponse
+	52, // 106: orgplane.integrationsync.v1.IntegrationService.DisconnectIntegration:output_type -> orgplane.integrationsync.v1.Operation
+	17, // 107: orgplane.integrationsync.v1.IntegrationService.ResumeIntegration:output_type -> orgplane.integrationsync.v1.Integration
+	64, // 108: orgplane.integrationsync.v1.WebhookService.DeliverWebhook:output_type -> orgplane.integrationsync.v1.DeliverWebhookResponse
+	11, // 109: orgplane.integrationsync.v1.IntegrationDirectoryService.ListIntegrationSummaries:output_type -> orgplane.integrationsync.v1.ListIntegrationSummariesResponse
+	86, // [86:110] is the sub-list for method output_type
+	62, // [62:86] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_integrationsync_v1_integrationsync_proto_init() }
@@ -3848,8 +5173,8 @@ func file_orgplane_integrationsync_v1_integrationsync_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc), len(file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   46,
+			NumEnums:      9,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -36,6 +36,11 @@ const (
 	IntegrationService_EnableSync_FullMethodName                = "/orgplane.integrationsync.v1.IntegrationService/EnableSync"
 	IntegrationService_PreviewSyncSettings_FullMethodName       = "/orgplane.integrationsync.v1.IntegrationService/PreviewSyncSettings"
 	IntegrationService_UpdateSyncSettings_FullMethodName        = "/orgplane.integrationsync.v1.IntegrationService/UpdateSyncSettings"
+	IntegrationService_ListOrganizationSyncs_FullMethodName     = "/orgplane.integrationsync.v1.IntegrationService/ListOrganizationSyncs"
+	IntegrationService_ListSyncLog_FullMethodName               = "/orgplane.integrationsync.v1.IntegrationService/ListSyncLog"
+	IntegrationService_ResolveOrphans_FullMethodName            = "/orgplane.integrationsync.v1.IntegrationService/ResolveOrphans"
+	IntegrationService_DisconnectIntegration_FullMethodName     = "/orgplane.integrationsync.v1.IntegrationService/DisconnectIntegration"
+	IntegrationService_ResumeIntegration_FullMethodName         = "/orgplane.integrationsync.v1.IntegrationService/ResumeIntegration"
 )
 
 // IntegrationServiceClient is the client API for IntegrationService service.
@@ -88,6 +93,22 @@ type IntegrationServiceClient interface {
 	// Saves sync settings for a PSA integration: direction and scope. Companies that fall out of
 	// the scope become orphans on the next full refresh.
 	UpdateSyncSettings(ctx context.Context, in *UpdateSyncSettingsRequest, opts ...grpc.CallOption) (*SyncSettings, error)
+	// Lists one organization's sync state with each PSA integration that syncs it (or is about to).
+	ListOrganizationSyncs(ctx context.Context, in *ListOrganizationSyncsRequest, opts ...grpc.CallOption) (*ListOrganizationSyncsResponse, error)
+	// Lists a PSA integration's sync log, newest first: what changed on which side, conflicts and
+	// errors.
+	ListSyncLog(ctx context.Context, in *ListSyncLogRequest, opts ...grpc.CallOption) (*ListSyncLogResponse, error)
+	// Resolves orphans, one or many: unlink and keep the Orgplane organization, delete the Orgplane
+	// organization (with its sub-organizations, as the caller), or dismiss. Each orphan gets its
+	// own result; one failing does not stop the others.
+	ResolveOrphans(ctx context.Context, in *ResolveOrphansRequest, opts ...grpc.CallOption) (*ResolveOrphansResponse, error)
+	// Disconnects an integration in one of three ways: pause (nothing syncs or refreshes, all data
+	// and links stay; ResumeIntegration undoes it), disconnect keeping the Orgplane organizations
+	// (the integration, its cache and its links go), or disconnect deleting the organizations its
+	// sync brought in. Returns the operation doing it (done at once for the first two).
+	DisconnectIntegration(ctx context.Context, in *DisconnectIntegrationRequest, opts ...grpc.CallOption) (*Operation, error)
+	// Resumes a paused integration: refreshes and sync start again.
+	ResumeIntegration(ctx context.Context, in *ResumeIntegrationRequest, opts ...grpc.CallOption) (*Integration, error)
 }
 
 type integrationServiceClient struct {
@@ -268,6 +289,56 @@ func (c *integrationServiceClient) UpdateSyncSettings(ctx context.Context, in *U
 	return out, nil
 }
 
+func (c *integrationServiceClient) ListOrganizationSyncs(ctx context.Context, in *ListOrganizationSyncsRequest, opts ...grpc.CallOption) (*ListOrganizationSyncsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrganizationSyncsResponse)
+	err := c.cc.Invoke(ctx, IntegrationService_ListOrganizationSyncs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) ListSyncLog(ctx context.Context, in *ListSyncLogRequest, opts ...grpc.CallOption) (*ListSyncLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSyncLogResponse)
+	err := c.cc.Invoke(ctx, IntegrationService_ListSyncLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) ResolveOrphans(ctx context.Context, in *ResolveOrphansRequest, opts ...grpc.CallOption) (*ResolveOrphansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveOrphansResponse)
+	err := c.cc.Invoke(ctx, IntegrationService_ResolveOrphans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) DisconnectIntegration(ctx context.Context, in *DisconnectIntegrationRequest, opts ...grpc.CallOption) (*Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Operation)
+	err := c.cc.Invoke(ctx, IntegrationService_DisconnectIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) ResumeIntegration(ctx context.Context, in *ResumeIntegrationRequest, opts ...grpc.CallOption) (*Integration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Integration)
+	err := c.cc.Invoke(ctx, IntegrationService_ResumeIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IntegrationServiceServer is the server API for IntegrationService service.
 // All implementations must embed UnimplementedIntegrationServiceServer
 // for forward compatibility.
@@ -318,6 +389,22 @@ type IntegrationServiceServer interface {
 	// Saves sync settings for a PSA integration: direction and scope. Companies that fall out of
 	// the scope become orphans on the next full refresh.
 	UpdateSyncSettings(context.Context, *UpdateSyncSettingsRequest) (*SyncSettings, error)
+	// Lists one organization's sync state with each PSA integration that syncs it (or is about to).
+	ListOrganizationSyncs(context.Context, *ListOrganizationSyncsRequest) (*ListOrganizationSyncsResponse, error)
+	// Lists a PSA integration's sync log, newest first: what changed on which side, conflicts and
+	// errors.
+	ListSyncLog(context.Context, *ListSyncLogRequest) (*ListSyncLogResponse, error)
+	// Resolves orphans, one or many: unlink and keep the Orgplane organization, delete the Orgplane
+	// organization (with its sub-organizations, as the caller), or dismiss. Each orphan gets its
+	// own result; one failing does not stop the others.
+	ResolveOrphans(context.Context, *ResolveOrphansRequest) (*ResolveOrphansResponse, error)
+	// Disconnects an integration in one of three ways: pause (nothing syncs or refreshes, all data
+	// and links stay; ResumeIntegration undoes it), disconnect keeping the Orgplane organizations
+	// (the integration, its cache and its links go), or disconnect deleting the organizations its
+	// sync brought in. Returns the operation doing it (done at once for the first two).
+	DisconnectIntegration(context.Context, *DisconnectIntegrationRequest) (*Operation, error)
+	// Resumes a paused integration: refreshes and sync start again.
+	ResumeIntegration(context.Context, *ResumeIntegrationRequest) (*Integration, error)
 	mustEmbedUnimplementedIntegrationServiceServer()
 }
 
@@ -378,6 +465,21 @@ func (UnimplementedIntegrationServiceServer) PreviewSyncSettings(context.Context
 }
 func (UnimplementedIntegrationServiceServer) UpdateSyncSettings(context.Context, *UpdateSyncSettingsRequest) (*SyncSettings, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateSyncSettings not implemented")
+}
+func (UnimplementedIntegrationServiceServer) ListOrganizationSyncs(context.Context, *ListOrganizationSyncsRequest) (*ListOrganizationSyncsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrganizationSyncs not implemented")
+}
+func (UnimplementedIntegrationServiceServer) ListSyncLog(context.Context, *ListSyncLogRequest) (*ListSyncLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSyncLog not implemented")
+}
+func (UnimplementedIntegrationServiceServer) ResolveOrphans(context.Context, *ResolveOrphansRequest) (*ResolveOrphansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveOrphans not implemented")
+}
+func (UnimplementedIntegrationServiceServer) DisconnectIntegration(context.Context, *DisconnectIntegrationRequest) (*Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisconnectIntegration not implemented")
+}
+func (UnimplementedIntegrationServiceServer) ResumeIntegration(context.Context, *ResumeIntegrationRequest) (*Integration, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeIntegration not implemented")
 }
 func (UnimplementedIntegrationServiceServer) mustEmbedUnimplementedIntegrationServiceServer() {}
 func (UnimplementedIntegrationServiceServer) testEmbeddedByValue()                            {}
@@ -706,6 +808,96 @@ func _IntegrationService_UpdateSyncSettings_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntegrationService_ListOrganizationSyncs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrganizationSyncsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).ListOrganizationSyncs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_ListOrganizationSyncs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).ListOrganizationSyncs(ctx, req.(*ListOrganizationSyncsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_ListSyncLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSyncLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).ListSyncLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_ListSyncLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).ListSyncLog(ctx, req.(*ListSyncLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_ResolveOrphans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveOrphansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).ResolveOrphans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_ResolveOrphans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).ResolveOrphans(ctx, req.(*ResolveOrphansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_DisconnectIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisconnectIntegrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).DisconnectIntegration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_DisconnectIntegration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).DisconnectIntegration(ctx, req.(*DisconnectIntegrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_ResumeIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeIntegrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).ResumeIntegration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_ResumeIntegration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).ResumeIntegration(ctx, req.(*ResumeIntegrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IntegrationService_ServiceDesc is the grpc.ServiceDesc for IntegrationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -780,6 +972,26 @@ var IntegrationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateSyncSettings",
 			Handler:    _IntegrationService_UpdateSyncSettings_Handler,
+		},
+		{
+			MethodName: "ListOrganizationSyncs",
+			Handler:    _IntegrationService_ListOrganizationSyncs_Handler,
+		},
+		{
+			MethodName: "ListSyncLog",
+			Handler:    _IntegrationService_ListSyncLog_Handler,
+		},
+		{
+			MethodName: "ResolveOrphans",
+			Handler:    _IntegrationService_ResolveOrphans_Handler,
+		},
+		{
+			MethodName: "DisconnectIntegration",
+			Handler:    _IntegrationService_DisconnectIntegration_Handler,
+		},
+		{
+			MethodName: "ResumeIntegration",
+			Handler:    _IntegrationService_ResumeIntegration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
