@@ -325,7 +325,10 @@ type OrganizationCreated struct {
 	// The account.
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The new organization.
-	Organization  *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	// Who made the change: a user id, "api_key:<id>", or "integration-sync:<integration id>" for a
+	// PSA's change applied by the sync (which the sync does not send back to that PSA).
+	ChangedBy     string `protobuf:"bytes,5,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +391,13 @@ func (x *OrganizationCreated) GetOrganization() *Organization {
 	return nil
 }
 
+func (x *OrganizationCreated) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
 // OrganizationUpdated is published on orgplane.org.v1.<account>.organization.updated.
 type OrganizationUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -401,6 +411,9 @@ type OrganizationUpdated struct {
 	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
 	// The fields that changed.
 	ChangedFields []string `protobuf:"bytes,5,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	// Who made the change: a user id, "api_key:<id>", or "integration-sync:<integration id>" for a
+	// PSA's change applied by the sync (which the sync does not send back to that PSA).
+	ChangedBy     string `protobuf:"bytes,6,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -470,6 +483,13 @@ func (x *OrganizationUpdated) GetChangedFields() []string {
 	return nil
 }
 
+func (x *OrganizationUpdated) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
 // OrganizationDeactivated is published on orgplane.org.v1.<account>.organization.deactivated.
 type OrganizationDeactivated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -480,7 +500,10 @@ type OrganizationDeactivated struct {
 	// The account.
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The organization after the change.
-	Organization  *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
+	// Who made the change: a user id, "api_key:<id>", or "integration-sync:<integration id>" for a
+	// PSA's change applied by the sync (which the sync does not send back to that PSA).
+	ChangedBy     string `protobuf:"bytes,5,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +566,13 @@ func (x *OrganizationDeactivated) GetOrganization() *Organization {
 	return nil
 }
 
+func (x *OrganizationDeactivated) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
 // OrganizationReactivated is published on orgplane.org.v1.<account>.organization.reactivated.
 type OrganizationReactivated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -556,8 +586,11 @@ type OrganizationReactivated struct {
 	Organization *Organization `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
 	// Whether a platform operator overrode the 12-month rule.
 	CooldownOverridden bool `protobuf:"varint,5,opt,name=cooldown_overridden,json=cooldownOverridden,proto3" json:"cooldown_overridden,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Who made the change: a user id, "api_key:<id>", or "integration-sync:<integration id>" for a
+	// PSA's change applied by the sync (which the sync does not send back to that PSA).
+	ChangedBy     string `protobuf:"bytes,6,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrganizationReactivated) Reset() {
@@ -625,6 +658,13 @@ func (x *OrganizationReactivated) GetCooldownOverridden() bool {
 	return false
 }
 
+func (x *OrganizationReactivated) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
 // OrganizationDeleted is published on orgplane.org.v1.<account>.organization.deleted, once per removed
 // organization (a parent and each of its sub-organizations).
 type OrganizationDeleted struct {
@@ -644,7 +684,10 @@ type OrganizationDeleted struct {
 	// The organization whose deletion removed it (itself for the one named in the request).
 	DeletedWithId string `protobuf:"bytes,7,opt,name=deleted_with_id,json=deletedWithId,proto3" json:"deleted_with_id,omitempty"`
 	// Whether it was active (held a license) when deleted.
-	WasActive     bool `protobuf:"varint,8,opt,name=was_active,json=wasActive,proto3" json:"was_active,omitempty"`
+	WasActive bool `protobuf:"varint,8,opt,name=was_active,json=wasActive,proto3" json:"was_active,omitempty"`
+	// Who made the change: a user id, "api_key:<id>", or "integration-sync:<integration id>" for a
+	// PSA's change applied by the sync (which the sync does not send back to that PSA).
+	ChangedBy     string `protobuf:"bytes,9,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +776,13 @@ func (x *OrganizationDeleted) GetWasActive() bool {
 		return x.WasActive
 	}
 	return false
+}
+
+func (x *OrganizationDeleted) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
 }
 
 // ReviewCreated is published on orgplane.org.v1.<account>.review.created.
@@ -1017,15 +1067,17 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
 	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user:\x13\xc2\xf3\x18\x0f\n" +
-	"\x04user\x12\aupdated\"\xec\x01\n" +
+	"\x04user\x12\aupdated\"\x8b\x02\n" +
 	"\x13OrganizationCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
-	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization:\x1b\xc2\xf3\x18\x17\n" +
-	"\forganization\x12\acreated\"\x93\x02\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x05 \x01(\tR\tchangedBy:\x1b\xc2\xf3\x18\x17\n" +
+	"\forganization\x12\acreated\"\xb2\x02\n" +
 	"\x13OrganizationUpdated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1033,16 +1085,20 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
 	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12%\n" +
-	"\x0echanged_fields\x18\x05 \x03(\tR\rchangedFields:\x1b\xc2\xf3\x18\x17\n" +
-	"\forganization\x12\aupdated\"\xf4\x01\n" +
+	"\x0echanged_fields\x18\x05 \x03(\tR\rchangedFields\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x06 \x01(\tR\tchangedBy:\x1b\xc2\xf3\x18\x17\n" +
+	"\forganization\x12\aupdated\"\x93\x02\n" +
 	"\x17OrganizationDeactivated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
-	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization:\x1f\xc2\xf3\x18\x1b\n" +
-	"\forganization\x12\vdeactivated\"\xa5\x02\n" +
+	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x05 \x01(\tR\tchangedBy:\x1f\xc2\xf3\x18\x1b\n" +
+	"\forganization\x12\vdeactivated\"\xc4\x02\n" +
 	"\x17OrganizationReactivated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1050,8 +1106,10 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12A\n" +
 	"\forganization\x18\x04 \x01(\v2\x1d.orgplane.org.v1.OrganizationR\forganization\x12/\n" +
-	"\x13cooldown_overridden\x18\x05 \x01(\bR\x12cooldownOverridden:\x1f\xc2\xf3\x18\x1b\n" +
-	"\forganization\x12\vreactivated\"\xca\x02\n" +
+	"\x13cooldown_overridden\x18\x05 \x01(\bR\x12cooldownOverridden\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x06 \x01(\tR\tchangedBy:\x1f\xc2\xf3\x18\x1b\n" +
+	"\forganization\x12\vreactivated\"\xe9\x02\n" +
 	"\x13OrganizationDeleted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1063,7 +1121,9 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\tparent_id\x18\x06 \x01(\tR\bparentId\x12&\n" +
 	"\x0fdeleted_with_id\x18\a \x01(\tR\rdeletedWithId\x12\x1d\n" +
 	"\n" +
-	"was_active\x18\b \x01(\bR\twasActive:\x1b\xc2\xf3\x18\x17\n" +
+	"was_active\x18\b \x01(\bR\twasActive\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\t \x01(\tR\tchangedBy:\x1b\xc2\xf3\x18\x17\n" +
 	"\forganization\x12\adeleted\"\xb1\x02\n" +
 	"\rReviewCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
