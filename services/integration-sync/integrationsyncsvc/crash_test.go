@@ -255,7 +255,7 @@ func appWithoutWorkers(t *testing.T, db *testkit.DB, credentialKeys string) *app
 	t.Cleanup(b.Close)
 	pageKey := make([]byte, 32)
 	_, _ = rand.Read(pageKey)
-	return app.New(store.New(db.Pool), goodStanding{}, keys, integrationsyncsvc.Kinds(), b, pagetoken.New(pageKey), app.DefaultConfig(),
+	return app.New(store.New(db.Pool), goodStanding{}, nil, keys, integrationsyncsvc.Kinds(), b, pagetoken.New(pageKey), app.DefaultConfig(),
 		slog.New(slog.DiscardHandler))
 }
 

@@ -120,9 +120,9 @@ func Spec(opts ...Option) platform.Spec {
 		}
 		return secrets.ParseKeyring(spec)
 	}
-	build := func(pool *pgxpool.Pool, accounts app.Accounts, keys *secrets.Keyring, pages *pagetoken.Sealer, log *slog.Logger) (*app.Service, *budget.Budgets) {
+	build := func(pool *pgxpool.Pool, accounts app.Accounts, orgs app.Organizations, keys *secrets.Keyring, pages *pagetoken.Sealer, log *slog.Logger) (*app.Service, *budget.Budgets) {
 		b := budget.New(pool)
-		return app.New(store.New(pool), accounts, keys, Kinds(), b, pages, config(), log), b
+		return app.New(store.New(pool), accounts, orgs, keys, Kinds(), b, pages, config(), log), b
 	}
 	return platform.Spec{
 		Name:             "integration-sync",
@@ -147,7 +147,9 @@ func Spec(opts ...Option) platform.Spec {
 			if o.clock != nil {
 				pages = pages.WithClock(o.clock)
 			}
-			svc, budgets := build(d.Pool, accounts, keys, pages, d.Log)
+			orgs := clients.Organizations{Orgs: orgv1.NewOrganizationServiceClient(d.Peers["org"]),
+				Sync: orgv1.NewOrganizationSyncServiceClient(d.Peers["org"])}
+			svc, budgets := build(d.Pool, accounts, orgs, keys, pages, d.Log)
 			grpcapi.Register(d.Server, svc)
 			return platform.Parts{Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler, svc.RunDeliveryRetries,
 				func(ctx context.Context) error {
@@ -165,7 +167,7 @@ func Spec(opts ...Option) platform.Spec {
 					if err != nil {
 						return err
 					}
-					svc, budgets := build(pool, nil, keys, nil, log)
+					svc, budgets := build(pool, nil, nil, keys, nil, log)
 					defer budgets.Close()
 					n, err := svc.Rotate(ctx)
 					if err != nil {

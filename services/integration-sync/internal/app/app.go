@@ -54,10 +54,21 @@ type Accounts interface {
 	Writable(ctx context.Context, accountID string) (bool, error)
 }
 
+// Organizations is the org service as the PSA sync needs it. The Synced methods act as the
+// sync of integrationID (org records that as the author, and the sync never sends a PSA its
+// own change back); Delete acts as the caller in ctx, whose permissions org checks.
+type Organizations interface {
+	CreateSynced(ctx context.Context, accountID, integrationID, requestID string, o domain.Organization) (string, error)
+	UpdateSynced(ctx context.Context, accountID, integrationID, organizationID string, ch domain.OrgChanges) error
+	DeleteSynced(ctx context.Context, accountID, integrationID, organizationID string) ([]string, error)
+	Delete(ctx context.Context, accountID, organizationID string) ([]string, error)
+}
+
 // Service runs the integration-sync use cases.
 type Service struct {
 	store    *store.Store
 	accounts Accounts
+	orgs     Organizations
 	keys     *secrets.Keyring
 	kinds    connector.Registry
 	budgets  *budget.Budgets
@@ -70,12 +81,12 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(st *store.Store, accounts Accounts, keys *secrets.Keyring, kinds connector.Registry, budgets *budget.Budgets,
+func New(st *store.Store, accounts Accounts, orgs Organizations, keys *secrets.Keyring, kinds connector.Registry, budgets *budget.Budgets,
 	pages *pagetoken.Sealer, cfg Config, log *slog.Logger) *Service {
 	if cfg.HTTP == nil {
 		cfg.HTTP = http.DefaultTransport
 	}
-	return &Service{store: st, accounts: accounts, keys: keys, kinds: kinds, budgets: budgets, pages: pages, cfg: cfg, log: log,
+	return &Service{store: st, accounts: accounts, orgs: orgs, keys: keys, kinds: kinds, budgets: budgets, pages: pages, cfg: cfg, log: log,
 		now: time.Now, owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 

@@ -87,7 +87,7 @@ func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 	b := budget.New(pool)
 	w.t.Cleanup(b.Close)
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := app.New(store.New(pool), writable{}, keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
+	svc := app.New(store.New(pool), writable{}, nil, keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

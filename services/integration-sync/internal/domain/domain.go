@@ -73,8 +73,10 @@ type Integration struct {
 	OrphanCount        int
 	Credentials        []CredentialStatus
 	Sync               SyncSettings
-	CreatedBy          string
-	Created, Updated   time.Time
+	// Paused by a disconnect: nothing refreshes or syncs.
+	Paused           bool
+	CreatedBy        string
+	Created, Updated time.Time
 }
 
 // CredentialStatus says whether a credential is set and when it changed.
@@ -111,4 +113,13 @@ type ExternalOrganization struct {
 	StateReason              string
 	StateAt                  time.Time
 	StateBy                  string
+	// OrganizationID is the linked Orgplane organization (mapping's, or the sync's request).
+	OrganizationID string
+	// CreatedBySync: the sync created the organization from this company.
+	CreatedBySync  bool
+	Base           *Base
+	LastSync       time.Time
+	LastSyncResult string
+	// Dismissed is when an orphan was taken off the orphans list (zero: listed).
+	Dismissed time.Time
 }

@@ -30,6 +30,7 @@ type SyncScope struct {
 type SyncSettings struct {
 	Direction SyncDirection
 	Scope     SyncScope
+	Mappings  ValueMappings
 	Updated   time.Time
 }
 

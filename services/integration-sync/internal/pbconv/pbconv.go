@@ -43,6 +43,6 @@ func External(e domain.ExternalOrganization) *integrationsyncv1.ExternalOrganiza
 		TypeId: e.TypeID, TypeName: e.TypeName, StatusId: e.StatusID, StatusName: e.StatusName, ParentExternalId: e.ParentID,
 		Active: e.Active, Deleted: e.Deleted, VendorUpdateTime: ts(e.VendorUpdated), LastSeenTime: ts(e.LastSeen),
 		State: integrationsyncv1.ExternalOrganizationState(e.State), StateReason: e.StateReason, StateTime: ts(e.StateAt),
-		StateChangedBy: e.StateBy,
+		StateChangedBy: e.StateBy, OrganizationId: e.OrganizationID,
 	}
 }

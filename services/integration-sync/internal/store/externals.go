@@ -15,15 +15,19 @@ import (
 
 const externalColumns = `e.account_id::text, e.integration_id::text, i.kind, e.external_id, e.name, e.type_id, e.type_name,
 	e.status_id, e.status_name, e.parent_id, e.active, e.deleted, coalesce(e.vendor_updated_at, 'epoch'), e.last_seen_at,
-	e.state, e.state_reason, e.state_at, e.state_by`
+	e.state, e.state_reason, e.state_at, e.state_by, coalesce(e.organization_id::text, ''), e.created_by_sync, e.base,
+	coalesce(e.last_sync_at, 'epoch'), e.last_sync_result, coalesce(e.dismissed_at, 'epoch')`
 
 func scanExternal(r pgx.Row) (domain.ExternalOrganization, error) {
 	var e domain.ExternalOrganization
 	err := r.Scan(&e.AccountID, &e.IntegrationID, &e.IntegrationKind, &e.ExternalID, &e.Name, &e.TypeID, &e.TypeName,
 		&e.StatusID, &e.StatusName, &e.ParentID, &e.Active, &e.Deleted, &e.VendorUpdated, &e.LastSeen,
-		&e.State, &e.StateReason, &e.StateAt, &e.StateBy)
-	if e.VendorUpdated.Unix() == 0 {
-		e.VendorUpdated = time.Time{}
+		&e.State, &e.StateReason, &e.StateAt, &e.StateBy, &e.OrganizationID, &e.CreatedBySync, &e.Base,
+		&e.LastSync, &e.LastSyncResult, &e.Dismissed)
+	for _, t := range []*time.Time{&e.VendorUpdated, &e.LastSync, &e.Dismissed} {
+		if t.Unix() == 0 {
+			*t = time.Time{}
+		}
 	}
 	return e, err
 }
@@ -157,11 +161,11 @@ type OrphanFilter struct {
 // Orphans lists the tenant's orphans across integrations, newest first, and counts them.
 func (t *Tx) Orphans(ctx context.Context, f OrphanFilter) ([]domain.ExternalOrganization, int64, error) {
 	var total int64
-	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM external_organizations WHERE state = 2`).Scan(&total); err != nil {
+	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM external_organizations WHERE state = 2 AND dismissed_at IS NULL`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count orphans: %w", err)
 	}
 	q := `SELECT ` + externalColumns + ` FROM external_organizations e JOIN integrations i ON i.id = e.integration_id
-		WHERE e.state = 2`
+		WHERE e.state = 2 AND e.dismissed_at IS NULL`
 	args := []any{f.Limit}
 	if !f.AfterAt.IsZero() {
 		q += ` AND (e.state_at, e.integration_id::text, e.external_id) < ($2, $3, $4)`

@@ -18,8 +18,8 @@ const integrationColumns = `i.id::text, i.account_id::text, i.kind, i.display_na
 	i.created_by, i.created_at, i.updated_at,
 	coalesce((SELECT o.id::text FROM operations o WHERE o.integration_id = i.id AND o.state = 1), ''),
 	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id),
-	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id AND e.state = 2),
-	i.sync_direction, i.sync_scope, coalesce(i.sync_updated_at, 'epoch')`
+	(SELECT count(*) FROM external_organizations e WHERE e.integration_id = i.id AND e.state = 2 AND e.dismissed_at IS NULL),
+	i.sync_direction, i.sync_scope, coalesce(i.sync_updated_at, 'epoch'), i.sync_mappings, i.paused`
 
 func scanIntegration(row pgx.Row) (domain.Integration, error) {
 	var i domain.Integration
@@ -27,7 +27,7 @@ func scanIntegration(row pgx.Row) (domain.Integration, error) {
 	err := row.Scan(&i.ID, &i.AccountID, &i.Kind, &i.DisplayName, &i.Settings, &i.Endpoint, &i.State, &i.StateMessage,
 		&i.Budget.Requests, &windowMS, &i.Budget.Concurrency, &i.LastRefresh, &i.LastFullRefresh, &i.LastRefreshStarted,
 		&i.CreatedBy, &i.Created, &i.Updated, &i.RunningOperationID, &i.ExternalCount, &i.OrphanCount,
-		&i.Sync.Direction, &i.Sync.Scope, &i.Sync.Updated)
+		&i.Sync.Direction, &i.Sync.Scope, &i.Sync.Updated, &i.Sync.Mappings, &i.Paused)
 	if i.Sync.Updated.Unix() == 0 {
 		i.Sync.Updated = time.Time{}
 	}
@@ -155,8 +155,8 @@ func (t *Tx) DeleteIntegration(ctx context.Context, id string) error {
 
 // SetSyncSettings writes an integration's sync direction and scope.
 func (t *Tx) SetSyncSettings(ctx context.Context, id string, s domain.SyncSettings) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE integrations SET sync_direction = $2, sync_scope = $3, sync_updated_at = $4 WHERE id = $1`,
-		id, s.Direction, s.Scope, s.Updated); err != nil {
+	if _, err := t.tx.Exec(ctx, `UPDATE integrations SET sync_direction = $2, sync_scope = $3, sync_updated_at = $4, sync_mappings = $5
+		WHERE id = $1`, id, s.Direction, s.Scope, s.Updated, s.Mappings); err != nil {
 		return fmt.Errorf("save sync settings: %w", err)
 	}
 	return nil
