@@ -323,6 +323,13 @@ func TestCreatePatchGetNoDelete(t *testing.T) {
 	if a := call(t, srv, http.MethodGet, path, nil, nil); a.body["item"] != nil {
 		t.Fatalf("removed company still served: %v", a.body)
 	}
+	// Refused creates and patches, the refused DELETE and the control API's removal are not
+	// writes: one create and one update are.
+	w := s.Tool().Writes()
+	if len(w) != 2 || w[0].Action != "create" || w[0].CompanyID != int64(id) || w[1].Action != "update" ||
+		w[1].Name != "Renamed" || strings.Join(w[1].Fields, ",") != "name,statusId,active" || w[1].Seq != w[0].Seq+1 {
+		t.Fatalf("writes %+v", w)
+	}
 }
 
 func TestEntityFieldsPicklist(t *testing.T) {

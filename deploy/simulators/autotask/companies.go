@@ -326,7 +326,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	c := simkit.Company{Active: true, StatusID: 1}
 	apply(&c)
-	added := s.tool.Store.Add(c)
+	added := s.tool.Add(c)
 	simkit.WriteJSON(w, http.StatusOK, contentType, map[string]any{"itemId": added.ID})
 }
 
@@ -356,7 +356,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, statusValidation, err.Error())
 		return
 	}
-	if _, ok := s.tool.Store.Update(id, false, apply); !ok {
+	if _, ok := s.tool.Update(id, apply); !ok {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("Company with id %d was not found.", id))
 		return
 	}

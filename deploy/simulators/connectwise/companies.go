@@ -468,12 +468,14 @@ func (s *Server) createCompany(w http.ResponseWriter, r *http.Request) {
 	if in.ParentCompany != nil {
 		c.ParentID = in.ParentCompany.ID
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if errs := s.validate(c, 0); len(errs) > 0 {
 		invalid(w, "company object is invalid", errs...)
 		return
 	}
 	c.Active = c.StatusID != StatusInactive
-	simkit.WriteJSON(w, http.StatusCreated, contentType, s.render(s.tool.Store.Add(c)))
+	simkit.WriteJSON(w, http.StatusCreated, contentType, s.render(s.tool.Add(c)))
 }
 
 // patchOp is one JSON Patch operation.
@@ -484,6 +486,8 @@ type patchOp struct {
 }
 
 func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	cur, ok := s.companyID(w, r)
 	if !ok {
 		return
@@ -580,6 +584,8 @@ func applyPatch(c *simkit.Company, op patchOp) *fieldError {
 }
 
 func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	cur, ok := s.companyID(w, r)
 	if !ok {
 		return
@@ -616,7 +622,7 @@ func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) store(w http.ResponseWriter, id int64, next simkit.Company) {
-	c, ok := s.tool.Store.Update(id, false, func(c *simkit.Company) {
+	c, ok := s.tool.Update(id, func(c *simkit.Company) {
 		c.Identifier, c.Name, c.StatusID, c.Active, c.ParentID = next.Identifier, next.Name, next.StatusID, next.Active, next.ParentID
 	})
 	if !ok {
@@ -629,6 +635,8 @@ func (s *Server) store(w http.ResponseWriter, id int64, next simkit.Company) {
 // deleteCompany flags the company deleted, ConnectWise's way: status and lastUpdated stay as
 // they were (the pitfall an incremental sync falls into).
 func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	c, ok := s.companyID(w, r)
 	if !ok {
 		return
@@ -637,7 +645,7 @@ func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) {
 		s.tool.Error(w, http.StatusNotFound, fmt.Sprintf("Company with id %d not found", c.ID))
 		return
 	}
-	s.tool.Store.SoftDelete(c.ID)
+	s.tool.SoftDelete(c.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orgplane/orgplane/deploy/simulators/simkit"
@@ -62,6 +63,10 @@ type Server struct {
 	tool   *simkit.Tool
 	o      Options
 	prefix string // "/v4_6_release/apis/3.0"
+	// writeMu serializes the API's writes, so that checking an identifier is free and storing
+	// it is one step, as ConnectWise's unique index makes it: two concurrent creates of the same
+	// identifier must not both succeed.
+	writeMu sync.Mutex
 }
 
 // New returns an empty tenant accepting the credentials in o.

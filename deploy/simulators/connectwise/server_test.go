@@ -521,3 +521,181 @@ func TestSeedDefault(t *testing.T) {
 		t.Fatalf("%d companies, %d deleted, %d subs, %d inactive", len(all), deleted, subs, inactive)
 	}
 }
+
+func TestDuplicateIdentifierIsRefusedTheConnectWiseWay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.create(t, "AcmeCorporation", "Acme Corporation", 1, 0)
+	r := f.api("POST", "/company/companies", map[string]any{"identifier": "ACMECORPORATION", "name": "Other", "types": []map[string]any{{"id": 1}}})
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Errors  []struct {
+			Code, Message, Resource, Field string
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 400 || e.Code != "InvalidObject" || e.Message == "" || len(e.Errors) != 1 || e.Errors[0].Code != "Duplicate" ||
+		e.Errors[0].Resource != "company" || e.Errors[0].Field != "identifier" || e.Errors[0].Message == "" {
+		t.Fatalf("duplicate (case differs): %d %s", r.status, r.body)
+	}
+
+	// Creates race on one identifier: exactly one may win, as ConnectWise's unique index allows.
+	// Thousands of companies make each check slow enough for the creates to overlap.
+	f.add(5000)
+	const n = 16
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for i := range n {
+		wg.Go(func() {
+			body := map[string]any{"identifier": "Raced", "name": "Raced " + itoa(int64(i)), "types": []map[string]any{{"id": 1}}}
+			b, _ := json.Marshal(body)
+			req, _ := http.NewRequest("POST", f.srv.URL+f.sim.Prefix()+"/company/companies", bytes.NewReader(b))
+			req.Header.Set("clientId", opts.ClientID)
+			req.SetBasicAuth(opts.CompanyID+"+"+opts.PublicKey, opts.PrivateKey)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = res.Body.Close()
+			statuses <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	created := 0
+	for s := range statuses {
+		switch s {
+		case 201:
+			created++
+		case 400:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d concurrent creates of one identifier succeeded", created)
+	}
+}
+
+type writesDoc struct {
+	Writes []simkit.Write `json:"writes"`
+}
+
+func TestWriteLogCountsAPIWritesOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if got := decode[writesDoc](t, f.do("GET", "/_control/writes", nil)); got.Writes == nil || len(got.Writes) != 0 {
+		t.Fatalf("empty log: %+v", got)
+	}
+	// A company a person adds or edits in the tool is not a write.
+	if r := f.do("POST", "/_control/companies", map[string]any{"name": "Typed In", "identifier": "TypedIn"}); r.status != 201 {
+		t.Fatalf("control add: %d", r.status)
+	}
+	c := f.create(t, "Logged", "Logged Inc.", 2, 0)
+	path := "/company/companies/" + itoa(c.ID)
+	f.do("PATCH", "/_control/companies/"+itoa(c.ID), map[string]any{"name": "Edited by a person"})
+
+	// Refused: validation, an injected 5xx, the quota. None is a write.
+	if r := f.api("PATCH", path, []map[string]any{{"op": "replace", "path": "identifier", "value": "TypedIn"}}); r.status != 400 {
+		t.Fatalf("duplicate identifier patch: %d", r.status)
+	}
+	f.sim.Tool().Faults.Inject(simkit.Fault{Status: 500})
+	if r := f.api("PATCH", path, []map[string]any{{"op": "replace", "path": "name", "value": "Lost"}}); r.status != 500 {
+		t.Fatalf("injected: %d", r.status)
+	}
+	f.sim.Tool().SetQuota(1, time.Minute)
+	f.api("GET", "/system/info", nil)
+	if r := f.api("PATCH", path, []map[string]any{{"op": "replace", "path": "name", "value": "Lost"}}); r.status != 429 {
+		t.Fatalf("over quota: %d", r.status)
+	}
+	f.sim.Tool().SetQuota(0, time.Minute)
+
+	if r := f.api("PATCH", path, []map[string]any{{"op": "replace", "path": "name", "value": "Renamed"}}); r.status != 200 {
+		t.Fatalf("patch: %d", r.status)
+	}
+	if r := f.api("PUT", path, map[string]any{"identifier": "Logged", "name": "Renamed", "status": map[string]any{"id": 2}}); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := f.api("DELETE", path, nil); r.status != 204 {
+		t.Fatalf("delete: %d", r.status)
+	}
+	if r := f.api("DELETE", path, nil); r.status != 404 {
+		t.Fatalf("second delete: %d", r.status)
+	}
+
+	got := decode[writesDoc](t, f.do("GET", "/_control/writes", nil)).Writes
+	var lines []string
+	for i, w := range got {
+		if w.Seq != int64(i+1) || w.CompanyID != c.ID || w.At.IsZero() {
+			t.Errorf("write %d: %+v", i, w)
+		}
+		lines = append(lines, w.Action+" "+w.Name+" "+strings.Join(w.Fields, ","))
+	}
+	want := []string{
+		"create Logged Inc. name,identifier,typeId,statusId,active",
+		"update Renamed name",
+		"update Renamed statusId,active",
+		"delete Renamed ",
+	}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Fatalf("writes\n%q\nwant\n%q", lines, want)
+	}
+	if len(f.sim.Tool().Writes()) != 4 {
+		t.Fatalf("Writes() = %+v", f.sim.Tool().Writes())
+	}
+	if r := f.do("DELETE", "/_control/writes", nil); r.status != 204 {
+		t.Fatalf("reset: %d", r.status)
+	}
+	if n := len(f.sim.Tool().Writes()); n != 0 {
+		t.Fatalf("%d writes after reset", n)
+	}
+	f.create(t, "After", "After Reset", 1, 0)
+	if w := f.sim.Tool().Writes(); len(w) != 1 || w[0].Seq != 5 {
+		t.Fatalf("after reset: %+v", w)
+	}
+}
+
+func TestDownForADuration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if r := f.do("POST", "/_control/faults", map[string]any{"status": 503, "for": "1s"}); r.status != 204 {
+		t.Fatalf("inject: %d %s", r.status, r.body)
+	}
+	start := time.Now()
+	down := 0
+	for time.Since(start) < 300*time.Millisecond {
+		r := f.api("GET", "/system/info", nil)
+		if r.status != 503 || decode[cwError](t, r).Code != "UnexpectedError" {
+			t.Fatalf("while down, after %v: %d %s", time.Since(start), r.status, r.body)
+		}
+		down++
+		time.Sleep(20 * time.Millisecond)
+	}
+	if down < 5 {
+		t.Fatalf("only %d requests while down", down)
+	}
+	if r := f.do("GET", "/_control/stats", nil); r.status != 200 {
+		t.Fatalf("the control API is not part of the outage: %d", r.status)
+	}
+	time.Sleep(time.Until(start.Add(1100 * time.Millisecond)))
+	if r := f.api("GET", "/system/info", nil); r.status != 200 {
+		t.Fatalf("after the outage: %d %s", r.status, r.body)
+	}
+	// The Go switch, and a count fault queued behind it still applies once the outage ends.
+	f.sim.Tool().Faults.Down(0, 500*time.Millisecond)
+	f.sim.Tool().Faults.Inject(simkit.Fault{Status: 500})
+	if r := f.api("GET", "/system/info", nil); r.status != 503 {
+		t.Fatalf("Down: %d", r.status)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if r := f.api("GET", "/system/info", nil); r.status != 500 {
+		t.Fatalf("queued count fault: %d", r.status)
+	}
+	if r := f.api("GET", "/system/info", nil); r.status != 200 {
+		t.Fatalf("recovered: %d", r.status)
+	}
+}

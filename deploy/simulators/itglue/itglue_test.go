@@ -254,6 +254,17 @@ func TestUpdateAndBulkDeleteWithSubOrganizations(t *testing.T) {
 	if status, _, _ := f.call(t, "GET", fmt.Sprintf("/organizations/%d", child.ID), key, ""); status != 404 {
 		t.Errorf("deleted child: %d, want 404", status)
 	}
+	// The companies added to the store are not writes, nor the refused requests; the patch and
+	// the three deletions of the bulk destroy are.
+	var got []string
+	for _, w := range f.sim.Tool().Writes() {
+		got = append(got, fmt.Sprintf("%s %d %v", w.Action, w.CompanyID, w.Fields))
+	}
+	want := []string{fmt.Sprintf("update %d [name statusId active]", other.ID), fmt.Sprintf("delete %d []", root.ID),
+		fmt.Sprintf("delete %d []", child.ID), fmt.Sprintf("delete %d []", grandchild.ID)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("writes %q, want %q", got, want)
+	}
 }
 
 func TestQuota(t *testing.T) {

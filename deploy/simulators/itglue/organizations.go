@@ -478,7 +478,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 	}
 	c := simkit.Company{TypeID: s.tool.Store.Types[0].ID, StatusID: s.tool.Store.Statuses[0].ID}
 	s.apply(a, &c)
-	c = s.tool.Store.Add(c)
+	c = s.tool.Add(c)
 	s.applyExtra(a, c.ID)
 	simkit.WriteJSON(w, http.StatusCreated, ContentType, map[string]any{"data": s.render(c)})
 }
@@ -505,7 +505,7 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusUnprocessableEntity, errs...)
 		return
 	}
-	c, found := s.tool.Store.Update(id, false, func(c *simkit.Company) { s.apply(a, c) })
+	c, found := s.tool.Update(id, func(c *simkit.Company) { s.apply(a, c) })
 	if !found {
 		writeErrors(w, http.StatusNotFound, apiError{Detail: "Record not found"})
 		return
@@ -553,7 +553,7 @@ func (s *Server) deleteOrganizations(w http.ResponseWriter, r *http.Request) {
 	}
 	data := make([]resource, 0, len(gone))
 	for _, id := range gone {
-		if c, ok := s.tool.Store.Remove(id); ok {
+		if c, ok := s.tool.Remove(id); ok {
 			data = append(data, resource{ID: strconv.FormatInt(c.ID, 10), Type: "organizations", Attributes: map[string]any{"name": c.Name}})
 		}
 	}

@@ -52,7 +52,16 @@ func (in CompanyInput) apply(c *Company) {
 //	                                       deletedFlag, status and lastUpdated untouched),
 //	                                       ?mode=remove (default) makes it vanish
 //	GET    /_control/stats                 request counts (Stats); DELETE resets them
-//	POST   /_control/faults                queue a Fault; DELETE clears faults and switches
+//	GET    /_control/writes                {"writes":[Write...]}: every create, update (PATCH,
+//	                                       PUT) and delete the vendor API applied, in order;
+//	                                       DELETE empties the log. Requests refused (429, 5xx,
+//	                                       injected faults, validation) are not writes, and
+//	                                       neither are changes made through this control API.
+//	POST   /_control/faults                queue a Fault: {"status":500,"count":3} answers the
+//	                                       next 3 API requests 500; {"status":503,"for":"30s"}
+//	                                       answers every API request 503 for 30 s from now (an
+//	                                       outage); {"delay":"2s"} slows the next one. DELETE
+//	                                       clears faults and switches
 //	PUT    /_control/latency               {"latency":"5ms"} per-request time
 //	PUT    /_control/credentials           {"reject":true} refuse every credential
 //	PUT    /_control/quota                 {"limit":50,"window":"5s"} the request quota
@@ -130,6 +139,13 @@ func (t *Tool) mountControl() {
 	})
 	m.HandleFunc("DELETE /_control/stats", func(w http.ResponseWriter, _ *http.Request) {
 		t.Acct.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("GET /_control/writes", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, "application/json", map[string][]Write{"writes": t.Writes()})
+	})
+	m.HandleFunc("DELETE /_control/writes", func(w http.ResponseWriter, _ *http.Request) {
+		t.ResetWrites()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("POST /_control/faults", func(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// Fault is one injected misbehaviour, consumed by the next matching request.
+// Fault is one injected misbehaviour. Faults are queued and served in order: the head of the
+// queue applies to the next request, for Count requests or, when For is set, to every request
+// until For has passed since it was injected (an outage: {"status":503,"for":"30s"}).
 type Fault struct {
 	// Status is the status to answer with (429, 500, 503...); 0 only delays.
 	Status int `json:"status"`
@@ -15,8 +17,13 @@ type Fault struct {
 	RetryAfter int `json:"retryAfterSeconds,omitempty"`
 	// Delay is how long to wait before answering (slowness, timeouts).
 	Delay Duration `json:"delay,omitempty"`
-	// Count is how many requests it applies to (default 1).
+	// Count is how many requests it applies to (default 1); ignored when For is set.
 	Count int `json:"count,omitempty"`
+	// For makes the fault a window of time instead of a count: every request within For of the
+	// injection gets it.
+	For Duration `json:"for,omitempty"`
+
+	until time.Time
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -40,14 +47,26 @@ type Faults struct {
 	badAuth bool
 }
 
-// Inject queues f for the next requests.
+// Inject queues x for the next requests.
 func (f *Faults) Inject(x Fault) {
 	if x.Count <= 0 {
 		x.Count = 1
 	}
 	f.mu.Lock()
+	if x.For > 0 {
+		x.until = time.Now().Add(time.Duration(x.For))
+	}
 	f.queue = append(f.queue, x)
 	f.mu.Unlock()
+}
+
+// Down makes the tool answer every API request with status (503 when 0) for d, as a vendor
+// outage does; Retry-After is left out, as most outages do not send one.
+func (f *Faults) Down(status int, d time.Duration) {
+	if status == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	f.Inject(Fault{Status: status, For: Duration(d)})
 }
 
 // SetLatency makes every request take at least d (the vendor's per-request time).
@@ -69,10 +88,17 @@ func (f *Faults) Reset() { f.mu.Lock(); f.queue, f.latency, f.badAuth = nil, 0, 
 func (f *Faults) next() (Fault, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := time.Now()
+	for len(f.queue) > 0 && !f.queue[0].until.IsZero() && !now.Before(f.queue[0].until) {
+		f.queue = f.queue[1:]
+	}
 	if len(f.queue) == 0 {
 		return Fault{}, false
 	}
 	x := f.queue[0]
+	if !x.until.IsZero() {
+		return x, true
+	}
 	f.queue[0].Count--
 	if f.queue[0].Count <= 0 {
 		f.queue = f.queue[1:]

@@ -23,7 +23,8 @@ type Tool struct {
 	// ErrorBody renders the vendor's error shape for a status and message.
 	ErrorBody func(status int, message string) (contentType string, body []byte)
 
-	mux *http.ServeMux
+	mux    *http.ServeMux
+	writes writeLog
 
 	hookMu     sync.Mutex
 	hookURL    string

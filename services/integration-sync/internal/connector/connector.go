@@ -33,6 +33,8 @@ type Company struct {
 	Deleted bool
 	// UpdatedAt is the tool's last-modified time (zero when the tool has none).
 	UpdatedAt time.Time
+	// Identifier is ConnectWise's short unique code; empty for other kinds.
+	Identifier string
 }
 
 // ListQuery asks for one page of organizations.
@@ -62,6 +64,8 @@ type NewCompany struct {
 	StatusID string
 	ParentID string
 	// Identifier is ConnectWise's short unique code (at most 30 characters); ignored elsewhere.
+	// Set, it is used verbatim and a clash is ErrIdentifierTaken; empty, ConnectWise derives one
+	// from the name and steps its suffix past clashes (see connectwise.Identifier).
 	Identifier string
 }
 
@@ -100,6 +104,14 @@ type Connector interface {
 	GetOrganization(ctx context.Context, externalID string) (Company, error)
 	// CreateOrganization creates an organization and returns it as the tool stored it.
 	CreateOrganization(ctx context.Context, c NewCompany) (Company, error)
+	// FindOrganization returns the organization a CreateOrganization(c) would have made, or
+	// ErrNotFound: a caller that may have lost the answer of a create (a crash between sending
+	// it and recording the result) asks this before creating again. It matches on what the
+	// tool keeps unique or exact (ConnectWise: the identifier; Autotask and IT Glue: the exact
+	// name, the newest of several), never on a fuzzy match; a kind that cannot create returns
+	// ErrUnsupported. The match may be an organization someone else made with that name or
+	// identifier: the caller decides whether to adopt it.
+	FindOrganization(ctx context.Context, c NewCompany) (Company, error)
 	// UpdateOrganization changes the given fields only (ConnectWise: a JSON Patch).
 	UpdateOrganization(ctx context.Context, externalID string, ch Changes) (Company, error)
 	// DeactivateOrganization makes the organization inactive.
@@ -159,6 +171,10 @@ type Kind struct {
 	Incremental bool
 	// PSA is true for a professional services automation tool (two-way sync applies).
 	PSA bool
+	// Identifier, when set, derives the tool's unique short code for a new company from its
+	// name, n > 0 giving the n-th alternative (ConnectWise). The sync records the one it sends
+	// before creating, so a retry after a crash can look the company up by it.
+	Identifier func(name string, n int) string
 	// New builds a connector over client, whose transport spends the integration's budget.
 	New func(cfg Config, client *http.Client) (Connector, error)
 }
@@ -177,6 +193,9 @@ var (
 	ErrRejected = errors.New("refused by the integrated tool")
 	// ErrUnavailable: the tool failed (5xx, timeout, 429 after the transport gave up).
 	ErrUnavailable = errors.New("integrated tool unavailable")
+	// ErrIdentifierTaken: a create named a unique identifier (ConnectWise's) that another
+	// organization holds. It comes with ErrRejected (both match errors.Is).
+	ErrIdentifierTaken = errors.New("identifier already in use in the integrated tool")
 )
 
 // VendorError is a refusal with the tool's own status and message.

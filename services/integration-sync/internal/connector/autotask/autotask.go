@@ -437,6 +437,42 @@ func (c *Connector) CreateOrganization(ctx context.Context, n connector.NewCompa
 	return c.GetOrganization(ctx, strconv.FormatInt(res.ItemID, 10))
 }
 
+// FindOrganization returns the company CreateOrganization(n) would have made: the one named
+// exactly n.Name (trimmed, as the create sends it), the newest (highest id) when there are
+// several. Autotask's eq ignores case, so the answer is narrowed to the exact spelling here.
+func (c *Connector) FindOrganization(ctx context.Context, n connector.NewCompany) (connector.Company, error) {
+	if err := checkName(n.Name); err != nil {
+		return connector.Company{}, err
+	}
+	name := strings.TrimSpace(n.Name)
+	var found *company
+	idFilter := filter{Op: "gte", Field: "id", Value: 0}
+	for {
+		body := map[string]any{"MaxRecords": pageSize, "IncludeFields": includeFields(),
+			"filter": []filter{{Op: "eq", Field: "companyName", Value: name}, idFilter}}
+		var res struct {
+			Items       []company   `json:"items"`
+			PageDetails pageDetails `json:"pageDetails"`
+		}
+		if err := c.call(ctx, http.MethodPost, "Companies/query", body, &res); err != nil {
+			return connector.Company{}, err
+		}
+		for i := range res.Items {
+			if res.Items[i].CompanyName == name && (found == nil || res.Items[i].ID > found.ID) {
+				found = &res.Items[i]
+			}
+		}
+		if res.PageDetails.NextPageURL == nil || *res.PageDetails.NextPageURL == "" || len(res.Items) == 0 {
+			break
+		}
+		idFilter = filter{Op: "gt", Field: "id", Value: res.Items[len(res.Items)-1].ID}
+	}
+	if found == nil {
+		return connector.Company{}, fmt.Errorf("autotask: no company named %q: %w", name, connector.ErrNotFound)
+	}
+	return c.normalize(*found), nil
+}
+
 // UpdateOrganization PATCHes only the changed fields and reads the company back.
 func (c *Connector) UpdateOrganization(ctx context.Context, externalID string, ch connector.Changes) (connector.Company, error) {
 	id, err := parseID(externalID)

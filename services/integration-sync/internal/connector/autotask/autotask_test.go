@@ -469,3 +469,63 @@ func TestZoneDiscoveredOnce(t *testing.T) {
 		t.Fatalf("zone discoveries = %d, want 1", n)
 	}
 }
+
+func TestFindOrganizationByExactName(t *testing.T) {
+	t.Parallel()
+	s, srv := startSim(t)
+	store := s.Tool().Store
+	c := newConn(t, srv, nil)
+	ctx := context.Background()
+
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Acme Dental"}); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("none: %v", err)
+	}
+	// What a create whose answer was lost left behind is found, and nothing is written again.
+	made, err := c.CreateOrganization(ctx, connector.NewCompany{Name: " Acme Dental "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.FindOrganization(ctx, connector.NewCompany{Name: " Acme Dental "})
+	if err != nil || got.ExternalID != made.ExternalID || got.Name != "Acme Dental" {
+		t.Fatalf("find after create: %+v, %v", got, err)
+	}
+	if w := s.Tool().Writes(); len(w) != 1 || w[0].Action != "create" {
+		t.Fatalf("writes %+v", w)
+	}
+
+	// Autotask's eq ignores case; only the exact spelling counts, and of several the newest.
+	store.Add(simkit.Company{Name: "ACME DENTAL", TypeID: 1, Active: true})
+	newest := store.Add(simkit.Company{Name: "Acme Dental", TypeID: 1, Active: false})
+	store.Add(simkit.Company{Name: "Acme Dental Inc.", TypeID: 1, Active: true})
+	store.Add(simkit.Company{Name: "acme dental", TypeID: 1, Active: true})
+	got, err = c.FindOrganization(ctx, connector.NewCompany{Name: "Acme Dental"})
+	if err != nil || got.ExternalID != strconv.FormatInt(newest.ID, 10) || got.Active {
+		t.Fatalf("newest exact: %+v, %v (want %d)", got, err, newest.ID)
+	}
+	// Autotask has no deleted flag: a company gone from the API is not found.
+	store.SoftDelete(newest.ID)
+	if got, err = c.FindOrganization(ctx, connector.NewCompany{Name: "Acme Dental"}); err != nil || got.ExternalID != made.ExternalID {
+		t.Fatalf("after the newest went: %+v, %v", got, err)
+	}
+
+	// The exact spelling may sit behind a page of other spellings.
+	first := store.Add(simkit.Company{Name: "Paged", TypeID: 1, Active: true})
+	for range 600 {
+		store.Add(simkit.Company{Name: "PAGED", TypeID: 1, Active: true})
+	}
+	before := s.Tool().Acct.Snapshot().Requests[sim.RouteQuery]
+	if got, err = c.FindOrganization(ctx, connector.NewCompany{Name: "Paged"}); err != nil || got.ExternalID != strconv.FormatInt(first.ID, 10) {
+		t.Fatalf("paged: %+v, %v", got, err)
+	}
+	if n := s.Tool().Acct.Snapshot().Requests[sim.RouteQuery] - before; n != 2 {
+		t.Fatalf("paged find made %d queries, want 2", n)
+	}
+
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "  "}); !errors.Is(err, connector.ErrRejected) {
+		t.Fatalf("blank name: %v", err)
+	}
+	s.Tool().Faults.Inject(simkit.Fault{Status: http.StatusServiceUnavailable})
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Acme Dental"}); !errors.Is(err, connector.ErrUnavailable) {
+		t.Fatalf("outage: %v", err)
+	}
+}

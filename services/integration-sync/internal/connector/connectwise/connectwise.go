@@ -51,8 +51,9 @@ const (
 // Kind describes ConnectWise PSA.
 func Kind() connector.Kind {
 	return connector.Kind{
-		Name:  "connectwise",
-		Title: "ConnectWise PSA",
+		Name:       "connectwise",
+		Title:      "ConnectWise PSA",
+		Identifier: Identifier,
 		Fields: []connector.Field{
 			{Name: "site", Description: "API host of the ConnectWise site, e.g. api-na.myconnectwise.net", Required: true, Secret: true},
 			{Name: "companyId", Description: "The company id used to log in to ConnectWise", Required: true, Secret: true},
@@ -187,13 +188,32 @@ type errorBody struct {
 	} `json:"errors"`
 }
 
+// identifierTaken reports whether a 400's field errors say the identifier is in use.
+// ConnectWise does not document its codes; the simulator answers "Duplicate", and the words of
+// the message are the fallback for a tenant that spells it otherwise.
+func (e errorBody) identifierTaken() bool {
+	for _, fe := range e.Errors {
+		if !strings.EqualFold(fe.Field, "identifier") {
+			continue
+		}
+		code, msg := strings.ToLower(fe.Code), strings.ToLower(fe.Message)
+		if strings.Contains(code, "duplicate") || strings.Contains(msg, "in use") ||
+			strings.Contains(msg, "already") || strings.Contains(msg, "duplicate") || strings.Contains(msg, "exists") {
+			return true
+		}
+	}
+	return false
+}
+
 // statusError turns a non-2xx response into connector.StatusError with ConnectWise's message
-// (and its field errors, which say what was wrong with a refused company).
+// (and its field errors, which say what was wrong with a refused company); a refused identifier
+// also matches connector.ErrIdentifierTaken.
 func statusError(res *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
 	var e errorBody
 	msg := ""
-	if json.Unmarshal(b, &e) == nil {
+	parsed := json.Unmarshal(b, &e) == nil
+	if parsed {
 		msg = e.Message
 		var details []string
 		for _, fe := range e.Errors {
@@ -211,7 +231,11 @@ func statusError(res *http.Response) error {
 			msg = msg[:200]
 		}
 	}
-	return connector.StatusError(res.StatusCode, msg)
+	err := connector.StatusError(res.StatusCode, msg)
+	if parsed && res.StatusCode == http.StatusBadRequest && e.identifierTaken() {
+		return fmt.Errorf("%w: %w", connector.ErrIdentifierTaken, err)
+	}
+	return err
 }
 
 // call makes an authenticated API call to rel (relative to the API base) and decodes a 2xx
@@ -285,7 +309,7 @@ type ref struct {
 }
 
 func (cw company) normalize() connector.Company {
-	out := connector.Company{ExternalID: strconv.FormatInt(cw.ID, 10), Name: cw.Name, Active: true, Deleted: cw.Deleted}
+	out := connector.Company{ExternalID: strconv.FormatInt(cw.ID, 10), Name: cw.Name, Identifier: cw.Identifier, Active: true, Deleted: cw.Deleted}
 	if cw.Status != nil {
 		out.StatusID, out.StatusName = strconv.FormatInt(cw.Status.ID, 10), cw.Status.Name
 		// ConnectWise statuses are the tenant's own; "Inactive" is the one Deactivate sets.
@@ -425,14 +449,17 @@ func (c *Connector) GetOrganization(ctx context.Context, externalID string) (con
 	return cw.normalize(), nil
 }
 
-// CreateOrganization creates a company; ConnectWise needs an identifier (derived from the name
-// when empty) and a type (the tenant's first when none is given).
+// maxIdentifierTries is how many derived identifiers a create tries: the base and 20 suffixes.
+const maxIdentifierTries = 21
+
+// CreateOrganization creates a company; ConnectWise needs an identifier and a type (the
+// tenant's first when none is given). A caller's Identifier is sent as it is, and a clash is
+// connector.ErrIdentifierTaken. Without one, the identifier is Identifier(name, 0) and, while
+// ConnectWise answers that it is taken, Identifier(name, 1), (name, 2)... up to 20; the
+// returned Company carries the identifier used. A caller that must create exactly once sets
+// the identifier itself and records it first: FindOrganization can only find what it is told.
 func (c *Connector) CreateOrganization(ctx context.Context, nc connector.NewCompany) (connector.Company, error) {
-	ident := nc.Identifier
-	if ident == "" {
-		ident = DeriveIdentifier(nc.Name)
-	}
-	body := map[string]any{"identifier": ident, "name": nc.Name}
+	body := map[string]any{"name": nc.Name}
 	typeID := nc.TypeID
 	if typeID == "" {
 		types, err := c.ListTypes(ctx)
@@ -463,11 +490,70 @@ func (c *Connector) CreateOrganization(ctx context.Context, nc connector.NewComp
 		}
 		body["parentCompany"] = ref{ID: id}
 	}
-	var cw company
-	if _, err := c.call(ctx, http.MethodPost, companiesPath, body, &cw); err != nil {
+	tries := maxIdentifierTries
+	if nc.Identifier != "" {
+		tries = 1
+	}
+	for n := range tries {
+		ident := nc.Identifier
+		if ident == "" {
+			ident = Identifier(nc.Name, n)
+		}
+		body["identifier"] = ident
+		var cw company
+		_, err = c.call(ctx, http.MethodPost, companiesPath, body, &cw)
+		if err == nil {
+			return cw.normalize(), nil
+		}
+		if !errors.Is(err, connector.ErrIdentifierTaken) {
+			return connector.Company{}, err
+		}
+	}
+	return connector.Company{}, err
+}
+
+// FindOrganization returns the company holding the identifier CreateOrganization(nc) would
+// send first: nc.Identifier, or Identifier(nc.Name, 0) when that is empty. It does not look
+// at the suffixed alternatives nor at names: an identifier is the only exact key ConnectWise
+// has, and a company of the same name is not necessarily ours. ConnectWise compares
+// identifiers without case, as its uniqueness does. A company flagged deleted still holds its
+// identifier and is returned with Deleted set.
+func (c *Connector) FindOrganization(ctx context.Context, nc connector.NewCompany) (connector.Company, error) {
+	ident := nc.Identifier
+	if ident == "" {
+		ident = Identifier(nc.Name, 0)
+	}
+	lit, err := conditionString(ident)
+	if err != nil {
 		return connector.Company{}, err
 	}
-	return cw.normalize(), nil
+	v := url.Values{}
+	v.Set("conditions", "identifier="+lit)
+	// Identifiers are unique, so one is the most there can be; two leave room to notice if a
+	// tenant ever breaks that, in which case the newest is the likelier to be ours.
+	v.Set("orderBy", "id desc")
+	v.Set("pageSize", "2")
+	var list []company
+	if _, err := c.call(ctx, http.MethodGet, companiesPath+"?"+v.Encode(), nil, &list); err != nil {
+		return connector.Company{}, err
+	}
+	if len(list) == 0 {
+		return connector.Company{}, fmt.Errorf("connectwise: no company with identifier %q: %w", ident, connector.ErrNotFound)
+	}
+	return list[0].normalize(), nil
+}
+
+// conditionString quotes s as a string literal of ConnectWise's conditions: double quotes, or
+// single quotes for a value holding a double quote. The language has no escape that
+// ConnectWise documents, so a value holding both cannot be asked for.
+func conditionString(s string) (string, error) {
+	switch {
+	case !strings.Contains(s, `"`):
+		return `"` + s + `"`, nil
+	case !strings.Contains(s, "'"):
+		return "'" + s + "'", nil
+	}
+	return "", fmt.Errorf("connectwise: %q holds both kinds of quote and cannot be searched for: %w", s, connector.ErrRejected)
 }
 
 func numericID(what, v string) (int64, error) {
@@ -478,19 +564,75 @@ func numericID(what, v string) (int64, error) {
 	return n, nil
 }
 
-// DeriveIdentifier makes a ConnectWise identifier from a name: its letters and digits,
-// uppercase, at most 30.
-func DeriveIdentifier(name string) string {
+// Identifier derives a ConnectWise company identifier from a name. The rule:
+//   - letters and digits only, case kept: accented Latin letters fold to their base letter
+//     ("Café Zürich" gives "CafeZurich", "ß" gives "ss"), everything else is dropped;
+//   - a name with none of those gives "Company";
+//   - n = 0 is that base, cut to 30 characters (ConnectWise's limit);
+//   - n > 0 is the n-th alternative for when the base is taken: the base cut so that the
+//     suffix n+1 still fits in 30 ("AcmeCorporation2" for n = 1, "AcmeCorporation3" for n = 2).
+//
+// ConnectWise compares identifiers without case, so "ACME" and "Acme" clash.
+func Identifier(name string, n int) string {
 	var b strings.Builder
 	for _, r := range name {
-		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			b.WriteRune(unicode.ToUpper(r))
-			if b.Len() == maxIdentifierLen {
-				break
-			}
+		if r > unicode.MaxASCII {
+			b.WriteString(foldLatin(r))
+		} else if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+		if b.Len() >= maxIdentifierLen {
+			break
 		}
 	}
-	return b.String()
+	base := b.String()
+	if base == "" {
+		base = "Company"
+	}
+	suffix := ""
+	if n > 0 {
+		suffix = strconv.Itoa(n + 1)
+	}
+	return base[:min(len(base), maxIdentifierLen-len(suffix))] + suffix
+}
+
+// The accented letters of Latin-1 and Latin Extended-A and, rune for rune, their base letters:
+// a table, since the standard library has no Unicode decomposition.
+const (
+	latinAccented = "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝàáâãäåçèéêëìíîïðñòóôõöøùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĐđĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħĨĩĪīĬĭĮįİıĴĵĶķĸĹĺĻļĽľĿŀŁłŃńŅņŇňŉŊŋŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſ"
+	latinBase     = "AAAAAACEEEEIIIIDNOOOOOOUUUUYaaaaaaceeeeiiiidnoooooouuuuyyAaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIiJjKkkLlLlLlLlLlNnNnNnnNnOoOoOoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs"
+)
+
+// foldLatin is the ASCII spelling of a non-ASCII letter, "" for anything it does not know.
+func foldLatin(r rune) string {
+	switch r {
+	case 'ß':
+		return "ss"
+	case 'Æ':
+		return "AE"
+	case 'æ':
+		return "ae"
+	case 'Œ':
+		return "OE"
+	case 'œ':
+		return "oe"
+	case 'Þ':
+		return "TH"
+	case 'þ':
+		return "th"
+	case 'Ĳ':
+		return "IJ"
+	case 'ĳ':
+		return "ij"
+	}
+	i := 0
+	for _, a := range latinAccented {
+		if a == r {
+			return latinBase[i : i+1]
+		}
+		i++
+	}
+	return ""
 }
 
 type patchOp struct {

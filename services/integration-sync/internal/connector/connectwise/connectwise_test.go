@@ -257,11 +257,12 @@ func TestCreateUpdateDeactivateDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored, _ := e.sim.Tool().Store.Get(mustID(t, parent.ExternalID))
-	if stored.Identifier != "STMARYSPHARMACYLLC" || parent.TypeName != "Client" || !parent.Active {
+	if stored.Identifier != "StMarysPharmacyLLC" || parent.Identifier != stored.Identifier || parent.TypeName != "Client" || !parent.Active {
 		t.Fatalf("created %+v (identifier %q)", parent, stored.Identifier)
 	}
+	// A caller's identifier is used as it is: a clash is the caller's to resolve.
 	if _, err := c.CreateOrganization(ctx, connector.NewCompany{Name: "Another", Identifier: "stmarysPharmacyLLC"}); !errors.Is(err, connector.ErrRejected) ||
-		!strings.Contains(err.Error(), "identifier") {
+		!errors.Is(err, connector.ErrIdentifierTaken) || !strings.Contains(err.Error(), "identifier") {
 		t.Fatalf("duplicate identifier: %v", err)
 	}
 	child, err := c.CreateOrganization(ctx, connector.NewCompany{Name: strings.Repeat("Long Name ", 3), TypeID: "3", ParentID: parent.ExternalID})
@@ -418,16 +419,159 @@ func TestWebhookSignature(t *testing.T) {
 	}
 }
 
-func TestDeriveIdentifier(t *testing.T) {
+func TestIdentifier(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{
-		"Acme Dental, LLC":       "ACMEDENTALLLC",
-		"Johnson & Sons":         "JOHNSONSONS",
-		"Café Zürich 24/7":       "CAFZRICH247",
-		strings.Repeat("ab", 40): strings.Repeat("AB", 15),
+	for _, tc := range []struct {
+		name string
+		n    int
+		want string
+	}{
+		{"Acme Dental, LLC", 0, "AcmeDentalLLC"},
+		{"Johnson & Sons", 0, "JohnsonSons"},
+		{"Café Zürich 24/7", 0, "CafeZurich247"},
+		{"Straße Œuvre Łódź", 0, "StrasseOEuvreLodz"},
+		{"株式会社", 0, "Company"},
+		{"!!!", 3, "Company4"},
+		{"Acme Corporation", 1, "AcmeCorporation2"},
+		{"Acme Corporation", 9, "AcmeCorporation10"},
+		{strings.Repeat("ab", 40), 0, strings.Repeat("ab", 15)},
+		{strings.Repeat("ab", 40), 1, strings.Repeat("ab", 14) + "a2"},
+		{strings.Repeat("ab", 40), 20, strings.Repeat("ab", 14) + "21"},
+		{strings.Repeat("x", 29) + "ß", 0, strings.Repeat("x", 29) + "s"},
 	} {
-		if got := connectwise.DeriveIdentifier(in); got != want {
-			t.Errorf("%q: %q want %q", in, got, want)
+		got := connectwise.Identifier(tc.name, tc.n)
+		if got != tc.want || len(got) > 30 {
+			t.Errorf("Identifier(%q, %d) = %q, want %q", tc.name, tc.n, got, tc.want)
 		}
+	}
+}
+
+func TestCreateStepsPastTakenIdentifiers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.connector(t, nil)
+	ctx := context.Background()
+	st := e.sim.Tool().Store
+	// Someone else's companies hold the first two identifiers, one spelled in other case.
+	st.Add(simkit.Company{Name: "Acme Corp (old)", Identifier: "ACMECORPORATION", TypeID: 1, StatusID: 1, Active: true})
+	st.Add(simkit.Company{Name: "Acme Corp (older)", Identifier: "AcmeCorporation2", TypeID: 1, StatusID: 1, Active: true})
+
+	got, err := c.CreateOrganization(ctx, connector.NewCompany{Name: "Acme Corporation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Identifier != "AcmeCorporation3" || got.Name != "Acme Corporation" {
+		t.Fatalf("created %+v", got)
+	}
+	if w := e.sim.Tool().Writes(); len(w) != 1 || w[0].Action != "create" || w[0].CompanyID != mustID(t, got.ExternalID) {
+		t.Fatalf("writes %+v", w)
+	}
+	if n := e.sim.Tool().Acct.Snapshot().Requests["POST /v4_6_release/apis/3.0/company/companies"]; n != 3 {
+		t.Fatalf("%d POSTs, want 3", n)
+	}
+
+	// Every derived identifier taken: the create gives up after the base and 20 suffixes.
+	for n := range 21 {
+		st.Add(simkit.Company{Name: "Full", Identifier: connectwise.Identifier("Full House", n), TypeID: 1, StatusID: 1, Active: true})
+	}
+	e.sim.Tool().ResetWrites()
+	if _, err := c.CreateOrganization(ctx, connector.NewCompany{Name: "Full House"}); !errors.Is(err, connector.ErrIdentifierTaken) {
+		t.Fatalf("all taken: %v", err)
+	}
+	if w := e.sim.Tool().Writes(); len(w) != 0 {
+		t.Fatalf("writes %+v", w)
+	}
+
+	// Other refusals are not retried.
+	before := e.sim.Tool().Acct.Snapshot().Requests["POST /v4_6_release/apis/3.0/company/companies"]
+	if _, err := c.CreateOrganization(ctx, connector.NewCompany{Name: strings.Repeat("n", 51)}); !errors.Is(err, connector.ErrRejected) || errors.Is(err, connector.ErrIdentifierTaken) {
+		t.Fatalf("long name: %v", err)
+	}
+	if n := e.sim.Tool().Acct.Snapshot().Requests["POST /v4_6_release/apis/3.0/company/companies"] - before; n != 1 {
+		t.Fatalf("a refused name was sent %d times", n)
+	}
+}
+
+// loseAnswer sends a request and then reports a network failure instead of its answer: the
+// create that happened with nobody hearing of it.
+type loseAnswer struct {
+	next http.RoundTripper
+	lose func(*http.Request) bool
+}
+
+func (l loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := l.next.RoundTrip(req)
+	if err == nil && l.lose(req) {
+		_ = res.Body.Close()
+		return nil, errors.New("connection reset after the request was sent")
+	}
+	return res, err
+}
+
+func TestFindOrganizationAfterALostCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	creds := map[string]string{"site": "api-na.myconnectwise.net", "companyId": tenant.CompanyID, "publicKey": tenant.PublicKey,
+		"privateKey": tenant.PrivateKey, "clientId": tenant.ClientID}
+	lossy, err := connectwise.New(connector.Config{Credentials: creds, BaseURL: e.srv.URL}, &http.Client{Transport: loseAnswer{
+		next: http.DefaultTransport,
+		lose: func(r *http.Request) bool { return r.Method == http.MethodPost },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.connector(t, nil)
+
+	nc := connector.NewCompany{Name: "Blue Ridge Dental", Identifier: connectwise.Identifier("Blue Ridge Dental", 0), TypeID: "1"}
+	if _, err := c.FindOrganization(ctx, nc); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("before the create: %v", err)
+	}
+	if _, err := lossy.CreateOrganization(ctx, nc); !errors.Is(err, connector.ErrUnavailable) {
+		t.Fatalf("lost create: %v", err)
+	}
+	// The retry asks first, finds the company, and does not create a second one.
+	found, err := c.FindOrganization(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.sim.Tool().Writes()
+	if len(w) != 1 || found.ExternalID != strconv.FormatInt(w[0].CompanyID, 10) || found.Identifier != "BlueRidgeDental" || found.Name != nc.Name {
+		t.Fatalf("found %+v, writes %+v", found, w)
+	}
+	// Identifiers compare without case, as ConnectWise's uniqueness does; an empty identifier
+	// is the derived one.
+	for _, q := range []connector.NewCompany{{Identifier: "blueridgedental"}, {Name: "Blue Ridge Dental"}} {
+		if got, err := c.FindOrganization(ctx, q); err != nil || got.ExternalID != found.ExternalID {
+			t.Fatalf("find %+v: %+v %v", q, got, err)
+		}
+	}
+	// Only the identifier counts: the same name under another identifier is not found, nor
+	// a suffixed alternative of the derived one.
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: nc.Name, Identifier: "BlueRidge2"}); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("other identifier: %v", err)
+	}
+	e.sim.Tool().Store.Add(simkit.Company{Name: "Summit IT", Identifier: "SummitIT2", TypeID: 1, StatusID: 1, Active: true})
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Summit IT"}); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("suffixed alternative: %v", err)
+	}
+	// A flagged company still holds its identifier.
+	if err := c.DeleteOrganization(ctx, found.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.FindOrganization(ctx, nc); err != nil || !got.Deleted {
+		t.Fatalf("after delete: %+v %v", got, err)
+	}
+	// Quotes: a double quote is searched in single quotes; both cannot be asked for.
+	e.sim.Tool().Store.Add(simkit.Company{Name: "Quoted", Identifier: `Q"uoted`, TypeID: 1, StatusID: 1, Active: true})
+	if got, err := c.FindOrganization(ctx, connector.NewCompany{Identifier: `Q"uoted`}); err != nil || got.Name != "Quoted" {
+		t.Fatalf("quoted: %+v %v", got, err)
+	}
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Identifier: `Q"u'oted`}); !errors.Is(err, connector.ErrRejected) {
+		t.Fatalf("both quotes: %v", err)
+	}
+	e.sim.Tool().Faults.Inject(simkit.Fault{Status: http.StatusServiceUnavailable})
+	if _, err := c.FindOrganization(ctx, nc); !errors.Is(err, connector.ErrUnavailable) {
+		t.Fatalf("outage: %v", err)
 	}
 }

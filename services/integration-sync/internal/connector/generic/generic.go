@@ -324,6 +324,11 @@ func (c *Connector) CreateOrganization(context.Context, connector.NewCompany) (c
 	return connector.Company{}, readOnly("create")
 }
 
+// FindOrganization is unsupported: the tool is read-only, so no create could have made one.
+func (c *Connector) FindOrganization(context.Context, connector.NewCompany) (connector.Company, error) {
+	return connector.Company{}, readOnly("find a created organization")
+}
+
 // UpdateOrganization is unsupported: the tool is read-only.
 func (c *Connector) UpdateOrganization(context.Context, string, connector.Changes) (connector.Company, error) {
 	return connector.Company{}, readOnly("update")

@@ -112,6 +112,9 @@ func TestGetAndReadOnly(t *testing.T) {
 	if _, err := c.CreateOrganization(ctx, connector.NewCompany{Name: "X"}); !errors.Is(err, connector.ErrUnsupported) {
 		t.Errorf("create: %v", err)
 	}
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Client 110"}); !errors.Is(err, connector.ErrUnsupported) {
+		t.Errorf("find: %v", err)
+	}
 	if _, err := c.UpdateOrganization(ctx, "1", connector.Changes{}); !errors.Is(err, connector.ErrUnsupported) {
 		t.Errorf("update: %v", err)
 	}

@@ -315,6 +315,40 @@ func (c *Connector) CreateOrganization(ctx context.Context, nc connector.NewComp
 	return doc.Data.company(), nil
 }
 
+// FindOrganization returns the organization CreateOrganization(nc) would have made: the one
+// named exactly nc.Name (trimmed, as IT Glue stores it) through filter[name], the newest
+// (highest id) when there are several.
+func (c *Connector) FindOrganization(ctx context.Context, nc connector.NewCompany) (connector.Company, error) {
+	name := strings.TrimSpace(nc.Name)
+	if name == "" {
+		return connector.Company{}, fmt.Errorf("itglue: organization name is required: %w", connector.ErrRejected)
+	}
+	for number := 1; ; number++ {
+		q := url.Values{
+			"filter[name]": {name},
+			"sort":         {"-id"},
+			"page[number]": {strconv.Itoa(number)},
+			"page[size]":   {"50"},
+		}
+		var doc struct {
+			Data []orgResource `json:"data"`
+			Meta listMeta      `json:"meta"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/organizations", q, nil, &doc); err != nil {
+			return connector.Company{}, err
+		}
+		// Newest first: the first exact spelling is the answer, whatever the filter's case rule.
+		for _, r := range doc.Data {
+			if r.Attributes.Name == name {
+				return r.company(), nil
+			}
+		}
+		if doc.Meta.NextPage == nil || *doc.Meta.NextPage <= number {
+			return connector.Company{}, fmt.Errorf("itglue: no organization named %q: %w", name, connector.ErrNotFound)
+		}
+	}
+}
+
 // UpdateOrganization PATCHes only the changed attributes; Active maps to the Active/Inactive
 // status, as IT Glue has no active flag.
 func (c *Connector) UpdateOrganization(ctx context.Context, externalID string, ch connector.Changes) (connector.Company, error) {

@@ -351,3 +351,39 @@ func TestRegionPicksBaseURL(t *testing.T) {
 		t.Error("missing apiKey accepted")
 	}
 }
+
+func TestFindOrganizationByExactName(t *testing.T) {
+	t.Parallel()
+	s, base := start(t)
+	c := connect(t, base, key, nil)
+	ctx := context.Background()
+	st := s.Tool().Store
+
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Harbor Law"}); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("none: %v", err)
+	}
+	made, err := c.CreateOrganization(ctx, connector.NewCompany{Name: "Harbor Law "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Harbor Law "})
+	if err != nil || got.ExternalID != made.ExternalID || got.Name != "Harbor Law" {
+		t.Fatalf("find after create: %+v, %v", got, err)
+	}
+	if w := s.Tool().Writes(); len(w) != 1 {
+		t.Fatalf("writes %+v", w)
+	}
+	st.Add(simkit.Company{Name: "HARBOR LAW", Active: true})
+	newest := st.Add(simkit.Company{Name: "Harbor Law", Active: true})
+	st.Add(simkit.Company{Name: "Harbor Law LLC", Active: true})
+	if got, err = c.FindOrganization(ctx, connector.NewCompany{Name: "Harbor Law"}); err != nil || got.ExternalID != itoa(newest.ID) {
+		t.Fatalf("newest exact: %+v, %v (want %d)", got, err, newest.ID)
+	}
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: " "}); !errors.Is(err, connector.ErrRejected) {
+		t.Fatalf("blank: %v", err)
+	}
+	s.Tool().Faults.Inject(simkit.Fault{Status: http.StatusInternalServerError})
+	if _, err := c.FindOrganization(ctx, connector.NewCompany{Name: "Harbor Law"}); !errors.Is(err, connector.ErrUnavailable) {
+		t.Fatalf("outage: %v", err)
+	}
+}
