@@ -103,7 +103,8 @@ func consumers(svc *app.Service) []events.ConsumerSpec {
 			Concurrency: 4,
 		},
 		{
-			// The grid's columns and cells: integrations and their external organizations.
+			// The grid's columns and cells: integrations and their external organizations, and the
+			// links the PSA sync asks for or ends.
 			Durable: "mapping-externals",
 			Handlers: []events.Handler{
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.IntegrationCreated) error {
@@ -113,13 +114,18 @@ func consumers(svc *app.Service) []events.ConsumerSpec {
 					return svc.IntegrationDeleted(ctx, tx, ev.GetAccountId(), ev.GetIntegrationId())
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.ExternalOrganizationCreated) error {
-					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization())
+					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization(), ev.GetLinkOrganizationId())
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.ExternalOrganizationChanged) error {
-					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization())
+					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization(), ev.GetLinkOrganizationId())
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.ExternalOrganizationOrphaned) error {
-					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization())
+					return svc.ExternalChanged(ctx, tx, ev.GetAccountId(), ev.GetExternalOrganization(), "")
+				}),
+				// In order with the events above: a company forgotten is not brought back by an
+				// older change of it.
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.ExternalOrganizationRemoved) error {
+					return svc.ExternalRemoved(ctx, tx, ev)
 				}),
 			},
 			Concurrency: 4,

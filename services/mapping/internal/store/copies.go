@@ -47,6 +47,39 @@ func (t *Tx) DeleteOrganization(ctx context.Context, id string) error {
 	return nil
 }
 
+// linkLockClass is the first key of the advisory lock LockOrganizationLinks takes; the second
+// is the organization's.
+const linkLockClass = 0x6d61706c // "mapl"
+
+// LockOrganizationLinks serializes, until the transaction ends, the changes to an organization's
+// links that row locks cannot: the organization's copy may not exist (not told of yet, or
+// deleted), so there is no row to lock, and a link made while its organization's deletion drops
+// the others would outlive it. Taken first, before any row lock.
+func (t *Tx) LockOrganizationLinks(ctx context.Context, organizationID string) error {
+	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, linkLockClass, organizationID); err != nil {
+		return fmt.Errorf("lock organization links: %w", err)
+	}
+	return nil
+}
+
+// RememberDeleted records that org deleted an organization.
+func (t *Tx) RememberDeleted(ctx context.Context, accountID, id string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO deleted_organizations (account_id, id, deleted_at) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO NOTHING`, accountID, id, at); err != nil {
+		return fmt.Errorf("remember deleted organization: %w", err)
+	}
+	return nil
+}
+
+// WasDeleted tells whether org deleted the organization.
+func (t *Tx) WasDeleted(ctx context.Context, id string) (bool, error) {
+	var gone bool
+	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_organizations WHERE id = $1)`, id).Scan(&gone); err != nil {
+		return false, fmt.Errorf("read deleted organization: %w", err)
+	}
+	return gone, nil
+}
+
 // UpsertIntegration records an integration.
 func (t *Tx) UpsertIntegration(ctx context.Context, accountID, id, kind string) error {
 	if _, err := t.tx.Exec(ctx, `INSERT INTO integrations (account_id, id, kind) VALUES ($1, $2, $3)
@@ -101,6 +134,15 @@ func (t *Tx) UpsertExternal(ctx context.Context, accountID, kind string, e Exter
 	if _, err := t.tx.Exec(ctx, `UPDATE links SET external_name = $3 WHERE integration_id = $1 AND external_organization_id = $2
 		AND external_name <> $3`, e.IntegrationID, e.ExternalID, e.Name); err != nil {
 		return fmt.Errorf("rename link: %w", err)
+	}
+	return nil
+}
+
+// DeleteExternal forgets an external organization.
+func (t *Tx) DeleteExternal(ctx context.Context, integrationID, externalID string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM external_organizations WHERE integration_id = $1 AND external_id = $2`,
+		integrationID, externalID); err != nil {
+		return fmt.Errorf("forget external organization: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,4 +44,18 @@ func (t *Tx) DeleteOrganizationLinks(ctx context.Context, organizationID string)
 		return nil, err
 	}
 	return pgx.CollectRows(rows, scanLink)
+}
+
+// DeleteExternalLink removes and returns the link of an external organization, false when none.
+func (t *Tx) DeleteExternalLink(ctx context.Context, integrationID, externalID string) (domain.Link, bool, error) {
+	rows, err := t.tx.Query(ctx, `DELETE FROM links WHERE integration_id = $1 AND external_organization_id = $2 RETURNING `+linkColumns,
+		integrationID, externalID)
+	if err != nil {
+		return domain.Link{}, false, fmt.Errorf("delete link: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, scanLink)
+	if err != nil || len(list) == 0 {
+		return domain.Link{}, false, err
+	}
+	return list[0], true, nil
 }
