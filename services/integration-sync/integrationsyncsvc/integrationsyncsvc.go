@@ -13,8 +13,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgplane/orgplane/pkg/events"
+	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
@@ -29,6 +34,7 @@ import (
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/connectwise"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/generic"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/itglue"
+	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/grpcapi"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
@@ -133,7 +139,8 @@ func Spec(opts ...Option) platform.Spec {
 		Produces: []proto.Message{&integrationsyncv1.IntegrationCreated{}, &integrationsyncv1.IntegrationDeleted{},
 			&integrationsyncv1.IntegrationStateChanged{}, &integrationsyncv1.RefreshFinished{},
 			&integrationsyncv1.ExternalOrganizationCreated{}, &integrationsyncv1.ExternalOrganizationChanged{},
-			&integrationsyncv1.ExternalOrganizationOrphaned{}},
+			&integrationsyncv1.ExternalOrganizationOrphaned{}, &integrationsyncv1.ExternalOrganizationRemoved{},
+			&integrationsyncv1.OrganizationSyncChanged{}},
 		// org answers whether an account may change anything (its subscription's state).
 		Peers:  []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
 		Routes: []platform.Route{integrationsyncv1.RegisterIntegrationServiceHandler},
@@ -151,7 +158,8 @@ func Spec(opts ...Option) platform.Spec {
 				Sync: orgv1.NewOrganizationSyncServiceClient(d.Peers["org"])}
 			svc, budgets := build(d.Pool, accounts, orgs, keys, pages, d.Log)
 			grpcapi.Register(d.Server, svc)
-			return platform.Parts{Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler, svc.RunDeliveryRetries,
+			return platform.Parts{Consumers: consumers(svc, d.Pool), Workers: []platform.Worker{svc.RunOperations, svc.RunScheduler,
+				svc.RunDeliveryRetries, svc.RunSync,
 				func(ctx context.Context) error {
 					// The budget's concurrency slots live on one held connection; it goes with the service.
 					<-ctx.Done()
@@ -177,6 +185,64 @@ func Spec(opts ...Option) platform.Spec {
 					return nil
 				},
 			},
+		},
+	}
+}
+
+// consumers are the PSA sync's inputs: Orgplane's organizations (what to push), and mapping's
+// links (which pairs sync).
+func consumers(svc *app.Service, pool *pgxpool.Pool) []events.ConsumerSpec {
+	st := store.New(pool)
+	org := func(ctx context.Context, tx pgx.Tx, account string, o *orgv1.Organization, at *timestamppb.Timestamp, by string) error {
+		if o.GetId() == "" {
+			return events.Permanent(errors.New("organization event without an organization"))
+		}
+		return svc.OrganizationChanged(ctx, st.Within(tx), domain.Organization{AccountID: account, ID: o.GetId(), Name: o.GetName(),
+			TypeID: o.GetTypeId(), StatusID: o.GetStatusId(), ParentID: o.GetParentId(), Active: o.GetDeactivateTime() == nil,
+			Changed: at.AsTime()}, by)
+	}
+	return []events.ConsumerSpec{
+		{
+			// One consumer for every organization event: one account's events apply in order, so a
+			// late update never brings a deleted organization back.
+			Durable: "integration-sync-organizations",
+			Handlers: []events.Handler{
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationCreated) error {
+					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationUpdated) error {
+					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeactivated) error {
+					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationReactivated) error {
+					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeleted) error {
+					return svc.OrganizationDeleted(ctx, st.Within(tx), ev.GetAccountId(), ev.GetOrganizationId())
+				}),
+			},
+			Concurrency: 4,
+		},
+		{
+			Durable: "integration-sync-links",
+			Handlers: []events.Handler{
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *mappingv1.MappingLinked) error {
+					l := ev.GetLink()
+					if p := ev.GetPreviousExternalOrganizationId(); p != "" {
+						if err := svc.Unlinked(ctx, st.Within(tx), ev.GetAccountId(), l.GetIntegrationId(), p, l.GetOrganizationId()); err != nil {
+							return err
+						}
+					}
+					return svc.Linked(ctx, st.Within(tx), ev.GetAccountId(), l.GetIntegrationId(), l.GetExternalOrganizationId(), l.GetOrganizationId())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *mappingv1.MappingUnlinked) error {
+					l := ev.GetLink()
+					return svc.Unlinked(ctx, st.Within(tx), ev.GetAccountId(), l.GetIntegrationId(), l.GetExternalOrganizationId(), l.GetOrganizationId())
+				}),
+			},
+			Concurrency: 4,
 		},
 	}
 }

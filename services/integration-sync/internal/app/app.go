@@ -35,6 +35,9 @@ type Config struct {
 	Poll time.Duration
 	// Workers is how many refreshes one process runs at once.
 	Workers int
+	// SyncWorkers is how many sync tasks (pushes to a PSA, pulls into Orgplane) one process
+	// runs at once; the integration's rate budget, shared by every replica, is the real limit.
+	SyncWorkers int
 	// StopAfterAuthFailures stops calling a tool after this many refusals in a row.
 	StopAfterAuthFailures int
 	// HTTP is the transport under every connector's budget (tests, proxies); nil is the default.
@@ -44,7 +47,7 @@ type Config struct {
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{FullInterval: 24 * time.Hour, IncrementalInterval: 15 * time.Minute, Lease: 30 * time.Second,
-		Poll: time.Second, Workers: 4, StopAfterAuthFailures: 3}
+		Poll: time.Second, Workers: 4, SyncWorkers: 8, StopAfterAuthFailures: 3}
 }
 
 // Accounts is the org service as integration-sync needs it.
@@ -78,6 +81,8 @@ type Service struct {
 	now      func() time.Time
 	owner    string
 	wake     chan struct{}
+	syncWake chan struct{}
+	conns    connectorCache
 }
 
 // New returns a Service.
@@ -87,7 +92,7 @@ func New(st *store.Store, accounts Accounts, orgs Organizations, keys *secrets.K
 		cfg.HTTP = http.DefaultTransport
 	}
 	return &Service{store: st, accounts: accounts, orgs: orgs, keys: keys, kinds: kinds, budgets: budgets, pages: pages, cfg: cfg, log: log,
-		now: time.Now, owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+		now: time.Now, owner: uuid.NewString(), wake: make(chan struct{}, 1), syncWake: make(chan struct{}, 1)}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

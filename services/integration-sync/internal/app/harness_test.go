@@ -92,7 +92,9 @@ func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = svc.RunOperations(ctx) }()
-		w.t.Cleanup(func() { cancel(); <-done })
+		syncDone := make(chan struct{})
+		go func() { defer close(syncDone); _ = svc.RunSync(ctx) }()
+		w.t.Cleanup(func() { cancel(); <-done; <-syncDone })
 	}
 	return svc
 }

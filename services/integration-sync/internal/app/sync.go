@@ -58,7 +58,11 @@ func (s *Service) UpdateSyncSettings(ctx context.Context, accountID, integration
 		if _, err := s.psaIntegration(ctx, tx, integrationID, true); err != nil {
 			return err
 		}
-		return tx.SetSyncSettings(ctx, integrationID, settings)
+		if err := tx.SetSyncSettings(ctx, integrationID, settings); err != nil {
+			return err
+		}
+		// Turning sync on or off changes which organizations org must not delete.
+		return tx.PublishSyncing(ctx, accountID, integrationID, nil, settings.Updated)
 	})
 	return settings, err
 }

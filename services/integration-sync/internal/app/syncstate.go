@@ -39,6 +39,9 @@ func (s *Service) SetSyncDisabled(ctx context.Context, accountID, integrationID,
 			return err
 		}
 		out = next
+		if err := tx.PublishSyncing(ctx, accountID, integrationID, []string{externalID}, now); err != nil {
+			return err
+		}
 		return tx.Enqueue(ctx, externalEvent(accountID, next, domain.Changed), now)
 	})
 	return out, err

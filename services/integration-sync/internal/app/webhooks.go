@@ -104,6 +104,10 @@ func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, k
 		if err := tx.UpsertExternals(ctx, accountID, integrationID, []domain.ExternalOrganization{next}); err != nil {
 			return err
 		}
+		if err := s.externalsChanged(ctx, tx, accountID, integrationID,
+			changedOnly([]domain.ExternalOrganization{next}, []domain.Change{change}), []string{companyID}); err != nil {
+			return err
+		}
 		if ev := externalEvent(accountID, next, change); ev != nil {
 			return tx.EnqueueBatch(ctx, []proto.Message{ev}, now)
 		}

@@ -184,6 +184,7 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 			return err
 		}
 		var write []domain.ExternalOrganization
+		var changes []domain.Change
 		var evs []proto.Message
 		seen := map[string]bool{}
 		for _, co := range page.Companies {
@@ -199,11 +200,15 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 			next.AccountID, next.IntegrationID, next.IntegrationKind = c.AccountID, op.IntegrationID, kind.Name
 			op.Result.Add(change)
 			write = append(write, next)
+			changes = append(changes, change)
 			if ev := externalEvent(c.AccountID, next, change); ev != nil {
 				evs = append(evs, ev)
 			}
 		}
 		if err := tx.UpsertExternals(ctx, c.AccountID, op.IntegrationID, write); err != nil {
+			return err
+		}
+		if err := s.externalsChanged(ctx, tx, c.AccountID, op.IntegrationID, changedOnly(write, changes), ids); err != nil {
 			return err
 		}
 		if op.Mode == domain.ModeFull {
@@ -228,9 +233,14 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 				if err != nil {
 					return err
 				}
-				for _, e := range gone {
+				goneIDs := make([]string, len(gone))
+				for i, e := range gone {
 					op.Result.Orphaned++
 					evs = append(evs, externalEvent(c.AccountID, e, domain.Orphaned))
+					goneIDs[i] = e.ExternalID
+				}
+				if err := tx.PublishSyncing(ctx, c.AccountID, op.IntegrationID, goneIDs, now); err != nil {
+					return err
 				}
 			}
 			op.State, op.Ended = domain.OpSucceeded, now

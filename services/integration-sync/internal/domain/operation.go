@@ -25,11 +25,26 @@ const (
 	ModeFull        RefreshMode = 2
 )
 
+// Operation types (values as in the API).
+const (
+	OpRefresh = "refresh"
+	// OpDisconnect is a DisconnectIntegration: done at once when it pauses; when it deletes the
+	// data, a long-running deletion of the organizations the sync created.
+	OpDisconnect = "disconnect"
+)
+
 // Operation error reasons.
 const (
 	ReasonCredentialsRejected = "CREDENTIALS_REJECTED"
 	ReasonVendorUnavailable   = "VENDOR_UNAVAILABLE"
 	ReasonVendorRefused       = "VENDOR_REFUSED"
+	// ReasonOrganizationsNotDeleted: a disconnect that deletes the data went through every
+	// organization the sync created and the org service refused some; the integration stays,
+	// paused, with those still linked.
+	ReasonOrganizationsNotDeleted = "ORGANIZATIONS_NOT_DELETED"
+	// ReasonOrgUnavailable: the org service did not answer a disconnect's deletions, MaxAttempts
+	// times in a row.
+	ReasonOrgUnavailable = "ORGANIZATIONS_UNAVAILABLE"
 )
 
 // Progress is how far a refresh is; Result what it changed.
@@ -56,13 +71,16 @@ func (r *Result) Add(c Change) {
 	}
 }
 
-// Operation is a refresh of one integration: a durable job that resumes from Cursor, its
-// checkpoint, after a crash.
+// Operation is a refresh of one integration, or a disconnect of it: a durable job that resumes
+// from Cursor, its checkpoint, after a crash.
 type Operation struct {
 	ID, AccountID, IntegrationID string
-	Mode                         RefreshMode
-	State                        OperationState
-	// Cursor is the connector's cursor of the next page to read ("" before the first).
+	// Type is OpRefresh or OpDisconnect.
+	Type  string
+	Mode  RefreshMode
+	State OperationState
+	// Cursor is the connector's cursor of the next page to read ("" before the first); for a
+	// disconnect, the last company whose organization it dealt with.
 	Cursor string
 	// Since is the lower bound of an incremental refresh.
 	Since           time.Time

@@ -202,13 +202,31 @@ func syncSettings(p *integrationsyncv1.SyncSettings) domain.SyncSettings {
 	sc := p.GetScope()
 	return domain.SyncSettings{Direction: domain.SyncDirection(p.GetDirection()), Scope: domain.SyncScope{
 		PSATypeIDs: sc.GetPsaTypeIds(), PSAStatusIDs: sc.GetPsaStatusIds(),
-		OrganizationTypeIDs: sc.GetOrganizationTypeIds(), OrganizationStatusIDs: sc.GetOrganizationStatusIds()}}
+		OrganizationTypeIDs: sc.GetOrganizationTypeIds(), OrganizationStatusIDs: sc.GetOrganizationStatusIds()},
+		Mappings: domain.ValueMappings{Types: valueMappings(p.GetTypeMappings()), Statuses: valueMappings(p.GetStatusMappings())}}
+}
+
+func valueMappings(list []*integrationsyncv1.ValueMapping) []domain.ValueMapping {
+	var out []domain.ValueMapping
+	for _, m := range list {
+		out = append(out, domain.ValueMapping{OrganizationValueID: m.GetOrganizationValueId(), PSAValueID: m.GetPsaValueId()})
+	}
+	return out
+}
+
+func valueMappingsProto(list []domain.ValueMapping) []*integrationsyncv1.ValueMapping {
+	var out []*integrationsyncv1.ValueMapping
+	for _, m := range list {
+		out = append(out, &integrationsyncv1.ValueMapping{OrganizationValueId: m.OrganizationValueID, PsaValueId: m.PSAValueID})
+	}
+	return out
 }
 
 func syncSettingsProto(s domain.SyncSettings) *integrationsyncv1.SyncSettings {
 	p := &integrationsyncv1.SyncSettings{Direction: integrationsyncv1.SyncDirection(s.Direction), Scope: &integrationsyncv1.SyncScope{
 		PsaTypeIds: s.Scope.PSATypeIDs, PsaStatusIds: s.Scope.PSAStatusIDs,
-		OrganizationTypeIds: s.Scope.OrganizationTypeIDs, OrganizationStatusIds: s.Scope.OrganizationStatusIDs}}
+		OrganizationTypeIds: s.Scope.OrganizationTypeIDs, OrganizationStatusIds: s.Scope.OrganizationStatusIDs},
+		TypeMappings: valueMappingsProto(s.Mappings.Types), StatusMappings: valueMappingsProto(s.Mappings.Statuses)}
 	if !s.Updated.IsZero() {
 		p.UpdateTime = timestamppb.New(s.Updated)
 	}

@@ -381,3 +381,31 @@ func (t *Tx) SyncLog(ctx context.Context, integrationID string, f SyncLogFilter)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[domain.SyncLogEntry])
 }
+
+// UnlinkOrganization clears a deleted organization's links and returns the companies, by
+// integration.
+func (t *Tx) UnlinkOrganization(ctx context.Context, organizationID string) (map[string][]string, error) {
+	rows, err := t.tx.Query(ctx, `UPDATE external_organizations SET organization_id = NULL, base = NULL
+		WHERE organization_id = $1 RETURNING integration_id::text, external_id`, organizationID)
+	if err != nil {
+		return nil, fmt.Errorf("unlink deleted organization: %w", err)
+	}
+	out := map[string][]string{}
+	var integ, ext string
+	_, err = pgx.ForEachRow(rows, []any{&integ, &ext}, func() error {
+		out[integ] = append(out[integ], ext)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unlink deleted organization: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetQueued drops a queue entry whose task is gone (system scope).
+func (t *Tx) ForgetQueued(ctx context.Context, taskID int64) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM sync_queue WHERE task_id = $1`, taskID); err != nil {
+		return fmt.Errorf("forget queued sync task: %w", err)
+	}
+	return nil
+}
