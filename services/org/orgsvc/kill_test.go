@@ -48,6 +48,7 @@ func TestLicenseLimitSurvivesAKillDuringABurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	nats := testkit.StartNATS(t)
+	makeIntegrationSyncStream(t, nats)
 	perms, err := platform.NATSPermissions(ctx, orgsvc.Spec())
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -22,6 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
+	"github.com/orgplane/orgplane/pkg/events"
+	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/platform"
@@ -45,9 +48,15 @@ type liveOrg struct {
 	auth     orgv1.AuthServiceClient
 	orgs     orgv1.OrganizationServiceClient
 	reviews  orgv1.ReviewServiceClient
+	licenses orgv1.LicenseServiceClient
+	syncs    orgv1.OrganizationSyncServiceClient
 
 	events *eventLog
 	fences int
+
+	bus *testkit.NATS
+	// integrationSync publishes as integration-sync does; made on first use (publishSync).
+	integrationSync *integrationSyncOutbox
 }
 
 // movableClock is the service's time; tests move it forward to age organizations.
@@ -82,6 +91,7 @@ func startLiveOrg(t testing.TB) *liveOrg {
 	spec := orgsvc.Spec(orgsvc.WithClock(clock.Now))
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	bus := testkit.StartNATS(t)
+	makeIntegrationSyncStream(t, bus)
 	keys := testkit.Keyring(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -122,8 +132,114 @@ func startLiveOrg(t testing.TB) *liveOrg {
 		t: t, clock: clock, dbURL: db.URL,
 		accounts: orgv1.NewAccountServiceClient(conn), access: orgv1.NewAccessServiceClient(conn),
 		auth: orgv1.NewAuthServiceClient(conn), orgs: orgv1.NewOrganizationServiceClient(conn),
-		reviews: orgv1.NewReviewServiceClient(conn),
-		events:  readEvents(t, bus),
+		reviews: orgv1.NewReviewServiceClient(conn), licenses: orgv1.NewLicenseServiceClient(conn),
+		syncs:  orgv1.NewOrganizationSyncServiceClient(conn),
+		events: readEvents(t, bus),
+		bus:    bus,
+	}
+}
+
+// makeIntegrationSyncStream makes the stream integration-sync publishes into, as integration-sync
+// does when it starts. integration-sync does not run here, and org's consumer of its events
+// (org-syncs) cannot start without the stream: the service would not be ready.
+func makeIntegrationSyncStream(t testing.TB, bus *testkit.NATS) {
+	t.Helper()
+	streams, err := events.StreamsOf(&integrationsyncv1.OrganizationSyncChanged{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms, err := events.ServicePermissions("integration-sync", streams, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, js, err := events.Connect(bus.As(t, "integration-sync-streams", perms), "integration-sync", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := events.EnsureStreams(ctx, js, streams...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// integrationSyncOutbox is integration-sync's way of publishing, without the rest of it: an
+// outbox in a database of its own, relayed to JetStream with integration-sync's credential. What
+// org's consumer receives went the way integration-sync's events go.
+type integrationSyncOutbox struct {
+	pool  *pgxpool.Pool
+	relay *events.Relay
+}
+
+// publishSync publishes ev, an integration-sync event, through integration-sync's outbox and
+// waits until org's org-syncs consumer has applied it.
+func (o *liveOrg) publishSync(ev proto.Message) {
+	o.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if o.integrationSync == nil {
+		const schema = "integration_sync"
+		db := testkit.NewDB(o.t, schema, "orgplane_integration_sync", events.Migrations())
+		streams, err := events.StreamsOf(ev)
+		if err != nil {
+			o.t.Fatal(err)
+		}
+		perms, err := events.ServicePermissions("integration-sync", streams, nil)
+		if err != nil {
+			o.t.Fatal(err)
+		}
+		nc, js, err := events.Connect(o.bus.As(o.t, "integration-sync", perms), "integration-sync", slog.New(slog.DiscardHandler))
+		if err != nil {
+			o.t.Fatal(err)
+		}
+		o.t.Cleanup(nc.Close)
+		o.integrationSync = &integrationSyncOutbox{pool: db.Pool, relay: events.NewRelay(db.Pool, js, slog.New(slog.DiscardHandler), schema)}
+	}
+	var eventID string
+	err := pgx.BeginFunc(ctx, o.integrationSync.pool, func(tx pgx.Tx) error {
+		var err error
+		eventID, err = events.Enqueue(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	for {
+		n, err := o.integrationSync.relay.Drain(ctx)
+		if err != nil {
+			o.t.Fatalf("relay integration-sync's outbox: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	o.waitApplied("org-syncs", eventID)
+}
+
+// waitApplied waits until consumer has applied the event eventID (its mark in processed_events).
+func (o *liveOrg) waitApplied(consumer, eventID string) {
+	o.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, o.dbURL)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var done bool
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM org.processed_events WHERE consumer = $1 AND event_id = $2)`,
+			consumer, eventID).Scan(&done)
+		if err != nil {
+			o.t.Fatal(err)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("%s did not apply event %s within 10 s", consumer, eventID)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 )
 
@@ -132,18 +134,20 @@ func TestDeletingAParentDeletesItsSubOrganizations(t *testing.T) {
 		t.Errorf("a cycle: %v, want it named", err)
 	}
 
-	// While a sub-organization is kept in sync (integration-sync's doing), deletion is refused
-	// with a way forward.
-	o.exec(`UPDATE org.organizations SET syncing_integrations = 1 WHERE id = $1`, grandchild.GetId())
+	// While a sub-organization is kept in sync (integration-sync says so in an event), deletion
+	// is refused (409) with a way forward.
+	integration := uuid.NewString()
+	syncing := func(on bool) {
+		o.publishSync(&integrationsyncv1.OrganizationSyncChanged{AccountId: a.id, OrganizationId: grandchild.GetId(),
+			IntegrationId: integration, Syncing: on})
+	}
+	syncing(true)
 	deleteParent := func() (*orgv1.DeleteOrganizationResponse, error) {
 		return o.orgs.DeleteOrganization(a.admin, &orgv1.DeleteOrganizationRequest{AccountId: a.id, OrganizationId: parent.GetId()})
 	}
 	_, err = deleteParent()
-	requireCode(t, "delete while syncing", err, codes.FailedPrecondition)
-	if !strings.Contains(err.Error(), "disable sync first") || errorReason(err) != "SYNC_ENABLED" {
-		t.Fatalf("delete while syncing does not say what to do: %v (reason %q)", err, errorReason(err))
-	}
-	o.exec(`UPDATE org.organizations SET syncing_integrations = 0`)
+	requireSyncRefusal(t, "delete while a sub-organization syncs", err)
+	syncing(false)
 
 	del, err := deleteParent()
 	if err != nil {

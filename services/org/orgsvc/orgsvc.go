@@ -6,8 +6,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgplane/orgplane/pkg/events"
+	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
@@ -42,7 +45,8 @@ func Spec(opts ...Option) platform.Spec {
 			&orgv1.OrganizationCreated{}, &orgv1.OrganizationUpdated{}, &orgv1.OrganizationDeactivated{},
 			&orgv1.OrganizationReactivated{}, &orgv1.OrganizationDeleted{}, &orgv1.ReviewCreated{}, &orgv1.ReviewOwnerChanged{},
 		},
-		// LicenseService and AuthService have no REST routes: billing and the gateway call them.
+		// LicenseService, AuthService and OrganizationSyncService have no REST routes: billing,
+		// the gateway and integration-sync call them.
 		Routes: []platform.Route{
 			orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
 			orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
@@ -57,7 +61,26 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.RegisterOrganizations(d.Server, svc)
 			grpcapi.RegisterReviews(d.Server, svc)
 			grpcapi.RegisterLicenses(d.Server, svc)
-			return platform.Parts{}, nil
+			grpcapi.RegisterSync(d.Server, svc)
+			return platform.Parts{Consumers: consumers(svc)}, nil
 		},
 	}
+}
+
+func consumers(svc *app.Service) []events.ConsumerSpec {
+	return []events.ConsumerSpec{{
+		// The syncing guard: which organizations each integration keeps in sync. One consumer
+		// for both events keeps an account's news in order: a "syncing" sent before its
+		// integration was deleted never outlives the deletion.
+		Durable: "org-syncs",
+		Handlers: []events.Handler{
+			events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.OrganizationSyncChanged) error {
+				return svc.OrganizationSyncChanged(ctx, tx, ev.GetOrganizationId(), ev.GetIntegrationId(), ev.GetSyncing())
+			}),
+			events.On(func(ctx context.Context, tx pgx.Tx, ev *integrationsyncv1.IntegrationDeleted) error {
+				return svc.IntegrationDeleted(ctx, tx, ev.GetIntegrationId())
+			}),
+		},
+		Concurrency: 4,
+	}}
 }

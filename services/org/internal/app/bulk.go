@@ -76,7 +76,7 @@ func (s *Service) BulkCreateOrganizations(ctx context.Context, accountID, reques
 			orgs[i] = domain.Organization{ID: ids[i], Name: o.Name, TypeID: o.TypeID, StatusID: o.StatusID,
 				DefaultEngineerID: o.DefaultEngineerID, DefaultVCIOID: o.DefaultVCIOID, Notes: o.Notes,
 				GroupIDs: []string{}, State: domain.StateActive, CreatedAt: now, UpdatedAt: now}
-			msgs[i] = &orgv1.OrganizationCreated{AccountId: accountID, Organization: pbconv.Organization(orgs[i])}
+			msgs[i] = &orgv1.OrganizationCreated{AccountId: accountID, Organization: pbconv.Organization(orgs[i]), ChangedBy: author(ctx)}
 		}
 		if err := tx.EnqueueBatch(ctx, msgs, now); err != nil {
 			return err

@@ -60,23 +60,8 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, in d
 	}
 	var out domain.Organization
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		if err := checkParent(ctx, tx, visibility(id), "", in.ParentID, 1); err != nil {
-			return err
-		}
-		orgID, created, err := tx.InsertOrganization(ctx, accountID, in, s.now())
+		o, err := s.insertOrganization(ctx, tx, accountID, visibility(id), in)
 		if err != nil {
-			return err
-		}
-		if len(in.GroupIDs) > 0 {
-			if err := tx.SetOrganizationGroups(ctx, accountID, orgID, in.GroupIDs, "organization"); err != nil {
-				return err
-			}
-		}
-		// Everything is known without reading the row back: a round trip saved on the hot path.
-		o := domain.Organization{ID: orgID, Name: in.Name, TypeID: in.TypeID, StatusID: in.StatusID, ParentID: in.ParentID,
-			DefaultEngineerID: in.DefaultEngineerID, DefaultVCIOID: in.DefaultVCIOID, GroupIDs: domain.SortedGroups(in.GroupIDs),
-			Notes: in.Notes, State: domain.StateActive, CreatedAt: created, UpdatedAt: created}
-		if err := tx.Enqueue(ctx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: pbconv.Organization(o)}, s.now()); err != nil {
 			return err
 		}
 		if err := takeLicenses(ctx, tx, 1, 1); err != nil {
@@ -86,6 +71,32 @@ func (s *Service) CreateOrganization(ctx context.Context, accountID string, in d
 		return nil
 	})
 	return out, err
+}
+
+// insertOrganization inserts in, whose name the caller has checked, as an active organization
+// with its groups and its organization.created event. The caller takes its license, last in
+// the transaction.
+func (s *Service) insertOrganization(ctx context.Context, tx *store.Tx, accountID string, vis domain.Visibility, in domain.Organization) (domain.Organization, error) {
+	if err := checkParent(ctx, tx, vis, "", in.ParentID, 1); err != nil {
+		return domain.Organization{}, err
+	}
+	orgID, created, err := tx.InsertOrganization(ctx, accountID, in, s.now())
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if len(in.GroupIDs) > 0 {
+		if err := tx.SetOrganizationGroups(ctx, accountID, orgID, in.GroupIDs, "organization"); err != nil {
+			return domain.Organization{}, err
+		}
+	}
+	// Everything is known without reading the row back: a round trip saved on the hot path.
+	o := domain.Organization{ID: orgID, Name: in.Name, TypeID: in.TypeID, StatusID: in.StatusID, ParentID: in.ParentID,
+		DefaultEngineerID: in.DefaultEngineerID, DefaultVCIOID: in.DefaultVCIOID, GroupIDs: domain.SortedGroups(in.GroupIDs),
+		Notes: in.Notes, State: domain.StateActive, CreatedAt: created, UpdatedAt: created}
+	if err := tx.Enqueue(ctx, &orgv1.OrganizationCreated{AccountId: accountID, Organization: pbconv.Organization(o), ChangedBy: author(ctx)}, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	return o, nil
 }
 
 // GetOrganization returns an organization the caller may see.
@@ -200,25 +211,39 @@ func (s *Service) UpdateOrganization(ctx context.Context, accountID string, in d
 					return err
 				}
 			}
-			if err := tx.UpdateOrganizationField(ctx, accountID, p, in); err != nil {
-				return err
-			}
 		}
-		if err := tx.TouchOrganization(ctx, in.ID, s.now()); err != nil {
-			return err
-		}
-		o, err := tx.Organization(ctx, domain.Visibility{}, in.ID)
+		o, err := s.writeOrganizationFields(ctx, tx, accountID, in, paths, "organization")
 		if err != nil {
-			return err
-		}
-		if err := tx.Enqueue(ctx, &orgv1.OrganizationUpdated{AccountId: accountID, Organization: pbconv.Organization(o),
-			ChangedFields: paths}, s.now()); err != nil {
 			return err
 		}
 		out = o
 		return nil
 	})
 	return out, err
+}
+
+// writeOrganizationFields writes the fields paths name from in (checked by the caller) to the
+// organization in.ID names, locked by the caller, and publishes organization.updated; field is
+// the organization's path in the request, for errors.
+func (s *Service) writeOrganizationFields(ctx context.Context, tx *store.Tx, accountID string, in domain.Organization, paths []string,
+	field string) (domain.Organization, error) {
+	for _, p := range paths {
+		if err := tx.UpdateOrganizationField(ctx, accountID, p, in, field); err != nil {
+			return domain.Organization{}, err
+		}
+	}
+	if err := tx.TouchOrganization(ctx, in.ID, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	o, err := tx.Organization(ctx, domain.Visibility{}, in.ID)
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.Enqueue(ctx, &orgv1.OrganizationUpdated{AccountId: accountID, Organization: pbconv.Organization(o),
+		ChangedFields: paths, ChangedBy: author(ctx)}, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	return o, nil
 }
 
 // DeactivateOrganization frees an organization's license and records when.
@@ -234,26 +259,37 @@ func (s *Service) DeactivateOrganization(ctx context.Context, accountID, orgID s
 		if err != nil {
 			return err
 		}
-		if err := cur.CheckDeactivate(); err != nil {
-			return err
-		}
-		if err := tx.DeactivateOrganization(ctx, orgID, s.now()); err != nil {
-			return err
-		}
-		if err := tx.ReleaseLicenses(ctx, 1, 0); err != nil {
-			return err
-		}
-		o, err := tx.Organization(ctx, vis, orgID)
+		o, err := s.deactivateOrganization(ctx, tx, accountID, vis, cur)
 		if err != nil {
-			return err
-		}
-		if err := tx.Enqueue(ctx, &orgv1.OrganizationDeactivated{AccountId: accountID, Organization: pbconv.Organization(o)}, s.now()); err != nil {
 			return err
 		}
 		out = o
 		return nil
 	})
 	return out, err
+}
+
+// deactivateOrganization deactivates cur, locked by the caller, releasing its license, and
+// publishes organization.deactivated.
+func (s *Service) deactivateOrganization(ctx context.Context, tx *store.Tx, accountID string, vis domain.Visibility,
+	cur domain.Organization) (domain.Organization, error) {
+	if err := cur.CheckDeactivate(); err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.DeactivateOrganization(ctx, cur.ID, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.ReleaseLicenses(ctx, 1, 0); err != nil {
+		return domain.Organization{}, err
+	}
+	o, err := tx.Organization(ctx, vis, cur.ID)
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.Enqueue(ctx, &orgv1.OrganizationDeactivated{AccountId: accountID, Organization: pbconv.Organization(o), ChangedBy: author(ctx)}, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	return o, nil
 }
 
 // ReactivateOrganization makes a deactivated organization active again, taking a license. It is
@@ -274,28 +310,39 @@ func (s *Service) ReactivateOrganization(ctx context.Context, accountID, orgID s
 		if err != nil {
 			return err
 		}
-		now := s.now()
-		if err := cur.CheckReactivate(now, override); err != nil {
-			return err
-		}
-		if err := tx.ReactivateOrganization(ctx, orgID, now); err != nil {
-			return err
-		}
-		o, err := tx.Organization(ctx, vis, orgID)
+		o, err := s.reactivateOrganization(ctx, tx, accountID, vis, cur, override)
 		if err != nil {
-			return err
-		}
-		if err := tx.Enqueue(ctx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: pbconv.Organization(o),
-			CooldownOverridden: override}, s.now()); err != nil {
-			return err
-		}
-		if err := takeLicenses(ctx, tx, 1, 0); err != nil {
 			return err
 		}
 		out = o
 		return nil
 	})
 	return out, err
+}
+
+// reactivateOrganization reactivates cur, locked by the caller, and publishes
+// organization.reactivated; it takes the license, so callers run it last in their transaction.
+func (s *Service) reactivateOrganization(ctx context.Context, tx *store.Tx, accountID string, vis domain.Visibility,
+	cur domain.Organization, override bool) (domain.Organization, error) {
+	now := s.now()
+	if err := cur.CheckReactivate(now, override); err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.ReactivateOrganization(ctx, cur.ID, now); err != nil {
+		return domain.Organization{}, err
+	}
+	o, err := tx.Organization(ctx, vis, cur.ID)
+	if err != nil {
+		return domain.Organization{}, err
+	}
+	if err := tx.Enqueue(ctx, &orgv1.OrganizationReactivated{AccountId: accountID, Organization: pbconv.Organization(o),
+		CooldownOverridden: override, ChangedBy: author(ctx)}, s.now()); err != nil {
+		return domain.Organization{}, err
+	}
+	if err := takeLicenses(ctx, tx, 1, 0); err != nil {
+		return domain.Organization{}, err
+	}
+	return o, nil
 }
 
 // DeleteOrganization removes an organization, its sub-organizations and everything that belongs
@@ -307,44 +354,53 @@ func (s *Service) DeleteOrganization(ctx context.Context, accountID, orgID strin
 	if err != nil {
 		return nil, err
 	}
-	vis := visibility(id)
 	var deleted []string
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		// Tree lock first, as a move takes it: a move into or out of the subtree waits, rather
-		// than holding a member's lock while waiting for one this delete holds.
-		if err := tx.LockTree(ctx); err != nil {
-			return err
-		}
-		if _, err := tx.LockOrganization(ctx, vis, orgID); err != nil {
-			return err
-		}
-		subtree, hidden, err := tx.Subtree(ctx, vis, orgID)
+		ids, err := s.deleteOrganization(ctx, tx, accountID, visibility(id), orgID, "")
 		if err != nil {
 			return err
-		}
-		// Before CheckDelete, whose refusal names a syncing sub-organization.
-		if err := domain.CheckDeleteVisible(hidden); err != nil {
-			return err
-		}
-		if err := domain.CheckDelete(orgID, subtree); err != nil {
-			return err
-		}
-		if err := tx.DeleteOrganization(ctx, orgID); err != nil {
-			return err
-		}
-		if err := tx.ReleaseLicenses(ctx, domain.ActiveCount(subtree), len(subtree)); err != nil {
-			return err
-		}
-		ids := make([]string, len(subtree))
-		for i, m := range subtree {
-			ids[i] = m.ID
-			if err := tx.Enqueue(ctx, &orgv1.OrganizationDeleted{AccountId: accountID, OrganizationId: m.ID,
-				Name: m.Name, ParentId: m.ParentID, DeletedWithId: orgID, WasActive: m.Active}, s.now()); err != nil {
-				return err
-			}
 		}
 		deleted = ids
 		return nil
 	})
 	return deleted, err
+}
+
+// deleteOrganization deletes orgID with its subtree for a caller seeing vis, on behalf of the
+// integration by ("" for anyone else; see domain.CheckDelete), and returns the deleted ids.
+func (s *Service) deleteOrganization(ctx context.Context, tx *store.Tx, accountID string, vis domain.Visibility, orgID, by string) ([]string, error) {
+	// Tree lock first, as a move takes it: a move into or out of the subtree waits, rather
+	// than holding a member's lock while waiting for one this delete holds.
+	if err := tx.LockTree(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := tx.LockOrganization(ctx, vis, orgID); err != nil {
+		return nil, err
+	}
+	subtree, hidden, err := tx.Subtree(ctx, vis, orgID)
+	if err != nil {
+		return nil, err
+	}
+	// Before CheckDelete, whose refusal names a syncing sub-organization.
+	if err := domain.CheckDeleteVisible(hidden); err != nil {
+		return nil, err
+	}
+	if err := domain.CheckDelete(orgID, subtree, by); err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteOrganization(ctx, orgID); err != nil {
+		return nil, err
+	}
+	if err := tx.ReleaseLicenses(ctx, domain.ActiveCount(subtree), len(subtree)); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(subtree))
+	for i, m := range subtree {
+		ids[i] = m.ID
+		if err := tx.Enqueue(ctx, &orgv1.OrganizationDeleted{AccountId: accountID, OrganizationId: m.ID,
+			Name: m.Name, ParentId: m.ParentID, DeletedWithId: orgID, WasActive: m.Active, ChangedBy: author(ctx)}, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }

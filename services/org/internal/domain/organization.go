@@ -146,22 +146,26 @@ type SubtreeMember struct {
 	Name     string
 	ParentID string
 	Active   bool
-	// Syncing counts the integrations that keep it in sync with an external tool.
-	Syncing int
+	// SyncedBy are the integrations that keep it in sync with an external tool, as
+	// integration-sync last told (organization_sync.changed).
+	SyncedBy []string
 }
 
 // CheckDelete refuses to delete rootID while it or a sub-organization of it is kept in sync;
-// the first syncing member of subtree is named.
-func CheckDelete(rootID string, subtree []SubtreeMember) error {
+// the first syncing member of subtree is named. by is the integration deleting it (its own sync
+// does not stand in its way: it brought the organization in and is letting it go), "" for
+// anyone else, whom every sync stops. A conflict with the organization's state (409), like a
+// delete that lost a race, rather than a malformed request: disabling sync resolves it.
+func CheckDelete(rootID string, subtree []SubtreeMember, by string) error {
 	for _, m := range subtree {
-		if m.Syncing == 0 {
+		if !slices.ContainsFunc(m.SyncedBy, func(i string) bool { return i != by }) {
 			continue
 		}
 		what := "it"
 		if m.ID != rootID {
 			what = fmt.Sprintf("its sub-organization %q", m.Name)
 		}
-		return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "SYNC_ENABLED",
+		return &apperr.Error{Kind: apperr.KindConflict, Reason: "SYNC_ENABLED",
 			Message: fmt.Sprintf("the organization cannot be deleted while %s is kept in sync with an external tool; disable sync first", what)}
 	}
 	return nil

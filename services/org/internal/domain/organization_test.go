@@ -150,26 +150,37 @@ func TestDeleteIsRefusedWhileAnythingSyncs(t *testing.T) {
 	t.Parallel()
 	root := domain.SubtreeMember{ID: "root", Name: "Contoso", Active: true}
 	child := domain.SubtreeMember{ID: "child", Name: "Contoso Labs", ParentID: "root"}
-	syncing := func(m domain.SubtreeMember) domain.SubtreeMember { m.Syncing = 1; return m }
+	syncedBy := func(m domain.SubtreeMember, integrations ...string) domain.SubtreeMember {
+		m.SyncedBy = integrations
+		return m
+	}
+	const (
+		itself = "the organization cannot be deleted while it is kept in sync with an external tool; disable sync first"
+		sub    = `the organization cannot be deleted while its sub-organization "Contoso Labs" is kept in sync with an external tool; disable sync first`
+	)
 	for _, tc := range []struct {
 		name    string
 		subtree []domain.SubtreeMember
+		by      string // the integration deleting; "" for a member
 		msg     string
 	}{
 		{name: "nothing syncs", subtree: []domain.SubtreeMember{child, root}},
-		{name: "the organization syncs", subtree: []domain.SubtreeMember{child, syncing(root)},
-			msg: "the organization cannot be deleted while it is kept in sync with an external tool; disable sync first"},
-		{name: "a sub-organization syncs", subtree: []domain.SubtreeMember{syncing(child), syncing(root)},
-			msg: `the organization cannot be deleted while its sub-organization "Contoso Labs" is kept in sync with an external tool; disable sync first`},
+		{name: "the organization syncs", subtree: []domain.SubtreeMember{child, syncedBy(root, "cw")}, msg: itself},
+		{name: "a sub-organization syncs", subtree: []domain.SubtreeMember{syncedBy(child, "cw"), syncedBy(root, "cw")}, msg: sub},
+		{name: "its own integration deletes it", subtree: []domain.SubtreeMember{syncedBy(child, "cw"), syncedBy(root, "cw")}, by: "cw"},
+		{name: "another integration syncs it too", subtree: []domain.SubtreeMember{child, syncedBy(root, "cw", "at")}, by: "cw", msg: itself},
+		{name: "another integration syncs a sub-organization", subtree: []domain.SubtreeMember{syncedBy(child, "at"), syncedBy(root, "cw")},
+			by: "cw", msg: sub},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := domain.CheckDelete("root", tc.subtree)
+			err := domain.CheckDelete("root", tc.subtree, tc.by)
 			if tc.msg == "" {
 				wantErr(t, err, apperr.KindInternal, "", "")
 				return
 			}
-			wantErr(t, err, apperr.KindFailedPrecondition, "", tc.msg)
+			// 409: the organization's state, not the request, is in the way.
+			wantErr(t, err, apperr.KindConflict, "", tc.msg)
 			if ae, _ := apperr.As(err); ae.Reason != "SYNC_ENABLED" {
 				t.Errorf("reason %q, want SYNC_ENABLED", ae.Reason)
 			}

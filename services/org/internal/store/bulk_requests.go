@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 )
 
@@ -24,6 +25,10 @@ func (t *Tx) ClaimBulkCreateRequest(ctx context.Context, accountID, requestID st
 	for range 2 {
 		tag, err := t.tx.Exec(ctx, `INSERT INTO bulk_create_requests (account_id, request_id, names, organization_ids, created_at)
 				VALUES ($1, $2, $3, '{}', $4) ON CONFLICT DO NOTHING`, accountID, requestID, names, now)
+		if postgres.ConstraintName(err) == "bulk_create_requests_account_id_fkey" {
+			// Only a service names an account without belonging to it: members' accounts exist.
+			return domain.BulkCreateRecord{}, false, domain.ErrAccountNotFound
+		}
 		if err != nil {
 			return domain.BulkCreateRecord{}, false, fmt.Errorf("claim bulk create request: %w", err)
 		}

@@ -70,23 +70,30 @@ func (t *Tx) LockOrganization(ctx context.Context, vis domain.Visibility, orgID 
 }
 
 // orgWriteErr explains constraint failures of organization writes in terms of the request:
-// field is the path of the organization in it ("organization", "organizations").
+// field is the path of the organization in it ("organization", "organizations"; "" when the
+// organization's fields are the request's own).
 func orgWriteErr(err error, field string) error {
+	at := func(name string) string {
+		if field == "" {
+			return name
+		}
+		return field + "." + name
+	}
 	switch postgres.ConstraintName(err) {
 	case "organizations_account_id_name_key":
 		return domain.ErrDuplicateName.Wrap(err)
 	case "organizations_account_id_type_id_fkey":
-		return apperr.Invalid(field+".type_id", "is not an organization type of this account")
+		return apperr.Invalid(at("type_id"), "is not an organization type of this account")
 	case "organizations_account_id_status_id_fkey":
-		return apperr.Invalid(field+".status_id", "is not an organization status of this account")
+		return apperr.Invalid(at("status_id"), "is not an organization status of this account")
 	case "organizations_account_id_parent_id_fkey":
-		return apperr.Invalid(field+".parent_id", "is not an organization of this account")
+		return apperr.Invalid(at("parent_id"), "is not an organization of this account")
 	case "organizations_account_id_default_engineer_id_fkey":
-		return apperr.Invalid(field+".default_engineer_id", "is not a user of this account")
+		return apperr.Invalid(at("default_engineer_id"), "is not a user of this account")
 	case "organizations_account_id_default_vcio_id_fkey":
-		return apperr.Invalid(field+".default_vcio_id", "is not a user of this account")
+		return apperr.Invalid(at("default_vcio_id"), "is not a user of this account")
 	case "organization_groups_account_id_group_id_fkey":
-		return apperr.Invalid(field+".group_ids", "names a group that does not exist")
+		return apperr.Invalid(at("group_ids"), "names a group that does not exist")
 	}
 	return postgres.Translate(err)
 }
@@ -206,9 +213,9 @@ func (t *Tx) InsertOrganizations(ctx context.Context, accountID string, orgs []d
 	return ids, nil
 }
 
-// UpdateOrganizationField writes one field of o (named as in an update mask) to its row; the
-// organization's path in the request is "organization".
-func (t *Tx) UpdateOrganizationField(ctx context.Context, accountID, path string, o domain.Organization) error {
+// UpdateOrganizationField writes one field of o (named as in an update mask) to its row; field
+// is the organization's path in the request, for errors (see orgWriteErr).
+func (t *Tx) UpdateOrganizationField(ctx context.Context, accountID, path string, o domain.Organization, field string) error {
 	var err error
 	switch path {
 	case "name":
@@ -224,14 +231,14 @@ func (t *Tx) UpdateOrganizationField(ctx context.Context, accountID, path string
 	case "default_vcio_id":
 		_, err = t.tx.Exec(ctx, `UPDATE organizations SET default_vcio_id = $2 WHERE id = $1`, o.ID, nullable(o.DefaultVCIOID))
 	case "group_ids":
-		err = t.SetOrganizationGroups(ctx, accountID, o.ID, o.GroupIDs, "organization")
+		err = t.SetOrganizationGroups(ctx, accountID, o.ID, o.GroupIDs, field)
 	case "notes":
 		_, err = t.tx.Exec(ctx, `UPDATE organizations SET notes = $2 WHERE id = $1`, o.ID, o.Notes)
 	default:
 		return fmt.Errorf("update organization: unknown field %q", path)
 	}
 	if err != nil {
-		return orgWriteErr(err, "organization")
+		return orgWriteErr(err, field)
 	}
 	return nil
 }
@@ -272,7 +279,9 @@ func (t *Tx) Subtree(ctx context.Context, vis domain.Visibility, orgID string) (
 					UNION ALL
 					SELECT o.id, down.depth + 1 FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.depth < 100
 				)
-				SELECT o.id::text, o.name, coalesce(o.parent_id::text, ''), o.active, o.syncing_integrations, `+visibleSQL("$2", "$3")+`
+				SELECT o.id::text, o.name, coalesce(o.parent_id::text, ''), o.active,
+					coalesce((SELECT array_agg(s.integration_id::text ORDER BY s.integration_id) FROM organization_syncs s
+						WHERE s.organization_id = o.id), '{}'), `+visibleSQL("$2", "$3")+`
 				FROM down JOIN organizations o ON o.id = down.id
 				ORDER BY down.depth DESC, o.id
 				FOR UPDATE OF o`, orgID, vis.Restricted, vis.Groups)
@@ -283,7 +292,7 @@ func (t *Tx) Subtree(ctx context.Context, vis domain.Visibility, orgID string) (
 		var ids []string
 		var m domain.SubtreeMember
 		var visible bool
-		_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.Name, &m.ParentID, &m.Active, &m.Syncing, &visible}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.Name, &m.ParentID, &m.Active, &m.SyncedBy, &visible}, func() error {
 			ids = append(ids, m.ID)
 			if visible {
 				members = append(members, m)
