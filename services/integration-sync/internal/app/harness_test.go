@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/orgplane/orgplane/pkg/apperr"
 	"log/slog"
 	"strings"
 	"sync"
@@ -70,6 +71,13 @@ func newWorld(t *testing.T) *world {
 // workers until the test ends.
 func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 	w.t.Helper()
+	return w.serviceWith(noOrg{}, run, adjust...)
+}
+
+// serviceWith is w.service with orgs standing in for the org service (the stack tests run the
+// real one). run starts the refresh and sync workers.
+func (w *world) serviceWith(orgs app.Organizations, run bool, adjust ...func(*app.Config)) *app.Service {
+	w.t.Helper()
 	keys, err := secrets.ParseKeyring(w.keys)
 	if err != nil {
 		w.t.Fatal(err)
@@ -87,7 +95,7 @@ func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 	b := budget.New(pool)
 	w.t.Cleanup(b.Close)
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := app.New(store.New(pool), writable{}, nil, keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
+	svc := app.New(store.New(pool), writable{}, orgs, keys, integrationsyncsvc.Kinds(), b, pagetoken.New([]byte("0123456789abcdef0123456789abcdef")), cfg, log)
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -98,6 +106,22 @@ func (w *world) service(run bool, adjust ...func(*app.Config)) *app.Service {
 	}
 	return svc
 }
+
+// noOrg answers for an org service these tests do not have: unavailable, so a pull waits.
+type noOrg struct{}
+
+var errNoOrg = apperr.Unavailable("no org service in these tests")
+
+func (noOrg) CreateSynced(context.Context, string, string, string, domain.Organization) (string, error) {
+	return "", errNoOrg
+}
+func (noOrg) UpdateSynced(context.Context, string, string, string, domain.OrgChanges) error {
+	return errNoOrg
+}
+func (noOrg) DeleteSynced(context.Context, string, string, string) ([]string, error) {
+	return nil, errNoOrg
+}
+func (noOrg) Delete(context.Context, string, string) ([]string, error) { return nil, errNoOrg }
 
 // as is a context acting as a member of account with every integrations permission.
 func as(account string) context.Context {

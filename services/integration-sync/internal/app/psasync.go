@@ -230,6 +230,30 @@ type taskView struct {
 }
 
 func (s *Service) runTask(ctx context.Context, c store.TaskClaim) error {
+	// The lease is renewed while the task works: a slow PSA or a loaded machine must not let
+	// another worker take the task while this one may be creating its company.
+	hold, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		t := time.NewTicker(max(s.cfg.Lease/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-hold.Done():
+				return
+			case <-t.C:
+				if err := s.store.InSystem(hold, func(tx *store.Tx) error {
+					return tx.RenewTaskLease(hold, c.TaskID, s.owner, s.cfg.Lease)
+				}); err != nil && hold.Err() == nil {
+					s.log.Warn("renew sync task lease", "task", c.TaskID, "error", err)
+				}
+			}
+		}
+	}()
+	return s.runClaimedTask(ctx, c)
+}
+
+func (s *Service) runClaimedTask(ctx context.Context, c store.TaskClaim) error {
 	var v taskView
 	gone := false
 	err := s.store.InTenant(ctx, c.AccountID, func(tx *store.Tx) error {

@@ -90,7 +90,8 @@ func (s *Service) runClaimed(ctx context.Context, c store.Claim) {
 	}
 }
 
-// refresh reads the listing from the operation's checkpoint to its end.
+// refresh reads the listing from the operation's checkpoint to its end; the same lease runs a
+// disconnect that deletes the data.
 func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 	var op domain.Operation
 	var t target
@@ -113,6 +114,12 @@ func (s *Service) refresh(ctx context.Context, c store.Claim) error {
 	}
 	if op.State != domain.OpRunning {
 		return nil
+	}
+	if op.Type == domain.OpDisconnect {
+		return s.runDeleteData(ctx, c, op)
+	}
+	if t.integration.Paused {
+		return s.cancelPaused(ctx, c, op.ID)
 	}
 	conn, kind, err := s.connect(ctx, t)
 	if err != nil {

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"time"
+
+	"github.com/orgplane/orgplane/pkg/apperr"
 )
 
 // OperationState is where an operation is (values as in the API).
@@ -123,3 +125,8 @@ func RetryDelay(attempts int) time.Duration {
 
 // MaxAttempts is how many times a refresh meets an unavailable tool before it fails.
 const MaxAttempts = 8
+
+// ErrDeletingData refuses to resume (or refresh) an integration whose disconnect is deleting
+// the organizations its sync created: syncing again would race the deletions.
+var ErrDeletingData = &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "DISCONNECT_RUNNING",
+	Message: "the integration is being disconnected and its organizations deleted"}

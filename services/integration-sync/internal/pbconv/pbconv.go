@@ -3,6 +3,7 @@
 package pbconv
 
 import (
+	"cmp"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,7 +22,7 @@ func ts(t time.Time) *timestamppb.Timestamp {
 // Operation is an operation's proto.
 func Operation(o domain.Operation) *integrationsyncv1.Operation {
 	p := &integrationsyncv1.Operation{
-		Id: o.ID, IntegrationId: o.IntegrationID, Type: "refresh", Mode: integrationsyncv1.RefreshMode(o.Mode),
+		Id: o.ID, IntegrationId: o.IntegrationID, Type: cmp.Or(o.Type, domain.OpRefresh), Mode: integrationsyncv1.RefreshMode(o.Mode),
 		State: integrationsyncv1.OperationState(o.State),
 		Progress: &integrationsyncv1.RefreshProgress{PagesDone: int32(o.Progress.PagesDone), PagesTotal: int32(o.Progress.PagesTotal),
 			ItemsDone: int32(o.Progress.ItemsDone), ItemsTotal: int32(o.Progress.ItemsTotal)},

@@ -92,7 +92,8 @@ func (t *Tx) UpsertExternals(ctx context.Context, accountID, integrationID strin
 			type_name = excluded.type_name, status_id = excluded.status_id, status_name = excluded.status_name,
 			parent_id = excluded.parent_id, active = excluded.active, deleted = excluded.deleted,
 			vendor_updated_at = excluded.vendor_updated_at, last_seen_at = excluded.last_seen_at, state = excluded.state,
-			state_reason = excluded.state_reason, state_at = excluded.state_at, state_by = excluded.state_by`,
+			state_reason = excluded.state_reason, state_at = excluded.state_at, state_by = excluded.state_by,
+			dismissed_at = CASE WHEN excluded.state <> 2 THEN NULL ELSE external_organizations.dismissed_at END`,
 		accountID, integrationID, ids, names, typeIDs, typeNames, statusIDs, statusNames, parents, active, deleted,
 		vendorUpdated, seen, states, reasons, stateAt, by)
 	if err != nil {

@@ -13,14 +13,14 @@ import (
 
 const operationColumns = `id::text, account_id::text, integration_id::text, mode, state, cursor, coalesce(since, 'epoch'),
 	pages_done, pages_total, items_done, items_total, created_count, changed_count, orphaned_count, unchanged_count,
-	error_reason, error_message, created_by, cancel_requested, attempts, created_at, updated_at, coalesce(ended_at, 'epoch')`
+	error_reason, error_message, created_by, cancel_requested, attempts, created_at, updated_at, coalesce(ended_at, 'epoch'), type`
 
 func scanOperation(r pgx.Row) (domain.Operation, error) {
 	var o domain.Operation
 	err := r.Scan(&o.ID, &o.AccountID, &o.IntegrationID, &o.Mode, &o.State, &o.Cursor, &o.Since,
 		&o.Progress.PagesDone, &o.Progress.PagesTotal, &o.Progress.ItemsDone, &o.Progress.ItemsTotal,
 		&o.Result.Created, &o.Result.Changed, &o.Result.Orphaned, &o.Result.Unchanged,
-		&o.ErrorReason, &o.ErrorMessage, &o.CreatedBy, &o.CancelRequested, &o.Attempts, &o.Created, &o.Updated, &o.Ended)
+		&o.ErrorReason, &o.ErrorMessage, &o.CreatedBy, &o.CancelRequested, &o.Attempts, &o.Created, &o.Updated, &o.Ended, &o.Type)
 	for _, t := range []*time.Time{&o.Since, &o.Ended} {
 		if t.Unix() == 0 {
 			*t = time.Time{}
@@ -32,20 +32,31 @@ func scanOperation(r pgx.Row) (domain.Operation, error) {
 // ErrRefreshRunning is returned by InsertOperation when the integration has a running one.
 var ErrRefreshRunning = errors.New("a refresh is already running")
 
-// InsertOperation stores a new running operation and queues it for a worker, due at once.
+// InsertOperation stores a new operation (of type refresh unless it says otherwise); a running
+// one is queued for a worker, due at once, and one that is done at once (a pause) is not.
 func (t *Tx) InsertOperation(ctx context.Context, o domain.Operation) error {
-	var since *time.Time
+	var since, ended *time.Time
 	if !o.Since.IsZero() {
 		since = &o.Since
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO operations (id, account_id, integration_id, mode, state, since, created_by,
-			created_at, updated_at)
-		VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7)`, o.ID, o.AccountID, o.IntegrationID, o.Mode, since, o.CreatedBy, o.Created)
+	if !o.Ended.IsZero() {
+		ended = &o.Ended
+	}
+	if o.State == 0 {
+		o.State = domain.OpRunning
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO operations (id, account_id, integration_id, type, mode, state, since, items_total,
+			created_by, created_at, updated_at, ended_at)
+		VALUES ($1, $2, $3, coalesce(nullif($4, ''), 'refresh'), $5, $6, $7, $8, $9, $10, $10, $11)`,
+		o.ID, o.AccountID, o.IntegrationID, o.Type, o.Mode, o.State, since, o.Progress.ItemsTotal, o.CreatedBy, o.Created, ended)
 	if err != nil {
 		if isUnique(err, "operations_one_running") {
 			return ErrRefreshRunning
 		}
 		return fmt.Errorf("insert operation: %w", err)
+	}
+	if o.State != domain.OpRunning {
+		return nil
 	}
 	if _, err := t.tx.Exec(ctx, `INSERT INTO operation_queue (operation_id, account_id, lease_until) VALUES ($1, $2, $3)`,
 		o.ID, o.AccountID, o.Created); err != nil {
@@ -208,9 +219,37 @@ func (t *Tx) Reschedule(ctx context.Context, integrationID string, full bool, ne
 	return nil
 }
 
-// SetPaused pauses or resumes an integration's scheduled refreshes (credentials rejected).
+// SetPaused stops or restarts an integration's scheduled refreshes for its credentials (rejected,
+// or replaced). The directory's one flag also holds a disconnect's pause (integrations.paused,
+// which this tenant transaction can read and the scheduler's cannot), so lifting a credential
+// stop does not restart a paused integration.
 func (t *Tx) SetPaused(ctx context.Context, integrationID string, paused bool) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE integration_directory SET paused = $2 WHERE integration_id = $1`, integrationID, paused); err != nil {
+	if _, err := t.tx.Exec(ctx, `UPDATE integration_directory SET
+			paused = $2 OR coalesce((SELECT i.paused FROM integrations i WHERE i.id = $1), false)
+		WHERE integration_id = $1`, integrationID, paused); err != nil {
+		return fmt.Errorf("pause integration: %w", err)
+	}
+	return nil
+}
+
+// LockSchedule takes the lock of an integration's directory row. A transaction that changes both
+// the integration and its schedule takes it first, in the scheduler's order (the directory row,
+// then the integration's in startRefresh), so that neither waits on the other for ever: the
+// scheduler holds its row lock while it waits for another transaction to start the refresh.
+func (t *Tx) LockSchedule(ctx context.Context, integrationID string) error {
+	if _, err := t.tx.Exec(ctx, `SELECT 1 FROM integration_directory WHERE integration_id = $1 FOR UPDATE`, integrationID); err != nil {
+		return fmt.Errorf("lock integration schedule: %w", err)
+	}
+	return nil
+}
+
+// SetDisconnectPaused pauses an integration (nothing refreshes or syncs) or resumes it; resuming
+// leaves its scheduled refreshes stopped while its credentials stand rejected.
+func (t *Tx) SetDisconnectPaused(ctx context.Context, integrationID string, paused bool, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `WITH i AS (
+			UPDATE integrations SET paused = $2, updated_at = $3 WHERE id = $1 RETURNING id, state)
+		UPDATE integration_directory d SET paused = $2 OR i.state = $4 FROM i WHERE d.integration_id = i.id`,
+		integrationID, paused, at, domain.StateCredentialsRejected); err != nil {
 		return fmt.Errorf("pause integration: %w", err)
 	}
 	return nil

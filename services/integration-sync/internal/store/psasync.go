@@ -409,3 +409,12 @@ func (t *Tx) ForgetQueued(ctx context.Context, taskID int64) error {
 	}
 	return nil
 }
+
+// RenewTaskLease extends a task's lease while its owner works on it (system scope).
+func (t *Tx) RenewTaskLease(ctx context.Context, taskID int64, owner string, lease time.Duration) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE sync_queue SET lease_until = now() + $3 * interval '1 millisecond'
+		WHERE task_id = $1 AND lease_owner = $2 AND lease_until > now()`, taskID, owner, lease.Milliseconds()); err != nil {
+		return fmt.Errorf("renew sync task lease: %w", err)
+	}
+	return nil
+}
