@@ -514,7 +514,9 @@ func TestIntegrationRoutesAreTenantIsolated(t *testing.T) {
 
 	cachedList := w.must(200, "GET", fx.base+"/externalOrganizations", a.adminKey, "")["externalOrganizations"].([]any)
 	externalID := cachedList[0].(map[string]any)["externalId"].(string)
-	ids := map[string]string{"integrationId": fx.id, "integration.id": fx.id, "operationId": opID, "externalId": externalID}
+	orgID := w.must(200, "POST", "/v1/accounts/"+a.id+"/organizations", a.adminKey, `{"name":"Blue Harbor Clinic"}`)["id"].(string)
+	ids := map[string]string{"integrationId": fx.id, "integration.id": fx.id, "operationId": opID, "externalId": externalID,
+		"organizationId": orgID}
 	var withID, lists int
 	for _, rt := range integrationRoutes(t, w.suite) {
 		var named []string
@@ -527,6 +529,10 @@ func TestIntegrationRoutesAreTenantIsolated(t *testing.T) {
 		switch rt.verb {
 		case "POST":
 			body = `{}`
+			if strings.HasSuffix(rt.template, ":disconnect") {
+				// Valid, so that what answers is the lookup, not validation.
+				body = `{"mode":"DISCONNECT_MODE_PAUSE"}`
+			}
 		case "PATCH":
 			body = `{"displayName":"Taken over"}`
 		case "PUT":

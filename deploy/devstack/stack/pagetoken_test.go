@@ -386,8 +386,9 @@ func itemID(item map[string]any) any {
 	return nil
 }
 
-// pagedIntegration connects a to a simulated IT Glue holding four organizations, refreshes it,
-// then removes two and refreshes again: two cached organizations, two orphans, two operations.
+// pagedIntegration connects a to a simulated IT Glue holding six organizations, refreshes it,
+// then removes four and refreshes again, and dismisses two of the four orphans: two orphans
+// listed, two sync log entries, two operations.
 func pagedIntegration(w *world, a msp) string {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -397,7 +398,7 @@ func pagedIntegration(w *world, a msp) string {
 		w.t.Fatal(err)
 	}
 	var ids []int64
-	for _, name := range []string{"Paged Alpha", "Paged Beta", "Paged Gamma", "Paged Delta"} {
+	for _, name := range []string{"Paged Alpha", "Paged Beta", "Paged Gamma", "Paged Delta", "Paged Epsilon", "Paged Zeta"} {
 		ids = append(ids, sims.ITGlue.Sim.Store.Add(simkit.Company{Name: name, Active: true}).ID)
 	}
 	base := "/v1/accounts/" + a.id + "/integrations"
@@ -415,11 +416,19 @@ func pagedIntegration(w *world, a msp) string {
 		}
 	}
 	refresh()
-	sims.ITGlue.Sim.Store.Remove(ids[0])
-	sims.ITGlue.Sim.Store.Remove(ids[1])
+	for _, id := range ids[:4] {
+		sims.ITGlue.Sim.Store.Remove(id)
+	}
 	for range 5 {
 		refresh()
-		if w.must(200, "GET", "/v1/accounts/"+a.id+"/orphans", a.adminKey, "")["totalSize"] == "2" {
+		if w.must(200, "GET", "/v1/accounts/"+a.id+"/orphans", a.adminKey, "")["totalSize"] == "4" {
+			// Two dismissed: two orphans listed, and two entries in the sync log.
+			w.must(200, "POST", "/v1/accounts/"+a.id+"/orphans:resolve", a.adminKey, fmt.Sprintf(
+				`{"action":"ORPHAN_ACTION_DISMISS","orphans":[{"integrationId":%q,"externalId":"%d"},{"integrationId":%q,"externalId":"%d"}]}`,
+				integ, ids[0], integ, ids[1]))
+			if got := w.must(200, "GET", "/v1/accounts/"+a.id+"/orphans", a.adminKey, "")["totalSize"]; got != "2" {
+				w.t.Fatalf("after dismissing two of four orphans, %v listed", got)
+			}
 			return integ
 		}
 	}

@@ -362,6 +362,17 @@ var matrixRequests = map[string]matrixRequest{
 	"DisableSync": {body: jsonBody(`{}`), mayFail: "the matrix's integration caches no organization"},
 	"EnableSync":  {body: jsonBody(`{}`), mayFail: "the matrix's integration caches no organization"},
 
+	"ListOrganizationSyncs": {},
+	"ListSyncLog":           {},
+	// No orphan of that id: an admitted call answers 200 with a per-item ORPHAN_NOT_FOUND.
+	"ResolveOrphans": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
+		return fmt.Sprintf(`{"action":"ORPHAN_ACTION_DISMISS","orphans":[{"integrationId":%q,"externalId":"matrix-none"}]}`, fx.vars["integration_id"])
+	}},
+	// Pausing the matrix's Autotask integration (whose tool never answers) and resuming it: both
+	// repeatable, neither deletes what another route's call needs.
+	"DisconnectIntegration": {vars: (*matrixFixtures).psa, body: jsonBody(`{"mode":"DISCONNECT_MODE_PAUSE"}`)},
+	"ResumeIntegration":     {vars: (*matrixFixtures).psa, body: jsonBody(`{}`)},
+
 	"GetMappingGrid": {},
 	"SaveMappings": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
 		// Unlinking what is not linked changes nothing but the row's version, which it must name.

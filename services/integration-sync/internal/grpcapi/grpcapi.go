@@ -300,7 +300,7 @@ func integrationProto(v app.IntegrationView) *integrationsyncv1.Integration {
 		State: integrationsyncv1.IntegrationState(in.State), StateMessage: in.StateMessage,
 		LastRefreshTime: ts(in.LastRefresh, timestamppb.New(in.LastRefresh)), LastFullRefreshTime: ts(in.LastFullRefresh, timestamppb.New(in.LastFullRefresh)),
 		RunningOperationId: in.RunningOperationID, ExternalOrganizationCount: int32(in.ExternalCount), OrphanCount: int32(in.OrphanCount),
-		CreateTime: timestamppb.New(in.Created), UpdateTime: timestamppb.New(in.Updated), SyncSettings: syncSettingsProto(in.Sync),
+		CreateTime: timestamppb.New(in.Created), UpdateTime: timestamppb.New(in.Updated), SyncSettings: syncSettingsProto(in.Sync), Paused: in.Paused,
 		Budget: &integrationsyncv1.RateBudget{Policy: budgetProto(v.Policy), Used: int32(v.Usage.Used), Remaining: int32(v.Usage.Remaining),
 			ResetTime: ts(v.Usage.ResetsAt, timestamppb.New(v.Usage.ResetsAt)), BlockedUntil: ts(v.Usage.BlockedUntil, timestamppb.New(v.Usage.BlockedUntil))},
 	}

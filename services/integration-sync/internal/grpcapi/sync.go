@@ -68,7 +68,5 @@ func (g *integrations) ResumeIntegration(ctx context.Context, req *integrationsy
 	if err != nil {
 		return nil, err
 	}
-	p := integrationProto(v)
-	p.Paused = v.Paused // integrationProto predates the pause
-	return p, nil
+	return integrationProto(v), nil
 }
