@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/deploy/simulators/simkit"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
@@ -98,10 +99,15 @@ func listRoutes(w *world) []listRoute {
 
 // startWorldWithoutEventTap is startWorld for a test that reads no events: it runs on the
 // suite's own clock and needs no NATS connection of its own.
-func startWorldWithoutEventTap(t *testing.T) *world {
+func startWorldWithoutEventTap(t *testing.T, adjust ...func(*stack.Options)) *world {
 	t.Helper()
 	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
-	return &world{suite: startStack(t, func(o *stack.Options) { o.Clock = c.Now }), clock: c}
+	return &world{suite: startStack(t, func(o *stack.Options) {
+		o.Clock = c.Now
+		for _, f := range adjust {
+			f(o)
+		}
+	}), clock: c}
 }
 
 // advance moves the suite's clock forward.
@@ -189,7 +195,9 @@ func textsOf(v any) []string {
 // it was issued for, unaltered, for pagetoken.TTL; and it shows nothing of the item it continues
 // after. Each refusal is a 400 naming page_token.
 func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
-	w := startWorldWithoutEventTap(t)
+	// Every list route is called dozens of times with the same few keys, faster than the
+	// gateway's per-credential limit allows (which gatewayguards_test.go tests).
+	w := startWorldWithoutEventTap(t, func(o *stack.Options) { o.RateLimit = gatewaysvc.RateLimit{PerSecond: 1e6, Burst: 1e6} })
 	a, b := w.newMSP("Contoso MSP"), w.newMSP("Fabrikam IT")
 	acct := "/v1/accounts/" + a.id
 	group := w.must(200, "POST", acct+"/groups", a.adminKey, `{"name":"East"}`)["id"].(string)

@@ -199,7 +199,7 @@ func consumers(svc *app.Service, pool *pgxpool.Pool) []events.ConsumerSpec {
 		}
 		return svc.OrganizationChanged(ctx, st.Within(tx), domain.Organization{AccountID: account, ID: o.GetId(), Name: o.GetName(),
 			TypeID: o.GetTypeId(), StatusID: o.GetStatusId(), ParentID: o.GetParentId(), Active: o.GetDeactivateTime() == nil,
-			Changed: at.AsTime()}, by)
+			GroupIDs: o.GetGroupIds(), Changed: at.AsTime()}, by)
 	}
 	return []events.ConsumerSpec{
 		{

@@ -62,9 +62,6 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 	if err != nil {
 		return nil, err
 	}
-	if restricted, _ := id.Visibility(); restricted {
-		return nil, errOrganizationNotFound
-	}
 	orgID, err := uuid.Parse(organizationID)
 	if err != nil {
 		return nil, apperr.Invalid("organizationId", "is not a UUID")
@@ -79,6 +76,14 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 	var out []OrganizationSync
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		out = nil
+		// Known from org's events; a group-limited caller sees it through one of its groups.
+		org, ok, err := tx.Organization(ctx, organizationID)
+		if err != nil {
+			return err
+		}
+		if restricted, groups := id.Visibility(); !ok || !org.VisibleTo(restricted, groups) {
+			return errOrganizationNotFound
+		}
 		integs, err := tx.PSAIntegrations(ctx, psa)
 		if err != nil {
 			return err

@@ -24,6 +24,9 @@ func (w *world) task(integrationID, organizationID string, state int16, reason s
 	w.t.Helper()
 	ctx := context.Background()
 	err := store.New(w.db.Pool).InTenant(ctx, w.account, func(tx *store.Tx) error {
+		if err := w.knowOrganization(tx, organizationID); err != nil {
+			return err
+		}
 		if err := tx.TouchOrganizationTask(ctx, w.account, integrationID, organizationID, time.Now()); err != nil {
 			return err
 		}
@@ -123,7 +126,10 @@ func TestOrganizationSyncStates(t *testing.T) {
 	check(failing, want{cw, app.OrgError, "ConnectWise refused: identifier taken", "", false, false})
 	check(licensed, want{cw, app.OrgPending, app.ReasonWaitingLicense, "", false, false})
 	check(queued, want{cw, app.OrgPending, "waiting to be synced", "", false, false})
-	check(unknown)
+	// An organization integration-sync has not heard of answers as one that does not exist.
+	if got, err := svc.ListOrganizationSyncs(w.ctx(), w.account, unknown); apperr.KindOf(err) != apperr.KindNotFound {
+		t.Errorf("an unknown organization: %v %+v", err, got)
+	}
 
 	// Paused: what syncs is off, and no longer blocks a deletion.
 	if _, err := svc.DisconnectIntegration(w.ctx(), w.account, cw, app.DisconnectPause); err != nil {
@@ -133,7 +139,20 @@ func TestOrganizationSyncStates(t *testing.T) {
 		want{cw, app.OrgOff, "the integration is paused", cwExt[0].ExternalID, false, false})
 	check(failing, want{cw, app.OrgOff, "the integration is paused", "", false, false})
 
-	// Another account's caller, and a caller limited to groups, are told it does not exist.
+	// A caller limited to groups sees an organization of one of its groups, and is told any
+	// other does not exist; so is another account's caller.
+	group := uuid.NewString()
+	if err := store.New(w.db.Pool).InTenant(context.Background(), w.account, func(tx *store.Tx) error {
+		return tx.UpsertOrganization(context.Background(), domain.Organization{AccountID: w.account, ID: syncing,
+			Name: "Visible", Active: true, GroupIDs: []string{group}, Changed: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	member := identity.With(context.Background(), identity.Identity{Kind: identity.KindUser, PrincipalID: "m", UserID: "m",
+		AccountID: w.account, Permissions: []string{domain.PermRead}, RestrictedToGroups: true, Groups: []string{group}})
+	if got, err := svc.ListOrganizationSyncs(member, w.account, syncing); err != nil || len(got) != 2 {
+		t.Errorf("a caller limited to the organization's group: %v %+v", err, got)
+	}
 	if _, err := svc.ListOrganizationSyncs(as(uuid.NewString()), w.account, syncing); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("another account: %v", err)
 	}

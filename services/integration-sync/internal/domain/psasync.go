@@ -14,7 +14,21 @@ type Organization struct {
 	TypeID, StatusID string
 	ParentID         string
 	Active           bool
+	GroupIDs         []string
 	Changed          time.Time // when org committed the last change applied here
+}
+
+// VisibleTo reports whether a caller limited to groups (restricted) may see the organization.
+func (o Organization) VisibleTo(restricted bool, groups []string) bool {
+	if !restricted {
+		return true
+	}
+	for _, g := range o.GroupIDs {
+		if slices.Contains(groups, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // Values are the synced fields of one side, in that side's own ids.

@@ -16,12 +16,16 @@ import (
 // UpsertOrganization writes the copy of an Orgplane organization, unless the copy already holds
 // a later change (events of one organization arrive in order, redeliveries may not).
 func (t *Tx) UpsertOrganization(ctx context.Context, o domain.Organization) error {
-	if _, err := t.tx.Exec(ctx, `INSERT INTO organizations (account_id, id, name, type_id, status_id, parent_id, active, changed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	groups := o.GroupIDs
+	if groups == nil {
+		groups = []string{}
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO organizations (account_id, id, name, type_id, status_id, parent_id, active, group_ids, changed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type_id = excluded.type_id, status_id = excluded.status_id,
-			parent_id = excluded.parent_id, active = excluded.active, changed_at = excluded.changed_at
+			parent_id = excluded.parent_id, active = excluded.active, group_ids = excluded.group_ids, changed_at = excluded.changed_at
 		WHERE organizations.changed_at <= excluded.changed_at`,
-		o.AccountID, o.ID, o.Name, o.TypeID, o.StatusID, o.ParentID, o.Active, o.Changed); err != nil {
+		o.AccountID, o.ID, o.Name, o.TypeID, o.StatusID, o.ParentID, o.Active, groups, o.Changed); err != nil {
 		return fmt.Errorf("save organization copy: %w", err)
 	}
 	return nil
@@ -42,8 +46,9 @@ func (t *Tx) DeleteOrganization(ctx context.Context, id string) error {
 // Organization reads an organization's copy; false when there is none.
 func (t *Tx) Organization(ctx context.Context, id string) (domain.Organization, bool, error) {
 	var o domain.Organization
-	err := t.tx.QueryRow(ctx, `SELECT account_id::text, id::text, name, type_id, status_id, parent_id, active, changed_at
-		FROM organizations WHERE id = $1`, id).Scan(&o.AccountID, &o.ID, &o.Name, &o.TypeID, &o.StatusID, &o.ParentID, &o.Active, &o.Changed)
+	err := t.tx.QueryRow(ctx, `SELECT account_id::text, id::text, name, type_id, status_id, parent_id, active, group_ids, changed_at
+		FROM organizations WHERE id = $1`, id).Scan(&o.AccountID, &o.ID, &o.Name, &o.TypeID, &o.StatusID, &o.ParentID, &o.Active,
+		&o.GroupIDs, &o.Changed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, false, nil
 	}

@@ -11,6 +11,8 @@ CREATE TABLE organizations (
     status_id  text        NOT NULL DEFAULT '',
     parent_id  text        NOT NULL DEFAULT '',
     active     boolean     NOT NULL,
+    -- Its groups: a group-limited caller sees its sync state only through one of them.
+    group_ids  text[]      NOT NULL DEFAULT '{}',
     -- When org committed the last change applied here: an Orgplane change's time in a conflict.
     changed_at timestamptz NOT NULL
 );
