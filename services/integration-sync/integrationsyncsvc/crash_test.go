@@ -83,14 +83,7 @@ func TestRefreshResumesAfterSIGKILL(t *testing.T) {
 	spec := integrationsyncsvc.Spec()
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	bus := testkit.StartNATS(t)
-	perms, err := platform.NATSPermissions(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsCreds := bus.Creds(t, "integration-sync", perms)
 	credentialKeys := secrets.GenerateSpec("k1")
-	identityKey := make([]byte, 32)
-	_, _ = rand.Read(identityKey)
 
 	sims, err := simulators.Start(ctx, simulators.Options{})
 	if err != nil {
@@ -128,39 +121,8 @@ func TestRefreshResumesAfterSIGKILL(t *testing.T) {
 		return o
 	}
 
-	env := append(os.Environ(), childEnv+"=1",
-		"ORGPLANE_DATABASE_URL="+db.URL,
-		"ORGPLANE_NATS_URL="+bus.URL,
-		"ORGPLANE_NATS_CREDS="+natsCreds,
-		"ORGPLANE_IDENTITY_KEYS=test:"+base64.StdEncoding.EncodeToString(identityKey),
-		"ORGPLANE_CREDENTIAL_KEYS="+credentialKeys,
-		"ORGPLANE_GRPC_ADDR=127.0.0.1:0",
-		"ORGPLANE_ADMIN_ADDR=off",
-		"ORGPLANE_LOG_LEVEL=warn",
-		"ORGPLANE_REFRESH_LEASE="+lease.String(),
-		// Nothing but the test's refresh runs.
-		"ORGPLANE_REFRESH_FULL_INTERVAL=1000h",
-		"ORGPLANE_REFRESH_INCREMENTAL_INTERVAL=1000h",
-	)
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("integration-sync output:\n%s", logs.tail(8000))
-		}
-	})
-	start := func(n int) *exec.Cmd {
-		t.Helper()
-		// The timeout ends a child its parent never killed (the parent itself killed first).
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=2m")
-		cmd.Env = env
-		w := logs.prefixed(fmt.Sprintf("[process %d] ", n))
-		cmd.Stdout, cmd.Stderr = w, w
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
-	}
+	procs := startProcesses(t, db, bus, credentialKeys, lease)
+	start := procs.start
 	deadline := time.Now().Add(50 * time.Second)
 
 	first := start(1)
@@ -242,6 +204,60 @@ func TestRefreshResumesAfterSIGKILL(t *testing.T) {
 	if len(finished) != 1 || finished[0].GetOperation().GetId() != op.ID {
 		t.Errorf("%d refresh finished events, want exactly one for operation %s", len(finished), op.ID)
 	}
+}
+
+// processes runs integration-sync as child processes of the test binary, over one database
+// and NATS, configured by the environment only.
+type processes struct {
+	t    *testing.T
+	env  []string
+	logs *lockedBuffer
+}
+
+// startProcesses prepares the children's environment; lease is how soon a killed child's work
+// is taken over. Nothing is scheduled: the tests give the children their work.
+func startProcesses(t *testing.T, db *testkit.DB, bus *testkit.NATS, credentialKeys string, lease time.Duration) *processes {
+	t.Helper()
+	perms, err := platform.NATSPermissions(context.Background(), integrationsyncsvc.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	identityKey := make([]byte, 32)
+	_, _ = rand.Read(identityKey)
+	p := &processes{t: t, logs: &lockedBuffer{}, env: append(os.Environ(), childEnv+"=1",
+		"ORGPLANE_DATABASE_URL="+db.URL,
+		"ORGPLANE_NATS_URL="+bus.URL,
+		"ORGPLANE_NATS_CREDS="+bus.Creds(t, "integration-sync", perms),
+		"ORGPLANE_IDENTITY_KEYS=test:"+base64.StdEncoding.EncodeToString(identityKey),
+		"ORGPLANE_CREDENTIAL_KEYS="+credentialKeys,
+		"ORGPLANE_GRPC_ADDR=127.0.0.1:0",
+		"ORGPLANE_ADMIN_ADDR=off",
+		"ORGPLANE_LOG_LEVEL=warn",
+		"ORGPLANE_REFRESH_LEASE="+lease.String(),
+		"ORGPLANE_REFRESH_FULL_INTERVAL=1000h",
+		"ORGPLANE_REFRESH_INCREMENTAL_INTERVAL=1000h",
+	)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("integration-sync output:\n%s", p.logs.tail(8000))
+		}
+	})
+	return p
+}
+
+// start runs child n until the test ends (or kills it).
+func (p *processes) start(n int) *exec.Cmd {
+	p.t.Helper()
+	// The timeout ends a child its parent never killed (the parent itself killed first).
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=2m")
+	cmd.Env = p.env
+	w := p.logs.prefixed(fmt.Sprintf("[process %d] ", n))
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }
 
 // appWithoutWorkers is the app layer over db as the service's runtime role, with no workers.

@@ -2,11 +2,7 @@ package integrationsyncsvc_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +13,6 @@ import (
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/pkg/identity"
-	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
@@ -46,14 +41,7 @@ func TestPushesAreExactlyOnceAcrossSIGKILL(t *testing.T) {
 	spec := integrationsyncsvc.Spec()
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	bus := testkit.StartNATS(t)
-	perms, err := platform.NATSPermissions(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsCreds := bus.Creds(t, "integration-sync", perms)
 	credentialKeys := secrets.GenerateSpec("k1")
-	identityKey := make([]byte, 32)
-	_, _ = rand.Read(identityKey)
 	sims, err := simulators.Start(ctx, simulators.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,37 +75,7 @@ func TestPushesAreExactlyOnceAcrossSIGKILL(t *testing.T) {
 	}
 	tool.Faults.SetLatency(latency)
 
-	env := append(os.Environ(), childEnv+"=1",
-		"ORGPLANE_DATABASE_URL="+db.URL,
-		"ORGPLANE_NATS_URL="+bus.URL,
-		"ORGPLANE_NATS_CREDS="+natsCreds,
-		"ORGPLANE_IDENTITY_KEYS=test:"+base64.StdEncoding.EncodeToString(identityKey),
-		"ORGPLANE_CREDENTIAL_KEYS="+credentialKeys,
-		"ORGPLANE_GRPC_ADDR=127.0.0.1:0",
-		"ORGPLANE_ADMIN_ADDR=off",
-		"ORGPLANE_LOG_LEVEL=warn",
-		"ORGPLANE_REFRESH_LEASE="+lease.String(),
-		"ORGPLANE_REFRESH_FULL_INTERVAL=1000h",
-		"ORGPLANE_REFRESH_INCREMENTAL_INTERVAL=1000h",
-	)
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("integration-sync output:\n%s", logs.tail(800000))
-		}
-	})
-	start := func(n int) *exec.Cmd {
-		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=2m")
-		cmd.Env = env
-		w := logs.prefixed(fmt.Sprintf("[process %d] ", n))
-		cmd.Stdout, cmd.Stderr = w, w
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
-	}
+	start := startProcesses(t, db, bus, credentialKeys, lease).start
 	deadline := time.Now().Add(90 * time.Second)
 	first := start(1)
 	for len(tool.Writes()) < orgs/4 {

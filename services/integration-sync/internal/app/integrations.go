@@ -276,22 +276,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, accountID, integrationI
 	if err != nil {
 		return err
 	}
-	now := s.clock()
-	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		integ, err := tx.Integration(ctx, integrationID, true)
-		if err != nil {
-			return err
-		}
-		if err := tx.DeleteIntegration(ctx, integrationID); err != nil {
-			return err
-		}
-		return tx.Enqueue(ctx, &integrationsyncv1.IntegrationDeleted{AccountId: accountID, IntegrationId: integrationID,
-			Kind: integ.Kind, DeletedBy: id.Actor()}, now)
-	})
-	if err != nil {
-		return err
-	}
-	return s.budgets.Delete(ctx, integrationID)
+	return s.removeIntegration(ctx, accountID, integrationID, id.Actor())
 }
 
 // TestResult is what a connection test found.
