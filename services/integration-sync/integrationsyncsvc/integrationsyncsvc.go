@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgplane/orgplane/pkg/events"
+	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	mappingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
 
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
@@ -214,7 +215,10 @@ func consumers(svc *app.Service, pool *pgxpool.Pool) []events.ConsumerSpec {
 					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationDeactivated) error {
-					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
+					if err := org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy()); err != nil {
+						return err
+					}
+					return svc.LicenseMayHaveFreed(ctx, st.Within(tx))
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationReactivated) error {
 					return org(ctx, tx, ev.GetAccountId(), ev.GetOrganization(), ev.GetOccurredAt(), ev.GetChangedBy())
@@ -224,6 +228,14 @@ func consumers(svc *app.Service, pool *pgxpool.Pool) []events.ConsumerSpec {
 				}),
 			},
 			Concurrency: 4,
+		},
+		{
+			// More licenses: companies waiting for one are tried at once.
+			Durable: "integration-sync-subscriptions",
+			Handlers: []events.Handler{events.On(func(ctx context.Context, tx pgx.Tx, ev *billingv1.SubscriptionChanged) error {
+				return svc.LicenseMayHaveFreed(ctx, st.Within(tx))
+			})},
+			Concurrency: 2,
 		},
 		{
 			Durable: "integration-sync-links",

@@ -95,7 +95,20 @@ func (s *Service) OrganizationDeleted(ctx context.Context, tx *store.Tx, account
 			return err
 		}
 	}
-	return tx.DeleteOrganization(ctx, organizationID)
+	if err := tx.DeleteOrganization(ctx, organizationID); err != nil {
+		return err
+	}
+	return s.LicenseMayHaveFreed(ctx, tx)
+}
+
+// LicenseMayHaveFreed wakes the tenant's companies waiting for a license: an organization was
+// deleted or deactivated, or the subscription changed.
+func (s *Service) LicenseMayHaveFreed(ctx context.Context, tx *store.Tx) error {
+	if err := tx.WakeLicenseWaiters(ctx); err != nil {
+		return err
+	}
+	s.wakeSync()
+	return nil
 }
 
 // Linked applies mapping.linked: the company's link, and a task that takes the pair's base

@@ -55,11 +55,19 @@ func (s *Service) UpdateSyncSettings(ctx context.Context, accountID, integration
 	}
 	settings.Updated = s.clock()
 	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		if _, err := s.psaIntegration(ctx, tx, integrationID, true); err != nil {
+		prev, err := s.psaIntegration(ctx, tx, integrationID, true)
+		if err != nil {
 			return err
 		}
 		if err := tx.SetSyncSettings(ctx, integrationID, settings); err != nil {
 			return err
+		}
+		// Turned on to pull: the companies already cached come in too, not only new ones.
+		if !prev.Sync.Direction.Pulls() && settings.Direction.Pulls() && !prev.Paused {
+			if err := tx.TouchUnlinkedExternals(ctx, accountID, integrationID, settings.Updated); err != nil {
+				return err
+			}
+			s.wakeSync()
 		}
 		// Turning sync on or off changes which organizations org must not delete.
 		return tx.PublishSyncing(ctx, accountID, integrationID, nil, settings.Updated)

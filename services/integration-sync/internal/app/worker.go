@@ -236,7 +236,7 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 		if page.Next == "" {
 			done = true
 			if op.Mode == domain.ModeFull {
-				gone, err := tx.OrphanUnseen(ctx, op.IntegrationID, op.ID, domain.ReasonGone, refreshActor, now)
+				gone, err := tx.OrphanUnseen(ctx, op.IntegrationID, op.ID, domain.ReasonGone, refreshActor, op.Created, now)
 				if err != nil {
 					return err
 				}

@@ -94,7 +94,7 @@ func TestPlanSync(t *testing.T) {
 				}
 			}},
 		{name: "made inactive in the PSA", base: inStep, org: org("Contoso", t0),
-			psa: func() domain.ExternalOrganization { e := psa("Contoso", t0); e.Active = false; return e }(),
+			psa:       func() domain.ExternalOrganization { e := psa("Contoso", t0); e.Active = false; return e }(),
 			direction: domain.SyncTwoWay, toOrg: []string{"active"}},
 	}
 	for _, c := range cases {

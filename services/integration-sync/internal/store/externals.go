@@ -115,14 +115,16 @@ func (t *Tx) MarkSeen(ctx context.Context, integrationID, operationID string, id
 }
 
 // OrphanUnseen orphans every cached organization of the integration that the full refresh
-// operationID did not see, and returns them after the change.
-func (t *Tx) OrphanUnseen(ctx context.Context, integrationID, operationID, reason, by string, at time.Time) ([]domain.ExternalOrganization, error) {
+// operationID, started at started, did not see, and returns them after the change. One seen
+// since the refresh started (a company the sync created, a webhook's) may have been added to
+// the tool after the listing passed its place: it is not gone.
+func (t *Tx) OrphanUnseen(ctx context.Context, integrationID, operationID, reason, by string, started, at time.Time) ([]domain.ExternalOrganization, error) {
 	return collectExternals(t.tx.Query(ctx, `WITH o AS (
 			UPDATE external_organizations SET state = 2, state_reason = $3, state_at = $5, state_by = $4
-			WHERE integration_id = $1 AND seen_by IS DISTINCT FROM $2 AND state <> 2
+			WHERE integration_id = $1 AND seen_by IS DISTINCT FROM $2 AND state <> 2 AND last_seen_at < $6
 			RETURNING *)
 		SELECT `+strings.ReplaceAll(externalColumns, "e.", "o.")+` FROM o JOIN integrations i ON i.id = o.integration_id
-		ORDER BY o.external_id`, integrationID, operationID, reason, by, at))
+		ORDER BY o.external_id`, integrationID, operationID, reason, by, at, started))
 }
 
 // ExternalFilter selects cached organizations.

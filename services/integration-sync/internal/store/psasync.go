@@ -423,3 +423,30 @@ func (t *Tx) RenewTaskLease(ctx context.Context, taskID int64, owner string, lea
 	}
 	return nil
 }
+
+// WakeLicenseWaiters makes the tenant's tasks waiting for a free license due now: one may have
+// freed.
+func (t *Tx) WakeLicenseWaiters(ctx context.Context) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE sync_queue SET due_at = now()
+		WHERE task_id IN (SELECT id FROM sync_tasks WHERE state = 3)`); err != nil {
+		return fmt.Errorf("wake license waiters: %w", err)
+	}
+	return nil
+}
+
+// TouchUnlinkedExternals gives every cached company of the integration that syncs and is linked
+// to nothing a pull task (sync turned on to pull brings in what is already there).
+func (t *Tx) TouchUnlinkedExternals(ctx context.Context, accountID, integrationID string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `WITH k AS (
+			INSERT INTO sync_tasks (account_id, integration_id, external_id, created_at, updated_at)
+			SELECT $1, $2, external_id, $3, $3 FROM external_organizations
+			WHERE integration_id = $2 AND organization_id IS NULL AND state = 1 AND NOT deleted
+			ON CONFLICT (integration_id, external_id) WHERE external_id IS NOT NULL
+				DO UPDATE SET generation = sync_tasks.generation + 1, updated_at = excluded.updated_at
+			RETURNING id)
+		INSERT INTO sync_queue (task_id, account_id, due_at) SELECT id, $1, now() FROM k
+		ON CONFLICT (task_id) DO NOTHING`, accountID, integrationID, at); err != nil {
+		return fmt.Errorf("pull cached companies: %w", err)
+	}
+	return nil
+}
