@@ -390,8 +390,10 @@ func (c *Consumer) Apply(ctx context.Context, d Delivery) (bool, error) {
 		return false, err
 	}
 	applied := false
+	var hooks []func()
+	ctx = context.WithValue(ctx, afterCommitKey{}, &hooks)
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		applied = false
+		applied, hooks = false, nil
 		if d.AccountID != "" {
 			if err := postgres.ScopeTx(ctx, tx, d.AccountID); err != nil {
 				return err
@@ -412,5 +414,21 @@ func (c *Consumer) Apply(ctx context.Context, d Delivery) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	for _, f := range hooks {
+		f()
+	}
 	return applied, nil
+}
+
+type afterCommitKey struct{}
+
+// AfterCommit runs f once the transaction applying the current event has committed: a handler
+// that records work for a worker wakes it then, when the work is there to be seen. Outside a
+// consumer's handler f runs at once.
+func AfterCommit(ctx context.Context, f func()) {
+	if hooks, ok := ctx.Value(afterCommitKey{}).(*[]func()); ok {
+		*hooks = append(*hooks, f)
+		return
+	}
+	f()
 }

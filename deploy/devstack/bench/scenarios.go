@@ -58,6 +58,7 @@ func scenarios() []scenario {
 		{"relay", func(ctx context.Context, e *env) ([]Row, error) { return e.relayScenario(ctx, shared.createCapacity) }},
 		{"bulk", func(ctx context.Context, e *env) ([]Row, error) { return e.bulkScenario(ctx) }},
 		{"refresh", func(ctx context.Context, e *env) ([]Row, error) { return e.refreshScenario(ctx) }},
+		{"psasync", func(ctx context.Context, e *env) ([]Row, error) { return e.psaSyncScenario(ctx) }},
 	}
 }
 
@@ -336,7 +337,9 @@ func paced(rate float64, d time.Duration, f func(i int)) {
 		for due := int(elapsed.Seconds() * rate); i < due; i++ {
 			sem <- struct{}{}
 			wg.Add(1)
-			go func() { defer wg.Done(); defer func() { <-sem }(); f(i) }()
+			// i moves on before the goroutine runs: each gets its own index.
+			n := i
+			go func() { defer wg.Done(); defer func() { <-sem }(); f(n) }()
 		}
 		time.Sleep(time.Millisecond)
 	}

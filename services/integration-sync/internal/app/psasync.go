@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/events"
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
@@ -78,7 +79,7 @@ func (s *Service) OrganizationChanged(ctx context.Context, tx *store.Tx, o domai
 		if err := tx.TouchOrganizationTask(ctx, o.AccountID, in.ID, o.ID, s.clock()); err != nil {
 			return err
 		}
-		s.wakeSync()
+		events.AfterCommit(ctx, s.wakeSync)
 	}
 	return nil
 }
@@ -107,7 +108,7 @@ func (s *Service) LicenseMayHaveFreed(ctx context.Context, tx *store.Tx) error {
 	if err := tx.WakeLicenseWaiters(ctx); err != nil {
 		return err
 	}
-	s.wakeSync()
+	events.AfterCommit(ctx, s.wakeSync)
 	return nil
 }
 
@@ -129,7 +130,7 @@ func (s *Service) Linked(ctx context.Context, tx *store.Tx, accountID, integrati
 	if err != nil || !syncs(in) {
 		return err
 	}
-	s.wakeSync()
+	events.AfterCommit(ctx, s.wakeSync)
 	return tx.TouchOrganizationTask(ctx, accountID, integrationID, organizationID, now)
 }
 
@@ -143,7 +144,8 @@ func (s *Service) Unlinked(ctx context.Context, tx *store.Tx, accountID, integra
 
 // externalsChanged is the sync's part of recording companies a refresh or webhook saw: org's
 // guard hears of pairs that stopped or started syncing, a changed linked company gets its pair
-// reconciled, and a new or changed unlinked one is pulled in when the direction pulls.
+// reconciled, and a new or changed unlinked one is pulled in when the direction pulls. The
+// caller wakes the sync workers once its transaction has committed.
 func (s *Service) externalsChanged(ctx context.Context, tx *store.Tx, accountID, integrationID string, changed []domain.ExternalOrganization, ids []string) error {
 	now := s.clock()
 	if err := tx.PublishSyncing(ctx, accountID, integrationID, ids, now); err != nil {
@@ -173,7 +175,6 @@ func (s *Service) externalsChanged(ctx context.Context, tx *store.Tx, accountID,
 			return err
 		}
 	}
-	s.wakeSync()
 	return nil
 }
 

@@ -67,10 +67,12 @@ func (s *Service) UpdateSyncSettings(ctx context.Context, accountID, integration
 			if err := tx.TouchUnlinkedExternals(ctx, accountID, integrationID, settings.Updated); err != nil {
 				return err
 			}
-			s.wakeSync()
 		}
 		// Turning sync on or off changes which organizations org must not delete.
 		return tx.PublishSyncing(ctx, accountID, integrationID, nil, settings.Updated)
 	})
+	if err == nil {
+		s.wakeSync()
+	}
 	return settings, err
 }

@@ -71,7 +71,7 @@ func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, k
 		return err
 	}
 	now := s.clock()
-	return s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		applied, err := tx.MarkDeliveryApplied(ctx, integrationID, deliveryID, now)
 		if err != nil || !applied {
 			return err
@@ -113,6 +113,10 @@ func (s *Service) applyDelivery(ctx context.Context, conn connector.Connector, k
 		}
 		return nil
 	})
+	if err == nil {
+		s.wakeSync() // for a sync task the delivery gave, now committed
+	}
+	return err
 }
 
 // RunDeliveryRetries applies recorded deliveries whose first application failed (the tool was

@@ -277,6 +277,9 @@ func (s *Service) recordPage(ctx context.Context, c store.Claim, opID string, ki
 		}
 		return tx.EnqueueBatch(ctx, evs, now)
 	})
+	if err == nil {
+		s.wakeSync() // for the sync tasks the page gave, now committed
+	}
 	return done, err
 }
 

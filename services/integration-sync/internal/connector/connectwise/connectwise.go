@@ -87,6 +87,10 @@ type Connector struct {
 	apiBase  *url.URL // root + "/" + codebase + "apis/3.0/", once discovered
 	inactive string   // the Inactive status id, once looked up
 	active   string
+	// firstType is the type a company created without one gets (ConnectWise requires one),
+	// looked up at most every few minutes rather than before every create.
+	firstType   string
+	firstTypeAt time.Time
 }
 
 // New builds a connector from the integration's fields.
@@ -462,14 +466,10 @@ func (c *Connector) CreateOrganization(ctx context.Context, nc connector.NewComp
 	body := map[string]any{"name": nc.Name}
 	typeID := nc.TypeID
 	if typeID == "" {
-		types, err := c.ListTypes(ctx)
-		if err != nil {
+		var err error
+		if typeID, err = c.defaultType(ctx); err != nil {
 			return connector.Company{}, err
 		}
-		if len(types) == 0 {
-			return connector.Company{}, fmt.Errorf("connectwise: the tenant has no company types: %w", connector.ErrRejected)
-		}
-		typeID = types[0].ID
 	}
 	id, err := numericID("type", typeID)
 	if err != nil {
@@ -739,6 +739,27 @@ func (c *Connector) DeleteOrganization(ctx context.Context, externalID string) e
 	}
 	_, err = c.call(ctx, http.MethodDelete, p, nil, nil)
 	return err
+}
+
+// defaultType is the tenant's first company type, cached for a few minutes.
+func (c *Connector) defaultType(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	id, at := c.firstType, c.firstTypeAt
+	c.mu.Unlock()
+	if id != "" && time.Since(at) < 5*time.Minute {
+		return id, nil
+	}
+	types, err := c.ListTypes(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(types) == 0 {
+		return "", fmt.Errorf("connectwise: the tenant has no company types: %w", connector.ErrRejected)
+	}
+	c.mu.Lock()
+	c.firstType, c.firstTypeAt = types[0].ID, time.Now()
+	c.mu.Unlock()
+	return types[0].ID, nil
 }
 
 // ListTypes returns the tenant's company types.
