@@ -17,10 +17,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
-	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/deploy/simulators/simkit"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
+	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
 // listRoute is a REST list route that pages with tokens, as the API document declares it.
