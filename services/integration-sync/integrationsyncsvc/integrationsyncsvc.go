@@ -141,7 +141,7 @@ func Spec(opts ...Option) platform.Spec {
 			&integrationsyncv1.IntegrationStateChanged{}, &integrationsyncv1.RefreshFinished{},
 			&integrationsyncv1.ExternalOrganizationCreated{}, &integrationsyncv1.ExternalOrganizationChanged{},
 			&integrationsyncv1.ExternalOrganizationOrphaned{}, &integrationsyncv1.ExternalOrganizationRemoved{},
-			&integrationsyncv1.OrganizationSyncChanged{}},
+			&integrationsyncv1.OrganizationSyncChanged{}, &integrationsyncv1.SyncFailed{}},
 		// org answers whether an account may change anything (its subscription's state).
 		Peers:  []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
 		Routes: []platform.Route{integrationsyncv1.RegisterIntegrationServiceHandler},

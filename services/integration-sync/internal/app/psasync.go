@@ -703,6 +703,9 @@ func (s *Service) postpone(ctx context.Context, v taskView, state int16, reason 
 		action := domain.LogError
 		if state == domain.TaskWaitingLicense {
 			action = domain.LogWaiting
+		} else if err := tx.Enqueue(ctx, &integrationsyncv1.SyncFailed{AccountId: v.integ.AccountID, IntegrationId: v.integ.ID,
+			OrganizationId: orgID, ExternalId: extID, Reason: reason}, now); err != nil {
+			return err
 		}
 		return appendLog(ctx, tx, now, []domain.SyncLogEntry{{AccountID: v.integ.AccountID, IntegrationID: v.integ.ID, Side: side,
 			Action: action, OrganizationID: orgID, ExternalID: extID, Message: reason}})

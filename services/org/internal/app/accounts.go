@@ -62,7 +62,7 @@ func (s *Service) CreateAccount(ctx context.Context, displayName string, admin d
 		if err := tx.Enqueue(ctx, &orgv1.AccountCreated{AccountId: acct.ID, DisplayName: acct.DisplayName}, now); err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: acct.ID, User: pbconv.User(user)}, now); err != nil {
+		if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: acct.ID, User: pbconv.User(user), Administrator: true}, now); err != nil {
 			return err
 		}
 		out = CreatedAccount{Account: acct, Administrator: user, AdministratorKey: secret}

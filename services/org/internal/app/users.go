@@ -48,7 +48,11 @@ func (s *Service) CreateUser(ctx context.Context, accountID string, u domain.New
 		if err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: accountID, User: pbconv.User(user)}, s.now()); err != nil {
+		admin, err := isAdmin(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: accountID, User: pbconv.User(user), Administrator: admin}, s.now()); err != nil {
 			return err
 		}
 		out = user
@@ -128,7 +132,11 @@ func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.Use
 		if err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, &orgv1.UserUpdated{AccountId: accountID, User: pbconv.User(user)}, s.now()); err != nil {
+		admin, err := isAdmin(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, &orgv1.UserUpdated{AccountId: accountID, User: pbconv.User(user), Administrator: admin}, s.now()); err != nil {
 			return err
 		}
 		out = user
@@ -167,4 +175,11 @@ func roleToGrant(ctx context.Context, tx *store.Tx, roleID, field string) (domai
 		return domain.Role{}, apperr.Invalid(field, "is not a role of this account")
 	}
 	return r, err
+}
+
+// isAdmin reports whether u holds the built-in IT Provider Admin role, for the events that tell
+// other services who the account's administrators are.
+func isAdmin(ctx context.Context, tx *store.Tx, u domain.User) (bool, error) {
+	admin, err := tx.BuiltinRoleID(ctx, domain.RoleITProviderAdmin)
+	return err == nil && admin == u.RoleID, err
 }

@@ -12,12 +12,13 @@ const (
 	AreaSubscription    = "subscription"
 	AreaAPIKeys         = "api_keys"
 	AreaGroups          = "groups"
+	AreaNotifications   = "notifications"
 )
 
 // Areas lists every permission area in display order.
 func Areas() []string {
 	return []string{AreaOrganizations, AreaReviews, AreaUsers, AreaRoles, AreaAccountSettings,
-		AreaIntegrations, AreaMappings, AreaSubscription, AreaAPIKeys, AreaGroups}
+		AreaIntegrations, AreaMappings, AreaSubscription, AreaAPIKeys, AreaGroups, AreaNotifications}
 }
 
 // Read is the permission to read area; Write the permission to change it.
@@ -88,14 +89,17 @@ func BuiltinRoles() []BuiltinRoleSeed {
 		{RoleITProviderAdmin, "IT Provider Admin", Levels{
 			AreaOrganizations: full, AreaReviews: full, AreaUsers: full, AreaRoles: full, AreaAccountSettings: full,
 			AreaIntegrations: full, AreaMappings: full, AreaSubscription: full, AreaAPIKeys: full, AreaGroups: full,
+			AreaNotifications: full,
 		}},
 		{RoleVCIO, "vCIO", Levels{
 			AreaOrganizations: full, AreaReviews: full, AreaUsers: ro, AreaRoles: ro, AreaAccountSettings: ro,
 			AreaIntegrations: ro, AreaMappings: full, AreaSubscription: ro, AreaAPIKeys: none, AreaGroups: full,
+			AreaNotifications: ro,
 		}},
 		{RoleEngineer, "Engineer", Levels{
 			AreaOrganizations: ro, AreaReviews: full, AreaUsers: ro, AreaRoles: none, AreaAccountSettings: none,
 			AreaIntegrations: none, AreaMappings: ro, AreaSubscription: none, AreaAPIKeys: none, AreaGroups: ro,
+			AreaNotifications: none,
 		}},
 	}
 }

@@ -86,6 +86,7 @@ func Levels(p *orgv1.Permissions) domain.Levels {
 		domain.AreaSubscription:    domain.Level(p.GetSubscription()),
 		domain.AreaAPIKeys:         domain.Level(p.GetApiKeys()),
 		domain.AreaGroups:          domain.Level(p.GetGroups()),
+		domain.AreaNotifications:   domain.Level(p.GetNotifications()),
 	}
 }
 
@@ -103,6 +104,7 @@ func Permissions(l domain.Levels) *orgv1.Permissions {
 		Subscription:    get(domain.AreaSubscription),
 		ApiKeys:         get(domain.AreaAPIKeys),
 		Groups:          get(domain.AreaGroups),
+		Notifications:   get(domain.AreaNotifications),
 	}
 }
 

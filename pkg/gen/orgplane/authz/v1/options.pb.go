@@ -110,6 +110,8 @@ const (
 	Area_AREA_API_KEYS Area = 9
 	// Organization groups.
 	Area_AREA_GROUPS Area = 10
+	// Notification settings and the record of what was sent.
+	Area_AREA_NOTIFICATIONS Area = 11
 )
 
 // Enum value maps for Area.
@@ -126,6 +128,7 @@ var (
 		8:  "AREA_SUBSCRIPTION",
 		9:  "AREA_API_KEYS",
 		10: "AREA_GROUPS",
+		11: "AREA_NOTIFICATIONS",
 	}
 	Area_value = map[string]int32{
 		"AREA_UNSPECIFIED":      0,
@@ -139,6 +142,7 @@ var (
 		"AREA_SUBSCRIPTION":     8,
 		"AREA_API_KEYS":         9,
 		"AREA_GROUPS":           10,
+		"AREA_NOTIFICATIONS":    11,
 	}
 )
 
@@ -375,7 +379,7 @@ const file_orgplane_authz_v1_options_proto_rawDesc = "" +
 	"\x0fCALLER_OPERATOR\x10\x01\x12\x12\n" +
 	"\x0eCALLER_SERVICE\x10\x02\x12\x11\n" +
 	"\rCALLER_MEMBER\x10\x03\x12\x1d\n" +
-	"\x19CALLER_OPERATOR_OR_MEMBER\x10\x04*\xe6\x01\n" +
+	"\x19CALLER_OPERATOR_OR_MEMBER\x10\x04*\xfe\x01\n" +
 	"\x04Area\x12\x14\n" +
 	"\x10AREA_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12AREA_ORGANIZATIONS\x10\x01\x12\x10\n" +
@@ -390,7 +394,8 @@ const file_orgplane_authz_v1_options_proto_rawDesc = "" +
 	"\x11AREA_SUBSCRIPTION\x10\b\x12\x11\n" +
 	"\rAREA_API_KEYS\x10\t\x12\x0f\n" +
 	"\vAREA_GROUPS\x10\n" +
-	"*?\n" +
+	"\x12\x16\n" +
+	"\x12AREA_NOTIFICATIONS\x10\v*?\n" +
 	"\x05Level\x12\x15\n" +
 	"\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

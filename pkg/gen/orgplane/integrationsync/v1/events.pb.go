@@ -826,6 +826,107 @@ func (x *OrganizationSyncChanged) GetSyncing() bool {
 	return false
 }
 
+// A sync of one organization with a PSA failed and is being retried (published once per failure
+// state, not at every retry): the account's administrators hear of it.
+type SyncFailed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The integration.
+	IntegrationId string `protobuf:"bytes,4,opt,name=integration_id,json=integrationId,proto3" json:"integration_id,omitempty"`
+	// The organization, when there is one yet.
+	OrganizationId string `protobuf:"bytes,5,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// The PSA company, when there is one yet.
+	ExternalId string `protobuf:"bytes,6,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Why, in the tool's or org's words.
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncFailed) Reset() {
+	*x = SyncFailed{}
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncFailed) ProtoMessage() {}
+
+func (x *SyncFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_integrationsync_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncFailed.ProtoReflect.Descriptor instead.
+func (*SyncFailed) Descriptor() ([]byte, []int) {
+	return file_orgplane_integrationsync_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SyncFailed) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *SyncFailed) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *SyncFailed) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SyncFailed) GetIntegrationId() string {
+	if x != nil {
+		return x.IntegrationId
+	}
+	return ""
+}
+
+func (x *SyncFailed) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SyncFailed) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *SyncFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_orgplane_integrationsync_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_integrationsync_v1_events_proto_rawDesc = "" +
@@ -921,7 +1022,20 @@ const file_orgplane_integrationsync_v1_events_proto_rawDesc = "" +
 	"\x0forganization_id\x18\x04 \x01(\tR\x0eorganizationId\x12%\n" +
 	"\x0eintegration_id\x18\x05 \x01(\tR\rintegrationId\x12\x18\n" +
 	"\asyncing\x18\x06 \x01(\bR\asyncing: \xc2\xf3\x18\x1c\n" +
-	"\x11organization_sync\x12\achangedBTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
+	"\x11organization_sync\x12\achanged\"\xa0\x02\n" +
+	"\n" +
+	"SyncFailed\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12%\n" +
+	"\x0eintegration_id\x18\x04 \x01(\tR\rintegrationId\x12'\n" +
+	"\x0forganization_id\x18\x05 \x01(\tR\x0eorganizationId\x12\x1f\n" +
+	"\vexternal_id\x18\x06 \x01(\tR\n" +
+	"externalId\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason:\x12\xc2\xf3\x18\x0e\n" +
+	"\x04sync\x12\x06failedBTZRgithub.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1;integrationsyncv1b\x06proto3"
 
 var (
 	file_orgplane_integrationsync_v1_events_proto_rawDescOnce sync.Once
@@ -935,7 +1049,7 @@ func file_orgplane_integrationsync_v1_events_proto_rawDescGZIP() []byte {
 	return file_orgplane_integrationsync_v1_events_proto_rawDescData
 }
 
-var file_orgplane_integrationsync_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_orgplane_integrationsync_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_orgplane_integrationsync_v1_events_proto_goTypes = []any{
 	(*IntegrationCreated)(nil),           // 0: orgplane.integrationsync.v1.IntegrationCreated
 	(*IntegrationDeleted)(nil),           // 1: orgplane.integrationsync.v1.IntegrationDeleted
@@ -946,32 +1060,34 @@ var file_orgplane_integrationsync_v1_events_proto_goTypes = []any{
 	(*ExternalOrganizationOrphaned)(nil), // 6: orgplane.integrationsync.v1.ExternalOrganizationOrphaned
 	(*ExternalOrganizationRemoved)(nil),  // 7: orgplane.integrationsync.v1.ExternalOrganizationRemoved
 	(*OrganizationSyncChanged)(nil),      // 8: orgplane.integrationsync.v1.OrganizationSyncChanged
-	(*timestamppb.Timestamp)(nil),        // 9: google.protobuf.Timestamp
-	(IntegrationState)(0),                // 10: orgplane.integrationsync.v1.IntegrationState
-	(*Operation)(nil),                    // 11: orgplane.integrationsync.v1.Operation
-	(*ExternalOrganization)(nil),         // 12: orgplane.integrationsync.v1.ExternalOrganization
+	(*SyncFailed)(nil),                   // 9: orgplane.integrationsync.v1.SyncFailed
+	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
+	(IntegrationState)(0),                // 11: orgplane.integrationsync.v1.IntegrationState
+	(*Operation)(nil),                    // 12: orgplane.integrationsync.v1.Operation
+	(*ExternalOrganization)(nil),         // 13: orgplane.integrationsync.v1.ExternalOrganization
 }
 var file_orgplane_integrationsync_v1_events_proto_depIdxs = []int32{
-	9,  // 0: orgplane.integrationsync.v1.IntegrationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 1: orgplane.integrationsync.v1.IntegrationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 2: orgplane.integrationsync.v1.IntegrationStateChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 3: orgplane.integrationsync.v1.IntegrationStateChanged.previous_state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	10, // 4: orgplane.integrationsync.v1.IntegrationStateChanged.state:type_name -> orgplane.integrationsync.v1.IntegrationState
-	9,  // 5: orgplane.integrationsync.v1.RefreshFinished.occurred_at:type_name -> google.protobuf.Timestamp
-	11, // 6: orgplane.integrationsync.v1.RefreshFinished.operation:type_name -> orgplane.integrationsync.v1.Operation
-	9,  // 7: orgplane.integrationsync.v1.ExternalOrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	12, // 8: orgplane.integrationsync.v1.ExternalOrganizationCreated.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	9,  // 9: orgplane.integrationsync.v1.ExternalOrganizationChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	12, // 10: orgplane.integrationsync.v1.ExternalOrganizationChanged.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	9,  // 11: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.occurred_at:type_name -> google.protobuf.Timestamp
-	12, // 12: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
-	9,  // 13: orgplane.integrationsync.v1.ExternalOrganizationRemoved.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: orgplane.integrationsync.v1.OrganizationSyncChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	10, // 0: orgplane.integrationsync.v1.IntegrationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 1: orgplane.integrationsync.v1.IntegrationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 2: orgplane.integrationsync.v1.IntegrationStateChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 3: orgplane.integrationsync.v1.IntegrationStateChanged.previous_state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	11, // 4: orgplane.integrationsync.v1.IntegrationStateChanged.state:type_name -> orgplane.integrationsync.v1.IntegrationState
+	10, // 5: orgplane.integrationsync.v1.RefreshFinished.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 6: orgplane.integrationsync.v1.RefreshFinished.operation:type_name -> orgplane.integrationsync.v1.Operation
+	10, // 7: orgplane.integrationsync.v1.ExternalOrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 8: orgplane.integrationsync.v1.ExternalOrganizationCreated.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	10, // 9: orgplane.integrationsync.v1.ExternalOrganizationChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 10: orgplane.integrationsync.v1.ExternalOrganizationChanged.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	10, // 11: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 12: orgplane.integrationsync.v1.ExternalOrganizationOrphaned.external_organization:type_name -> orgplane.integrationsync.v1.ExternalOrganization
+	10, // 13: orgplane.integrationsync.v1.ExternalOrganizationRemoved.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 14: orgplane.integrationsync.v1.OrganizationSyncChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 15: orgplane.integrationsync.v1.SyncFailed.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_integrationsync_v1_events_proto_init() }
@@ -986,7 +1102,7 @@ func file_orgplane_integrationsync_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_integrationsync_v1_events_proto_rawDesc), len(file_orgplane_integrationsync_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

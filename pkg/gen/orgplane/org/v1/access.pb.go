@@ -162,7 +162,9 @@ type Permissions struct {
 	// API keys.
 	ApiKeys PermissionLevel `protobuf:"varint,9,opt,name=api_keys,json=apiKeys,proto3,enum=orgplane.org.v1.PermissionLevel" json:"api_keys,omitempty"`
 	// Organization groups.
-	Groups        PermissionLevel `protobuf:"varint,10,opt,name=groups,proto3,enum=orgplane.org.v1.PermissionLevel" json:"groups,omitempty"`
+	Groups PermissionLevel `protobuf:"varint,10,opt,name=groups,proto3,enum=orgplane.org.v1.PermissionLevel" json:"groups,omitempty"`
+	// Notification settings and the record of what was sent.
+	Notifications PermissionLevel `protobuf:"varint,11,opt,name=notifications,proto3,enum=orgplane.org.v1.PermissionLevel" json:"notifications,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +265,13 @@ func (x *Permissions) GetApiKeys() PermissionLevel {
 func (x *Permissions) GetGroups() PermissionLevel {
 	if x != nil {
 		return x.Groups
+	}
+	return PermissionLevel_PERMISSION_LEVEL_UNSPECIFIED
+}
+
+func (x *Permissions) GetNotifications() PermissionLevel {
+	if x != nil {
+		return x.Notifications
 	}
 	return PermissionLevel_PERMISSION_LEVEL_UNSPECIFIED
 }
@@ -1554,7 +1563,7 @@ var File_orgplane_org_v1_access_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xf3\x05\n" +
+	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xc5\x06\n" +
 	"\vPermissions\x12P\n" +
 	"\rorganizations\x18\x01 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\rorganizations\x12D\n" +
 	"\areviews\x18\x02 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\areviews\x12@\n" +
@@ -1566,7 +1575,8 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\fsubscription\x18\b \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\fsubscription\x12E\n" +
 	"\bapi_keys\x18\t \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\aapiKeys\x12B\n" +
 	"\x06groups\x18\n" +
-	" \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06groups\"\xba\x01\n" +
+	" \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06groups\x12P\n" +
+	"\rnotifications\x18\v \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\rnotifications\"\xba\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -1757,52 +1767,53 @@ var file_orgplane_org_v1_access_proto_depIdxs = []int32{
 	0,  // 7: orgplane.org.v1.Permissions.subscription:type_name -> orgplane.org.v1.PermissionLevel
 	0,  // 8: orgplane.org.v1.Permissions.api_keys:type_name -> orgplane.org.v1.PermissionLevel
 	0,  // 9: orgplane.org.v1.Permissions.groups:type_name -> orgplane.org.v1.PermissionLevel
-	1,  // 10: orgplane.org.v1.Role.builtin:type_name -> orgplane.org.v1.BuiltinRole
-	2,  // 11: orgplane.org.v1.Role.permissions:type_name -> orgplane.org.v1.Permissions
-	4,  // 12: orgplane.org.v1.User.email_preferences:type_name -> orgplane.org.v1.EmailPreferences
-	23, // 13: orgplane.org.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	23, // 14: orgplane.org.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 15: orgplane.org.v1.CreateUserRequest.user:type_name -> orgplane.org.v1.User
-	5,  // 16: orgplane.org.v1.ListUsersResponse.users:type_name -> orgplane.org.v1.User
-	5,  // 17: orgplane.org.v1.UpdateUserRequest.user:type_name -> orgplane.org.v1.User
-	24, // 18: orgplane.org.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 19: orgplane.org.v1.CreateRoleRequest.role:type_name -> orgplane.org.v1.Role
-	3,  // 20: orgplane.org.v1.ListRolesResponse.roles:type_name -> orgplane.org.v1.Role
-	3,  // 21: orgplane.org.v1.UpdateRoleRequest.role:type_name -> orgplane.org.v1.Role
-	24, // 22: orgplane.org.v1.UpdateRoleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 23: orgplane.org.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	23, // 24: orgplane.org.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	23, // 25: orgplane.org.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	15, // 26: orgplane.org.v1.CreateApiKeyRequest.api_key:type_name -> orgplane.org.v1.ApiKey
-	15, // 27: orgplane.org.v1.CreateApiKeyResponse.api_key:type_name -> orgplane.org.v1.ApiKey
-	15, // 28: orgplane.org.v1.ListApiKeysResponse.api_keys:type_name -> orgplane.org.v1.ApiKey
-	6,  // 29: orgplane.org.v1.AccessService.CreateUser:input_type -> orgplane.org.v1.CreateUserRequest
-	7,  // 30: orgplane.org.v1.AccessService.GetUser:input_type -> orgplane.org.v1.GetUserRequest
-	8,  // 31: orgplane.org.v1.AccessService.ListUsers:input_type -> orgplane.org.v1.ListUsersRequest
-	10, // 32: orgplane.org.v1.AccessService.UpdateUser:input_type -> orgplane.org.v1.UpdateUserRequest
-	11, // 33: orgplane.org.v1.AccessService.CreateRole:input_type -> orgplane.org.v1.CreateRoleRequest
-	12, // 34: orgplane.org.v1.AccessService.ListRoles:input_type -> orgplane.org.v1.ListRolesRequest
-	14, // 35: orgplane.org.v1.AccessService.UpdateRole:input_type -> orgplane.org.v1.UpdateRoleRequest
-	16, // 36: orgplane.org.v1.AccessService.CreateApiKey:input_type -> orgplane.org.v1.CreateApiKeyRequest
-	18, // 37: orgplane.org.v1.AccessService.ListApiKeys:input_type -> orgplane.org.v1.ListApiKeysRequest
-	20, // 38: orgplane.org.v1.AccessService.RevokeApiKey:input_type -> orgplane.org.v1.RevokeApiKeyRequest
-	21, // 39: orgplane.org.v1.AuthService.AuthenticateApiKey:input_type -> orgplane.org.v1.AuthenticateApiKeyRequest
-	5,  // 40: orgplane.org.v1.AccessService.CreateUser:output_type -> orgplane.org.v1.User
-	5,  // 41: orgplane.org.v1.AccessService.GetUser:output_type -> orgplane.org.v1.User
-	9,  // 42: orgplane.org.v1.AccessService.ListUsers:output_type -> orgplane.org.v1.ListUsersResponse
-	5,  // 43: orgplane.org.v1.AccessService.UpdateUser:output_type -> orgplane.org.v1.User
-	3,  // 44: orgplane.org.v1.AccessService.CreateRole:output_type -> orgplane.org.v1.Role
-	13, // 45: orgplane.org.v1.AccessService.ListRoles:output_type -> orgplane.org.v1.ListRolesResponse
-	3,  // 46: orgplane.org.v1.AccessService.UpdateRole:output_type -> orgplane.org.v1.Role
-	17, // 47: orgplane.org.v1.AccessService.CreateApiKey:output_type -> orgplane.org.v1.CreateApiKeyResponse
-	19, // 48: orgplane.org.v1.AccessService.ListApiKeys:output_type -> orgplane.org.v1.ListApiKeysResponse
-	15, // 49: orgplane.org.v1.AccessService.RevokeApiKey:output_type -> orgplane.org.v1.ApiKey
-	22, // 50: orgplane.org.v1.AuthService.AuthenticateApiKey:output_type -> orgplane.org.v1.AuthenticateApiKeyResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	0,  // 10: orgplane.org.v1.Permissions.notifications:type_name -> orgplane.org.v1.PermissionLevel
+	1,  // 11: orgplane.org.v1.Role.builtin:type_name -> orgplane.org.v1.BuiltinRole
+	2,  // 12: orgplane.org.v1.Role.permissions:type_name -> orgplane.org.v1.Permissions
+	4,  // 13: orgplane.org.v1.User.email_preferences:type_name -> orgplane.org.v1.EmailPreferences
+	23, // 14: orgplane.org.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	23, // 15: orgplane.org.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 16: orgplane.org.v1.CreateUserRequest.user:type_name -> orgplane.org.v1.User
+	5,  // 17: orgplane.org.v1.ListUsersResponse.users:type_name -> orgplane.org.v1.User
+	5,  // 18: orgplane.org.v1.UpdateUserRequest.user:type_name -> orgplane.org.v1.User
+	24, // 19: orgplane.org.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 20: orgplane.org.v1.CreateRoleRequest.role:type_name -> orgplane.org.v1.Role
+	3,  // 21: orgplane.org.v1.ListRolesResponse.roles:type_name -> orgplane.org.v1.Role
+	3,  // 22: orgplane.org.v1.UpdateRoleRequest.role:type_name -> orgplane.org.v1.Role
+	24, // 23: orgplane.org.v1.UpdateRoleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	23, // 24: orgplane.org.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	23, // 25: orgplane.org.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	23, // 26: orgplane.org.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	15, // 27: orgplane.org.v1.CreateApiKeyRequest.api_key:type_name -> orgplane.org.v1.ApiKey
+	15, // 28: orgplane.org.v1.CreateApiKeyResponse.api_key:type_name -> orgplane.org.v1.ApiKey
+	15, // 29: orgplane.org.v1.ListApiKeysResponse.api_keys:type_name -> orgplane.org.v1.ApiKey
+	6,  // 30: orgplane.org.v1.AccessService.CreateUser:input_type -> orgplane.org.v1.CreateUserRequest
+	7,  // 31: orgplane.org.v1.AccessService.GetUser:input_type -> orgplane.org.v1.GetUserRequest
+	8,  // 32: orgplane.org.v1.AccessService.ListUsers:input_type -> orgplane.org.v1.ListUsersRequest
+	10, // 33: orgplane.org.v1.AccessService.UpdateUser:input_type -> orgplane.org.v1.UpdateUserRequest
+	11, // 34: orgplane.org.v1.AccessService.CreateRole:input_type -> orgplane.org.v1.CreateRoleRequest
+	12, // 35: orgplane.org.v1.AccessService.ListRoles:input_type -> orgplane.org.v1.ListRolesRequest
+	14, // 36: orgplane.org.v1.AccessService.UpdateRole:input_type -> orgplane.org.v1.UpdateRoleRequest
+	16, // 37: orgplane.org.v1.AccessService.CreateApiKey:input_type -> orgplane.org.v1.CreateApiKeyRequest
+	18, // 38: orgplane.org.v1.AccessService.ListApiKeys:input_type -> orgplane.org.v1.ListApiKeysRequest
+	20, // 39: orgplane.org.v1.AccessService.RevokeApiKey:input_type -> orgplane.org.v1.RevokeApiKeyRequest
+	21, // 40: orgplane.org.v1.AuthService.AuthenticateApiKey:input_type -> orgplane.org.v1.AuthenticateApiKeyRequest
+	5,  // 41: orgplane.org.v1.AccessService.CreateUser:output_type -> orgplane.org.v1.User
+	5,  // 42: orgplane.org.v1.AccessService.GetUser:output_type -> orgplane.org.v1.User
+	9,  // 43: orgplane.org.v1.AccessService.ListUsers:output_type -> orgplane.org.v1.ListUsersResponse
+	5,  // 44: orgplane.org.v1.AccessService.UpdateUser:output_type -> orgplane.org.v1.User
+	3,  // 45: orgplane.org.v1.AccessService.CreateRole:output_type -> orgplane.org.v1.Role
+	13, // 46: orgplane.org.v1.AccessService.ListRoles:output_type -> orgplane.org.v1.ListRolesResponse
+	3,  // 47: orgplane.org.v1.AccessService.UpdateRole:output_type -> orgplane.org.v1.Role
+	17, // 48: orgplane.org.v1.AccessService.CreateApiKey:output_type -> orgplane.org.v1.CreateApiKeyResponse
+	19, // 49: orgplane.org.v1.AccessService.ListApiKeys:output_type -> orgplane.org.v1.ListApiKeysResponse
+	15, // 50: orgplane.org.v1.AccessService.RevokeApiKey:output_type -> orgplane.org.v1.ApiKey
+	22, // 51: orgplane.org.v1.AuthService.AuthenticateApiKey:output_type -> orgplane.org.v1.AuthenticateApiKeyResponse
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_access_proto_init() }

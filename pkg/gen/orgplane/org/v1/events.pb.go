@@ -179,7 +179,10 @@ type UserCreated struct {
 	// The account.
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The new user.
-	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// Whether the user's role is the built-in IT Provider Admin (the account's administrators are
+	// told of integration trouble).
+	Administrator bool `protobuf:"varint,5,opt,name=administrator,proto3" json:"administrator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,6 +245,13 @@ func (x *UserCreated) GetUser() *User {
 	return nil
 }
 
+func (x *UserCreated) GetAdministrator() bool {
+	if x != nil {
+		return x.Administrator
+	}
+	return false
+}
+
 // UserUpdated is published on orgplane.org.v1.<account>.user.updated.
 type UserUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -252,7 +262,10 @@ type UserUpdated struct {
 	// The account.
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The user after the change.
-	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// Whether the user's role is the built-in IT Provider Admin (the account's administrators are
+	// told of integration trouble).
+	Administrator bool `protobuf:"varint,5,opt,name=administrator,proto3" json:"administrator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,6 +326,13 @@ func (x *UserUpdated) GetUser() *User {
 		return x.User
 	}
 	return nil
+}
+
+func (x *UserUpdated) GetAdministrator() bool {
+	if x != nil {
+		return x.Administrator
+	}
+	return false
 }
 
 // OrganizationCreated is published on orgplane.org.v1.<account>.organization.created.
@@ -1051,22 +1071,24 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12<\n" +
 	"\bsettings\x18\x04 \x01(\v2 .orgplane.org.v1.AccountSettingsR\bsettings:\x1f\xc2\xf3\x18\x1b\n" +
-	"\x10account_settings\x12\aupdated\"\xc4\x01\n" +
+	"\x10account_settings\x12\aupdated\"\xea\x01\n" +
 	"\vUserCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
-	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user:\x13\xc2\xf3\x18\x0f\n" +
-	"\x04user\x12\acreated\"\xc4\x01\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\x12$\n" +
+	"\radministrator\x18\x05 \x01(\bR\radministrator:\x13\xc2\xf3\x18\x0f\n" +
+	"\x04user\x12\acreated\"\xea\x01\n" +
 	"\vUserUpdated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12)\n" +
-	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user:\x13\xc2\xf3\x18\x0f\n" +
+	"\x04user\x18\x04 \x01(\v2\x15.orgplane.org.v1.UserR\x04user\x12$\n" +
+	"\radministrator\x18\x05 \x01(\bR\radministrator:\x13\xc2\xf3\x18\x0f\n" +
 	"\x04user\x12\aupdated\"\x8b\x02\n" +
 	"\x13OrganizationCreated\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
