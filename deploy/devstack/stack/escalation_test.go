@@ -67,7 +67,7 @@ func TestEscalationMatrix(t *testing.T) {
 	adminRole := w.roleID(a, "IT Provider Admin")
 	everythingFull := map[string]string{}
 	everythingRO := map[string]string{}
-	for _, area := range []string{"organizations", "reviews", "users", "roles", "accountSettings", "integrations", "mappings", "subscription", "apiKeys", "groups"} {
+	for _, area := range []string{"organizations", "reviews", "users", "roles", "accountSettings", "integrations", "mappings", "subscription", "apiKeys", "groups", "notifications"} {
 		everythingFull[area], everythingRO[area] = "FULL", "READ_ONLY"
 	}
 	keysmithRole := role("Keysmith", map[string]string{"apiKeys": "FULL", "organizations": "READ_ONLY"})

@@ -57,6 +57,8 @@ func areaPermissions(levels map[string]orgv1.PermissionLevel) *orgv1.Permissions
 			p.ApiKeys = l
 		case "groups":
 			p.Groups = l
+		case "notifications":
+			p.Notifications = l
 		default:
 			panic("unknown area " + area)
 		}

@@ -16,12 +16,12 @@ func TestBuiltinRolesGrant(t *testing.T) {
 			"organizations:read", "organizations:write", "reviews:read", "reviews:write", "users:read", "users:write",
 			"roles:read", "roles:write", "account_settings:read", "account_settings:write", "integrations:read",
 			"integrations:write", "mappings:read", "mappings:write", "subscription:read", "subscription:write",
-			"api_keys:read", "api_keys:write", "groups:read", "groups:write",
+			"api_keys:read", "api_keys:write", "groups:read", "groups:write", "notifications:read", "notifications:write",
 		},
 		domain.RoleVCIO: {
 			"organizations:read", "organizations:write", "reviews:read", "reviews:write", "users:read", "roles:read",
 			"account_settings:read", "integrations:read", "mappings:read", "mappings:write", "subscription:read",
-			"groups:read", "groups:write",
+			"groups:read", "groups:write", "notifications:read",
 		},
 		domain.RoleEngineer: {
 			"organizations:read", "reviews:read", "reviews:write", "users:read", "mappings:read", "groups:read",
