@@ -3,11 +3,14 @@ module github.com/orgplane/orgplane/deploy/devkit
 go 1.26.0
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.25.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/jwt/v2 v2.8.2
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nkeys v0.4.16
 	github.com/orgplane/orgplane/pkg v0.0.0
+	github.com/wneessen/go-mail v0.8.1
 )
 
 require (

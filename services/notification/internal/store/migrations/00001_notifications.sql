@@ -26,6 +26,9 @@ CREATE TABLE users (
     last_name     text        NOT NULL DEFAULT '',
     active        boolean     NOT NULL,
     administrator boolean     NOT NULL DEFAULT false,
+    -- Group visibility: a user restricted to groups hears only of organizations in them.
+    all_organizations boolean NOT NULL DEFAULT true,
+    group_ids     uuid[]      NOT NULL DEFAULT '{}',
     updated_at    timestamptz NOT NULL
 );
 CREATE INDEX users_admins ON users (account_id) WHERE administrator AND active;
@@ -37,6 +40,8 @@ CREATE TABLE reviews (
     id                uuid        PRIMARY KEY,
     organization_id   uuid        NOT NULL,
     organization_name text        NOT NULL DEFAULT '',
+    -- The organization's groups, for the recipients' group visibility.
+    organization_group_ids uuid[] NOT NULL DEFAULT '{}',
     title             text        NOT NULL DEFAULT '',
     engineer_id       uuid,
     vcio_id           uuid,
@@ -45,8 +50,17 @@ CREATE TABLE reviews (
     -- The quiet period a reminder was last sent for (edited_at at that time).
     reminded_for      timestamptz
 );
-CREATE INDEX reviews_quiet ON reviews (edited_at);
+CREATE INDEX reviews_organization ON reviews (organization_id);
 SELECT protect_tenant_table('reviews');
+
+-- When each review falls quiet, for the reminder workers, which find due reviews before they know
+-- the tenant (ids and timing only). A row leaves when its reminder is written; an edit puts it back.
+CREATE TABLE reminder_queue (
+    review_id  uuid PRIMARY KEY,
+    account_id uuid        NOT NULL,
+    due_at     timestamptz NOT NULL
+);
+CREATE INDEX reminder_queue_due ON reminder_queue (due_at);
 
 -- The account's notification settings (NotificationSettings), one row per account.
 CREATE TABLE settings (
@@ -102,9 +116,13 @@ CREATE TABLE deliveries (
     channel     smallint    NOT NULL,
     user_id     uuid,
     address     text        NOT NULL DEFAULT '',
+    -- Who it is for, one spelling per person: "user:<id>", or "address:<lower-case address>".
+    recipient   text        NOT NULL,
     subject     text        NOT NULL DEFAULT '',
     text_body   text        NOT NULL DEFAULT '',
     html_body   text        NOT NULL DEFAULT '',
+    -- The one-click unsubscribe URL (List-Unsubscribe); empty for plain addresses.
+    unsubscribe_url text    NOT NULL DEFAULT '',
     -- 1 pending, 2 sent, 3 failed, 4 skipped.
     status      smallint    NOT NULL,
     attempts    integer     NOT NULL DEFAULT 0,
@@ -112,9 +130,12 @@ CREATE TABLE deliveries (
     created_at  timestamptz NOT NULL,
     sent_at     timestamptz,
     -- One delivery per event, kind, channel and recipient, however often the event is delivered.
-    UNIQUE (event_id, kind, channel, address)
+    UNIQUE (event_id, kind, channel, recipient)
 );
 CREATE INDEX deliveries_newest ON deliveries (account_id, created_at DESC, id DESC);
+CREATE INDEX deliveries_by_status ON deliveries (account_id, status, created_at DESC, id DESC);
+-- The hourly cap counts the emails an account sent or has waiting.
+CREATE INDEX deliveries_recent_email ON deliveries (account_id, created_at) WHERE channel = 1 AND status IN (1, 2);
 SELECT protect_tenant_table('deliveries');
 
 -- The email workers find due sends here before they know the tenant (ids and timing only).
@@ -133,7 +154,10 @@ CREATE TABLE trouble (
     account_id     uuid        NOT NULL,
     event_id       text        NOT NULL UNIQUE,
     integration_id uuid,
+    -- credentials_rejected, refresh_failed, orphaned, sync_failed.
     what           text        NOT NULL,
+    -- A name or the tool's words, for the digest's list.
+    detail         text        NOT NULL DEFAULT '',
     at             timestamptz NOT NULL,
     -- The digest that told it (NULL: not yet told).
     digest_id      uuid
@@ -141,5 +165,14 @@ CREATE TABLE trouble (
 CREATE INDEX trouble_untold ON trouble (account_id, at) WHERE digest_id IS NULL;
 SELECT protect_tenant_table('trouble');
 
+-- When each account's next trouble digest is due, for the digest workers, which find due accounts
+-- before they know the tenant (ids and timing only). due_at NULL: nothing waits.
+CREATE TABLE digest_queue (
+    account_id   uuid PRIMARY KEY,
+    due_at       timestamptz,
+    last_sent_at timestamptz
+);
+CREATE INDEX digest_queue_due ON digest_queue (due_at) WHERE due_at IS NOT NULL;
+
 -- +goose Down
-DROP TABLE trouble, send_queue, deliveries, notifications, preferences, settings, reviews, users, accounts;
+DROP TABLE digest_queue, trouble, reminder_queue, send_queue, deliveries, notifications, preferences, settings, reviews, users, accounts;
