@@ -18,7 +18,7 @@ func TestBannerSaysHowServicesTalk(t *testing.T) {
 		"0.0.0.0":   "gRPC between services: PLAINTEXT on 0.0.0.0 (not loopback",
 	} {
 		var b strings.Builder
-		banner(&b, st, host, "op_x")
+		banner(&b, st, host, "op_x", "")
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("host %s: banner lacks %q:\n%s", host, want, b.String())
 		}

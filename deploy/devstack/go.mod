@@ -11,6 +11,8 @@ require (
 	github.com/orgplane/orgplane/deploy/simulators v0.0.0
 	github.com/orgplane/orgplane/pkg v0.0.0
 	github.com/orgplane/orgplane/services/gateway v0.0.0
+	github.com/orgplane/orgplane/services/notification v0.0.0
+	github.com/wneessen/go-mail v0.8.1
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e
@@ -29,6 +31,8 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/emersion/go-smtp v0.25.1 // indirect
 	github.com/exaring/otelpgx v0.13.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -57,7 +61,6 @@ require (
 	github.com/orgplane/orgplane/services/billing v0.0.0 // indirect
 	github.com/orgplane/orgplane/services/integration-sync v0.0.0 // indirect
 	github.com/orgplane/orgplane/services/mapping v0.0.0 // indirect
-	github.com/orgplane/orgplane/services/notification v0.0.0 // indirect
 	github.com/orgplane/orgplane/services/org v0.0.0 // indirect
 	github.com/perimeterx/marshmallow v1.1.5 // indirect
 	github.com/pressly/goose/v3 v3.29.0 // indirect

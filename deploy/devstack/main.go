@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
+	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
@@ -73,6 +75,9 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	pgMode := fs.String("postgres", envOr("ORGPLANE_DEV_POSTGRES", "auto"), "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
 	simPort := fs.Int("simulator-base-port", 9411, "first of four consecutive ports of the IT Glue, ConnectWise, Autotask and generic simulators (0: any free ports, -1: no simulators)")
 	simCompanies := fs.Int("simulator-companies", 300, "clients each simulated tool is seeded with")
+	mailPort := fs.Int("mail-port", envInt("ORGPLANE_DEV_MAIL_PORT", 8025), "port of the web inbox showing every email the suite sends (0: any free port, -1: no inbox)")
+	smtpPort := fs.Int("smtp-port", envInt("ORGPLANE_DEV_SMTP_PORT", 1025), "port of the SMTP server that catches the suite's emails (0: any free port)")
+	smtpRelay := fs.String("smtp", os.Getenv("ORGPLANE_DEV_SMTP"), "host:port of an SMTP server (plaintext, no login) to send through instead of the built-in one; no inbox then")
 	logLevel := fs.String("log-level", envOr("ORGPLANE_LOG_LEVEL", "info"), "debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -127,6 +132,15 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	}
 	defer tel.Shutdown(context.Background()) //nolint:errcheck // best effort at exit
 
+	// The inbox's port is taken before anything starts, so a clash fails at once.
+	var inbox net.Listener
+	if *smtpRelay == "" && *mailPort >= 0 {
+		if inbox, err = net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*mailPort))); err != nil {
+			return fmt.Errorf("mail inbox: %w (-mail-port moves it, -1 turns it off)", err)
+		}
+		defer inbox.Close()
+	}
+
 	ports := map[string]int{}
 	if *basePort != 0 {
 		for i, s := range stack.Specs(nil) {
@@ -138,11 +152,28 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
 		Keys: keys, OperatorToken: secrets.operatorToken, CredentialKeys: secrets.credentialKeys,
 		RateLimit: gatewaysvc.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
+		SMTPAddr:  *smtpRelay, MailSinkPort: *smtpPort,
 	})
 	if err != nil {
 		return err
 	}
-	banner(os.Stdout, st, *host, secrets.operatorToken)
+	inboxURL := ""
+	if inbox != nil && st.Mail != nil {
+		inboxURL = "http://" + inbox.Addr().String()
+		inboxCtx, stopInbox := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := platform.ServeHTTP(inboxCtx, inbox, st.Mail.Handler()); err != nil {
+				log.Error("mail inbox", "error", err)
+			}
+		}()
+		defer func() {
+			stopInbox()
+			<-served
+		}()
+	}
+	banner(os.Stdout, st, *host, secrets.operatorToken, inboxURL)
 	if *simPort >= 0 {
 		simPorts := map[string]int{}
 		if *simPort > 0 {
@@ -173,7 +204,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	return nil
 }
 
-func banner(w io.Writer, st *stack.Stack, host, token string) {
+func banner(w io.Writer, st *stack.Stack, host, token, inboxURL string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
@@ -191,6 +222,15 @@ func banner(w io.Writer, st *stack.Stack, host, token string) {
 	}
 	if st.AdminURL != "" {
 		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)
+	}
+	switch {
+	case inboxURL != "":
+		fmt.Fprintf(&b, "  mail inbox     %s   (every email the suite sends; JSON at %s/api/messages)\n", inboxURL, inboxURL)
+		fmt.Fprintf(&b, "  SMTP           smtp://%s   (catches all mail; nothing leaves this machine)\n", st.SMTPAddr)
+	case st.Mail != nil:
+		fmt.Fprintf(&b, "  SMTP           smtp://%s   (catches all mail; nothing leaves this machine; no web inbox)\n", st.SMTPAddr)
+	default:
+		fmt.Fprintf(&b, "  SMTP           smtp://%s   (emails are sent there)\n", st.SMTPAddr)
 	}
 	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
@@ -241,6 +281,14 @@ func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// envInt is envOr for a number; a value that is not one is left for the flag's default.
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
 }
 
 func envOr(k, def string) string {

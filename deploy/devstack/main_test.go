@@ -36,7 +36,7 @@ func TestMakeRunLifecycle(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(bin, "-postgres", "private", "-state", state,
 		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0", "-simulator-base-port", "0",
-		"-simulator-companies", "40")
+		"-simulator-companies", "40", "-mail-port", "0", "-smtp-port", "0")
 	cmd.Env = append(os.Environ(), "DATABASE_URL=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -63,7 +63,7 @@ func TestMakeRunLifecycle(t *testing.T) {
 
 	// The banner lists every address.
 	addrs := map[string]string{}
-	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics|itglue|connectwise|autotask|generic)\s+(\S+)`)
+	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics|mail inbox|SMTP|itglue|connectwise|autotask|generic)\s+(\S+)`)
 	bootstrap := regexp.MustCompile(`^Bootstrap account ([0-9a-f-]{36}),`)
 	var account, adminKey string
 	keyNext := false
@@ -104,9 +104,24 @@ func TestMakeRunLifecycle(t *testing.T) {
 		t.Fatalf("readyz = %d", resp.StatusCode)
 	}
 
+	// The mail inbox shows what the SMTP server caught.
+	if !strings.HasPrefix(addrs["SMTP"], "smtp://") {
+		t.Errorf("no SMTP server in the banner: %v", addrs)
+	}
+	inbox, err := http.Get(addrs["mail inbox"] + "/api/messages")
+	if err != nil {
+		t.Fatalf("mail inbox: %v", err)
+	}
+	inbox.Body.Close()
+	if inbox.StatusCode != http.StatusOK {
+		t.Errorf("mail inbox /api/messages = %d", inbox.StatusCode)
+	}
+
 	var ports []string
 	for name, a := range addrs {
-		a = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(a, "grpc://"), "http://"), "nats://")
+		for _, scheme := range []string{"grpc://", "http://", "nats://", "smtp://"} {
+			a = strings.TrimPrefix(a, scheme)
+		}
 		a = strings.TrimSuffix(a, "/metrics")
 		ports = append(ports, a)
 		if !strings.HasPrefix(addrs[name], "grpc://") {

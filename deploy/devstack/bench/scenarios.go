@@ -59,6 +59,7 @@ func scenarios() []scenario {
 		{"bulk", func(ctx context.Context, e *env) ([]Row, error) { return e.bulkScenario(ctx) }},
 		{"refresh", func(ctx context.Context, e *env) ([]Row, error) { return e.refreshScenario(ctx) }},
 		{"psasync", func(ctx context.Context, e *env) ([]Row, error) { return e.psaSyncScenario(ctx) }},
+		{"notification", func(ctx context.Context, e *env) ([]Row, error) { return e.notificationScenario(ctx) }},
 	}
 }
 

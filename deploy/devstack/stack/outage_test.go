@@ -168,15 +168,22 @@ func TestPostgresOutageIs503OnEveryCallKindAndReadinessFollows(t *testing.T) {
 			}
 			return "0b6f3d5e-6f5c-4a59-9a57-1f3f0a6d0001"
 		})
-		for method := range methods {
+		for method, op := range methods {
 			method = strings.ToUpper(method)
 			body := ""
 			if method != "GET" && method != "DELETE" {
 				body = "{}"
 			}
 			for _, who := range []struct{ name, token string }{{"operator", operatorToken}, {"api key", key}} {
-				r := s.do(method, concrete, who.token, body)
+				var r response
+				if streamingOperation(op) {
+					r = s.openStream(method, concrete, who.token)
+				} else {
+					r = s.do(method, concrete, who.token, body)
+				}
 				switch {
+				case r.code < 0:
+					t.Errorf("%s %s as %s: %s", method, path, who.name, r.body)
 				case r.code == http.StatusServiceUnavailable:
 					unavailable++
 					if r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "RetryInfo") {

@@ -32,6 +32,7 @@ type listRoute struct {
 type apiParam struct {
 	Name    string   `json:"name"`
 	In      string   `json:"in"`
+	Type    string   `json:"type"`
 	Format  string   `json:"format"`
 	Enum    []string `json:"enum"`
 	Default string   `json:"default"`
@@ -213,6 +214,18 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	// The same role as the administrator, limited to the group that holds everything above: it
 	// sees the same items, through another principal and another visibility.
 	limitedUser, limitedKey := w.keyFor(a, "lim@example.com", "IT Provider Admin", group)
+	// Two notifications in each one's feed (and their deliveries in the account's record): both
+	// reviews' engineer becomes the group-limited user, their vCIO the administrator.
+	reviews := w.must(200, "GET", acct+"/reviews", a.adminKey, "")["reviews"].([]any)
+	for _, rv := range reviews {
+		w.must(200, "POST", acct+"/reviews/"+rv.(map[string]any)["id"].(string)+":reassign", a.adminKey,
+			fmt.Sprintf(`{"engineerId":%q,"vcioId":%q}`, limitedUser, a.adminID))
+	}
+	for _, rv := range reviews {
+		id := rv.(map[string]any)["id"].(string)
+		w.waitNotification(a, limitedKey, id)
+		w.waitNotification(a, a.adminKey, id)
+	}
 	knownIDs := []string{org, other, group, limitedUser, a.adminID}
 
 	type caller struct{ account, key string }
@@ -305,6 +318,8 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 							candidates = append(candidates, e)
 						}
 					}
+				case f.Type == "boolean":
+					candidates = []string{"true"}
 				case f.Format == "uuid" || strings.HasSuffix(f.Name, "Id"):
 					candidates = append([]string{uuid.NewString()}, knownIDs...)
 				default:

@@ -82,6 +82,14 @@ var patchCases = map[string]patchCase{
 				return m
 			}
 		}},
+	// A nested field: the other recipients of the same kind stay.
+	"UpdateNotificationSettings": {token: adminToken, body: `{"hourlyEmailCap":250,"reviewCreated":{"addresses":["new@example.com"]}}`,
+		setup: func(w *world, a msp) (string, func() map[string]any) {
+			path := "/v1/accounts/" + a.id + "/notificationSettings"
+			w.must(200, "PATCH", path+"?updateMask=ownershipChanged,reviewCreated,reminderQuietDays", a.adminKey,
+				`{"ownershipChanged":{"addresses":["keep@example.com"]},"reviewCreated":{"userIds":["`+a.adminID+`"]},"reminderQuietDays":10}`)
+			return path, func() map[string]any { return w.must(200, "GET", path, a.adminKey, "") }
+		}},
 	"UpdateSubscription": {token: func(msp) string { return operatorToken }, body: `{"planName":"Partner plan"}`,
 		setup: func(w *world, a msp) (string, func() map[string]any) {
 			path := w.subscribed(a)

@@ -22,6 +22,7 @@ import (
 	authzv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/notification/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/rpc"
 )
@@ -42,6 +43,8 @@ type matrixRoute struct {
 	template string // "/v1/accounts/{account_id}/users/{user.id}"
 	caller   authzv1.Caller
 	perms    []string
+	// streaming routes stay open: they are called with openStream (streams_test.go).
+	streaming bool
 }
 
 func (r matrixRoute) String() string { return r.verb + " " + r.template }
@@ -90,7 +93,8 @@ func matrixRoutes(t *testing.T) []matrixRoute {
 				full[string(md.Name())] = md.FullName()
 				for _, b := range append([]*annotations.HttpRule{http}, http.GetAdditionalBindings()...) {
 					verb, path := httpPattern(b)
-					out = append(out, matrixRoute{rpc: string(md.Name()), verb: verb, template: path, caller: caller, perms: perms})
+					out = append(out, matrixRoute{rpc: string(md.Name()), verb: verb, template: path, caller: caller, perms: perms,
+						streaming: md.IsStreamingServer()})
 				}
 			}
 		}
@@ -132,6 +136,8 @@ type matrixPrincipal struct {
 	kind string
 	// levels is the principal's role, area -> PermissionLevel name, as the API reports it.
 	levels map[string]string
+	// user is the member's user.
+	user string
 }
 
 // holds reports whether a member's role grants perm ("area:read" / "area:write").
@@ -386,6 +392,20 @@ var matrixRequests = map[string]matrixRequest{
 	}},
 	"GetImport":       {},
 	"ListImportItems": {},
+
+	// The feed is the caller's own: the matrix's notification is the administrator's, so
+	// another member marking it read gets 404, as for anyone else's.
+	"ListNotifications":        {},
+	"GetUnreadCount":           {},
+	"MarkNotificationRead":     {body: jsonBody(`{}`)},
+	"MarkAllNotificationsRead": {body: jsonBody(`{}`)},
+	// A stream: openStream takes its status (200 once the service accepted it) and hangs up.
+	"StreamNotifications":           {},
+	"GetNotificationPreferences":    {},
+	"UpdateNotificationPreferences": {body: jsonBody(`{"preferences":[{"kind":"NOTIFICATION_KIND_REVIEW_REMINDER","email":true,"inApp":true}]}`)},
+	"GetNotificationSettings":       {},
+	"UpdateNotificationSettings":    {query: "updateMask=reminderQuietDays", body: jsonBody(`{"reminderQuietDays":7}`)},
+	"ListDeliveries":                {},
 }
 
 // roleBody is a custom role granting level in the areas given, None elsewhere.
@@ -510,11 +530,11 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 	}
 	member := func(name, role string, groups ...string) matrixPrincipal {
 		email := strings.ToLower(strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name)) + "@matrix.example"
-		_, key := w.keyFor(a, email, role, groups...)
+		user, key := w.keyFor(a, email, role, groups...)
 		if levels[role] == nil {
 			t.Fatalf("no role %q in the roles list", role)
 		}
-		return matrixPrincipal{name: name, token: key, kind: "member", levels: levels[role]}
+		return matrixPrincipal{name: name, token: key, kind: "member", levels: levels[role], user: user}
 	}
 	principals := []matrixPrincipal{
 		member("IT Provider Admin", "IT Provider Admin"),
@@ -532,6 +552,10 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		// Last: its calls (the cooldown override) may undo what a member's call needs.
 		matrixPrincipal{name: "platform operator", token: operatorToken, kind: "operator"},
 	)
+	// A notification in the administrator's feed (the feed is each user's own: to the other
+	// members it does not exist), for the routes that name one.
+	w.must(200, "POST", acct+"/reviews/"+review+":reassign", a.adminKey, fmt.Sprintf(`{"engineerId":%q}`, principals[0].user))
+	fx.vars["notification_id"] = w.waitNotification(a, principals[0].token, review)
 	return fx, principals
 }
 
@@ -595,12 +619,17 @@ func TestPermissionMatrix(t *testing.T) {
 			} else if rt.verb == "POST" || rt.verb == "PUT" || rt.verb == "PATCH" {
 				body = "{}"
 			}
-			r := w.do(rt.verb, path, p.token, body)
+			var r response
+			if rt.streaming {
+				r = w.openStream(rt.verb, path, p.token)
+			} else {
+				r = w.do(rt.verb, path, p.token, body)
+			}
 			fmt.Fprintf(&table, " %d |", r.code)
 
 			refusal := r.code == http.StatusForbidden || r.code == http.StatusUnauthorized
 			switch {
-			case r.code >= 500:
+			case r.code >= 500 || r.code < 0:
 				t.Errorf("%s as %s: %d %s", rt, p.name, r.code, r.body)
 			case p.kind == "anonymous":
 				if r.code != http.StatusUnauthorized {

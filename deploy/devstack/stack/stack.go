@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/orgplane/orgplane/deploy/devkit/mailsink"
 	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -23,6 +24,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 	"github.com/orgplane/orgplane/services/gateway/suite"
+	"github.com/orgplane/orgplane/services/notification/notificationsvc"
 )
 
 // Specs lists every service in the suite; clock, when set, is the time they read.
@@ -61,6 +63,14 @@ type Options struct {
 	// gateway and the services calling peers reach them. Both zero: plaintext on loopback.
 	ServiceTLS rpc.ServerTLS
 	ClientTLS  rpc.ClientTLS
+	// SMTPAddr, when set, is the SMTP server (host:port, plaintext, no login) the notification
+	// service sends through, a developer's own Mailpit for example; when empty the stack runs a
+	// mail sink (Stack.Mail) on Host at MailSinkPort (0 picks a free port).
+	SMTPAddr     string
+	MailSinkPort int
+	// WebBaseURL is where the links in emails lead (reviews, unsubscribe pages); empty: the
+	// gateway, which serves the unsubscribe pages.
+	WebBaseURL string
 }
 
 // Stack is a running suite.
@@ -76,6 +86,10 @@ type Stack struct {
 	NATSAdminCreds string
 	NATSCreds      map[string]string
 	NATSAuth       *natsserver.Auth
+	// Mail is the sink every email goes to (nil when Options.SMTPAddr sends elsewhere); SMTPAddr
+	// is where the notification service sends.
+	Mail     *mailsink.Sink
+	SMTPAddr string
 
 	wait func() error
 }
@@ -92,6 +106,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		_, _ = rand.Read(key)
 		o.CredentialKeys = "run:" + base64.StdEncoding.EncodeToString(key)
 	}
+	// What is composed here does not change a service's schema or NATS rights: the specs are
+	// made again once the addresses their options name are known.
 	specs := suite.Specs(suite.Options{Clock: o.Clock, CredentialKeys: o.CredentialKeys})
 	for _, s := range specs {
 		if err := platform.Migrate(ctx, s, o.DatabaseURL, log.With("service", s.Name)); err != nil {
@@ -114,6 +130,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	closeAll := func() {
 		for _, l := range listeners {
 			_ = l.Close()
+		}
+		if st.Mail != nil {
+			st.Mail.Stop()
 		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -149,6 +168,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 		st.AdminURL = "http://" + adminLis.Addr().String()
 	}
+	st.SMTPAddr = o.SMTPAddr
+	if st.SMTPAddr == "" {
+		if st.Mail, err = mailsink.Start(net.JoinHostPort(o.Host, fmt.Sprint(o.MailSinkPort))); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("the SMTP sink (make run: -smtp-port moves it): %w", err)
+		}
+		st.SMTPAddr = st.Mail.Addr()
+	}
+	if o.WebBaseURL == "" {
+		o.WebBaseURL = st.GatewayURL
+	}
+	specs = suite.Specs(suite.Options{Clock: o.Clock, CredentialKeys: o.CredentialKeys, WebBaseURL: o.WebBaseURL,
+		Mail: notificationsvc.MailOptions{Addr: st.SMTPAddr, TLS: "none"}})
 
 	if o.RateLimit == (gatewaysvc.RateLimit{}) {
 		o.RateLimit = gatewaysvc.RateLimit{PerSecond: 100, Burst: 200}
@@ -201,6 +233,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		stopEdge()
 		stopServices()
 		gw.Close()
+		if st.Mail != nil {
+			st.Mail.Stop()
+		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return err

@@ -62,8 +62,18 @@ type world struct {
 
 func startWorld(t testing.TB) *world {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
-	w := &world{suite: startStack(t, func(o *stack.Options) { o.Clock = c.Now }), clock: c}
+	return startWorldOn(t, &clock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)})
+}
+
+// startWorldOn is startWorld on clock c; nil runs the suite on the real time (for work the
+// services schedule ahead, such as an email's next try).
+func startWorldOn(t testing.TB, c *clock) *world {
+	t.Helper()
+	w := &world{suite: startStack(t, func(o *stack.Options) {
+		if c != nil {
+			o.Clock = c.Now
+		}
+	}), clock: c}
 	st := w.st
 	nc, err := nats.Connect(st.NATSURL, nats.UserCredentials(st.NATSAdminCreds))
 	if err != nil {

@@ -82,6 +82,9 @@ type Config struct {
 	AuthFailures AuthThrottle
 	// UpstreamTLS secures the connections to the services; the zero value is plaintext.
 	UpstreamTLS rpc.ClientTLS
+	// StreamLifetime ends each server stream (the notification feed's live stream) after this
+	// long, whereupon the client reconnects; zero means DefaultStreamLifetime (streams.go).
+	StreamLifetime time.Duration
 }
 
 // MinOperatorTokenLen keeps the operator credential out of guessing range.
@@ -93,7 +96,11 @@ type Gateway struct {
 	conns    map[string]*grpc.ClientConn
 	auth     orgv1.AuthServiceClient
 	failures *failureThrottle
-	h        http.Handler
+	routes   *routes
+	// done ends with the context New was given, or at Close: open streams end with it.
+	done context.Context
+	stop context.CancelFunc
+	h    http.Handler
 }
 
 // responseHeader lets services set the few HTTP response headers they own (caching of images);
@@ -119,11 +126,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = 30 * time.Second
 	}
+	if cfg.StreamLifetime == 0 {
+		cfg.StreamLifetime = DefaultStreamLifetime
+	}
 	transport, err := cfg.UpstreamTLS.DialOption(cfg.Log)
 	if err != nil {
 		return nil, fmt.Errorf("TLS to the services: %w", err)
 	}
 	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}, failures: newFailureThrottle(cfg.AuthFailures, time.Now)}
+	g.done, g.stop = context.WithCancel(ctx)
 	for _, u := range cfg.Upstreams {
 		if u.Addr == "" {
 			g.Close()
@@ -131,7 +142,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 		// Each service takes only tokens signed for it (its name is the audience).
 		conn, err := rpc.Dial(u.Addr, cfg.Keys, rpc.Audience(u.Name), transport,
-			grpc.WithChainUnaryInterceptor(upstreamUnavailable(u.Name, cfg.Log.Warn)))
+			grpc.WithChainUnaryInterceptor(upstreamUnavailable(u.Name, cfg.Log.Warn)),
+			grpc.WithChainStreamInterceptor(streamRefusals(u.Name, cfg.Log.Warn)))
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -148,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("the API document: %w", err)
 	}
+	g.routes = known
 	mux := runtime.NewServeMux(
 		// Every field is always present in responses, so clients see one stable shape; images
 		// (google.api.HttpBody) go out as themselves.
@@ -165,6 +178,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
 			return metadata.Pairs(rpc.RequestIDKey, requestIDFrom(ctx))
 		}),
+		runtime.WithForwardResponseOption(streamStarted),
 	)
 	for _, u := range cfg.Upstreams {
 		for _, register := range u.Routes {
@@ -189,9 +203,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.conns[webhookService] != nil {
 		root.Handle("POST /v1/webhooks/{integrationId}", retryAfterOn503(http.HandlerFunc(g.webhook)))
 	}
+	if g.conns[unsubscribeService] != nil {
+		// Public pages, like the webhook route: the link's signed token is the credential.
+		root.Handle("GET /unsubscribe", g.limitPerAddress(g.unsubscribeForm))
+		root.Handle("POST /unsubscribe", g.limitPerAddress(g.unsubscribe))
+	}
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
-	api := retryAfterOn503(g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(mux)))))))
+	api := retryAfterOn503(g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(g.isStream, mux)))))))
 	withOrigins, err := withCORS(cfg.CORSOrigins, api)
 	if err != nil {
 		g.Close()
@@ -203,16 +222,27 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.h = requestID(gz(otelhttp.NewHandler(securityHeaders(root), "gateway",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))))
+	traced := otelhttp.NewHandler(securityHeaders(root), "gateway",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+	zipped := gz(traced)
+	g.h = requestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.isStream(r) {
+			traced.ServeHTTP(w, r) // streams.go: compression would hold messages back
+			return
+		}
+		zipped.ServeHTTP(w, r)
+	}))
 	return g, nil
 }
 
 // ServeHTTP serves the REST API.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.h.ServeHTTP(w, r) }
 
-// Close closes the service connections.
+// Close ends the open streams and closes the service connections.
 func (g *Gateway) Close() {
+	if g.stop != nil {
+		g.stop()
+	}
 	for _, c := range g.conns {
 		_ = c.Close()
 	}
@@ -251,6 +281,10 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) withTimeout(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.isStream(r) {
+			g.serveStream(next, w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

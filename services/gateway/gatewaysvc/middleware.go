@@ -126,10 +126,11 @@ func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 
 // etag gives successful GET responses a strong ETag and answers a matching If-None-Match with
 // 304, so browsers and scripts polling a list or a logo pay for the body only when it changed.
-// Responses are small enough to hash (a page holds at most 1,000 items).
-func etag(next http.Handler) http.Handler {
+// Responses are small enough to hash (a page holds at most 1,000 items); streams (skip) are
+// not, and pass untouched.
+func etag(skip func(*http.Request) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
+		if r.Method != http.MethodGet || skip(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

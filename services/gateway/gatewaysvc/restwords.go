@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -409,12 +410,16 @@ func libraryText(msg string) bool {
 // so a wrong method gets 405 with Allow and an unknown path a 404 in the error shape.
 type routes struct {
 	templates []routeTemplate
+	// streamed are the templates with a streaming method.
+	streamed []routeTemplate
 }
 
 type routeTemplate struct {
 	segs    []string
 	verb    string
 	methods []string
+	// streams are the methods whose answer is a server stream (newline-delimited JSON).
+	streams []string
 }
 
 func newRoutes(doc []byte) (*routes, error) {
@@ -433,13 +438,30 @@ func newRoutes(doc []byte) (*routes, error) {
 			segs[len(segs)-1], t.verb = last[:i], last[i+1:]
 		}
 		t.segs = segs
-		for m := range ops {
+		for m, op := range ops {
 			if m == "parameters" {
 				continue
 			}
 			t.methods = append(t.methods, strings.ToUpper(m))
+			var o struct {
+				Responses map[string]struct {
+					Schema struct {
+						Title string `json:"title"`
+					} `json:"schema"`
+				} `json:"responses"`
+			}
+			if err := json.Unmarshal(op, &o); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", m, path, err)
+			}
+			// protoc-gen-openapiv2 describes a server stream's answer as "Stream result of T".
+			if strings.HasPrefix(o.Responses["200"].Schema.Title, "Stream result of") {
+				t.streams = append(t.streams, strings.ToUpper(m))
+			}
 		}
 		rt.templates = append(rt.templates, t)
+		if len(t.streams) > 0 {
+			rt.streamed = append(rt.streamed, t)
+		}
 	}
 	return rt, nil
 }
@@ -449,33 +471,58 @@ func (rt *routes) allowed(path string) []string {
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	var out []string
 	for _, t := range rt.templates {
-		if len(t.segs) != len(segs) {
-			continue
-		}
-		s := slices.Clone(segs)
-		if t.verb != "" {
-			last, verb, ok := strings.Cut(s[len(s)-1], ":")
-			if !ok || verb != t.verb {
-				continue
-			}
-			s[len(s)-1] = last
-		} else if strings.Contains(s[len(s)-1], ":") {
-			continue // a custom method this template does not have
-		}
-		match := true
-		for i, ts := range t.segs {
-			if strings.HasPrefix(ts, "{") {
-				match = match && s[i] != ""
-			} else {
-				match = match && ts == s[i]
-			}
-		}
-		if match {
+		if t.fits(segs) {
 			out = append(out, t.methods...)
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// streaming reports whether method on path is a server stream. Every request asks, so only
+// the few templates with a stream are looked at.
+func (rt *routes) streaming(method, path string) bool {
+	if len(rt.streamed) == 0 {
+		return false
+	}
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, t := range rt.streamed {
+		if slices.Contains(t.streams, method) && t.fits(segs) {
+			return true
+		}
+	}
+	return false
+}
+
+// fits reports whether a path (split at its slashes) has the template's shape.
+func (t routeTemplate) fits(segs []string) bool {
+	if len(t.segs) != len(segs) {
+		return false
+	}
+	last := segs[len(segs)-1]
+	if t.verb != "" {
+		name, verb, ok := strings.Cut(last, ":")
+		if !ok || verb != t.verb {
+			return false
+		}
+		last = name
+	} else if strings.Contains(last, ":") {
+		return false // a custom method this template does not have
+	}
+	for i, ts := range t.segs {
+		s := segs[i]
+		if i == len(segs)-1 {
+			s = last
+		}
+		if strings.HasPrefix(ts, "{") {
+			if s == "" {
+				return false
+			}
+		} else if ts != s {
+			return false
+		}
+	}
+	return true
 }
 
 func (rt *routes) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {

@@ -18,17 +18,21 @@ import (
 // A service's own Unavailable carries details and passes unchanged.
 func upstreamUnavailable(service string, log func(msg string, args ...any)) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		err := invoker(ctx, method, req, reply, cc, opts...)
-		s, ok := status.FromError(err)
-		if err == nil || !ok || s.Code() != codes.Unavailable || len(s.Details()) > 0 {
-			return err
-		}
-		log("upstream unavailable", "service", service, "method", method, "error", s.Message())
-		clean, derr := status.New(codes.Unavailable, "the "+service+" service is unavailable; retry shortly").
-			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
-		if derr != nil {
-			return status.Error(codes.Unavailable, "the "+service+" service is unavailable; retry shortly")
-		}
-		return clean.Err()
+		return maskUnavailable(service, method, invoker(ctx, method, req, reply, cc, opts...), log)
 	}
+}
+
+// maskUnavailable is upstreamUnavailable's rewrite of one error.
+func maskUnavailable(service, method string, err error, log func(msg string, args ...any)) error {
+	s, ok := status.FromError(err)
+	if err == nil || !ok || s.Code() != codes.Unavailable || len(s.Details()) > 0 {
+		return err
+	}
+	log("upstream unavailable", "service", service, "method", method, "error", s.Message())
+	clean, derr := status.New(codes.Unavailable, "the "+service+" service is unavailable; retry shortly").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	if derr != nil {
+		return status.Error(codes.Unavailable, "the "+service+" service is unavailable; retry shortly")
+	}
+	return clean.Err()
 }

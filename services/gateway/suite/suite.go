@@ -21,6 +21,11 @@ type Options struct {
 	// CredentialKeys, when set, is the keyring integration credentials are encrypted with
 	// (else ORGPLANE_CREDENTIAL_KEYS).
 	CredentialKeys string
+	// Mail, when its Addr is set, is the SMTP server notifications are sent through (else the
+	// notification service's ORGPLANE_SMTP_* settings).
+	Mail notificationsvc.MailOptions
+	// WebBaseURL, when set, is where the links in emails lead (else ORGPLANE_WEB_BASE_URL).
+	WebBaseURL string
 }
 
 // Specs returns every service's spec.
@@ -29,6 +34,13 @@ func Specs(o Options) []platform.Spec {
 	var bill []billingsvc.Option
 	var sync []integrationsyncsvc.Option
 	var mapping []mappingsvc.Option
+	var notification []notificationsvc.Option
+	if o.Mail.Addr != "" {
+		notification = append(notification, notificationsvc.WithMail(o.Mail))
+	}
+	if o.WebBaseURL != "" {
+		notification = append(notification, notificationsvc.WithWebBaseURL(o.WebBaseURL))
+	}
 	if o.CredentialKeys != "" {
 		sync = append(sync, integrationsyncsvc.WithCredentialKeys(o.CredentialKeys))
 	}
@@ -37,8 +49,9 @@ func Specs(o Options) []platform.Spec {
 		bill = append(bill, billingsvc.WithClock(o.Clock))
 		sync = append(sync, integrationsyncsvc.WithClock(o.Clock))
 		mapping = append(mapping, mappingsvc.WithClock(o.Clock))
+		notification = append(notification, notificationsvc.WithClock(o.Clock))
 	}
 	return []platform.Spec{
-		orgsvc.Spec(org...), mappingsvc.Spec(mapping...), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(), billingsvc.Spec(bill...),
+		orgsvc.Spec(org...), mappingsvc.Spec(mapping...), integrationsyncsvc.Spec(sync...), notificationsvc.Spec(notification...), billingsvc.Spec(bill...),
 	}
 }

@@ -150,7 +150,7 @@ func Spec(opts ...Option) platform.Spec {
 			if err != nil {
 				return platform.Parts{}, err
 			}
-			accounts := clients.Accounts{Client: orgv1.NewLicenseServiceClient(d.Peers["org"])}
+			accounts := clients.NewAccounts(orgv1.NewLicenseServiceClient(d.Peers["org"]))
 			pages := pagetoken.FromKeyring(d.Keys, "integration-sync page tokens")
 			if o.clock != nil {
 				pages = pages.WithClock(o.clock)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orgplane/orgplane/pkg/accountstate"
 	"github.com/orgplane/orgplane/pkg/events"
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	notificationv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/notification/v1"
@@ -66,10 +67,11 @@ type MailOptions struct {
 type Option func(*options)
 
 type options struct {
-	clock   func() time.Time
-	mail    *MailOptions
-	webBase string
-	cfg     func(*app.Config)
+	accounts app.Accounts
+	clock    func() time.Time
+	mail     *MailOptions
+	webBase  string
+	cfg      func(*app.Config)
 }
 
 // WithMail sets the SMTP relay (the dev stack's mail sink, a test's).
@@ -81,6 +83,10 @@ func WithWebBaseURL(u string) Option { return func(o *options) { o.webBase = u }
 // WithClock makes records and page tokens read time from now (tests move it). Queues, leases
 // and schedules keep to the database's clock, which every replica shares.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithAccounts answers whether an account may change anything in org's stead (tests that run
+// the service without org; the whole-suite tests ask the real one).
+func WithAccounts(a app.Accounts) Option { return func(o *options) { o.accounts = a } }
 
 // WithConfig adjusts the workers' configuration after the settings are applied (tests shorten
 // waits and intervals).
@@ -145,6 +151,8 @@ func Spec(opts ...Option) platform.Spec {
 		Config:           settings,
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
 		Routes:           []platform.Route{notificationv1.RegisterNotificationServiceHandler},
+		// org answers whether an account may change anything (its subscription's state).
+		Peers: []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			cfg := config()
 			var m app.Mailer
@@ -160,7 +168,11 @@ func Spec(opts ...Option) platform.Spec {
 				pages = pages.WithClock(o.clock)
 			}
 			st := store.New(d.Pool)
-			svc := app.New(st, m, unsubscribe.FromKeyring(d.Keys), pages, cfg, o.clock, d.Log)
+			var accounts app.Accounts = accountstate.Checker{Client: orgv1.NewLicenseServiceClient(d.Peers["org"]), Self: "notification"}
+			if o.accounts != nil {
+				accounts = o.accounts
+			}
+			svc := app.New(st, m, unsubscribe.FromKeyring(d.Keys), pages, accounts, cfg, o.clock, d.Log)
 			grpcapi.Register(d.Server, svc)
 			return platform.Parts{Consumers: consumers(svc, st),
 				Workers: []platform.Worker{svc.RunSender, svc.RunReminders, svc.RunDigests, svc.RunFeedListener}}, nil

@@ -6,6 +6,7 @@ package domain
 import (
 	"time"
 
+	"github.com/orgplane/orgplane/pkg/accountstate"
 	"github.com/orgplane/orgplane/pkg/apperr"
 )
 
@@ -31,8 +32,7 @@ var (
 	ErrOperationEnded = apperr.FailedPrecondition("the operation has already ended")
 	// ErrSubscriptionInactive refuses a member's change while the account's subscription is
 	// canceled or past due (the org service's answer): the account is read-only.
-	ErrSubscriptionInactive = &apperr.Error{Kind: apperr.KindPermissionDenied, Reason: "SUBSCRIPTION_INACTIVE",
-		Message: "the account's subscription is canceled or past due: the account is read-only until the subscription is reactivated"}
+	ErrSubscriptionInactive = accountstate.ErrInactive
 	// ErrBadSignature answers a webhook delivery that does not verify (the gateway answers 401).
 	ErrBadSignature = apperr.Unauthenticated("webhook signature does not verify")
 )

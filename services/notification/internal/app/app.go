@@ -100,6 +100,7 @@ type Service struct {
 	render   *render.Renderer
 	tokens   *unsubscribe.Signer
 	pages    *pagetoken.Sealer
+	accounts Accounts
 	cfg      Config
 	now      func() time.Time
 	owner    string
@@ -109,12 +110,12 @@ type Service struct {
 }
 
 // New returns a Service. mailer may be nil when cfg.EmailDisabled.
-func New(st *store.Store, mailer Mailer, tokens *unsubscribe.Signer, pages *pagetoken.Sealer, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+func New(st *store.Store, mailer Mailer, tokens *unsubscribe.Signer, pages *pagetoken.Sealer, accounts Accounts, cfg Config, now func() time.Time, log *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	cfg.WebBaseURL = strings.TrimRight(cfg.WebBaseURL, "/")
-	return &Service{store: st, mailer: mailer, render: render.New(), tokens: tokens, pages: pages, cfg: cfg, now: now,
+	return &Service{store: st, mailer: mailer, render: render.New(), tokens: tokens, pages: pages, accounts: accounts, cfg: cfg, now: now,
 		owner: uuid.NewString(), sendWake: make(chan struct{}, 1), feed: newHub(), log: log}
 }
 
@@ -124,6 +125,21 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 // member is the caller acting in accountID with perm (none: any member).
 func member(ctx context.Context, accountID, perm string) (identity.Identity, error) {
 	return identity.ForAccount(ctx, accountID, perm)
+}
+
+// Accounts says whether an account may change anything (org's answer about its subscription).
+type Accounts interface {
+	RequireWritable(ctx context.Context, id identity.Identity, accountID string) error
+}
+
+// writer is the caller of a change to the account's settings: it must hold perm, and a member's
+// change to a read-only account (canceled or past due) is refused, as everywhere in Orgplane.
+func (s *Service) writer(ctx context.Context, accountID, perm string) (identity.Identity, error) {
+	id, err := member(ctx, accountID, perm)
+	if err != nil {
+		return id, err
+	}
+	return id, s.accounts.RequireWritable(ctx, id, accountID)
 }
 
 // feedOwner is the user whose feed and preferences the caller reaches: a user, or an API key

@@ -94,15 +94,39 @@ func (s *Service) Settings(ctx context.Context, accountID string) (domain.Settin
 // UpdateSettings changes the fields of the account's settings that mask names (proto or JSON
 // names; none: all). Recipient users must be users of the account.
 func (s *Service) UpdateSettings(ctx context.Context, accountID string, in domain.Settings, mask []string) (domain.Settings, error) {
-	if _, err := member(ctx, accountID, domain.PermWrite); err != nil {
+	if _, err := s.writer(ctx, accountID, domain.PermWrite); err != nil {
 		return domain.Settings{}, err
 	}
 	paths := domain.SettingsFields()
+	// A mask may name part of a recipients field ("reviewCreated.addresses": the gateway builds
+	// such paths from a PATCH body without a mask): that part changes, the rest stays.
+	parts := map[string][]string{}
 	if len(mask) > 0 {
+		var top []string
+		for _, p := range mask {
+			field, part, nested := strings.Cut(p, ".")
+			if nested {
+				canon, err := fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: []string{field}}, "update_mask", domain.SettingsFields()...)
+				if err != nil {
+					return domain.Settings{}, err
+				}
+				switch part {
+				case "user_ids", "userIds":
+					part = "user_ids"
+				case "addresses":
+				default:
+					return domain.Settings{}, apperr.Invalid("update_mask", fmt.Sprintf("%q names no part of %s (userIds, addresses)", p, field))
+				}
+				parts[canon[0]] = append(parts[canon[0]], part)
+				field = canon[0]
+			}
+			top = append(top, field)
+		}
 		var err error
-		if paths, err = fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: mask}, "update_mask", domain.SettingsFields()...); err != nil {
+		if paths, err = fieldmask.Paths(&fieldmaskpb.FieldMask{Paths: top}, "update_mask", domain.SettingsFields()...); err != nil {
 			return domain.Settings{}, err
 		}
+		paths = slices.Compact(paths)
 	}
 	in.OwnershipChanged, in.ReviewCreated, in.IntegrationTrouble = tidy(in.OwnershipChanged), tidy(in.ReviewCreated), tidy(in.IntegrationTrouble)
 	var out domain.Settings
@@ -119,11 +143,14 @@ func (s *Service) UpdateSettings(ctx context.Context, accountID string, in domai
 			var r *domain.Recipients
 			switch p {
 			case "ownership_changed":
-				next.OwnershipChanged, r = in.OwnershipChanged, &in.OwnershipChanged
+				next.OwnershipChanged = mergeRecipients(cur.OwnershipChanged, in.OwnershipChanged, parts[p])
+				r = &next.OwnershipChanged
 			case "review_created":
-				next.ReviewCreated, r = in.ReviewCreated, &in.ReviewCreated
+				next.ReviewCreated = mergeRecipients(cur.ReviewCreated, in.ReviewCreated, parts[p])
+				r = &next.ReviewCreated
 			case "integration_trouble":
-				next.IntegrationTrouble, r = in.IntegrationTrouble, &in.IntegrationTrouble
+				next.IntegrationTrouble = mergeRecipients(cur.IntegrationTrouble, in.IntegrationTrouble, parts[p])
+				r = &next.IntegrationTrouble
 			case "reminder_quiet_days":
 				next.ReminderQuietDays = in.ReminderQuietDays
 			case "hourly_email_cap":
@@ -226,4 +253,21 @@ func (s *Service) Unsubscribe(ctx context.Context, token string) (domain.Kind, e
 		return 0, err
 	}
 	return c.Kind, nil
+}
+
+// mergeRecipients is cur with the parts of in that a mask names (none: all of in).
+func mergeRecipients(cur, in domain.Recipients, parts []string) domain.Recipients {
+	if len(parts) == 0 {
+		return in
+	}
+	out := cur
+	for _, p := range parts {
+		switch p {
+		case "user_ids":
+			out.UserIDs = in.UserIDs
+		case "addresses":
+			out.Addresses = in.Addresses
+		}
+	}
+	return out
 }
