@@ -29,6 +29,7 @@ import (
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/mapping/v1"
+	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/notification/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
