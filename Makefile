@@ -9,7 +9,19 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 MODULES   := pkg deploy/devkit deploy/simulators services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack
 PLUGINS   := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
-GENERATED := pkg/gen services/gateway/internal/openapi
+GENERATED := pkg/gen services/gateway/internal/openapi deploy/devstack/oapiclient
+# The build stamped into every binary (pkg/version; `<binary> --version`, build_info, GET /version).
+# VERSION is the release tag (v0.1.0 -> 0.1.0) or 0.0.0-dev; override any of them: make build VERSION=1.2.3.
+VERSION    ?= $(or $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null)),0.0.0-dev)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED   ?= $(if $(shell git status --porcelain --untracked-files=no 2>/dev/null),true,false)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/orgplane/orgplane/pkg/version
+LDFLAGS    := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).revision=$(REVISION) \
+              -X $(VERSION_PKG).modified=$(MODIFIED) -X $(VERSION_PKG).buildTime=$(BUILD_TIME)
+# The service binaries `make binaries` builds into bin/, by their cmd folders.
+COMMANDS   := services/org/cmd/org services/mapping/cmd/mapping services/integration-sync/cmd/integration-sync \
+              services/notification/cmd/notification services/billing/cmd/billing services/gateway/cmd/gateway
 # Packages of every workspace module, for one go vet / go test run.
 PACKAGES   = $(shell $(GO) list -m -f '{{.Dir}}/...')
 
@@ -32,20 +44,28 @@ $(BIN)/.protoc.stamp: tools/protoc/go.mod tools/protoc/go.sum
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2; do $(GO) build -o $(BIN)/ $$p; done
 	@touch $@
 
+# oapi-codegen and the OpenAPI 2 -> 3 converter (kin-openapi), pinned apart from the services.
+$(BIN)/.oapi.stamp: tools/oapi/go.mod tools/oapi/go.sum $(wildcard tools/oapi/*/*.go)
+	@mkdir -p $(BIN)
+	cd tools/oapi && GOWORK=off $(GO) build -o $(BIN)/ github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen ./openapi3
+	@touch $@
+
 .PHONY: tools
 tools: $(BIN)/.buf.stamp $(BIN)/.protoc.stamp ## build buf and the protoc plugins into bin/
 
 $(BIN)/devstack: FORCE
 	@mkdir -p $(BIN)
-	$(GO) build -o $@ ./deploy/devstack
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./deploy/devstack
 FORCE:
 
 # --- code generation -----------------------------------------------------------------------
 .PHONY: generate
-generate: tools ## regenerate Go, gateway and OpenAPI code from proto/
+generate: tools $(BIN)/.oapi.stamp ## regenerate Go, gateway and OpenAPI code from proto/, and the OpenAPI 3 client
 	rm -rf pkg/gen services/gateway/internal/openapi/*.json
 	$(BIN)/buf generate
 	$(GO) run ./services/gateway/internal/openapi/enrich services/gateway/internal/openapi/orgplane.swagger.json
+	$(BIN)/openapi3 services/gateway/internal/openapi/orgplane.swagger.json services/gateway/internal/openapi/orgplane.openapi3.json
+	$(BIN)/oapi-codegen -config deploy/devstack/oapiclient/oapi-codegen.yaml services/gateway/internal/openapi/orgplane.openapi3.json
 
 .PHONY: proto-deps
 proto-deps: ## refresh the vendored third-party .proto files
@@ -64,7 +84,12 @@ check: generate ## lint protos, check formatting, fail if generated code drifted
 # --- build and test ------------------------------------------------------------------------
 .PHONY: build
 build: ## build every module on its own (GOWORK=off), as a Kubernetes image build would
-	@for m in $(MODULES); do echo "build $$m"; (cd $$m && GOWORK=off $(GO) build ./...); done
+	@for m in $(MODULES); do echo "build $$m"; (cd $$m && GOWORK=off $(GO) build -ldflags '$(LDFLAGS)' ./...); done
+
+.PHONY: binaries
+binaries: ## build the service and gateway binaries into bin/, stamped with VERSION and the git revision
+	@mkdir -p $(BIN)
+	@for c in $(COMMANDS); do echo "build $$c"; (cd $${c%%/cmd/*} && GOWORK=off $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/$${c##*/}); done
 
 .PHONY: vet
 vet: ## go vet every module

@@ -5,6 +5,11 @@
 // `devstack nats-credential -account <id>` mints an account's read-only NATS credential from the
 // dev stack's keys (docs/events.md).
 //
+// `devstack token -role admin -account <id> [-service org]` prints an identity token a service
+// accepts, for calling it with grpcurl (README, "Calling a service with grpcurl").
+//
+// `devstack version` (or -version) prints the build.
+//
 // `devstack dead-letters [-consumer NAME] [-replay]` lists the events consumers set aside as
 // dead letters, and replays them once the cause is fixed (docs/events.md).
 //
@@ -27,10 +32,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel"
 
 	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
@@ -38,6 +46,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/observability"
 	"github.com/orgplane/orgplane/pkg/platform"
+	"github.com/orgplane/orgplane/pkg/version"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
@@ -52,6 +61,13 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "dead-letters" {
 		os.Exit(deadLetters(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(token(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && slices.Contains([]string{"version", "-version", "--version"}, os.Args[1]) {
+		fmt.Println(version.Get().String("devstack"))
+		os.Exit(0)
 	}
 	restore := takeTerminal()
 	err := run(ctx, stop, os.Args[1:])
@@ -126,8 +142,11 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	tel, err := observability.Setup(ctx, "orgplane-devstack", "dev", os.Getenv("ORGPLANE_OTLP_ENDPOINT"))
+	tel, err := observability.Setup(ctx, "orgplane-devstack", version.Get().Version, os.Getenv("ORGPLANE_OTLP_ENDPOINT"))
 	if err != nil {
+		return err
+	}
+	if err := platform.RecordBuildInfo(otel.GetMeterProvider()); err != nil {
 		return err
 	}
 	defer tel.Shutdown(context.Background()) //nolint:errcheck // best effort at exit

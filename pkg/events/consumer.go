@@ -158,10 +158,30 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 	return c, nil
 }
 
+// streamGrace is how long a consumer waits quietly for its producer's stream. Services start in
+// any order and each creates the streams it produces, so on a clean start a consumer may well
+// come up first; only a stream still missing after this long points at a fault (the producer
+// down, or a consumer of a stream nobody produces).
+const streamGrace = 30 * time.Second
+
+// provisionLevel is the level of a "stream not found" retry after waiting so long: said once at
+// info, then at debug until streamGrace, then warned.
+func provisionLevel(waiting time.Duration, saidOnce bool) slog.Level {
+	switch {
+	case waiting >= streamGrace:
+		return slog.LevelWarn
+	case saidOnce:
+		return slog.LevelDebug
+	default:
+		return slog.LevelInfo
+	}
+}
+
 // Run provisions the durable consumer and applies events until ctx ends. Provisioning is retried
 // while NATS is unreachable.
 func (c *Consumer) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
+	started, waited := time.Now(), false
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 		err := EnsureDeadLetterStream(ctx, c.js)
 		if err == nil {
@@ -184,7 +204,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.log.Warn("cannot provision consumer; retrying", "error", err, "retry_in", backoff)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			level := provisionLevel(time.Since(started), waited)
+			waited = true
+			c.log.Log(ctx, level, "waiting for the producer to create its stream; retrying",
+				"stream", c.stream, "waiting_for", time.Since(started).Round(time.Second), "retry_in", backoff)
+		} else {
+			c.log.Warn("cannot provision consumer; retrying", "error", err, "retry_in", backoff)
+		}
 		sleep(ctx, backoff)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(c.spec.Concurrency))

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ardanlabs/conf/v3"
+	"go.opentelemetry.io/otel"
 
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -30,7 +31,7 @@ const EnvPrefix = "ORGPLANE"
 // in an env tag, so errors can name it too (TestConfigFieldsNameTheirVariables).
 type Config struct {
 	conf.Version
-	Args conf.Args // "serve" (default) or "migrate"
+	Args conf.Args // "serve" (default), "migrate", "version" or one of the Spec's Commands
 
 	GRPCAddr  string `conf:"env:GRPC_ADDR,help:gRPC listen address; default is the service's own port"`
 	AdminAddr string `conf:"env:ADMIN_ADDR,help:HTTP address of /metrics /healthz /readyz; default is the service's own admin port; off disables"`
@@ -84,21 +85,33 @@ func Main(ctx context.Context, s Spec, stdout io.Writer) int {
 }
 
 // LoadConfig fills each of cfgs (conf-tagged structs; the first holds conf.Version) from
-// ORGPLANE_* variables and --flags and builds the process's JSON logger at *level. When done is
-// true the process should exit with code: help was printed, or the configuration is invalid
+// ORGPLANE_* variables and --flags, builds the process's JSON logger at *level and registers
+// its build_info metric. When done is true the process should exit with code: help or the
+// version (--version, or the version command) was printed, or the configuration is invalid
 // (reported on stderr, naming the variable).
 func LoadConfig(name string, level *string, stdout io.Writer, cfgs ...any) (log *slog.Logger, code int, done bool) {
+	// `version` as a command too, like `go version`: it needs no configuration, whereas the
+	// parse below would first insist on the required settings.
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		printVersion(stdout, name)
+		return nil, 0, true
+	}
+	if len(cfgs) > 0 {
+		stampVersion(cfgs[0])
+	}
 	for i, cfg := range cfgs {
 		help, err := conf.Parse(EnvPrefix, cfg)
 		if err != nil {
-			if errors.Is(err, conf.ErrHelpWanted) || errors.Is(err, conf.ErrVersionWanted) {
+			if errors.Is(err, conf.ErrVersionWanted) {
+				printVersion(stdout, name)
+				return nil, 0, true
+			}
+			if errors.Is(err, conf.ErrHelpWanted) {
 				fmt.Fprintln(stdout, help)
 				// The service's own settings follow the platform's in the help.
 				for _, more := range cfgs[i+1:] {
-					if errors.Is(err, conf.ErrHelpWanted) {
-						usage, _ := conf.UsageInfo(EnvPrefix, more)
-						fmt.Fprintln(stdout, usage)
-					}
+					usage, _ := conf.UsageInfo(EnvPrefix, more)
+					fmt.Fprintln(stdout, usage)
 				}
 				return nil, 0, true
 			}
@@ -111,7 +124,13 @@ func LoadConfig(name string, level *string, stdout io.Writer, cfgs ...any) (log 
 		fmt.Fprintf(os.Stderr, "%s: %s_LOG_LEVEL: %v\n", name, EnvPrefix, err)
 		return nil, 2, true
 	}
-	return observability.NewLogger(stdout, l), 0, false
+	log = observability.NewLogger(stdout, l)
+	// Every binary built on the platform (services and gateway) starts here, before its
+	// telemetry: the global provider passes the gauge on once observability.Setup installs one.
+	if err := RecordBuildInfo(otel.GetMeterProvider()); err != nil {
+		log.Warn("no build_info metric", "error", err)
+	}
+	return log, 0, false
 }
 
 // ParseServiceConfig reads a service's own settings (Spec.Config) from the environment and
@@ -210,7 +229,7 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	default:
 		c, ok := s.Commands[cmd]
 		if !ok {
-			return fmt.Errorf("unknown command %q (want serve, migrate%s)", cmd, commandNames(s))
+			return fmt.Errorf("unknown command %q (want serve, migrate, version%s)", cmd, commandNames(s))
 		}
 		if s.Config != nil {
 			if err := ParseServiceConfig(s.Config); err != nil {

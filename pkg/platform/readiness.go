@@ -42,13 +42,15 @@ type readiness struct {
 	// serving is closed the first time the service is ready.
 	serving     chan struct{}
 	servingOnce sync.Once
+	// started is when the service began starting; see startupGrace.
+	started time.Time
 
 	mu     sync.Mutex
 	reason string // empty: ready
 }
 
 func newReadiness(log *slog.Logger) *readiness {
-	return &readiness{log: log, reason: "starting", serving: make(chan struct{})}
+	return &readiness{log: log, reason: "starting", serving: make(chan struct{}), started: time.Now()}
 }
 
 // startupCheckInterval is how often readiness is checked until the service is first ready: the
@@ -58,7 +60,9 @@ const startupCheckInterval = 50 * time.Millisecond
 
 // startupGrace bounds how long Serve holds Options.Ready back waiting for the service to be
 // ready: a service that cannot work still starts (and says why on /readyz and in its log) rather
-// than hanging whatever waits for it.
+// than hanging whatever waits for it. Until then, not being ready is how starting looks (peers
+// and streams come up in any order) and is logged at info; past it, or once the service has been
+// ready, it is a warning.
 const startupGrace = 15 * time.Second
 
 // announce closes ready once the service is first ready, or after startupGrace, unless ctx
@@ -70,7 +74,6 @@ func (r *readiness) announce(ctx context.Context, ready chan<- struct{}) {
 	select {
 	case <-r.serving:
 	case <-time.After(startupGrace):
-		r.log.Warn("started but not ready", "reason", r.Reason())
 	case <-ctx.Done():
 		return
 	}
@@ -98,13 +101,32 @@ func (r *readiness) set(reason string) {
 	case reason == "":
 		r.log.Info("ready: SERVING", "was", prev)
 	default:
-		r.log.Warn("not ready: NOT_SERVING", "reason", reason)
+		level := slog.LevelWarn
+		if r.starting() {
+			level = slog.LevelInfo
+		}
+		r.log.Log(context.Background(), level, "not ready: NOT_SERVING", "reason", reason)
+	}
+}
+
+// starting reports whether the service has been neither ready yet nor starting for longer than
+// startupGrace.
+func (r *readiness) starting() bool {
+	return !r.servedOnce() && time.Since(r.started) < startupGrace
+}
+
+func (r *readiness) servedOnce() bool {
+	select {
+	case <-r.serving:
+		return true
+	default:
+		return false
 	}
 }
 
 // run checks every interval until ctx ends.
 func (r *readiness) run(ctx context.Context, check func(context.Context) string) {
-	started := time.Now()
+	warned := false
 	for {
 		cctx, cancel := context.WithTimeout(ctx, readinessInterval)
 		reason := check(cctx)
@@ -114,12 +136,14 @@ func (r *readiness) run(ctx context.Context, check func(context.Context) string)
 		}
 		r.set(reason)
 		wait := readinessInterval
-		select {
-		case <-r.serving:
-		default:
-			if time.Since(started) < startupGrace {
-				wait = startupCheckInterval
-			}
+		switch {
+		case r.starting():
+			wait = startupCheckInterval
+		case reason != "" && !warned && !r.servedOnce():
+			// Its NOT_SERVING was said at info while starting; a service that never got ready
+			// must still warn once.
+			warned = true
+			r.log.Warn("started but not ready", "reason", reason, "after", startupGrace)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,8 +1,14 @@
 package platform
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // NATS before 2.10 cannot run consumers with several filter subjects (billing's never started on
@@ -20,4 +26,65 @@ func TestNATSVersionCheck(t *testing.T) {
 			t.Errorf("%q: message %q does not say what is needed", v, err)
 		}
 	}
+}
+
+// Issue 17: a clean start logged "not ready" warnings while peers and streams were still coming
+// up. Not being ready is how starting looks: info until the service is first ready or the
+// startup grace is over; a warning after that.
+func TestNotReadyWarnsOnlyAfterStartingUp(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	r := newReadiness(slog.New(slog.NewJSONHandler(&buf, nil)))
+	r.set("peer org not answering")
+	r.set("")
+	r.set("NATS not connected")
+	want := []string{"INFO not ready: NOT_SERVING", "INFO ready: SERVING", "WARN not ready: NOT_SERVING"}
+	if got := levelsAndMessages(t, &buf); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want %q", got, want)
+	}
+
+	// One that never got ready warns once the grace is over, however its reason changes.
+	buf.Reset()
+	r = newReadiness(slog.New(slog.NewJSONHandler(&buf, nil)))
+	r.started = time.Now().Add(-startupGrace)
+	r.set("peer org not answering")
+	want = []string{"WARN not ready: NOT_SERVING"}
+	if got := levelsAndMessages(t, &buf); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want %q", got, want)
+	}
+}
+
+// A service whose reason never changes past the grace says so once as a warning.
+func TestNeverReadyIsWarnedOnce(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	r := newReadiness(slog.New(slog.NewJSONHandler(&buf, nil)))
+	r.set("schema version 0, want 1") // at info, while starting
+	r.started = time.Now().Add(-startupGrace)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.run(ctx, func(context.Context) string { return "schema version 0, want 1" })
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	want := []string{"INFO not ready: NOT_SERVING", "WARN started but not ready"}
+	if got := levelsAndMessages(t, &buf); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want %q", got, want)
+	}
+}
+
+func levelsAndMessages(t *testing.T, buf *bytes.Buffer) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out = append(out, rec.Level+" "+rec.Msg)
+	}
+	return out
 }

@@ -176,11 +176,16 @@ type identityStream struct {
 
 func (s *identityStream) Context() context.Context { return s.ctx }
 
-// codeLevel logs caller mistakes quietly and faults loudly.
+// codeLevel picks the level of a call's "finished call" line: faults loudly, everything a caller
+// brought on itself at debug. A call that went as its caller asked is no news at info: the
+// gateway's access log already records every request, and per-call lines would bury the rest.
+// An unauthenticated call stays at info: a peer whose identity token fails is misconfigured.
 func codeLevel(c codes.Code) logging.Level {
 	switch c {
 	case codes.OK, codes.Canceled, codes.NotFound, codes.InvalidArgument, codes.AlreadyExists,
-		codes.FailedPrecondition, codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
+		codes.FailedPrecondition, codes.PermissionDenied, codes.ResourceExhausted:
+		return logging.LevelDebug
+	case codes.Unauthenticated:
 		return logging.LevelInfo
 	case codes.DeadlineExceeded, codes.Unavailable, codes.Aborted:
 		return logging.LevelWarn

@@ -193,9 +193,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	root.HandleFunc("GET /readyz", g.readyz)
+	root.HandleFunc("GET /version", serveVersion)
 	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
+	})
+	root.HandleFunc("GET /openapi3.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.DocumentV3)
 	})
 	if cfg.Metrics != nil {
 		root.Handle("GET /metrics", cfg.Metrics)
