@@ -114,8 +114,8 @@ bench-smoke: ## every benchmark scenario for a few seconds (CI proves the harnes
 
 # --- run -----------------------------------------------------------------------------------
 .PHONY: run
-run: $(BIN)/devstack ## start the whole suite locally (Ctrl-C stops it)
-	exec $(BIN)/devstack
+run: $(BIN)/devstack ## start the whole suite locally (Ctrl-C stops it); flags in ARGS="-gateway-port 8081", list: ARGS=-help
+	exec $(BIN)/devstack $(ARGS)
 
 .PHONY: clean
 clean: ## stop nothing, remove build outputs and the dev stack's state

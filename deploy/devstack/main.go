@@ -69,8 +69,16 @@ func main() {
 		fmt.Println(version.Get().String("devstack"))
 		os.Exit(0)
 	}
+	o, err := parseFlags(os.Args[1:], os.Getenv, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devstack: %v\n(devstack -help lists the flags and their variables)\n", err)
+		os.Exit(2)
+	}
 	restore := takeTerminal()
-	err := run(ctx, stop, os.Args[1:])
+	err = run(ctx, stop, o)
 	restore()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
@@ -78,38 +86,186 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, stopSignals func(), args []string) error {
+// options are the dev stack's flags, each of which an ORGPLANE_* variable sets too (the flag
+// wins), so that `make run` takes them either way.
+type options struct {
+	state, host, pgMode, smtpRelay string
+	logLevel                       slog.Level
+	gwPort, basePort, adminPort    int
+	natsPort, simPort, mailPort    int
+	smtpPort, simCompanies         int
+	ratePerSec                     float64
+	rateBurst                      int
+	// env maps a flag's name to the variable that also sets it, for messages.
+	env map[string]string
+}
+
+// parseFlags reads the variables, then the flags over them. -help (or -h) prints the usage on
+// stdout and returns flag.ErrHelp; a bad value names the flag or variable it came from.
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (options, error) {
+	var o options
+	o.env = map[string]string{}
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	stateDir := fs.String("state", envOr("ORGPLANE_DEV_STATE", ".run"), "folder for the private Postgres cluster, NATS store and dev credentials")
-	host := fs.String("host", envOr("ORGPLANE_DEV_HOST", "127.0.0.1"), "interface to listen on")
-	gwPort := fs.Int("gateway-port", 8080, "REST gateway port (0: any free port)")
-	basePort := fs.Int("service-base-port", 9101, "first of five consecutive service gRPC ports (0: any free ports)")
-	adminPort := fs.Int("admin-port", 9200, "/metrics port (-1 disables)")
-	natsPort := fs.Int("nats-port", 4322, "embedded NATS port (0: any free port)")
-	ratePerSec := fs.Float64("rate-limit", 100, "gateway requests per second per API key")
-	rateBurst := fs.Int("rate-burst", 200, "gateway burst per API key")
-	pgMode := fs.String("postgres", envOr("ORGPLANE_DEV_POSTGRES", "auto"), "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
-	simPort := fs.Int("simulator-base-port", 9411, "first of four consecutive ports of the IT Glue, ConnectWise, Autotask and generic simulators (0: any free ports, -1: no simulators)")
-	simCompanies := fs.Int("simulator-companies", 300, "clients each simulated tool is seeded with")
-	mailPort := fs.Int("mail-port", envInt("ORGPLANE_DEV_MAIL_PORT", 8025), "port of the web inbox showing every email the suite sends (0: any free port, -1: no inbox)")
-	smtpPort := fs.Int("smtp-port", envInt("ORGPLANE_DEV_SMTP_PORT", 1025), "port of the SMTP server that catches the suite's emails (0: any free port)")
-	smtpRelay := fs.String("smtp", os.Getenv("ORGPLANE_DEV_SMTP"), "host:port of an SMTP server (plaintext, no login) to send through instead of the built-in one; no inbox then")
-	logLevel := fs.String("log-level", envOr("ORGPLANE_LOG_LEVEL", "info"), "debug|info|warn|error")
+	fs.SetOutput(io.Discard) // the caller reports errors once; help goes to stdout below
+	fs.StringVar(&o.state, "state", ".run", "folder for the private Postgres cluster, NATS store and dev credentials")
+	o.env["state"] = "ORGPLANE_DEV_STATE"
+	fs.StringVar(&o.host, "host", "127.0.0.1", "interface to listen on")
+	o.env["host"] = "ORGPLANE_DEV_HOST"
+	fs.IntVar(&o.gwPort, "gateway-port", 8080, "REST gateway port (0: any free port)")
+	o.env["gateway-port"] = "ORGPLANE_DEV_GATEWAY_PORT"
+	fs.IntVar(&o.basePort, "service-base-port", 9101, "first of five consecutive service gRPC ports (0: any free ports)")
+	o.env["service-base-port"] = "ORGPLANE_DEV_SERVICE_BASE_PORT"
+	fs.IntVar(&o.adminPort, "admin-port", 9200, "/metrics port (0: any free port, -1 disables)")
+	o.env["admin-port"] = "ORGPLANE_DEV_ADMIN_PORT"
+	fs.IntVar(&o.natsPort, "nats-port", 4322, "embedded NATS port (0: any free port)")
+	o.env["nats-port"] = "ORGPLANE_DEV_NATS_PORT"
+	fs.Float64Var(&o.ratePerSec, "rate-limit", 100, "gateway requests per second per API key")
+	fs.IntVar(&o.rateBurst, "rate-burst", 200, "gateway burst per API key")
+	pgMode := fs.String("postgres", "auto", "auto: $DATABASE_URL, else 127.0.0.1:5432, else a private cluster; private: always the private cluster")
+	o.env["postgres"] = "ORGPLANE_DEV_POSTGRES"
+	fs.IntVar(&o.simPort, "simulator-base-port", 9411, "first of four consecutive ports of the IT Glue, ConnectWise, Autotask and generic simulators (0: any free ports, -1: no simulators)")
+	o.env["simulator-base-port"] = "ORGPLANE_DEV_SIMULATOR_BASE_PORT"
+	fs.IntVar(&o.simCompanies, "simulator-companies", 300, "clients each simulated tool is seeded with")
+	fs.IntVar(&o.mailPort, "mail-port", 8025, "port of the web inbox showing every email the suite sends (0: any free port, -1: no inbox)")
+	o.env["mail-port"] = "ORGPLANE_DEV_MAIL_PORT"
+	fs.IntVar(&o.smtpPort, "smtp-port", 1025, "port of the SMTP server that catches the suite's emails (0: any free port)")
+	o.env["smtp-port"] = "ORGPLANE_DEV_SMTP_PORT"
+	fs.StringVar(&o.smtpRelay, "smtp", "", "host:port of an SMTP server (plaintext, no login) to send through instead of the built-in one; no inbox then")
+	o.env["smtp"] = "ORGPLANE_DEV_SMTP"
+	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	o.env["log-level"] = "ORGPLANE_LOG_LEVEL"
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := o.env[f.Name]; ok {
+			f.Usage += " [$" + v + "]"
+		}
+	})
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `Usage: devstack [flags]
+       make run ARGS="-gateway-port 8081 -nats-port 4323"
+
+Runs the whole Orgplane suite on this machine until Ctrl-C. A flag's variable (in brackets)
+sets it too; the flag wins. Other commands: with-postgres, nats-credential, token,
+dead-letters, version (each with -help).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) {
+		variable, ok := o.env[f.Name]
+		if !ok || bad != nil {
+			return
+		}
+		if v := getenv(variable); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				bad = fmt.Errorf("%s=%q: want %s", variable, v, want(f))
+			}
+		}
+	})
+	if bad != nil {
+		return o, bad
+	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+		}
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unknown command or argument %q", fs.Arg(0))
 	}
 	if *pgMode != "auto" && *pgMode != "private" {
-		return fmt.Errorf("-postgres %q: want auto or private", *pgMode)
+		return o, fmt.Errorf("-postgres (or %s) %q: want auto or private", o.env["postgres"], *pgMode)
 	}
-	if *pgMode == "private" {
+	o.pgMode = *pgMode
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return o, fmt.Errorf("-log-level (or %s) %q: want debug, info, warn or error", o.env["log-level"], *logLevel)
+	}
+	return o, nil
+}
+
+// want says what kind of value a flag takes, for an error about its variable.
+func want(f *flag.Flag) string {
+	switch f.Value.(flag.Getter).Get().(type) {
+	case int:
+		return "a whole number (-" + f.Name + ")"
+	case float64:
+		return "a number (-" + f.Name + ")"
+	}
+	return "a value for -" + f.Name
+}
+
+// portUse is one port the dev stack will listen on, with what moves it.
+type portUse struct {
+	port      int
+	what      string
+	flag, env string
+}
+
+// checkPorts tries every fixed port before anything starts, so a clash fails at once and names
+// the flag and variable that move it, rather than surfacing later as some component's vague
+// listen error. Each port is held until all are tried, so two flags naming one port clash too.
+func checkPorts(host string, o options) error {
+	var uses []portUse
+	add := func(port int, what, name string) {
+		if port > 0 {
+			uses = append(uses, portUse{port, what, name, o.env[name]})
+		}
+	}
+	add(o.gwPort, "REST gateway", "gateway-port")
+	if o.basePort > 0 {
+		for i, s := range stack.Specs(nil) {
+			add(o.basePort+i, s.Name+" gRPC", "service-base-port")
+		}
+	}
+	add(o.adminPort, "metrics", "admin-port")
+	add(o.natsPort, "NATS", "nats-port")
+	if o.simPort > 0 {
+		for i, name := range []string{"itglue", "connectwise", "autotask", "generic"} {
+			add(o.simPort+i, name+" simulator", "simulator-base-port")
+		}
+	}
+	if o.smtpRelay == "" {
+		add(o.mailPort, "mail inbox", "mail-port")
+		add(o.smtpPort, "SMTP", "smtp-port")
+	}
+	taken := map[int]string{}
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for _, u := range uses {
+		moves := fmt.Sprintf("-%s or %s moves it", u.flag, u.env)
+		if other, ok := taken[u.port]; ok {
+			return fmt.Errorf("port %d is given to both %s and %s; %s", u.port, other, u.what, moves)
+		}
+		taken[u.port] = u.what
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(u.port)))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("port %d (%s) is already in use on %s; %s (0 picks a free port)", u.port, u.what, host, moves)
+		}
+		if err != nil {
+			return fmt.Errorf("port %d (%s): %w; %s", u.port, u.what, err, moves)
+		}
+		held = append(held, l)
+	}
+	return nil
+}
+
+func run(ctx context.Context, stopSignals func(), o options) error {
+	if o.pgMode == "private" {
 		os.Unsetenv("DATABASE_URL")
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	log := observability.NewLogger(os.Stderr, o.logLevel)
+	if err := checkPorts(o.host, o); err != nil {
 		return err
 	}
-	log := observability.NewLogger(os.Stderr, level)
-	state, err := filepath.Abs(*stateDir)
+	state, err := filepath.Abs(o.state)
 	if err != nil {
 		return err
 	}
@@ -120,7 +276,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	pg, err := pgcluster.Ensure(ctx, pgcluster.Options{
 		DataDir:         filepath.Join(state, "postgres"),
 		AllowInstall:    true,
-		SkipDefaultPort: *pgMode == "private",
+		SkipDefaultPort: o.pgMode == "private",
 		Logf:            func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
 	})
 	if err != nil {
@@ -151,27 +307,27 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	}
 	defer tel.Shutdown(context.Background()) //nolint:errcheck // best effort at exit
 
-	// The inbox's port is taken before anything starts, so a clash fails at once.
+	// The inbox's port is held from here, so nothing else in the stack can take it.
 	var inbox net.Listener
-	if *smtpRelay == "" && *mailPort >= 0 {
-		if inbox, err = net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*mailPort))); err != nil {
-			return fmt.Errorf("mail inbox: %w (-mail-port moves it, -1 turns it off)", err)
+	if o.smtpRelay == "" && o.mailPort >= 0 {
+		if inbox, err = net.Listen("tcp", net.JoinHostPort(o.host, fmt.Sprint(o.mailPort))); err != nil {
+			return fmt.Errorf("mail inbox: %w (-mail-port or %s moves it, -1 turns it off)", err, o.env["mail-port"])
 		}
 		defer inbox.Close()
 	}
 
 	ports := map[string]int{}
-	if *basePort != 0 {
+	if o.basePort != 0 {
 		for i, s := range stack.Specs(nil) {
-			ports[s.Name] = *basePort + i
+			ports[s.Name] = o.basePort + i
 		}
 	}
 	st, err := stack.Start(ctx, stack.Options{
-		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: *natsPort,
-		Host: *host, GatewayPort: *gwPort, ServicePorts: ports, AdminPort: *adminPort, Metrics: tel.Metrics,
+		Log: log, DatabaseURL: pg.URL, NATSDir: filepath.Join(state, "nats"), NATSPort: o.natsPort,
+		Host: o.host, GatewayPort: o.gwPort, ServicePorts: ports, AdminPort: o.adminPort, Metrics: tel.Metrics,
 		Keys: keys, OperatorToken: secrets.operatorToken, CredentialKeys: secrets.credentialKeys,
-		RateLimit: gatewaysvc.RateLimit{PerSecond: *ratePerSec, Burst: *rateBurst},
-		SMTPAddr:  *smtpRelay, MailSinkPort: *smtpPort,
+		RateLimit: gatewaysvc.RateLimit{PerSecond: o.ratePerSec, Burst: o.rateBurst},
+		SMTPAddr:  o.smtpRelay, MailSinkPort: o.smtpPort,
 	})
 	if err != nil {
 		return err
@@ -192,19 +348,20 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 			<-served
 		}()
 	}
-	banner(os.Stdout, st, *host, secrets.operatorToken, inboxURL)
-	if *simPort >= 0 {
+	// The state folder as the user gave it (relative stays relative), where the credentials are.
+	banner(os.Stdout, st, o.host, secrets.operatorToken, inboxURL, filepath.Join(o.state, "dev-credentials"))
+	if o.simPort >= 0 {
 		simPorts := map[string]int{}
-		if *simPort > 0 {
+		if o.simPort > 0 {
 			for i, name := range []string{"itglue", "connectwise", "autotask", "generic"} {
-				simPorts[name] = *simPort + i
+				simPorts[name] = o.simPort + i
 			}
 		}
-		sims, err := simulators.Start(ctx, simulators.Options{Host: *host, Ports: simPorts, Companies: *simCompanies})
+		sims, err := simulators.Start(ctx, simulators.Options{Host: o.host, Ports: simPorts, Companies: o.simCompanies})
 		if err != nil {
-			return fmt.Errorf("%w (-simulator-base-port moves them, -1 turns them off)", err)
+			return fmt.Errorf("%w (-simulator-base-port or %s moves them, -1 turns them off)", err, o.env["simulator-base-port"])
 		}
-		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims, *simCompanies)
+		dev, err := connectTools(ctx, st.GatewayURL, &secrets, credPath, sims, o.simCompanies)
 		switch {
 		case err == nil:
 			toolsBanner(os.Stdout, st.GatewayURL, dev)
@@ -223,7 +380,7 @@ func run(ctx context.Context, stopSignals func(), args []string) error {
 	return nil
 }
 
-func banner(w io.Writer, st *stack.Stack, host, token, inboxURL string) {
+func banner(w io.Writer, st *stack.Stack, host, token, inboxURL, credPath string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
@@ -251,7 +408,7 @@ func banner(w io.Writer, st *stack.Stack, host, token, inboxURL string) {
 	default:
 		fmt.Fprintf(&b, "  SMTP           smtp://%s   (emails are sent there)\n", st.SMTPAddr)
 	}
-	fmt.Fprintf(&b, "\nPlatform operator credential (kept in .run/dev-credentials):\n  %s\n", token)
+	fmt.Fprintf(&b, "\nPlatform operator credential (kept in %s):\n  %s\n", credPath, token)
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
 	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\n", st.ServiceAddrs["org"])
 	_, _ = io.WriteString(w, b.String())
@@ -300,14 +457,6 @@ func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// envInt is envOr for a number; a value that is not one is left for the flag's default.
-func envInt(k string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return v
-	}
-	return def
 }
 
 func envOr(k, def string) string {

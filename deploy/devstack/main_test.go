@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +232,40 @@ func postmasterPort(t *testing.T, pidFile string) string {
 		t.Fatalf("postmaster.pid: %q", b)
 	}
 	return strings.TrimSpace(lines[3])
+}
+
+// `devstack -help` is a question, not a mistake: usage on stdout, status 0. A port in use stops
+// it before anything starts, naming the port and what moves it.
+func TestHelpAndBusyPortExitCodes(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "devstack")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, arg := range []string{"-help", "-h"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil {
+			t.Errorf("devstack %s: %v, want status 0", arg, err)
+		}
+		if !strings.Contains(string(out), "-gateway-port") {
+			t.Errorf("devstack %s printed no usage on stdout: %q", arg, out)
+		}
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	cmd := exec.Command(bin, "-state", t.TempDir(), "-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0",
+		"-simulator-base-port", "-1", "-mail-port", "-1", "-smtp-port", "0")
+	cmd.Env = append(os.Environ(), "ORGPLANE_DEV_NATS_PORT="+port)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("devstack started with its NATS port taken:\n%s", out)
+	}
+	for _, want := range []string{"port " + port + " (NATS) is already in use", "-nats-port or ORGPLANE_DEV_NATS_PORT moves it"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
