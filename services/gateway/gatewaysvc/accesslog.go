@@ -1,6 +1,7 @@
 package gatewaysvc
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -14,11 +15,16 @@ import (
 // it ends): method, route template, status, duration, bytes, request id and the caller's
 // account. The route is the matched template ("/v1/accounts/{accountId}"), never the raw path or
 // query, so ids stay out and lines group by route; no header is logged, so neither is a
-// credential.
+// credential. It wraps the whole gateway, so refused credentials and the gateway's own routes are
+// logged too; bytes are as sent (after compression).
 func (g *Gateway) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &countingWriter{ResponseWriter: w}
+		// The log wraps everything (a refused credential is a request too); the caller becomes
+		// known deeper in, where authentication puts it here.
+		seen := &caller{}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, seen))
 		next.ServeHTTP(rw, r)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
@@ -28,8 +34,8 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 			slog.Int64("bytes", rw.bytes),
 			slog.String("request_id", requestIDFrom(r.Context())),
 		}
-		if id, ok := identity.From(r.Context()); ok && id.AccountID != "" {
-			attrs = append(attrs, slog.String("account_id", id.AccountID))
+		if seen.accountID != "" {
+			attrs = append(attrs, slog.String("account_id", seen.accountID))
 		}
 		g.cfg.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
@@ -44,7 +50,11 @@ func (g *Gateway) routeOf(r *http.Request) string {
 		}
 	}
 	// A route of the gateway's own mux ("GET /readyz"); "/" is where the API's routes hang.
-	if p := r.Pattern; p != "" {
+	p := r.Pattern
+	if p == "" && g.root != nil {
+		_, p = g.root.Handler(r)
+	}
+	if p != "" {
 		if _, path, ok := strings.Cut(p, " "); ok {
 			p = path
 		}
@@ -118,4 +128,16 @@ func (c *countingWriter) statusOr200() int {
 		return http.StatusOK
 	}
 	return c.status
+}
+
+// caller is who a request turned out to be, noted by authentication for the access log.
+type caller struct{ accountID string }
+
+type callerKey struct{}
+
+// noteCaller tells the access log, if the request has one, who is calling.
+func noteCaller(ctx context.Context, id identity.Identity) {
+	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
+		c.accountID = id.AccountID
+	}
 }

@@ -151,8 +151,27 @@ func TestEachRequestWritesOneAccessLogLine(t *testing.T) {
 		t.Fatalf("lines: %v", lines)
 	}
 
+	// A refused credential and the gateway's own routes are requests too.
+	req, _ := http.NewRequest("GET", base+"/v1/accounts/"+feedAccount, nil)
+	req.Header.Set("Authorization", "Bearer not-a-key-s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	lines = logs.requests(t)
+	if len(lines) != 5 || lines[3]["status"] != float64(401) || lines[3]["route"] != "/v1/accounts/{accountId}" ||
+		lines[3]["account_id"] != nil || lines[4]["route"] != "/openapi.json" || lines[4]["status"] != float64(200) {
+		t.Fatalf("lines: %v", lines)
+	}
+
 	all := logs.String()
-	for _, secret := range []string{feedKey, "Bearer", "query-s3cret", "access_token", "/v1/no/such"} {
+	for _, secret := range []string{feedKey, "Bearer", "query-s3cret", "access_token", "/v1/no/such", "not-a-key-s3cret"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("the log holds %q:\n%s", secret, all)
 		}

@@ -97,6 +97,8 @@ type Gateway struct {
 	auth     orgv1.AuthServiceClient
 	failures *failureThrottle
 	routes   *routes
+	// root is the gateway's own mux, for the access log to name the route a request matched.
+	root *http.ServeMux
 	// done ends with the context New was given, or at Close: open streams end with it.
 	done context.Context
 	stop context.CancelFunc
@@ -215,7 +217,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
-	api := retryAfterOn503(g.authenticate(g.rateLimit(limitBody(requireUTF8(g.withTimeout(etag(g.isStream, mux)))))))
+	api := retryAfterOn503(g.authenticate(g.limitRate(limitBody(requireUTF8(g.withTimeout(etag(g.isStream, mux)))))))
 	withOrigins, err := withCORS(cfg.CORSOrigins, api)
 	if err != nil {
 		g.Close()
@@ -230,13 +232,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	traced := otelhttp.NewHandler(securityHeaders(root), "gateway",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 	zipped := gz(traced)
-	g.h = requestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.root = root
+	g.h = requestID(g.accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.isStream(r) {
 			traced.ServeHTTP(w, r) // streams.go: compression would hold messages back
 			return
 		}
 		zipped.ServeHTTP(w, r)
-	}))
+	})))
 	return g, nil
 }
 
@@ -308,6 +311,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		if subtle.ConstantTimeCompare([]byte(cred), op) == 1 {
 			id := identity.Identity{Kind: identity.KindOperator, PrincipalID: "operator"}
+			noteCaller(r.Context(), id)
 			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 			return
 		}
@@ -325,6 +329,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			writeStatus(w, unavailableStatus("authentication is unavailable; retry shortly"))
 			return
 		}
+		noteCaller(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 	})
 }

@@ -102,13 +102,6 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// rateLimit applies the caller's bucket; it runs after authentication so the bucket is the
-// credential's, whatever address it comes from. The access log wraps it: this is the outermost
-// layer of the API that knows the caller's account, and a 429 is a request like any other.
-func (g *Gateway) rateLimit(next http.Handler) http.Handler {
-	return g.accessLog(g.limitRate(next))
-}
-
 func (g *Gateway) limitRate(next http.Handler) http.Handler {
 	if g.cfg.RateLimit.PerSecond <= 0 {
 		return next
