@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -52,8 +53,19 @@ func (l *logLines) String() string {
 	return l.b.String()
 }
 
-// requests are the access-log lines written so far.
-func (l *logLines) requests(t *testing.T) []map[string]any {
+// requests are the access-log lines once there are n of them: a line is written when the
+// handler returns, which can be just after the client has read the whole response.
+func (l *logLines) requests(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if out := l.written(t); len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+	}
+}
+
+// written are the access-log lines written so far.
+func (l *logLines) written(t *testing.T) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
@@ -121,7 +133,7 @@ func TestEachRequestWritesOneAccessLogLine(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET account: %d", code)
 	}
-	lines := logs.requests(t)
+	lines := logs.requests(t, 1)
 	if len(lines) != 1 {
 		t.Fatalf("%d access-log lines for one request: %v", len(lines), lines)
 	}
@@ -145,7 +157,7 @@ func TestEachRequestWritesOneAccessLogLine(t *testing.T) {
 	if code, _ := get("/v1/no/such/"+feedAccount, "req-access-log-0003"); code != http.StatusNotFound {
 		t.Fatalf("GET unknown path: %d", code)
 	}
-	lines = logs.requests(t)
+	lines = logs.requests(t, 3)
 	if len(lines) != 3 || lines[1]["status"] != float64(404) || lines[1]["route"] != "/v1/accounts/{accountId}" ||
 		lines[2]["route"] != "unmatched" || lines[2]["request_id"] != "req-access-log-0003" {
 		t.Fatalf("lines: %v", lines)
@@ -164,7 +176,7 @@ func TestEachRequestWritesOneAccessLogLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	lines = logs.requests(t)
+	lines = logs.requests(t, 5)
 	if len(lines) != 5 || lines[3]["status"] != float64(401) || lines[3]["route"] != "/v1/accounts/{accountId}" ||
 		lines[3]["account_id"] != nil || lines[4]["route"] != "/openapi.json" || lines[4]["status"] != float64(200) {
 		t.Fatalf("lines: %v", lines)
