@@ -224,9 +224,8 @@ func TestConsumerAppliesARedeliveredEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, account := uuid.NewString(), uuid.NewString()
-	payload := []byte{}
 	ev := &orgv1.AccountCreated{EventId: id, AccountId: account}
-	payload, err = protoMarshal(ev)
+	payload, err := protoMarshal(ev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func NewLoggerFormat(w io.Writer, level slog.Leveler, format Format) *slog.Logge
 	var h slog.Handler
 	if format == FormatText {
 		_, noColor := os.LookupEnv("NO_COLOR") // https://no-color.org
-		h = tint.NewHandler(w, &tint.Options{Level: level, ReplaceAttr: redact, TimeFormat: "15:04:05.000", NoColor: noColor || !isTerminal(w)})
+		h = tint.NewTextHandler(w, &tint.Options{Level: level, ReplaceAttr: redact, TimeFormat: "15:04:05.000", NoColor: noColor || !isTerminal(w)})
 	} else {
 		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: redact})
 	}

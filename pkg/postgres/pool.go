@@ -52,7 +52,7 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	pc.ConnConfig.RuntimeParams["search_path"] = cfg.Schema
-	pc.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName())
+	pc.ConnConfig.Tracer = otelpgx.NewTracer()
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}

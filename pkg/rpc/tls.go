@@ -234,6 +234,7 @@ func (c *reloadingCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 }
 
 func (c *reloadingCreds) Info() credentials.ProtocolInfo {
+	//lint:ignore SA1019 grpc still reads ServerName as the channel's authority override, which ORGPLANE_TLS_SERVER_NAME relies on
 	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.2", ServerName: c.serverName}
 }
 

@@ -1670,8 +1670,11 @@ type V1ListAccountsResponse struct {
 
 // V1ListApiKeysResponse ListApiKeysResponse is the output of ListApiKeys.
 type V1ListApiKeysResponse struct {
-	// ApiKeys Every key, newest first.
+	// ApiKeys One page of keys, newest first.
 	ApiKeys *[]V1ApiKey `json:"apiKeys,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListDeliveriesResponse ListDeliveriesResponse is the output of ListDeliveries.
@@ -1697,8 +1700,11 @@ type V1ListExternalOrganizationsResponse struct {
 
 // V1ListGroupsResponse ListGroupsResponse is the output of ListGroups.
 type V1ListGroupsResponse struct {
-	// Groups The groups, by name.
+	// Groups One page of groups, by name.
 	Groups *[]V1Group `json:"groups,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListImportCandidatesResponse ListImportCandidatesResponse is the output of ListImportCandidates.
@@ -1729,22 +1735,34 @@ type V1ListImportItemsResponse struct {
 type V1ListIntegrationKindsResponse struct {
 	// Kinds By name.
 	Kinds *[]V1IntegrationKind `json:"kinds,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListIntegrationsResponse ListIntegrationsResponse is the output of ListIntegrations.
 type V1ListIntegrationsResponse struct {
 	// Integrations By kind then creation.
 	Integrations *[]V1Integration `json:"integrations,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListLicenseChangesResponse ListLicenseChangesResponse is the output of ListLicenseChanges.
 type V1ListLicenseChangesResponse struct {
-	// Changes Every change, newest first.
+	// Changes One page of changes, newest first.
 	Changes *[]V1LicenseChange `json:"changes,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListMatchSuggestionsResponse ListMatchSuggestionsResponse is the output of ListMatchSuggestions.
 type V1ListMatchSuggestionsResponse struct {
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
 	// Suggestions Best first within each organization; organizations by name.
 	Suggestions *[]V1MatchSuggestion `json:"suggestions,omitempty"`
 }
@@ -1774,23 +1792,35 @@ type V1ListOperationsResponse struct {
 type V1ListOrganizationLinksResponse struct {
 	// Links The organization's links, by integration.
 	Links *[]V1Link `json:"links,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListOrganizationStatusesResponse ListOrganizationStatusesResponse is the output of ListOrganizationStatuses.
 type V1ListOrganizationStatusesResponse struct {
-	// OrganizationStatuses Every status, by name.
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
+	// OrganizationStatuses One page of statuses, by name.
 	OrganizationStatuses *[]V1OrganizationStatus `json:"organizationStatuses,omitempty"`
 }
 
 // V1ListOrganizationSyncsResponse ListOrganizationSyncsResponse is the output of ListOrganizationSyncs.
 type V1ListOrganizationSyncsResponse struct {
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
 	// Syncs One per PSA integration that syncs the organization, by integration kind.
 	Syncs *[]V1OrganizationSync `json:"syncs,omitempty"`
 }
 
 // V1ListOrganizationTypesResponse ListOrganizationTypesResponse is the output of ListOrganizationTypes.
 type V1ListOrganizationTypesResponse struct {
-	// OrganizationTypes Every type, by name.
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
+	// OrganizationTypes One page of types, by name.
 	OrganizationTypes *[]V1OrganizationType `json:"organizationTypes,omitempty"`
 }
 
@@ -1829,7 +1859,10 @@ type V1ListReviewsResponse struct {
 
 // V1ListRolesResponse ListRolesResponse is the output of ListRoles.
 type V1ListRolesResponse struct {
-	// Roles Every role of the account.
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
+	// Roles One page of the account's roles.
 	Roles *[]V1Role `json:"roles,omitempty"`
 }
 
@@ -1844,8 +1877,11 @@ type V1ListSyncLogResponse struct {
 
 // V1ListUsageHistoryResponse ListUsageHistoryResponse is the output of ListUsageHistory.
 type V1ListUsageHistoryResponse struct {
-	// Days One entry per day of the range, oldest first.
+	// Days One entry per day of the range, oldest first, a page at a time.
 	Days *[]V1DailyUsage `json:"days,omitempty"`
+
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
 }
 
 // V1ListUsersResponse ListUsersResponse is the output of ListUsers.
@@ -2676,10 +2712,25 @@ type AccountServiceListAccountsParams struct {
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
+// AccessServiceListApiKeysParams defines parameters for AccessServiceListApiKeys.
+type AccessServiceListApiKeysParams struct {
+	// PageSize At most this many keys (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
 // OrganizationServiceListGroupsParams defines parameters for OrganizationServiceListGroups.
 type OrganizationServiceListGroupsParams struct {
 	// IncludeArchived Include archived groups.
 	IncludeArchived *bool `form:"includeArchived,omitempty" json:"includeArchived,omitempty"`
+
+	// PageSize At most this many groups (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // OrganizationServiceUpdateGroupJSONBody defines parameters for OrganizationServiceUpdateGroup.
@@ -2697,6 +2748,24 @@ type OrganizationServiceUpdateGroupJSONBody struct {
 // MappingServiceListImportItemsParams defines parameters for MappingServiceListImportItems.
 type MappingServiceListImportItemsParams struct {
 	// PageSize At most this many (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// IntegrationServiceListIntegrationKindsParams defines parameters for IntegrationServiceListIntegrationKinds.
+type IntegrationServiceListIntegrationKindsParams struct {
+	// PageSize At most this many kinds (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// IntegrationServiceListIntegrationsParams defines parameters for IntegrationServiceListIntegrations.
+type IntegrationServiceListIntegrationsParams struct {
+	// PageSize At most this many integrations (default 100, at most 1000).
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
 	// PageToken next_page_token of the previous page.
@@ -2808,6 +2877,12 @@ type MappingServiceListMatchSuggestionsParams struct {
 
 	// PerOrganization At most this many suggestions per organization (default 3, at most 10).
 	PerOrganization *int32 `form:"perOrganization,omitempty" json:"perOrganization,omitempty"`
+
+	// PageSize At most this many organizations, each with its suggestions (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // IntegrationServiceListSyncLogParams defines parameters for IntegrationServiceListSyncLog.
@@ -2888,6 +2963,24 @@ type IntegrationServiceListOperationsParams struct {
 
 	// IntegrationId Only this integration's.
 	IntegrationId *string `form:"integrationId,omitempty" json:"integrationId,omitempty"`
+}
+
+// OrganizationServiceListOrganizationStatusesParams defines parameters for OrganizationServiceListOrganizationStatuses.
+type OrganizationServiceListOrganizationStatusesParams struct {
+	// PageSize At most this many statuses (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// OrganizationServiceListOrganizationTypesParams defines parameters for OrganizationServiceListOrganizationTypes.
+type OrganizationServiceListOrganizationTypesParams struct {
+	// PageSize At most this many types (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // OrganizationServiceListOrganizationsParams defines parameters for OrganizationServiceListOrganizations.
@@ -2974,6 +3067,24 @@ type OrganizationServiceUpdateOrganizationJSONBody struct {
 	UpdateTime *time.Time `json:"updateTime,omitempty"`
 }
 
+// MappingServiceListOrganizationLinksParams defines parameters for MappingServiceListOrganizationLinks.
+type MappingServiceListOrganizationLinksParams struct {
+	// PageSize At most this many links (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// IntegrationServiceListOrganizationSyncsParams defines parameters for IntegrationServiceListOrganizationSyncs.
+type IntegrationServiceListOrganizationSyncsParams struct {
+	// PageSize At most this many syncs (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
 // IntegrationServiceListOrphansParams defines parameters for IntegrationServiceListOrphans.
 type IntegrationServiceListOrphansParams struct {
 	// PageSize At most this many (default 100, at most 1000).
@@ -2989,6 +3100,15 @@ type ReviewServiceListReviewsParams struct {
 	OrganizationId *string `form:"organizationId,omitempty" json:"organizationId,omitempty"`
 
 	// PageSize At most this many (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// AccessServiceListRolesParams defines parameters for AccessServiceListRoles.
+type AccessServiceListRolesParams struct {
+	// PageSize At most this many roles (default 100, at most 1000).
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
 	// PageToken next_page_token of the previous page.
@@ -3012,6 +3132,15 @@ type AccessServiceUpdateRoleJSONBody struct {
 	Permissions *V1Permissions `json:"permissions,omitempty"`
 }
 
+// BillingServiceListLicenseChangesParams defines parameters for BillingServiceListLicenseChanges.
+type BillingServiceListLicenseChangesParams struct {
+	// PageSize At most this many changes (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
 // BillingServiceListUsageHistoryParams defines parameters for BillingServiceListUsageHistory.
 type BillingServiceListUsageHistoryParams struct {
 	// StartDate First day, YYYY-MM-DD (UTC).
@@ -3019,6 +3148,12 @@ type BillingServiceListUsageHistoryParams struct {
 
 	// EndDate Last day, YYYY-MM-DD (UTC), at most 366 days after start_date.
 	EndDate *string `form:"endDate,omitempty" json:"endDate,omitempty"`
+
+	// PageSize At most this many days (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // AccessServiceListUsersParams defines parameters for AccessServiceListUsers.
@@ -3363,7 +3498,7 @@ type ClientInterface interface {
 	// AccessServiceListApiKeys Lists API keys (never the keys themselves).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/apiKeys (the `AccessServiceListApiKeys` operationId).
-	AccessServiceListApiKeys(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AccessServiceListApiKeys(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccessServiceCreateApiKeyWithBody Creates an API key. The key itself is returned only here.
 	//
@@ -3440,12 +3575,12 @@ type ClientInterface interface {
 	// a generic JSON tool) with the settings and credentials each takes and its vendor's rate limit.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/integrationKinds (the `IntegrationServiceListIntegrationKinds` operationId).
-	IntegrationServiceListIntegrationKinds(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	IntegrationServiceListIntegrationKinds(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationKindsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// IntegrationServiceListIntegrations Lists the account's integrations.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/integrations (the `IntegrationServiceListIntegrations` operationId).
-	IntegrationServiceListIntegrations(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	IntegrationServiceListIntegrations(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// IntegrationServiceCreateIntegrationWithBody Connects a tool: stores the integration with its credentials encrypted. The connection is not
 	// tested here; TestIntegration does that.
@@ -3818,7 +3953,7 @@ type ClientInterface interface {
 	// OrganizationServiceListOrganizationStatuses Lists the account's organization statuses.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizationStatuses (the `OrganizationServiceListOrganizationStatuses` operationId).
-	OrganizationServiceListOrganizationStatuses(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OrganizationServiceListOrganizationStatuses(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationStatusesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrganizationServiceCreateOrganizationStatusWithBody Adds an organization status to the account's list.
 	//
@@ -3837,7 +3972,7 @@ type ClientInterface interface {
 	// OrganizationServiceListOrganizationTypes Lists the account's organization types.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizationTypes (the `OrganizationServiceListOrganizationTypes` operationId).
-	OrganizationServiceListOrganizationTypes(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OrganizationServiceListOrganizationTypes(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationTypesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrganizationServiceCreateOrganizationTypeWithBody Adds an organization type to the account's list.
 	//
@@ -3900,7 +4035,7 @@ type ClientInterface interface {
 	// MappingServiceListOrganizationLinks Lists an organization's links, one per integration it is mapped in.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/links (the `MappingServiceListOrganizationLinks` operationId).
-	MappingServiceListOrganizationLinks(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	MappingServiceListOrganizationLinks(ctx context.Context, accountId string, organizationId string, params *MappingServiceListOrganizationLinksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrganizationServiceGetOrganizationLogo Returns an organization's logo image.
 	//
@@ -3924,7 +4059,7 @@ type ClientInterface interface {
 	// IntegrationServiceListOrganizationSyncs Lists one organization's sync state with each PSA integration that syncs it (or is about to).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/syncs (the `IntegrationServiceListOrganizationSyncs` operationId).
-	IntegrationServiceListOrganizationSyncs(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	IntegrationServiceListOrganizationSyncs(ctx context.Context, accountId string, organizationId string, params *IntegrationServiceListOrganizationSyncsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrganizationServiceDeactivateOrganizationWithBody Deactivates an organization: all its data stays, its license is freed.
 	//
@@ -4036,7 +4171,7 @@ type ClientInterface interface {
 	// AccessServiceListRoles Lists the account's roles, built-in ones first.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/roles (the `AccessServiceListRoles` operationId).
-	AccessServiceListRoles(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AccessServiceListRoles(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListRolesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccessServiceCreateRoleWithBody Creates a custom role.
 	//
@@ -4113,7 +4248,7 @@ type ClientInterface interface {
 	// BillingServiceListLicenseChanges Lists the license changes, newest first, with who made them and when.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/subscription/licenseChanges (the `BillingServiceListLicenseChanges` operationId).
-	BillingServiceListLicenseChanges(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	BillingServiceListLicenseChanges(ctx context.Context, accountId openapi_types.UUID, params *BillingServiceListLicenseChangesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// BillingServiceGetLicenseUsage Reads the limit, the licenses in use and those remaining ("Total Organizations: N remaining").
 	//
@@ -4261,8 +4396,8 @@ func (c *Client) AccountServiceGetAccount(ctx context.Context, accountId openapi
 // AccessServiceListApiKeys Lists API keys (never the keys themselves).
 //
 // Corresponds with GET /v1/accounts/{accountId}/apiKeys (the `AccessServiceListApiKeys` operationId).
-func (c *Client) AccessServiceListApiKeys(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAccessServiceListApiKeysRequest(c.Server, accountId)
+func (c *Client) AccessServiceListApiKeys(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccessServiceListApiKeysRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4458,8 +4593,8 @@ func (c *Client) MappingServiceListImportItems(ctx context.Context, accountId st
 // a generic JSON tool) with the settings and credentials each takes and its vendor's rate limit.
 //
 // Corresponds with GET /v1/accounts/{accountId}/integrationKinds (the `IntegrationServiceListIntegrationKinds` operationId).
-func (c *Client) IntegrationServiceListIntegrationKinds(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewIntegrationServiceListIntegrationKindsRequest(c.Server, accountId)
+func (c *Client) IntegrationServiceListIntegrationKinds(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationKindsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntegrationServiceListIntegrationKindsRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4473,8 +4608,8 @@ func (c *Client) IntegrationServiceListIntegrationKinds(ctx context.Context, acc
 // IntegrationServiceListIntegrations Lists the account's integrations.
 //
 // Corresponds with GET /v1/accounts/{accountId}/integrations (the `IntegrationServiceListIntegrations` operationId).
-func (c *Client) IntegrationServiceListIntegrations(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewIntegrationServiceListIntegrationsRequest(c.Server, accountId)
+func (c *Client) IntegrationServiceListIntegrations(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntegrationServiceListIntegrationsRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5386,8 +5521,8 @@ func (c *Client) IntegrationServiceCancelOperation(ctx context.Context, accountI
 // OrganizationServiceListOrganizationStatuses Lists the account's organization statuses.
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizationStatuses (the `OrganizationServiceListOrganizationStatuses` operationId).
-func (c *Client) OrganizationServiceListOrganizationStatuses(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewOrganizationServiceListOrganizationStatusesRequest(c.Server, accountId)
+func (c *Client) OrganizationServiceListOrganizationStatuses(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationStatusesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOrganizationServiceListOrganizationStatusesRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5435,8 +5570,8 @@ func (c *Client) OrganizationServiceCreateOrganizationStatus(ctx context.Context
 // OrganizationServiceListOrganizationTypes Lists the account's organization types.
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizationTypes (the `OrganizationServiceListOrganizationTypes` operationId).
-func (c *Client) OrganizationServiceListOrganizationTypes(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewOrganizationServiceListOrganizationTypesRequest(c.Server, accountId)
+func (c *Client) OrganizationServiceListOrganizationTypes(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationTypesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOrganizationServiceListOrganizationTypesRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5598,8 +5733,8 @@ func (c *Client) OrganizationServiceUpdateOrganization(ctx context.Context, acco
 // MappingServiceListOrganizationLinks Lists an organization's links, one per integration it is mapped in.
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/links (the `MappingServiceListOrganizationLinks` operationId).
-func (c *Client) MappingServiceListOrganizationLinks(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewMappingServiceListOrganizationLinksRequest(c.Server, accountId, organizationId)
+func (c *Client) MappingServiceListOrganizationLinks(ctx context.Context, accountId string, organizationId string, params *MappingServiceListOrganizationLinksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMappingServiceListOrganizationLinksRequest(c.Server, accountId, organizationId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5662,8 +5797,8 @@ func (c *Client) OrganizationServiceSetOrganizationLogo(ctx context.Context, acc
 // IntegrationServiceListOrganizationSyncs Lists one organization's sync state with each PSA integration that syncs it (or is about to).
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/syncs (the `IntegrationServiceListOrganizationSyncs` operationId).
-func (c *Client) IntegrationServiceListOrganizationSyncs(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewIntegrationServiceListOrganizationSyncsRequest(c.Server, accountId, organizationId)
+func (c *Client) IntegrationServiceListOrganizationSyncs(ctx context.Context, accountId string, organizationId string, params *IntegrationServiceListOrganizationSyncsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntegrationServiceListOrganizationSyncsRequest(c.Server, accountId, organizationId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5934,8 +6069,8 @@ func (c *Client) ReviewServiceReassignReview(ctx context.Context, accountId open
 // AccessServiceListRoles Lists the account's roles, built-in ones first.
 //
 // Corresponds with GET /v1/accounts/{accountId}/roles (the `AccessServiceListRoles` operationId).
-func (c *Client) AccessServiceListRoles(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAccessServiceListRolesRequest(c.Server, accountId)
+func (c *Client) AccessServiceListRoles(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListRolesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccessServiceListRolesRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6131,8 +6266,8 @@ func (c *Client) BillingServiceUpdateSubscription(ctx context.Context, accountId
 // BillingServiceListLicenseChanges Lists the license changes, newest first, with who made them and when.
 //
 // Corresponds with GET /v1/accounts/{accountId}/subscription/licenseChanges (the `BillingServiceListLicenseChanges` operationId).
-func (c *Client) BillingServiceListLicenseChanges(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewBillingServiceListLicenseChangesRequest(c.Server, accountId)
+func (c *Client) BillingServiceListLicenseChanges(ctx context.Context, accountId openapi_types.UUID, params *BillingServiceListLicenseChangesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBillingServiceListLicenseChangesRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6480,7 +6615,7 @@ func NewAccountServiceGetAccountRequest(server string, accountId openapi_types.U
 }
 
 // NewAccessServiceListApiKeysRequest constructs an http.Request for the AccessServiceListApiKeys method
-func NewAccessServiceListApiKeysRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+func NewAccessServiceListApiKeysRequest(server string, accountId openapi_types.UUID, params *AccessServiceListApiKeysParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6503,6 +6638,45 @@ func NewAccessServiceListApiKeysRequest(server string, accountId openapi_types.U
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6652,6 +6826,30 @@ func NewOrganizationServiceListGroupsRequest(server string, accountId openapi_ty
 		if params.IncludeArchived != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "includeArchived", *params.IncludeArchived, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6898,7 +7096,7 @@ func NewMappingServiceListImportItemsRequest(server string, accountId string, im
 }
 
 // NewIntegrationServiceListIntegrationKindsRequest constructs an http.Request for the IntegrationServiceListIntegrationKinds method
-func NewIntegrationServiceListIntegrationKindsRequest(server string, accountId string) (*http.Request, error) {
+func NewIntegrationServiceListIntegrationKindsRequest(server string, accountId string, params *IntegrationServiceListIntegrationKindsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6923,6 +7121,45 @@ func NewIntegrationServiceListIntegrationKindsRequest(server string, accountId s
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -6932,7 +7169,7 @@ func NewIntegrationServiceListIntegrationKindsRequest(server string, accountId s
 }
 
 // NewIntegrationServiceListIntegrationsRequest constructs an http.Request for the IntegrationServiceListIntegrations method
-func NewIntegrationServiceListIntegrationsRequest(server string, accountId string) (*http.Request, error) {
+func NewIntegrationServiceListIntegrationsRequest(server string, accountId string, params *IntegrationServiceListIntegrationsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6955,6 +7192,45 @@ func NewIntegrationServiceListIntegrationsRequest(server string, accountId strin
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -7523,6 +7799,30 @@ func NewMappingServiceListMatchSuggestionsRequest(server string, accountId strin
 		if params.PerOrganization != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "perOrganization", *params.PerOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -8981,7 +9281,7 @@ func NewIntegrationServiceCancelOperationRequestWithBody(server string, accountI
 }
 
 // NewOrganizationServiceListOrganizationStatusesRequest constructs an http.Request for the OrganizationServiceListOrganizationStatuses method
-func NewOrganizationServiceListOrganizationStatusesRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+func NewOrganizationServiceListOrganizationStatusesRequest(server string, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationStatusesParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9004,6 +9304,45 @@ func NewOrganizationServiceListOrganizationStatusesRequest(server string, accoun
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9062,7 +9401,7 @@ func NewOrganizationServiceCreateOrganizationStatusRequestWithBody(server string
 }
 
 // NewOrganizationServiceListOrganizationTypesRequest constructs an http.Request for the OrganizationServiceListOrganizationTypes method
-func NewOrganizationServiceListOrganizationTypesRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+func NewOrganizationServiceListOrganizationTypesRequest(server string, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationTypesParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9085,6 +9424,45 @@ func NewOrganizationServiceListOrganizationTypesRequest(server string, accountId
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9495,7 +9873,7 @@ func NewOrganizationServiceUpdateOrganizationRequestWithBody(server string, acco
 }
 
 // NewMappingServiceListOrganizationLinksRequest constructs an http.Request for the MappingServiceListOrganizationLinks method
-func NewMappingServiceListOrganizationLinksRequest(server string, accountId string, organizationId string) (*http.Request, error) {
+func NewMappingServiceListOrganizationLinksRequest(server string, accountId string, organizationId string, params *MappingServiceListOrganizationLinksParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9525,6 +9903,45 @@ func NewMappingServiceListOrganizationLinksRequest(server string, accountId stri
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9631,7 +10048,7 @@ func NewOrganizationServiceSetOrganizationLogoRequestWithBody(server string, acc
 }
 
 // NewIntegrationServiceListOrganizationSyncsRequest constructs an http.Request for the IntegrationServiceListOrganizationSyncs method
-func NewIntegrationServiceListOrganizationSyncsRequest(server string, accountId string, organizationId string) (*http.Request, error) {
+func NewIntegrationServiceListOrganizationSyncsRequest(server string, accountId string, organizationId string, params *IntegrationServiceListOrganizationSyncsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9661,6 +10078,45 @@ func NewIntegrationServiceListOrganizationSyncsRequest(server string, accountId 
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -10174,7 +10630,7 @@ func NewReviewServiceReassignReviewRequestWithBody(server string, accountId open
 }
 
 // NewAccessServiceListRolesRequest constructs an http.Request for the AccessServiceListRoles method
-func NewAccessServiceListRolesRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+func NewAccessServiceListRolesRequest(server string, accountId openapi_types.UUID, params *AccessServiceListRolesParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10197,6 +10653,45 @@ func NewAccessServiceListRolesRequest(server string, accountId openapi_types.UUI
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -10505,7 +11000,7 @@ func NewBillingServiceUpdateSubscriptionRequestWithBody(server string, accountId
 }
 
 // NewBillingServiceListLicenseChangesRequest constructs an http.Request for the BillingServiceListLicenseChanges method
-func NewBillingServiceListLicenseChangesRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+func NewBillingServiceListLicenseChangesRequest(server string, accountId openapi_types.UUID, params *BillingServiceListLicenseChangesParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10528,6 +11023,45 @@ func NewBillingServiceListLicenseChangesRequest(server string, accountId openapi
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -10622,6 +11156,30 @@ func NewBillingServiceListUsageHistoryRequest(server string, accountId openapi_t
 		if params.EndDate != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endDate", *params.EndDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -11033,7 +11591,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/apiKeys (the `AccessServiceListApiKeys` operationId).
-	AccessServiceListApiKeysWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceListApiKeysResponse, error)
+	AccessServiceListApiKeysWithResponse(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListApiKeysParams, reqEditors ...RequestEditorFn) (*AccessServiceListApiKeysResponse, error)
 
 	// AccessServiceCreateApiKeyWithBodyWithResponse Creates an API key. The key itself is returned only here.
 	//
@@ -11118,14 +11676,14 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/integrationKinds (the `IntegrationServiceListIntegrationKinds` operationId).
-	IntegrationServiceListIntegrationKindsWithResponse(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationKindsResponse, error)
+	IntegrationServiceListIntegrationKindsWithResponse(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationKindsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationKindsResponse, error)
 
 	// IntegrationServiceListIntegrationsWithResponse Lists the account's integrations.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/integrations (the `IntegrationServiceListIntegrations` operationId).
-	IntegrationServiceListIntegrationsWithResponse(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationsResponse, error)
+	IntegrationServiceListIntegrationsWithResponse(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationsResponse, error)
 
 	// IntegrationServiceCreateIntegrationWithBodyWithResponse Connects a tool: stores the integration with its credentials encrypted. The connection is not
 	// tested here; TestIntegration does that.
@@ -11534,7 +12092,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizationStatuses (the `OrganizationServiceListOrganizationStatuses` operationId).
-	OrganizationServiceListOrganizationStatusesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationStatusesResponse, error)
+	OrganizationServiceListOrganizationStatusesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationStatusesParams, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationStatusesResponse, error)
 
 	// OrganizationServiceCreateOrganizationStatusWithBodyWithResponse Adds an organization status to the account's list.
 	//
@@ -11555,7 +12113,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizationTypes (the `OrganizationServiceListOrganizationTypes` operationId).
-	OrganizationServiceListOrganizationTypesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationTypesResponse, error)
+	OrganizationServiceListOrganizationTypesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationTypesParams, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationTypesResponse, error)
 
 	// OrganizationServiceCreateOrganizationTypeWithBodyWithResponse Adds an organization type to the account's list.
 	//
@@ -11626,7 +12184,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/links (the `MappingServiceListOrganizationLinks` operationId).
-	MappingServiceListOrganizationLinksWithResponse(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*MappingServiceListOrganizationLinksResponse, error)
+	MappingServiceListOrganizationLinksWithResponse(ctx context.Context, accountId string, organizationId string, params *MappingServiceListOrganizationLinksParams, reqEditors ...RequestEditorFn) (*MappingServiceListOrganizationLinksResponse, error)
 
 	// OrganizationServiceGetOrganizationLogoWithResponse Returns an organization's logo image.
 	//
@@ -11654,7 +12212,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/syncs (the `IntegrationServiceListOrganizationSyncs` operationId).
-	IntegrationServiceListOrganizationSyncsWithResponse(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListOrganizationSyncsResponse, error)
+	IntegrationServiceListOrganizationSyncsWithResponse(ctx context.Context, accountId string, organizationId string, params *IntegrationServiceListOrganizationSyncsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListOrganizationSyncsResponse, error)
 
 	// OrganizationServiceDeactivateOrganizationWithBodyWithResponse Deactivates an organization: all its data stays, its license is freed.
 	//
@@ -11774,7 +12332,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/roles (the `AccessServiceListRoles` operationId).
-	AccessServiceListRolesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceListRolesResponse, error)
+	AccessServiceListRolesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListRolesParams, reqEditors ...RequestEditorFn) (*AccessServiceListRolesResponse, error)
 
 	// AccessServiceCreateRoleWithBodyWithResponse Creates a custom role.
 	//
@@ -11859,7 +12417,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/subscription/licenseChanges (the `BillingServiceListLicenseChanges` operationId).
-	BillingServiceListLicenseChangesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*BillingServiceListLicenseChangesResponse, error)
+	BillingServiceListLicenseChangesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *BillingServiceListLicenseChangesParams, reqEditors ...RequestEditorFn) (*BillingServiceListLicenseChangesResponse, error)
 
 	// BillingServiceGetLicenseUsageWithResponse Reads the limit, the licenses in use and those remaining ("Total Organizations: N remaining").
 	//
@@ -21063,8 +21621,8 @@ func (c *ClientWithResponses) AccountServiceGetAccountWithResponse(ctx context.C
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/apiKeys (the `AccessServiceListApiKeys` operationId).
-func (c *ClientWithResponses) AccessServiceListApiKeysWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceListApiKeysResponse, error) {
-	rsp, err := c.AccessServiceListApiKeys(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) AccessServiceListApiKeysWithResponse(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListApiKeysParams, reqEditors ...RequestEditorFn) (*AccessServiceListApiKeysResponse, error) {
+	rsp, err := c.AccessServiceListApiKeys(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21220,8 +21778,8 @@ func (c *ClientWithResponses) MappingServiceListImportItemsWithResponse(ctx cont
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/integrationKinds (the `IntegrationServiceListIntegrationKinds` operationId).
-func (c *ClientWithResponses) IntegrationServiceListIntegrationKindsWithResponse(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationKindsResponse, error) {
-	rsp, err := c.IntegrationServiceListIntegrationKinds(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) IntegrationServiceListIntegrationKindsWithResponse(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationKindsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationKindsResponse, error) {
+	rsp, err := c.IntegrationServiceListIntegrationKinds(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21233,8 +21791,8 @@ func (c *ClientWithResponses) IntegrationServiceListIntegrationKindsWithResponse
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/integrations (the `IntegrationServiceListIntegrations` operationId).
-func (c *ClientWithResponses) IntegrationServiceListIntegrationsWithResponse(ctx context.Context, accountId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationsResponse, error) {
-	rsp, err := c.IntegrationServiceListIntegrations(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) IntegrationServiceListIntegrationsWithResponse(ctx context.Context, accountId string, params *IntegrationServiceListIntegrationsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListIntegrationsResponse, error) {
+	rsp, err := c.IntegrationServiceListIntegrations(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21966,8 +22524,8 @@ func (c *ClientWithResponses) IntegrationServiceCancelOperationWithResponse(ctx 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizationStatuses (the `OrganizationServiceListOrganizationStatuses` operationId).
-func (c *ClientWithResponses) OrganizationServiceListOrganizationStatusesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationStatusesResponse, error) {
-	rsp, err := c.OrganizationServiceListOrganizationStatuses(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) OrganizationServiceListOrganizationStatusesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationStatusesParams, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationStatusesResponse, error) {
+	rsp, err := c.OrganizationServiceListOrganizationStatuses(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22005,8 +22563,8 @@ func (c *ClientWithResponses) OrganizationServiceCreateOrganizationStatusWithRes
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizationTypes (the `OrganizationServiceListOrganizationTypes` operationId).
-func (c *ClientWithResponses) OrganizationServiceListOrganizationTypesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationTypesResponse, error) {
-	rsp, err := c.OrganizationServiceListOrganizationTypes(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) OrganizationServiceListOrganizationTypesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *OrganizationServiceListOrganizationTypesParams, reqEditors ...RequestEditorFn) (*OrganizationServiceListOrganizationTypesResponse, error) {
+	rsp, err := c.OrganizationServiceListOrganizationTypes(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22136,8 +22694,8 @@ func (c *ClientWithResponses) OrganizationServiceUpdateOrganizationWithResponse(
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/links (the `MappingServiceListOrganizationLinks` operationId).
-func (c *ClientWithResponses) MappingServiceListOrganizationLinksWithResponse(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*MappingServiceListOrganizationLinksResponse, error) {
-	rsp, err := c.MappingServiceListOrganizationLinks(ctx, accountId, organizationId, reqEditors...)
+func (c *ClientWithResponses) MappingServiceListOrganizationLinksWithResponse(ctx context.Context, accountId string, organizationId string, params *MappingServiceListOrganizationLinksParams, reqEditors ...RequestEditorFn) (*MappingServiceListOrganizationLinksResponse, error) {
+	rsp, err := c.MappingServiceListOrganizationLinks(ctx, accountId, organizationId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22188,8 +22746,8 @@ func (c *ClientWithResponses) OrganizationServiceSetOrganizationLogoWithResponse
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/organizations/{organizationId}/syncs (the `IntegrationServiceListOrganizationSyncs` operationId).
-func (c *ClientWithResponses) IntegrationServiceListOrganizationSyncsWithResponse(ctx context.Context, accountId string, organizationId string, reqEditors ...RequestEditorFn) (*IntegrationServiceListOrganizationSyncsResponse, error) {
-	rsp, err := c.IntegrationServiceListOrganizationSyncs(ctx, accountId, organizationId, reqEditors...)
+func (c *ClientWithResponses) IntegrationServiceListOrganizationSyncsWithResponse(ctx context.Context, accountId string, organizationId string, params *IntegrationServiceListOrganizationSyncsParams, reqEditors ...RequestEditorFn) (*IntegrationServiceListOrganizationSyncsResponse, error) {
+	rsp, err := c.IntegrationServiceListOrganizationSyncs(ctx, accountId, organizationId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22404,8 +22962,8 @@ func (c *ClientWithResponses) ReviewServiceReassignReviewWithResponse(ctx contex
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/roles (the `AccessServiceListRoles` operationId).
-func (c *ClientWithResponses) AccessServiceListRolesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceListRolesResponse, error) {
-	rsp, err := c.AccessServiceListRoles(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) AccessServiceListRolesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *AccessServiceListRolesParams, reqEditors ...RequestEditorFn) (*AccessServiceListRolesResponse, error) {
+	rsp, err := c.AccessServiceListRoles(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22561,8 +23119,8 @@ func (c *ClientWithResponses) BillingServiceUpdateSubscriptionWithResponse(ctx c
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/accounts/{accountId}/subscription/licenseChanges (the `BillingServiceListLicenseChanges` operationId).
-func (c *ClientWithResponses) BillingServiceListLicenseChangesWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*BillingServiceListLicenseChangesResponse, error) {
-	rsp, err := c.BillingServiceListLicenseChanges(ctx, accountId, reqEditors...)
+func (c *ClientWithResponses) BillingServiceListLicenseChangesWithResponse(ctx context.Context, accountId openapi_types.UUID, params *BillingServiceListLicenseChangesParams, reqEditors ...RequestEditorFn) (*BillingServiceListLicenseChangesResponse, error) {
+	rsp, err := c.BillingServiceListLicenseChanges(ctx, accountId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,6 @@ type pgProxy struct {
 	lis    net.Listener
 	mu     sync.Mutex
 	target string
-	conns  []net.Conn
 }
 
 func newPGProxy(t *testing.T, target string) *pgProxy {

@@ -58,7 +58,6 @@ func TestOpenAPI3DocumentServesTheSameAPI(t *testing.T) {
 
 	// A route is its method and its URL shape; parameter names may differ ({organization.id}).
 	param := regexp.MustCompile(`\{[^}]+\}`)
-	type route struct{ method, shape string }
 	withBody := func(d openAPIDoc) map[string]bool {
 		ops := map[string]bool{}
 		for path, methods := range d.Paths {

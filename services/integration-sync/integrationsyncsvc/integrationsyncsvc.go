@@ -59,7 +59,6 @@ type options struct {
 	clock func() time.Time
 	keys  string
 	cfg   func(*app.Config)
-	kinds []connector.Kind
 }
 
 // WithClock makes page tokens age by now (tests move it forward). Leases, schedules and rate

@@ -66,9 +66,9 @@ func TestOwnerChangeEmailsEachPersonOnceInTheAccountsTimeAndFormat(t *testing.T)
 	}
 	// bob: assigned; ann: reassigned; carol (settings), dave (org's list), ext (address): the
 	// change. bob is also in the settings' list and carol's address is hers: each hears once.
-	ms := w.waitMail(5, 5*time.Second)
+	w.waitMail(5, 5*time.Second)
 	w.settle()
-	ms = w.sink.Messages()
+	ms := w.sink.Messages()
 	if len(ms) != 5 {
 		t.Fatalf("%d emails, want 5: %v", len(ms), subjects(ms))
 	}
@@ -162,9 +162,9 @@ func TestAUserWhoTurnedAKindOffGetsNothingOfItAndOthersStillDo(t *testing.T) {
 		t.Fatalf("preferences after the update: %v", prefs.GetPreferences())
 	}
 	w.org(o.ownerChanged(o.review("Q1"), o.ann, o.bob, time.Now()))
-	ms := w.waitMail(4, 5*time.Second)
+	w.waitMail(4, 5*time.Second)
 	w.settle()
-	ms = w.sink.Messages()
+	ms := w.sink.Messages()
 	if len(to(ms, "bob@contoso.test")) != 0 || len(ms) != 4 {
 		t.Fatalf("emails %v: want none for bob and 4 for the others", subjects(ms))
 	}

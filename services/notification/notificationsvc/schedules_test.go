@@ -117,9 +117,9 @@ func TestIntegrationTroubleIsBatchedIntoOneDigest(t *testing.T) {
 		PreviousState: integrationsyncv1.IntegrationState_INTEGRATION_STATE_CREDENTIALS_REJECTED,
 		State:         integrationsyncv1.IntegrationState_INTEGRATION_STATE_CONNECTED})
 
-	ms := w.waitMail(2, 5*time.Second)
+	w.waitMail(2, 5*time.Second)
 	w.settle()
-	ms = w.sink.Messages()
+	ms := w.sink.Messages()
 	if len(ms) != 2 || len(to(ms, "carol@contoso.test")) != 1 || len(to(ms, "ops@contoso.test")) != 1 {
 		t.Fatalf("digests %v: want one to the administrator and one to the address", subjects(ms))
 	}

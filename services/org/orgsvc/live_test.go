@@ -339,21 +339,6 @@ func (o *liveOrg) createOrg(a tenant, org *orgv1.Organization) *orgv1.Organizati
 	return got
 }
 
-// exec runs SQL on the service's database as the superuser (fault injection: states that only
-// other services can put an organization in).
-func (o *liveOrg) exec(sql string, args ...any) {
-	o.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, o.dbURL)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		o.t.Fatal(err)
-	}
-}
-
 // eventLog collects every message of the org service's stream, in stream order.
 type eventLog struct {
 	mu   sync.Mutex

@@ -2,7 +2,6 @@ package orgsvc_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
@@ -43,7 +42,7 @@ func BenchmarkSearch50k(b *testing.B) {
 					b.Fatal(err)
 				}
 				if c.query == "" && resp.GetTotalSize() != 50000 {
-					b.Fatal(fmt.Sprintf("total %d", resp.GetTotalSize()))
+					b.Fatalf("total %d", resp.GetTotalSize())
 				}
 			}
 		})

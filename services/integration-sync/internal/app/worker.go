@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgplane/orgplane/pkg/apperr"
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
@@ -403,6 +402,3 @@ func (s *Service) scheduleDue(ctx context.Context) error {
 		return nil
 	})
 }
-
-// isNotFound reports an apperr NotFound.
-func isNotFound(err error) bool { return apperr.KindOf(err) == apperr.KindNotFound }

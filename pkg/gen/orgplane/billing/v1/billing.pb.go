@@ -630,7 +630,11 @@ func (x *LicenseChange) GetChangeTime() *timestamppb.Timestamp {
 type ListLicenseChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many changes (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -672,11 +676,27 @@ func (x *ListLicenseChangesRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListLicenseChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLicenseChangesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListLicenseChangesResponse is the output of ListLicenseChanges.
 type ListLicenseChangesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Every change, newest first.
-	Changes       []*LicenseChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// One page of changes, newest first.
+	Changes []*LicenseChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -718,6 +738,13 @@ func (x *ListLicenseChangesResponse) GetChanges() []*LicenseChange {
 	return nil
 }
 
+func (x *ListLicenseChangesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // ListUsageHistoryRequest is the input of ListUsageHistory.
 type ListUsageHistoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -726,7 +753,11 @@ type ListUsageHistoryRequest struct {
 	// First day, YYYY-MM-DD (UTC).
 	StartDate string `protobuf:"bytes,2,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Last day, YYYY-MM-DD (UTC), at most 366 days after start_date.
-	EndDate       string `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	EndDate string `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	// At most this many days (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -778,6 +809,20 @@ func (x *ListUsageHistoryRequest) GetStartDate() string {
 func (x *ListUsageHistoryRequest) GetEndDate() string {
 	if x != nil {
 		return x.EndDate
+	}
+	return ""
+}
+
+func (x *ListUsageHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUsageHistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
 	}
 	return ""
 }
@@ -849,8 +894,10 @@ func (x *DailyUsage) GetPeakActiveOrganizations() int32 {
 // ListUsageHistoryResponse is the output of ListUsageHistory.
 type ListUsageHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One entry per day of the range, oldest first.
-	Days          []*DailyUsage `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	// One entry per day of the range, oldest first, a page at a time.
+	Days []*DailyUsage `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +937,13 @@ func (x *ListUsageHistoryResponse) GetDays() []*DailyUsage {
 		return x.Days
 	}
 	return nil
+}
+
+func (x *ListUsageHistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_orgplane_billing_v1_billing_proto protoreflect.FileDescriptor
@@ -941,25 +995,35 @@ const file_orgplane_billing_v1_billing_proto_rawDesc = "" +
 	"\n" +
 	"changed_by\x18\x04 \x01(\tR\tchangedBy\x12;\n" +
 	"\vchange_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"D\n" +
+	"changeTime\"\x96\x01\n" +
 	"\x19ListLicenseChangesRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"Z\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x82\x01\n" +
 	"\x1aListLicenseChangesResponse\x12<\n" +
-	"\achanges\x18\x01 \x03(\v2\".orgplane.billing.v1.LicenseChangeR\achanges\"\xc6\x01\n" +
+	"\achanges\x18\x01 \x03(\v2\".orgplane.billing.v1.LicenseChangeR\achanges\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x02\n" +
 	"\x17ListUsageHistoryRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12B\n" +
 	"\n" +
 	"start_date\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tstartDate\x12>\n" +
-	"\bend_date\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\aendDate\"\x8f\x01\n" +
+	"\bend_date\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\aendDate\x12'\n" +
+	"\tpage_size\x18\x04 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8f\x01\n" +
 	"\n" +
 	"DailyUsage\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x121\n" +
 	"\x14active_organizations\x18\x02 \x01(\x05R\x13activeOrganizations\x12:\n" +
-	"\x19peak_active_organizations\x18\x03 \x01(\x05R\x17peakActiveOrganizations\"O\n" +
+	"\x19peak_active_organizations\x18\x03 \x01(\x05R\x17peakActiveOrganizations\"w\n" +
 	"\x18ListUsageHistoryResponse\x123\n" +
-	"\x04days\x18\x01 \x03(\v2\x1f.orgplane.billing.v1.DailyUsageR\x04days*\xb9\x01\n" +
+	"\x04days\x18\x01 \x03(\v2\x1f.orgplane.billing.v1.DailyUsageR\x04days\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xb9\x01\n" +
 	"\x11SubscriptionState\x12\"\n" +
 	"\x1eSUBSCRIPTION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSUBSCRIPTION_STATE_TRIALING\x10\x01\x12\x1d\n" +

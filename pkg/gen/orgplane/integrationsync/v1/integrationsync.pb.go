@@ -647,7 +647,11 @@ func (x *IntegrationSummary) GetRefreshing() bool {
 type ListIntegrationSummariesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many integrations (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -689,11 +693,27 @@ func (x *ListIntegrationSummariesRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListIntegrationSummariesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIntegrationSummariesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListIntegrationSummariesResponse is the output of ListIntegrationSummaries.
 type ListIntegrationSummariesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// By kind then creation.
-	Integrations  []*IntegrationSummary `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	Integrations []*IntegrationSummary `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +753,13 @@ func (x *ListIntegrationSummariesResponse) GetIntegrations() []*IntegrationSumma
 		return x.Integrations
 	}
 	return nil
+}
+
+func (x *ListIntegrationSummariesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Field is one setting or credential an integration kind takes.
@@ -1663,8 +1690,12 @@ type ListOrganizationSyncsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The organization.
 	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// At most this many syncs (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationSyncsRequest) Reset() {
@@ -1711,11 +1742,27 @@ func (x *ListOrganizationSyncsRequest) GetOrganizationId() string {
 	return ""
 }
 
+func (x *ListOrganizationSyncsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationSyncsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListOrganizationSyncsResponse is the output of ListOrganizationSyncs.
 type ListOrganizationSyncsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per PSA integration that syncs the organization, by integration kind.
-	Syncs         []*OrganizationSync `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	Syncs []*OrganizationSync `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1755,6 +1802,13 @@ func (x *ListOrganizationSyncsResponse) GetSyncs() []*OrganizationSync {
 		return x.Syncs
 	}
 	return nil
+}
+
+func (x *ListOrganizationSyncsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // SyncLogEntry is one thing the sync did or failed to do.
@@ -2712,7 +2766,11 @@ func (x *UpdateSyncSettingsRequest) GetSettings() *SyncSettings {
 type ListIntegrationKindsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many kinds (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2754,11 +2812,27 @@ func (x *ListIntegrationKindsRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListIntegrationKindsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIntegrationKindsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListIntegrationKindsResponse is the output of ListIntegrationKinds.
 type ListIntegrationKindsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// By name.
-	Kinds         []*IntegrationKind `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Kinds []*IntegrationKind `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2798,6 +2872,13 @@ func (x *ListIntegrationKindsResponse) GetKinds() []*IntegrationKind {
 		return x.Kinds
 	}
 	return nil
+}
+
+func (x *ListIntegrationKindsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // CreateIntegrationRequest is the input of CreateIntegration.
@@ -2914,7 +2995,11 @@ func (x *GetIntegrationRequest) GetIntegrationId() string {
 type ListIntegrationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many integrations (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2956,11 +3041,27 @@ func (x *ListIntegrationsRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListIntegrationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIntegrationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListIntegrationsResponse is the output of ListIntegrations.
 type ListIntegrationsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// By kind then creation.
-	Integrations  []*Integration `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	Integrations []*Integration `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3000,6 +3101,13 @@ func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
 		return x.Integrations
 	}
 	return nil
+}
+
+func (x *ListIntegrationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // UpdateIntegrationRequest is the input of UpdateIntegration.
@@ -4541,12 +4649,17 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x11last_refresh_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastRefreshTime\x12\x1e\n" +
 	"\n" +
 	"refreshing\x18\x06 \x01(\bR\n" +
-	"refreshing\"J\n" +
+	"refreshing\"\x9c\x01\n" +
 	"\x1fListIntegrationSummariesRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"w\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x9f\x01\n" +
 	" ListIntegrationSummariesResponse\x12S\n" +
-	"\fintegrations\x18\x01 \x03(\v2/.orgplane.integrationsync.v1.IntegrationSummaryR\fintegrations\"u\n" +
+	"\fintegrations\x18\x01 \x03(\v2/.orgplane.integrationsync.v1.IntegrationSummaryR\fintegrations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"u\n" +
 	"\tKindField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
@@ -4635,13 +4748,18 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x0elast_sync_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSyncTime\x12\x1f\n" +
 	"\vlast_result\x18\b \x01(\tR\n" +
 	"lastResult\x12'\n" +
-	"\x0fblocks_deletion\x18\t \x01(\bR\x0eblocksDeletion\"z\n" +
+	"\x0fblocks_deletion\x18\t \x01(\bR\x0eblocksDeletion\"\xcc\x01\n" +
 	"\x1cListOrganizationSyncsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
-	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"d\n" +
+	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8c\x01\n" +
 	"\x1dListOrganizationSyncsResponse\x12C\n" +
-	"\x05syncs\x18\x01 \x03(\v2-.orgplane.integrationsync.v1.OrganizationSyncR\x05syncs\"\x9d\x02\n" +
+	"\x05syncs\x18\x01 \x03(\v2-.orgplane.integrationsync.v1.OrganizationSyncR\x05syncs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x02\n" +
 	"\fSyncLogEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x129\n" +
@@ -4723,12 +4841,17 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
 	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\x12M\n" +
-	"\bsettings\x18\x03 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"F\n" +
+	"\bsettings\x18\x03 \x01(\v2).orgplane.integrationsync.v1.SyncSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"\x98\x01\n" +
 	"\x1bListIntegrationKindsRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"b\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8a\x01\n" +
 	"\x1cListIntegrationKindsResponse\x12B\n" +
-	"\x05kinds\x18\x01 \x03(\v2,.orgplane.integrationsync.v1.IntegrationKindR\x05kinds\"\x97\x01\n" +
+	"\x05kinds\x18\x01 \x03(\v2,.orgplane.integrationsync.v1.IntegrationKindR\x05kinds\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
 	"\x18CreateIntegrationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12R\n" +
@@ -4736,12 +4859,17 @@ const file_orgplane_integrationsync_v1_integrationsync_proto_rawDesc = "" +
 	"\x15GetIntegrationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
-	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\"B\n" +
+	"\x0eintegration_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rintegrationId\"\x94\x01\n" +
 	"\x17ListIntegrationsRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"h\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x90\x01\n" +
 	"\x18ListIntegrationsResponse\x12L\n" +
-	"\fintegrations\x18\x01 \x03(\v2(.orgplane.integrationsync.v1.IntegrationR\fintegrations\"\xdc\x01\n" +
+	"\fintegrations\x18\x01 \x03(\v2(.orgplane.integrationsync.v1.IntegrationR\fintegrations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdc\x01\n" +
 	"\x18UpdateIntegrationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12R\n" +

@@ -434,8 +434,12 @@ type ListOrganizationLinksRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The organization.
 	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// At most this many links (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationLinksRequest) Reset() {
@@ -482,11 +486,27 @@ func (x *ListOrganizationLinksRequest) GetOrganizationId() string {
 	return ""
 }
 
+func (x *ListOrganizationLinksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationLinksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListOrganizationLinksResponse is the output of ListOrganizationLinks.
 type ListOrganizationLinksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The organization's links, by integration.
-	Links         []*Link `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	Links []*Link `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +546,13 @@ func (x *ListOrganizationLinksResponse) GetLinks() []*Link {
 		return x.Links
 	}
 	return nil
+}
+
+func (x *ListOrganizationLinksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GridCell is one organization's link in one integration.
@@ -1305,8 +1332,12 @@ type ListMatchSuggestionsRequest struct {
 	OrganizationIds []string `protobuf:"bytes,3,rep,name=organization_ids,json=organizationIds,proto3" json:"organization_ids,omitempty"`
 	// At most this many suggestions per organization (default 3, at most 10).
 	PerOrganization int32 `protobuf:"varint,4,opt,name=per_organization,json=perOrganization,proto3" json:"per_organization,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// At most this many organizations, each with its suggestions (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMatchSuggestionsRequest) Reset() {
@@ -1367,11 +1398,27 @@ func (x *ListMatchSuggestionsRequest) GetPerOrganization() int32 {
 	return 0
 }
 
+func (x *ListMatchSuggestionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMatchSuggestionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListMatchSuggestionsResponse is the output of ListMatchSuggestions.
 type ListMatchSuggestionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Best first within each organization; organizations by name.
-	Suggestions   []*MatchSuggestion `protobuf:"bytes,1,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	Suggestions []*MatchSuggestion `protobuf:"bytes,1,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1411,6 +1458,13 @@ func (x *ListMatchSuggestionsResponse) GetSuggestions() []*MatchSuggestion {
 		return x.Suggestions
 	}
 	return nil
+}
+
+func (x *ListMatchSuggestionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // ImportCandidate is an IT Glue organization not imported yet.
@@ -2195,13 +2249,18 @@ const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"\n" +
 	"created_by\x18\a \x01(\tR\tcreatedBy\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"z\n" +
+	"createTime\"\xcc\x01\n" +
 	"\x1cListOrganizationLinksRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
-	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"P\n" +
+	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"x\n" +
 	"\x1dListOrganizationLinksResponse\x12/\n" +
-	"\x05links\x18\x01 \x03(\v2\x19.orgplane.mapping.v1.LinkR\x05links\"\x83\x02\n" +
+	"\x05links\x18\x01 \x03(\v2\x19.orgplane.mapping.v1.LinkR\x05links\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x02\n" +
 	"\bGridCell\x12%\n" +
 	"\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x128\n" +
 	"\x18external_organization_id\x18\x02 \x01(\tR\x16externalOrganizationId\x12#\n" +
@@ -2262,7 +2321,7 @@ const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x18external_organization_id\x18\x03 \x01(\tR\x16externalOrganizationId\x12#\n" +
 	"\rexternal_name\x18\x04 \x01(\tR\fexternalName\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xea\x01\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xbc\x02\n" +
 	"\x1bListMatchSuggestionsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12/\n" +
@@ -2270,9 +2329,14 @@ const file_orgplane_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x10organization_ids\x18\x03 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x0forganizationIds\x124\n" +
 	"\x10per_organization\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\n" +
-	"(\x00R\x0fperOrganization\"f\n" +
+	"(\x00R\x0fperOrganization\x12'\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8e\x01\n" +
 	"\x1cListMatchSuggestionsResponse\x12F\n" +
-	"\vsuggestions\x18\x01 \x03(\v2$.orgplane.mapping.v1.MatchSuggestionR\vsuggestions\"\x8d\x01\n" +
+	"\vsuggestions\x18\x01 \x03(\v2$.orgplane.mapping.v1.MatchSuggestionR\vsuggestions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x01\n" +
 	"\x0fImportCandidate\x128\n" +
 	"\x18external_organization_id\x18\x01 \x01(\tR\x16externalOrganizationId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +

@@ -1238,7 +1238,11 @@ func (x *CreateOrganizationTypeRequest) GetOrganizationType() *OrganizationType 
 type ListOrganizationTypesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many types (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1280,13 +1284,29 @@ func (x *ListOrganizationTypesRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListOrganizationTypesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationTypesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListOrganizationTypesResponse is the output of ListOrganizationTypes.
 type ListOrganizationTypesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Every type, by name.
+	// One page of types, by name.
 	OrganizationTypes []*OrganizationType `protobuf:"bytes,1,rep,name=organization_types,json=organizationTypes,proto3" json:"organization_types,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationTypesResponse) Reset() {
@@ -1324,6 +1344,13 @@ func (x *ListOrganizationTypesResponse) GetOrganizationTypes() []*OrganizationTy
 		return x.OrganizationTypes
 	}
 	return nil
+}
+
+func (x *ListOrganizationTypesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // CreateOrganizationStatusRequest is the input of CreateOrganizationStatus.
@@ -1385,7 +1412,11 @@ func (x *CreateOrganizationStatusRequest) GetOrganizationStatus() *OrganizationS
 type ListOrganizationStatusesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// At most this many statuses (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,13 +1458,29 @@ func (x *ListOrganizationStatusesRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *ListOrganizationStatusesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationStatusesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListOrganizationStatusesResponse is the output of ListOrganizationStatuses.
 type ListOrganizationStatusesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Every status, by name.
+	// One page of statuses, by name.
 	OrganizationStatuses []*OrganizationStatus `protobuf:"bytes,1,rep,name=organization_statuses,json=organizationStatuses,proto3" json:"organization_statuses,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationStatusesResponse) Reset() {
@@ -1471,6 +1518,13 @@ func (x *ListOrganizationStatusesResponse) GetOrganizationStatuses() []*Organiza
 		return x.OrganizationStatuses
 	}
 	return nil
+}
+
+func (x *ListOrganizationStatusesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Group is a custom group of organizations.
@@ -1608,8 +1662,12 @@ type ListGroupsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// Include archived groups.
 	IncludeArchived bool `protobuf:"varint,2,opt,name=include_archived,json=includeArchived,proto3" json:"include_archived,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// At most this many groups (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListGroupsRequest) Reset() {
@@ -1656,11 +1714,27 @@ func (x *ListGroupsRequest) GetIncludeArchived() bool {
 	return false
 }
 
+func (x *ListGroupsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListGroupsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListGroupsResponse is the output of ListGroups.
 type ListGroupsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The groups, by name.
-	Groups        []*Group `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	// One page of groups, by name.
+	Groups []*Group `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1700,6 +1774,13 @@ func (x *ListGroupsResponse) GetGroups() []*Group {
 		return x.Groups
 	}
 	return nil
+}
+
+func (x *ListGroupsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // UpdateGroupRequest is the input of UpdateGroup.
@@ -1870,21 +1951,31 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x1dCreateOrganizationTypeRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12V\n" +
-	"\x11organization_type\x18\x02 \x01(\v2!.orgplane.org.v1.OrganizationTypeB\x06\xbaH\x03\xc8\x01\x01R\x10organizationType\"G\n" +
+	"\x11organization_type\x18\x02 \x01(\v2!.orgplane.org.v1.OrganizationTypeB\x06\xbaH\x03\xc8\x01\x01R\x10organizationType\"\x99\x01\n" +
 	"\x1cListOrganizationTypesRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"q\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x99\x01\n" +
 	"\x1dListOrganizationTypesResponse\x12P\n" +
-	"\x12organization_types\x18\x01 \x03(\v2!.orgplane.org.v1.OrganizationTypeR\x11organizationTypes\"\xa8\x01\n" +
+	"\x12organization_types\x18\x01 \x03(\v2!.orgplane.org.v1.OrganizationTypeR\x11organizationTypes\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa8\x01\n" +
 	"\x1fCreateOrganizationStatusRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12\\\n" +
-	"\x13organization_status\x18\x02 \x01(\v2#.orgplane.org.v1.OrganizationStatusB\x06\xbaH\x03\xc8\x01\x01R\x12organizationStatus\"J\n" +
+	"\x13organization_status\x18\x02 \x01(\v2#.orgplane.org.v1.OrganizationStatusB\x06\xbaH\x03\xc8\x01\x01R\x12organizationStatus\"\x9c\x01\n" +
 	"\x1fListOrganizationStatusesRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"|\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\xa4\x01\n" +
 	" ListOrganizationStatusesResponse\x12X\n" +
-	"\x15organization_statuses\x18\x01 \x03(\v2#.orgplane.org.v1.OrganizationStatusR\x14organizationStatuses\"\x8c\x01\n" +
+	"\x15organization_statuses\x18\x01 \x03(\v2#.orgplane.org.v1.OrganizationStatusR\x14organizationStatuses\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8c\x01\n" +
 	"\x05Group\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -1894,13 +1985,18 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x12CreateGroupRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x124\n" +
-	"\x05group\x18\x02 \x01(\v2\x16.orgplane.org.v1.GroupB\x06\xbaH\x03\xc8\x01\x01R\x05group\"g\n" +
+	"\x05group\x18\x02 \x01(\v2\x16.orgplane.org.v1.GroupB\x06\xbaH\x03\xc8\x01\x01R\x05group\"\xb9\x01\n" +
 	"\x11ListGroupsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12)\n" +
-	"\x10include_archived\x18\x02 \x01(\bR\x0fincludeArchived\"D\n" +
+	"\x10include_archived\x18\x02 \x01(\bR\x0fincludeArchived\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"l\n" +
 	"\x12ListGroupsResponse\x12.\n" +
-	"\x06groups\x18\x01 \x03(\v2\x16.orgplane.org.v1.GroupR\x06groups\"\xb8\x01\n" +
+	"\x06groups\x18\x01 \x03(\v2\x16.orgplane.org.v1.GroupR\x06groups\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb8\x01\n" +
 	"\x12UpdateGroupRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x124\n" +
