@@ -53,6 +53,11 @@ $(BIN)/.oapi.stamp: tools/oapi/go.mod tools/oapi/go.sum $(wildcard tools/oapi/*/
 .PHONY: tools
 tools: $(BIN)/.buf.stamp $(BIN)/.protoc.stamp ## build buf and the protoc plugins into bin/
 
+$(BIN)/.staticcheck.stamp: tools/staticcheck/go.mod tools/staticcheck/go.sum
+	@mkdir -p $(BIN)
+	cd tools/staticcheck && GOWORK=off $(GO) build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck
+	@touch $@
+
 $(BIN)/devstack: FORCE
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./deploy/devstack
@@ -67,6 +72,27 @@ generate: tools $(BIN)/.oapi.stamp ## regenerate Go, gateway and OpenAPI code fr
 	$(BIN)/openapi3 services/gateway/internal/openapi/orgplane.swagger.json services/gateway/internal/openapi/orgplane.openapi3.json
 	$(BIN)/oapi-codegen -config deploy/devstack/oapiclient/oapi-codegen.yaml services/gateway/internal/openapi/orgplane.openapi3.json
 
+# The API as last released: buf breaking compares proto/ with it, so an incompatible change
+# (a removed or renumbered field, a changed type, a moved RPC) cannot land by accident. Cutting a
+# release adds its image: make release-protos RELEASE=0.2.0.
+RELEASED := $(lastword $(sort $(wildcard proto/releases/v*.binpb)))
+
+.PHONY: breaking
+breaking: tools ## fail if proto/ breaks compatibility with the last released API (proto/releases)
+	$(BIN)/buf breaking proto --against $(RELEASED)
+	@# The check itself is checked: a copy of proto/ that renumbers one field still builds and
+	@# must be refused.
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; cp -r buf.yaml proto third_party $$tmp/; \
+	  sed -i 's/^  string display_name = 2 \[/  string display_name = 99 [/' $$tmp/proto/orgplane/org/v1/account.proto; \
+	  (cd $$tmp && $(BIN)/buf build proto -o /dev/null) || { echo "the renumbered copy does not build"; exit 1; }; \
+	  if (cd $$tmp && $(BIN)/buf breaking proto --against $(CURDIR)/$(RELEASED) >/dev/null 2>&1); then \
+	    echo "buf breaking accepted a renumbered field: the check is broken"; exit 1; fi
+
+.PHONY: release-protos
+release-protos: tools ## record the API of release RELEASE (e.g. 0.2.0) as the baseline for buf breaking
+	@test -n "$(RELEASE)" || { echo "RELEASE=x.y.z is required"; exit 1; }
+	$(BIN)/buf build proto --exclude-source-info -o proto/releases/v$(RELEASE).binpb
+
 .PHONY: proto-deps
 proto-deps: ## refresh the vendored third-party .proto files
 	third_party/refresh.sh
@@ -77,6 +103,7 @@ check: generate ## lint protos, check formatting, fail if generated code drifted
 	$(BIN)/buf format --diff --exit-code
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^pkg/gen/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(MAKE) --no-print-directory breaking
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  echo "generated code differs from proto/ (run make generate and commit):"; \
 	  git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
@@ -95,8 +122,12 @@ binaries: ## build the service and gateway binaries into bin/, stamped with VERS
 vet: ## go vet every module
 	$(GO) vet $(PACKAGES)
 
+.PHONY: lint
+lint: $(BIN)/.staticcheck.stamp ## staticcheck every module (settings in staticcheck.conf files)
+	$(BIN)/staticcheck $(PACKAGES)
+
 .PHONY: test
-test: check vet build $(BIN)/devstack ## everything CI checks: generation, lint, vet, build, tests with -race
+test: check vet lint build $(BIN)/devstack ## everything CI checks: generation, lint, vet, build, tests with -race
 	$(BIN)/devstack with-postgres -- $(GO) test -race -count=1 -timeout 20m $(PACKAGES)
 
 .PHONY: test-short
