@@ -1,10 +1,10 @@
 package stack_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,7 +19,9 @@ import (
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/deploy/simulators/simkit"
+	authzv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
+	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/services/gateway/gatewaysvc"
 )
 
@@ -80,9 +82,15 @@ func listRoutes(w *world) []listRoute {
 			s := f.Services().Get(i)
 			for j := range s.Methods().Len() {
 				m := s.Methods().Get(j)
-				if strings.HasPrefix(string(m.Name()), "List") && m.Input().Fields().ByName("page_token") != nil {
-					rpcs = append(rpcs, string(s.Name())+"_"+string(m.Name()))
+				if !strings.HasPrefix(string(m.Name()), "List") || m.Input().Fields().ByName("page_token") == nil {
+					continue
 				}
+				// A list only services may call (integration-sync's directory, which mapping
+				// reads) is no REST caller's to reach: its own service's tests page it.
+				if caller, _, err := rpc.MethodRule(m); err == nil && caller == authzv1.Caller_CALLER_SERVICE {
+					continue
+				}
+				rpcs = append(rpcs, string(s.Name())+"_"+string(m.Name()))
 			}
 		}
 		return true
@@ -209,8 +217,20 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	}
 	// An integration with two cached organizations, two orphans and more than one refresh, so the
 	// integration lists page too.
-	integ := pagedIntegration(w, a)
+	sims := startSimulators(t)
+	integ := pagedIntegration(w, a, sims)
 	imp := pagedImport(w, a, integ)
+	// Two PSA integrations syncing both ways: an organization created in both and linked in both
+	// (two syncs, two links); with IT Glue, three integrations of four kinds.
+	synced := pagedSyncs(w, a, sims, group)
+	// Two organizations whose IT Glue twins are still free: two organizations with suggestions.
+	pagedSuggestions(w, a, integ, group)
+	// A second license change (the trial was the first), a second group, two organization types.
+	w.must(200, "POST", acct+"/subscription:addLicenses", a.adminKey, `{"count":5}`)
+	w.must(200, "POST", acct+"/groups", a.adminKey, `{"name":"North"}`)
+	for _, name := range []string{"Managed", "Co-managed"} {
+		w.must(200, "POST", acct+"/organizationTypes", a.adminKey, `{"name":"`+name+`"}`)
+	}
 	// The same role as the administrator, limited to the group that holds everything above: it
 	// sees the same items, through another principal and another visibility.
 	limitedUser, limitedKey := w.keyFor(a, "lim@example.com", "IT Provider Admin", group)
@@ -226,7 +246,7 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		w.waitNotification(a, limitedKey, id)
 		w.waitNotification(a, a.adminKey, id)
 	}
-	knownIDs := []string{org, other, group, limitedUser, a.adminID}
+	knownIDs := []string{org, other, group, limitedUser, a.adminID, synced}
 
 	type caller struct{ account, key string }
 	routes := listRoutes(w)
@@ -234,12 +254,19 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		t.Fatalf("found %d list routes with page tokens, want at least accounts, organizations, reviews and users", len(routes))
 	}
 	for _, r := range routes {
-		if strings.Contains(strings.NewReplacer("{accountId}", "", "{integrationId}", "", "{importId}", "").Replace(r.path), "{") {
+		if strings.Contains(strings.NewReplacer("{accountId}", "", "{integrationId}", "", "{importId}", "", "{organizationId}", "").Replace(r.path), "{") {
 			t.Fatalf("%s: teach the test the path parameters of %s", r.op, r.path)
 		}
 	}
 	pathOf := func(r listRoute, account string) string {
-		return strings.NewReplacer("{accountId}", account, "{integrationId}", integ, "{importId}", imp).Replace(r.path)
+		return strings.NewReplacer("{accountId}", account, "{integrationId}", integ, "{importId}", imp, "{organizationId}", synced).Replace(r.path)
+	}
+	// Query parameters a route needs to list two items, sent on every call unless the call sets
+	// them: usage history is of a range (two days), and a page of one organization's suggestions
+	// is one item when each has one.
+	required := map[string]url.Values{
+		"BillingService_ListUsageHistory":     {"startDate": {"2026-01-14"}, "endDate": {"2026-01-15"}},
+		"MappingService_ListMatchSuggestions": {"perOrganization": {"1"}},
 	}
 	accountScoped := func(r listRoute) bool { return strings.Contains(r.path, "{accountId}") }
 	owner := func(r listRoute) caller {
@@ -249,6 +276,12 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		return caller{"", operatorToken}
 	}
 	list := func(r listRoute, c caller, q url.Values) response {
+		q = maps.Clone(q)
+		for k, v := range required[r.op] {
+			if !q.Has(k) {
+				q[k] = v
+			}
+		}
 		return w.do("GET", pathOf(r, c.account)+"?"+q.Encode(), c.key, "")
 	}
 	page := func(size int, token string) url.Values {
@@ -284,7 +317,7 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 			// The owner continues, at any page size (a position means the same at every size).
 			for _, size := range []int{1, 2} {
 				next, _ := firstPage(t, list(r, owner(r), page(size, token)))
-				if len(next) == 0 || itemID(next[0]) == itemID(items[0]) {
+				if len(next) == 0 || itemID(items[0]) == "" || itemID(next[0]) == itemID(items[0]) {
 					t.Errorf("page size %d: the second page %v does not continue after %v", size, next, itemID(items[0]))
 				}
 			}
@@ -320,7 +353,11 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 					}
 				case f.Type == "boolean":
 					candidates = []string{"true"}
-				case f.Format == "uuid" || strings.HasSuffix(f.Name, "Id"):
+				case f.Type == "integer":
+					candidates = []string{"2", "1"}
+				case strings.HasSuffix(f.Name, "Date"):
+					candidates = []string{"2026-01-13", "2026-01-16"}
+				case f.Format == "uuid" || strings.HasSuffix(f.Name, "Id") || strings.HasSuffix(f.Name, "Ids"):
 					candidates = append([]string{uuid.NewString()}, knownIDs...)
 				default:
 					candidates = []string{"zz"}
@@ -399,27 +436,24 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	}
 }
 
-// itemID is a listed item's identity: its id, or the tool's id of an external organization.
-func itemID(item map[string]any) any {
-	for _, k := range []string{"id", "organizationId", "externalId", "externalOrganizationId"} {
-		if id, ok := item[k]; ok && id != "" {
-			return id
+// itemID is a listed item's identity: every identifying field it has (its id; the organization,
+// integration and tool's id of a link, sync or suggestion; a kind's name; a day's date), so that
+// two items of one organization (its links, its syncs) are told apart.
+func itemID(item map[string]any) string {
+	var id []string
+	for _, k := range []string{"id", "organizationId", "integrationId", "externalId", "externalOrganizationId", "name", "date"} {
+		if v, ok := item[k].(string); ok && v != "" {
+			id = append(id, k+"="+v)
 		}
 	}
-	return nil
+	return strings.Join(id, " ")
 }
 
 // pagedIntegration connects a to a simulated IT Glue holding six organizations, refreshes it,
 // then removes four and refreshes again, and dismisses two of the four orphans: two orphans
 // listed, two sync log entries, two operations.
-func pagedIntegration(w *world, a msp) string {
+func pagedIntegration(w *world, a msp, sims *simulators.Set) string {
 	w.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w.t.Cleanup(cancel)
-	sims, err := simulators.Start(ctx, simulators.Options{})
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	var ids []int64
 	for _, name := range []string{"Paged Alpha", "Paged Beta", "Paged Gamma", "Paged Delta", "Paged Epsilon", "Paged Zeta"} {
 		ids = append(ids, sims.ITGlue.Sim.Store.Add(simkit.Company{Name: name, Active: true}).ID)
@@ -477,4 +511,43 @@ func pagedImport(w *world, a msp, integ string) string {
 	}
 	return w.must(200, "POST", base+":import", a.adminKey,
 		fmt.Sprintf(`{"requestId":%q,"externalOrganizationIds":["paged-unknown-1","paged-unknown-2"]}`, uuid.NewString()))["id"].(string)
+}
+
+// pagedSyncs connects ConnectWise and Autotask, both syncing every organization both ways, and
+// creates an organization of group that the sync creates and links in both: two syncs and two
+// links of one organization, whose id it returns.
+func pagedSyncs(w *world, a msp, sims *simulators.Set, group string) string {
+	w.t.Helper()
+	var ids []string
+	for _, fx := range []integrationFixture{connectWiseIntegration(w, a, sims), psaAutotaskIntegration(w, a, sims)} {
+		psaSetSync(fx, psaTwoWay())
+		fx.refresh("REFRESH_MODE_FULL")
+		ids = append(ids, fx.id)
+	}
+	org := w.createOrg(a, a.adminKey, `{"name":"Harbor Dental","groupIds":["`+group+`"]}`)["id"].(string)
+	psaWaitSynced(w, a, org, 30*time.Second, ids...)
+	return org
+}
+
+// pagedSuggestions creates organizations of group named as the two IT Glue organizations left
+// free, and waits until mapping suggests each its twin.
+func pagedSuggestions(w *world, a msp, integ, group string) {
+	w.t.Helper()
+	for _, name := range []string{"Paged Epsilon", "Paged Zeta"} {
+		w.createOrg(a, a.adminKey, `{"name":"`+name+`","groupIds":["`+group+`"]}`)
+	}
+	path := "/v1/accounts/" + a.id + "/integrations/" + integ + "/matchSuggestions?perOrganization=1"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := w.do("GET", path, a.adminKey, "")
+		if r.code == http.StatusOK {
+			if s, _ := r.json(w.t)["suggestions"].([]any); len(s) == 2 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("mapping never suggested the two organizations their twins: %d %s", r.code, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
 	"github.com/orgplane/orgplane/services/billing/internal/app"
@@ -67,8 +68,12 @@ func Spec(opts ...Option) platform.Spec {
 			if o.trialLimit != 0 {
 				cfg.Trial.Limit = o.trialLimit
 			}
+			pages := pagetoken.FromKeyring(d.Keys, "billing page tokens")
+			if o.clock != nil {
+				pages = pages.WithClock(o.clock)
+			}
 			org := clients.NewOrg(orgv1.NewLicenseServiceClient(d.Peers["org"]))
-			svc := app.New(store.New(d.Pool), org, o.clock, cfg, d.Log)
+			svc := app.New(store.New(d.Pool), org, o.clock, pages, cfg, d.Log)
 			grpcapi.Register(d.Server, svc)
 			// The intent worker applies license changes whose request could not (README: "No
 			// remote call inside a transaction").

@@ -221,20 +221,18 @@ func TestEveryGrantingRouteRefusesAreasTheCallerDoesNotHold(t *testing.T) {
 
 func (o *liveOrg) roles(a tenant) []*orgv1.Role {
 	o.t.Helper()
-	r, err := o.access.ListRoles(a.admin, &orgv1.ListRolesRequest{AccountId: a.id})
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	return r.GetRoles()
+	return allPages(o.t, "roles", 1000, func(size int32, token string) ([]*orgv1.Role, string, error) {
+		r, err := o.access.ListRoles(a.admin, &orgv1.ListRolesRequest{AccountId: a.id, PageSize: size, PageToken: token})
+		return r.GetRoles(), r.GetNextPageToken(), err
+	})
 }
 
 func (o *liveOrg) keys(a tenant) []*orgv1.ApiKey {
 	o.t.Helper()
-	r, err := o.access.ListApiKeys(a.admin, &orgv1.ListApiKeysRequest{AccountId: a.id})
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	return r.GetApiKeys()
+	return allPages(o.t, "API keys", 1000, func(size int32, token string) ([]*orgv1.ApiKey, string, error) {
+		r, err := o.access.ListApiKeys(a.admin, &orgv1.ListApiKeysRequest{AccountId: a.id, PageSize: size, PageToken: token})
+		return r.GetApiKeys(), r.GetNextPageToken(), err
+	})
 }
 
 func (o *liveOrg) users(a tenant) []*orgv1.User {

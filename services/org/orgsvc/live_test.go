@@ -295,11 +295,7 @@ func (o *liveOrg) newTenant(name string) tenant {
 
 func (o *liveOrg) roleID(a tenant, name string) string {
 	o.t.Helper()
-	roles, err := o.access.ListRoles(a.admin, &orgv1.ListRolesRequest{AccountId: a.id})
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	for _, r := range roles.GetRoles() {
+	for _, r := range o.roles(a) {
 		if r.GetName() == name {
 			return r.GetId()
 		}

@@ -102,12 +102,9 @@ func TestPermissionsAreEnforced(t *testing.T) {
 	requireCode(t, "a tenant authenticating a key", err, codes.PermissionDenied)
 
 	// A revoked key is refused at once.
-	keys, err := o.access.ListApiKeys(a.admin, &orgv1.ListApiKeysRequest{AccountId: a.id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := o.keys(a)
 	revoked := false
-	for _, k := range keys.GetApiKeys() {
+	for _, k := range keys {
 		if k.GetName() == "Dispatcher" {
 			if _, err := o.access.RevokeApiKey(a.admin, &orgv1.RevokeApiKeyRequest{AccountId: a.id, ApiKeyId: k.GetId()}); err != nil {
 				t.Fatal(err)
@@ -116,7 +113,7 @@ func TestPermissionsAreEnforced(t *testing.T) {
 		}
 	}
 	if !revoked {
-		t.Fatalf("no Dispatcher key among %v", keys.GetApiKeys())
+		t.Fatalf("no Dispatcher key among %v", keys)
 	}
 	_, err = o.authenticate(dispatcher)
 	requireCode(t, "authenticating a revoked key", err, codes.Unauthenticated)

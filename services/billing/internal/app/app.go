@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/billing/internal/domain"
 	"github.com/orgplane/orgplane/services/billing/internal/store"
 )
@@ -84,15 +85,17 @@ type Service struct {
 	now   domain.Clock
 	cfg   Config
 	log   *slog.Logger
+	pages *pagetoken.Sealer
 }
 
-// New returns a Service. A nil clock means time.Now, a nil logger discards.
-func New(st *store.Store, org OrgLicenses, now domain.Clock, cfg Config, log *slog.Logger) *Service {
+// New returns a Service that seals its lists' page tokens with pages. A nil clock means
+// time.Now, a nil logger discards.
+func New(st *store.Store, org OrgLicenses, now domain.Clock, pages *pagetoken.Sealer, cfg Config, log *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: st, org: org, now: now, cfg: cfg.withDefaults(), log: log}
+	return &Service{store: st, org: org, now: now, cfg: cfg.withDefaults(), log: log, pages: pages}
 }

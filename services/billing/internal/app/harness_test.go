@@ -23,6 +23,7 @@ import (
 	billingv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/billing/billingsvc"
 	"github.com/orgplane/orgplane/services/billing/internal/app"
 	"github.com/orgplane/orgplane/services/billing/internal/clients"
@@ -130,6 +131,8 @@ type harness struct {
 	org   *fakeOrg
 	svc   *app.Service
 	now   time.Time
+	// pages is shared by every replica, as the keyring is in production.
+	pages *pagetoken.Sealer
 }
 
 // testConfig keeps the waits of a test short.
@@ -153,14 +156,15 @@ func newHarness(t *testing.T, cfg app.Config) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close(context.Background()) })
-	h := &harness{t: t, db: db, admin: admin, org: newFakeOrg(), now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	h := &harness{t: t, db: db, admin: admin, org: newFakeOrg(), now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC),
+		pages: pagetoken.New([]byte("billing test page token key 32by"))}
 	h.svc = h.service(cfg)
 	return h
 }
 
 // service is one more replica of billing over the same database and org.
 func (h *harness) service(cfg app.Config) *app.Service {
-	return app.New(store.New(h.db.Pool), clients.NewOrg(h.org), func() time.Time { return h.now }, cfg, slog.New(slog.DiscardHandler))
+	return app.New(store.New(h.db.Pool), clients.NewOrg(h.org), func() time.Time { return h.now }, h.pages, cfg, slog.New(slog.DiscardHandler))
 }
 
 // deliver hands ev to billing's consumer durable as JetStream would, through the real consumer

@@ -51,7 +51,7 @@ func TestATrialStartsWithTheAccountAndIsAppliedByTheWorker(t *testing.T) {
 	if u := h.org.usage(acc); u.GetUnlimited() || u.GetOrganizationLimit() != 25 || !u.GetWritable() || u.GetGeneration() != 1 {
 		t.Fatalf("org enforces %v", u)
 	}
-	changes, err := h.svc.LicenseChanges(adminOf(acc), acc)
+	changes, _, err := h.svc.LicenseChanges(adminOf(acc), acc, 0, "")
 	if err != nil || len(changes) != 1 || changes[0].Delta != 25 || changes[0].Limit != 25 || changes[0].ChangedBy != "service:billing" {
 		t.Fatalf("changes = %+v, %v", changes, err)
 	}
@@ -85,7 +85,7 @@ func TestLicenseChangesAreAppliedToOrgThenRecorded(t *testing.T) {
 	if u := h.org.usage(acc); u.GetOrganizationLimit() != 13 || u.GetGeneration() != 3 {
 		t.Fatalf("org enforces %v", u)
 	}
-	changes, _ := h.svc.LicenseChanges(ctx, acc)
+	changes, _, _ := h.svc.LicenseChanges(ctx, acc, 0, "")
 	if len(changes) != 3 || changes[0].Delta != 3 || changes[0].Limit != 13 || changes[0].ChangedBy != "user-"+acc[:8] ||
 		changes[1].Delta != -15 || changes[1].Limit != 10 {
 		t.Fatalf("changes = %+v", changes)
@@ -370,7 +370,7 @@ func TestUsageComesFromOrgAndHistoryFromOrganizationEvents(t *testing.T) {
 			t.Fatal("not applied")
 		}
 	}
-	days, err := h.svc.UsageHistory(adminOf(acc), acc, "2026-01-14", "2026-01-18")
+	days, _, err := h.svc.UsageHistory(adminOf(acc), acc, "2026-01-14", "2026-01-18", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

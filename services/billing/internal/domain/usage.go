@@ -28,7 +28,9 @@ func (u Usage) CanAddOrganizations() bool {
 
 // LicenseChange is one recorded change of an account's licenses.
 type LicenseChange struct {
-	ID        string
+	ID string
+	// Seq orders the changes recorded within one clock tick.
+	Seq       int64
 	Delta     int32
 	Limit     int32
 	ChangedBy string

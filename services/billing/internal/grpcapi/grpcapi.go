@@ -57,17 +57,17 @@ func (s *server) GetLicenseUsage(ctx context.Context, req *billingv1.GetLicenseU
 }
 
 func (s *server) ListLicenseChanges(ctx context.Context, req *billingv1.ListLicenseChangesRequest) (*billingv1.ListLicenseChangesResponse, error) {
-	cs, err := s.svc.LicenseChanges(ctx, req.GetAccountId())
+	cs, next, err := s.svc.LicenseChanges(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &billingv1.ListLicenseChangesResponse{Changes: pbconv.LicenseChanges(cs)}, nil
+	return &billingv1.ListLicenseChangesResponse{Changes: pbconv.LicenseChanges(cs), NextPageToken: next}, nil
 }
 
 func (s *server) ListUsageHistory(ctx context.Context, req *billingv1.ListUsageHistoryRequest) (*billingv1.ListUsageHistoryResponse, error) {
-	ds, err := s.svc.UsageHistory(ctx, req.GetAccountId(), req.GetStartDate(), req.GetEndDate())
+	ds, next, err := s.svc.UsageHistory(ctx, req.GetAccountId(), req.GetStartDate(), req.GetEndDate(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &billingv1.ListUsageHistoryResponse{Days: pbconv.DailyUsage(ds)}, nil
+	return &billingv1.ListUsageHistoryResponse{Days: pbconv.DailyUsage(ds), NextPageToken: next}, nil
 }

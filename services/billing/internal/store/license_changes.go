@@ -19,16 +19,18 @@ func (t *Tx) InsertLicenseChange(ctx context.Context, accountID string, delta, l
 	return nil
 }
 
-// LicenseChanges lists the account's license changes, newest first.
-func (t *Tx) LicenseChanges(ctx context.Context) ([]domain.LicenseChange, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id::text, delta, organization_limit, changed_by, created_at FROM license_changes
-		ORDER BY created_at DESC, seq DESC`)
+// LicenseChanges lists up to limit of the account's license changes, newest first, after the
+// change recorded at afterAt as afterSeq (afterSeq 0: from the newest).
+func (t *Tx) LicenseChanges(ctx context.Context, afterAt time.Time, afterSeq int64, limit int) ([]domain.LicenseChange, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id::text, seq, delta, organization_limit, changed_by, created_at FROM license_changes
+		WHERE $1::bigint = 0 OR (created_at, seq) < ($2::timestamptz, $1::bigint)
+		ORDER BY created_at DESC, seq DESC LIMIT $3`, afterSeq, afterAt, limit)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.LicenseChange, error) {
 		var c domain.LicenseChange
-		err := r.Scan(&c.ID, &c.Delta, &c.Limit, &c.ChangedBy, &c.At)
+		err := r.Scan(&c.ID, &c.Seq, &c.Delta, &c.Limit, &c.ChangedBy, &c.At)
 		return c, err
 	})
 }

@@ -36,15 +36,15 @@ func (t *Tx) RecordUsage(ctx context.Context, accountID string, delta int, at ti
 	return nil
 }
 
-// UsageHistory returns one record per day of r; a day without changes carries the previous
-// day's count.
-func (t *Tx) UsageHistory(ctx context.Context, r domain.DateRange) ([]domain.DailyUsage, error) {
+// UsageHistory returns one record per day of r, the first limit days of it; a day without
+// changes carries the previous day's count.
+func (t *Tx) UsageHistory(ctx context.Context, r domain.DateRange, limit int) ([]domain.DailyUsage, error) {
 	rows, err := t.tx.Query(ctx, `SELECT to_char(d, 'YYYY-MM-DD'),
 			coalesce(u.active, prev.active, 0), coalesce(u.peak, prev.active, 0)
 		FROM generate_series($1::date, $2::date, interval '1 day') d
 		LEFT JOIN daily_usage u ON u.day = d::date
 		LEFT JOIN LATERAL (SELECT p.active FROM daily_usage p WHERE p.day < d::date ORDER BY p.day DESC LIMIT 1) prev ON true
-		ORDER BY d`, r.From, r.To)
+		ORDER BY d LIMIT $3`, r.From, r.To, limit)
 	if err != nil {
 		return nil, err
 	}

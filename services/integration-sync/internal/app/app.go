@@ -106,15 +106,6 @@ func (s *Service) kind(name string) (connector.Kind, error) {
 	return k, nil
 }
 
-// Kinds lists the kinds this service can connect.
-func (s *Service) Kinds() []connector.Kind {
-	out := make([]connector.Kind, 0, len(s.kinds))
-	for _, n := range s.kinds.Names() {
-		out = append(out, s.kinds[n])
-	}
-	return out
-}
-
 // policy is the budget an integration spends from: its override, else its kind's limit.
 func policy(k connector.Kind, p domain.BudgetPolicy) connector.Budget {
 	if p.Requests > 0 && p.Window > 0 {

@@ -105,7 +105,7 @@ func TestPauseStopsRefreshesAndSyncUntilResumed(t *testing.T) {
 	}
 	// What changed while paused is caught up: the pair is reconciled (pending until the sync
 	// workers get to it).
-	if syncs, err := svc.ListOrganizationSyncs(w.ctx(), w.account, org); err != nil || len(syncs) != 1 ||
+	if syncs, _, err := svc.ListOrganizationSyncs(w.ctx(), w.account, org, 0, ""); err != nil || len(syncs) != 1 ||
 		(syncs[0].State != app.OrgPending && syncs[0].State != app.OrgSyncing) {
 		t.Fatalf("resumed, the pair: %v %+v", err, syncs)
 	}

@@ -6,12 +6,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
@@ -115,29 +117,56 @@ func (s *Service) withBudget(ctx context.Context, in domain.Integration) (Integr
 	return v, nil
 }
 
-// ListIntegrations lists the account's integrations.
-func (s *Service) ListIntegrations(ctx context.Context, accountID string) ([]IntegrationView, error) {
-	if _, err := identity.ForAccount(ctx, accountID, domain.PermRead); err != nil {
-		return nil, err
-	}
-	var list []domain.Integration
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		var err error
-		list, err = tx.Integrations(ctx)
-		return err
-	})
+// ListIntegrations pages the account's integrations by kind then creation, and returns the
+// token of the next page ("" on the last).
+func (s *Service) ListIntegrations(ctx context.Context, accountID string, size int32, token string) ([]IntegrationView, string, error) {
+	// The token is checked first, as on every list: a forged token is a 400 for anyone.
+	page, err := pagetoken.Open[integrationPosition](ctx, s.pages, "integrations", size, token, accountID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if _, err := identity.ForAccount(ctx, accountID, domain.PermRead); err != nil {
+		return nil, "", err
+	}
+	list, next, err := s.integrationPage(ctx, accountID, page)
+	if err != nil {
+		return nil, "", err
 	}
 	out := make([]IntegrationView, 0, len(list))
 	for _, in := range list {
 		v, err := s.withBudget(ctx, in)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, v)
 	}
-	return out, nil
+	return out, next, nil
+}
+
+type integrationPosition struct {
+	Kind string    `json:"k"`
+	At   time.Time `json:"t"`
+	ID   string    `json:"i"`
+}
+
+// integrationPage reads one page of the account's integrations, by kind then creation.
+func (s *Service) integrationPage(ctx context.Context, accountID string, page pagetoken.Page[integrationPosition]) ([]domain.Integration, string, error) {
+	p := store.IntegrationPage{Limit: page.Size + 1}
+	if page.Continues {
+		p.AfterKind, p.AfterAt, p.AfterID = page.After.Kind, page.After.At, page.After.ID
+	}
+	var list []domain.Integration
+	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		var err error
+		list, err = tx.Integrations(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return pagetoken.Next(page, list, func(in domain.Integration) integrationPosition {
+		return integrationPosition{Kind: in.Kind, At: in.Created, ID: in.ID}
+	})
 }
 
 // UpdateIntegration changes the fields named in paths (REST spelling: displayName, settings,
@@ -376,14 +405,28 @@ func nonNil(m map[string]string) map[string]string {
 	return maps.Clone(m)
 }
 
-// IntegrationSummaries lists an account's integrations for another service (the rule admits
-// services only; the mapping grid shows them as its columns).
-func (s *Service) IntegrationSummaries(ctx context.Context, accountID string) ([]domain.Integration, error) {
-	var list []domain.Integration
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		var err error
-		list, err = tx.Integrations(ctx)
-		return err
-	})
-	return list, err
+// IntegrationSummaries pages an account's integrations for another service (the rule admits
+// services only; the mapping grid shows them as its columns), by kind then creation.
+func (s *Service) IntegrationSummaries(ctx context.Context, accountID string, size int32, token string) ([]domain.Integration, string, error) {
+	page, err := pagetoken.Open[integrationPosition](ctx, s.pages, "integration summaries", size, token, accountID)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.integrationPage(ctx, accountID, page)
+}
+
+// ListKinds pages the kinds this service can connect, by name. The list is fixed, but its
+// tokens are sealed and bound like any other list's, so that clients page every list alike.
+func (s *Service) ListKinds(ctx context.Context, accountID string, size int32, token string) ([]connector.Kind, string, error) {
+	page, err := pagetoken.Open[string](ctx, s.pages, "integration kinds", size, token, accountID)
+	if err != nil {
+		return nil, "", err
+	}
+	var list []connector.Kind
+	for _, name := range s.kinds.Names() { // sorted by name
+		if (!page.Continues || name > page.After) && len(list) <= page.Size {
+			list = append(list, s.kinds[name])
+		}
+	}
+	return pagetoken.Next(page, list, func(k connector.Kind) string { return k.Name })
 }

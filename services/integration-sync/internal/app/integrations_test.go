@@ -215,7 +215,7 @@ func TestAnotherAccountsIntegrationIsNotFound(t *testing.T) {
 			t.Errorf("%s on another account's integration: %v, want NotFound", name, err)
 		}
 	}
-	list, err := svc.ListIntegrations(ctx, other)
+	list, _, err := svc.ListIntegrations(ctx, other, 0, "")
 	if err != nil || len(list) != 0 {
 		t.Fatalf("other account lists %d integrations (%v)", len(list), err)
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"slices"
 	"strings"
 	"time"
 
@@ -52,19 +51,25 @@ const ReasonWaitingLicense = "waiting for a free license"
 var errOrganizationNotFound = apperr.NotFound("organization not found")
 
 // ListOrganizationSyncs says how an organization stands with each PSA integration that links it
-// or has a change of it waiting, by integration kind.
+// or has a change of it waiting, a page at a time by integration kind, and returns the token of
+// the next page ("" on the last).
 //
-// Group visibility: integration-sync's copy of an organization does not hold its groups, so it
-// cannot tell whether a caller limited to some groups may see it; such a caller gets NotFound for
-// every organization, as for one that does not exist, rather than another group's sync state.
-func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organizationID string) ([]OrganizationSync, error) {
+// Group visibility: integration-sync's copy of an organization holds its groups (from org's
+// events); a caller limited to some groups sees an organization of one of them, and gets
+// NotFound for any other, as for one that does not exist.
+func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organizationID string, size int32, token string) ([]OrganizationSync, string, error) {
+	// The token is checked first, as on every list: a forged token is a 400 for anyone.
+	page, err := pagetoken.Open[syncPosition](ctx, s.pages, "organization syncs", size, token, accountID, organizationID)
+	if err != nil {
+		return nil, "", err
+	}
 	id, err := identity.ForAccount(ctx, accountID, domain.PermRead)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	orgID, err := uuid.Parse(organizationID)
 	if err != nil {
-		return nil, apperr.Invalid("organizationId", "is not a UUID")
+		return nil, "", apperr.Invalid("organizationId", "is not a UUID")
 	}
 	organizationID = orgID.String()
 	var psa []string
@@ -74,6 +79,7 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 		}
 	}
 	var out []OrganizationSync
+	var next string
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		out = nil
 		// Known from org's events; a group-limited caller sees it through one of its groups.
@@ -84,7 +90,14 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 		if restricted, groups := id.Visibility(); !ok || !org.VisibleTo(restricted, groups) {
 			return errOrganizationNotFound
 		}
-		integs, err := tx.PSAIntegrations(ctx, psa)
+		integs, err := tx.OrganizationSyncIntegrations(ctx, psa, organizationID, page.After.Kind, page.After.ID, page.Size+1)
+		if err != nil {
+			return err
+		}
+		// The page ends at an integration, whatever the checks below leave of it.
+		integs, next, err = pagetoken.Next(page, integs, func(in domain.Integration) syncPosition {
+			return syncPosition{Kind: in.Kind, ID: in.ID}
+		})
 		if err != nil {
 			return err
 		}
@@ -103,7 +116,7 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 					task = &tasks[k]
 				}
 			}
-			if !linked && task == nil {
+			if !linked && task == nil { // unlinked and done since the integrations were read
 				continue
 			}
 			o := OrganizationSync{OrganizationID: organizationID, IntegrationID: in.ID, IntegrationKind: in.Kind}
@@ -121,12 +134,14 @@ func (s *Service) ListOrganizationSyncs(ctx context.Context, accountID, organiza
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	slices.SortFunc(out, func(a, b OrganizationSync) int {
-		return cmp.Or(strings.Compare(a.IntegrationKind, b.IntegrationKind), strings.Compare(a.IntegrationID, b.IntegrationID))
-	})
-	return out, nil
+	return out, next, nil
+}
+
+type syncPosition struct {
+	Kind string `json:"k"`
+	ID   string `json:"i"`
 }
 
 // syncState is where an organization stands with an integration. What the company says comes

@@ -99,7 +99,7 @@ func TestOrganizationSyncStates(t *testing.T) {
 	}
 	check := func(org string, wants ...want) {
 		t.Helper()
-		got, err := svc.ListOrganizationSyncs(w.ctx(), w.account, org)
+		got, _, err := svc.ListOrganizationSyncs(w.ctx(), w.account, org, 0, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,9 +117,22 @@ func TestOrganizationSyncStates(t *testing.T) {
 	// By kind: autotask before connectwise.
 	check(syncing, want{at, app.OrgOff, "the integration's sync is off", atExt, false, false},
 		want{cw, app.OrgSyncing, "", cwExt[0].ExternalID, true, false})
-	got, _ := svc.ListOrganizationSyncs(w.ctx(), w.account, syncing)
+	got, _, _ := svc.ListOrganizationSyncs(w.ctx(), w.account, syncing, 0, "")
 	if s := got[1]; s.IntegrationKind != "connectwise" || s.LastSync.IsZero() || s.LastResult != "linked" {
 		t.Errorf("the last sync: %+v", s)
+	}
+	// A page at a time, still by kind; the token is the organization's.
+	paged := walk(t, 1, func(s app.OrganizationSync) string { return s.IntegrationID }, func(size int32, token string) ([]app.OrganizationSync, string, error) {
+		return svc.ListOrganizationSyncs(w.ctx(), w.account, syncing, size, token)
+	})
+	if !slices.Equal(paged, []string{at, cw}) {
+		t.Errorf("syncs in pages of 1: %v, want autotask's then connectwise's", paged)
+	}
+	if _, tok, err := svc.ListOrganizationSyncs(w.ctx(), w.account, syncing, 1, ""); err != nil || tok == "" {
+		t.Errorf("a first page of 1: %q %v", tok, err)
+	} else {
+		_, _, err := svc.ListOrganizationSyncs(w.ctx(), w.account, orphaned, 1, tok)
+		badPageToken(t, "another organization's token", err)
 	}
 	check(orphaned, want{cw, app.OrgOrphaned, domain.ReasonDeleted, cwExt[1].ExternalID, false, true})
 	check(disabled, want{cw, app.OrgDisabled, "sync disabled", cwExt[2].ExternalID, false, true})
@@ -127,7 +140,7 @@ func TestOrganizationSyncStates(t *testing.T) {
 	check(licensed, want{cw, app.OrgPending, app.ReasonWaitingLicense, "", false, false})
 	check(queued, want{cw, app.OrgPending, "waiting to be synced", "", false, false})
 	// An organization integration-sync has not heard of answers as one that does not exist.
-	if got, err := svc.ListOrganizationSyncs(w.ctx(), w.account, unknown); apperr.KindOf(err) != apperr.KindNotFound {
+	if got, _, err := svc.ListOrganizationSyncs(w.ctx(), w.account, unknown, 0, ""); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("an unknown organization: %v %+v", err, got)
 	}
 
@@ -150,19 +163,19 @@ func TestOrganizationSyncStates(t *testing.T) {
 	}
 	member := identity.With(context.Background(), identity.Identity{Kind: identity.KindUser, PrincipalID: "m", UserID: "m",
 		AccountID: w.account, Permissions: []string{domain.PermRead}, RestrictedToGroups: true, Groups: []string{group}})
-	if got, err := svc.ListOrganizationSyncs(member, w.account, syncing); err != nil || len(got) != 2 {
+	if got, _, err := svc.ListOrganizationSyncs(member, w.account, syncing, 0, ""); err != nil || len(got) != 2 {
 		t.Errorf("a caller limited to the organization's group: %v %+v", err, got)
 	}
-	if _, err := svc.ListOrganizationSyncs(as(uuid.NewString()), w.account, syncing); apperr.KindOf(err) != apperr.KindNotFound {
+	if _, _, err := svc.ListOrganizationSyncs(as(uuid.NewString()), w.account, syncing, 0, ""); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("another account: %v", err)
 	}
 	limited := identity.With(context.Background(), identity.Identity{Kind: identity.KindUser, PrincipalID: "u", UserID: "u",
 		AccountID: w.account, Permissions: []string{domain.PermRead}, RestrictedToGroups: true, Groups: []string{uuid.NewString()}})
-	if _, err := svc.ListOrganizationSyncs(limited, w.account, syncing); apperr.KindOf(err) != apperr.KindNotFound {
+	if _, _, err := svc.ListOrganizationSyncs(limited, w.account, syncing, 0, ""); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("a group-limited caller: %v", err)
 	}
 	noRead := identity.With(context.Background(), identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "none", AccountID: w.account})
-	if _, err := svc.ListOrganizationSyncs(noRead, w.account, syncing); apperr.KindOf(err) != apperr.KindPermissionDenied {
+	if _, _, err := svc.ListOrganizationSyncs(noRead, w.account, syncing, 0, ""); apperr.KindOf(err) != apperr.KindPermissionDenied {
 		t.Errorf("without integrations:read: %v", err)
 	}
 }

@@ -32,11 +32,11 @@ type directory struct {
 }
 
 func (d *directory) ListIntegrationSummaries(ctx context.Context, req *integrationsyncv1.ListIntegrationSummariesRequest) (*integrationsyncv1.ListIntegrationSummariesResponse, error) {
-	list, err := d.svc.IntegrationSummaries(ctx, req.GetAccountId())
+	list, next, err := d.svc.IntegrationSummaries(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &integrationsyncv1.ListIntegrationSummariesResponse{}
+	out := &integrationsyncv1.ListIntegrationSummariesResponse{NextPageToken: next}
 	for _, in := range list {
 		out.Integrations = append(out.Integrations, &integrationsyncv1.IntegrationSummary{Id: in.ID, Kind: in.Kind,
 			DisplayName: in.DisplayName, State: integrationsyncv1.IntegrationState(in.State),
@@ -50,9 +50,13 @@ type integrations struct {
 	svc *app.Service
 }
 
-func (g *integrations) ListIntegrationKinds(_ context.Context, _ *integrationsyncv1.ListIntegrationKindsRequest) (*integrationsyncv1.ListIntegrationKindsResponse, error) {
-	out := &integrationsyncv1.ListIntegrationKindsResponse{}
-	for _, k := range g.svc.Kinds() {
+func (g *integrations) ListIntegrationKinds(ctx context.Context, req *integrationsyncv1.ListIntegrationKindsRequest) (*integrationsyncv1.ListIntegrationKindsResponse, error) {
+	kinds, next, err := g.svc.ListKinds(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := &integrationsyncv1.ListIntegrationKindsResponse{NextPageToken: next}
+	for _, k := range kinds {
 		pk := &integrationsyncv1.IntegrationKind{Name: k.Name, Title: k.Title, DefaultBudget: budgetProto(k.Budget), Psa: k.PSA,
 			Incremental: k.Incremental}
 		for _, f := range k.Fields {
@@ -89,11 +93,11 @@ func (g *integrations) GetIntegration(ctx context.Context, req *integrationsyncv
 }
 
 func (g *integrations) ListIntegrations(ctx context.Context, req *integrationsyncv1.ListIntegrationsRequest) (*integrationsyncv1.ListIntegrationsResponse, error) {
-	list, err := g.svc.ListIntegrations(ctx, req.GetAccountId())
+	list, next, err := g.svc.ListIntegrations(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &integrationsyncv1.ListIntegrationsResponse{Integrations: make([]*integrationsyncv1.Integration, 0, len(list))}
+	out := &integrationsyncv1.ListIntegrationsResponse{NextPageToken: next, Integrations: make([]*integrationsyncv1.Integration, 0, len(list))}
 	for _, v := range list {
 		out.Integrations = append(out.Integrations, integrationProto(v))
 	}

@@ -11,11 +11,11 @@ import (
 )
 
 func (g *integrations) ListOrganizationSyncs(ctx context.Context, req *integrationsyncv1.ListOrganizationSyncsRequest) (*integrationsyncv1.ListOrganizationSyncsResponse, error) {
-	list, err := g.svc.ListOrganizationSyncs(ctx, req.GetAccountId(), req.GetOrganizationId())
+	list, next, err := g.svc.ListOrganizationSyncs(ctx, req.GetAccountId(), req.GetOrganizationId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &integrationsyncv1.ListOrganizationSyncsResponse{Syncs: make([]*integrationsyncv1.OrganizationSync, 0, len(list))}
+	out := &integrationsyncv1.ListOrganizationSyncsResponse{NextPageToken: next, Syncs: make([]*integrationsyncv1.OrganizationSync, 0, len(list))}
 	for _, o := range list {
 		out.Syncs = append(out.Syncs, &integrationsyncv1.OrganizationSync{OrganizationId: o.OrganizationID,
 			IntegrationId: o.IntegrationID, IntegrationKind: o.IntegrationKind, ExternalId: o.ExternalID,

@@ -80,9 +80,25 @@ func (t *Tx) Integration(ctx context.Context, id string, lock bool) (domain.Inte
 	return i, nil
 }
 
-// Integrations lists the tenant's integrations by kind then creation.
-func (t *Tx) Integrations(ctx context.Context) ([]domain.Integration, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+integrationColumns+` FROM integrations i ORDER BY i.kind, i.created_at, i.id`)
+// IntegrationPage pages the account's integrations by kind, then creation, then id.
+type IntegrationPage struct {
+	// After is the keyset position of the previous page's last integration; AfterID "" for the
+	// first page.
+	AfterKind string
+	AfterAt   time.Time
+	AfterID   string
+	Limit     int
+}
+
+// Integrations lists a page of the tenant's integrations by kind then creation, up to p.Limit.
+func (t *Tx) Integrations(ctx context.Context, p IntegrationPage) ([]domain.Integration, error) {
+	q := `SELECT ` + integrationColumns + ` FROM integrations i`
+	args := []any{p.Limit}
+	if p.AfterID != "" {
+		q += ` WHERE (i.kind, i.created_at, i.id) > ($2, $3, $4::uuid)`
+		args = append(args, p.AfterKind, p.AfterAt, p.AfterID)
+	}
+	rows, err := t.tx.Query(ctx, q+` ORDER BY i.kind, i.created_at, i.id LIMIT $1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}

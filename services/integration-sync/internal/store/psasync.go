@@ -80,6 +80,25 @@ func (t *Tx) PSAIntegrations(ctx context.Context, kinds []string) ([]domain.Inte
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Integration, error) { return scanIntegration(r) })
 }
 
+// OrganizationSyncIntegrations lists up to limit integrations of the given kinds that link the
+// organization or have a change of it waiting, by kind then id, after the integration of
+// afterKind with id afterID (afterID "" for the first).
+func (t *Tx) OrganizationSyncIntegrations(ctx context.Context, kinds []string, organizationID, afterKind, afterID string, limit int) ([]domain.Integration, error) {
+	q := `SELECT ` + integrationColumns + ` FROM integrations i WHERE i.kind = ANY($1)
+		AND (EXISTS (SELECT 1 FROM external_organizations e WHERE e.integration_id = i.id AND e.organization_id = $2::uuid)
+			OR EXISTS (SELECT 1 FROM sync_tasks k WHERE k.integration_id = i.id AND k.organization_id = $2::uuid))`
+	args := []any{kinds, organizationID, limit}
+	if afterID != "" {
+		q += ` AND (i.kind, i.id) > ($4, $5::uuid)`
+		args = append(args, afterKind, afterID)
+	}
+	rows, err := t.tx.Query(ctx, q+` ORDER BY i.kind, i.id LIMIT $3`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list an organization's sync integrations: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Integration, error) { return scanIntegration(r) })
+}
+
 // LinkedExternal reads the company linked to an organization in an integration; false when none.
 func (t *Tx) LinkedExternal(ctx context.Context, integrationID, organizationID string, lock bool) (domain.ExternalOrganization, bool, error) {
 	q := `SELECT ` + externalColumns + ` FROM external_organizations e JOIN integrations i ON i.id = e.integration_id

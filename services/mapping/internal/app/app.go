@@ -74,20 +74,29 @@ func (s *Service) writer(ctx context.Context, accountID string, perms ...string)
 	return id, lic, nil
 }
 
-// OrganizationLinks lists an organization's links. Group visibility is the org service's rule,
-// so it is asked there, with the caller's own identity, before anything is read here.
-func (s *Service) OrganizationLinks(ctx context.Context, accountID, organizationID string) ([]domain.Link, error) {
+// OrganizationLinks pages an organization's links by integration, and returns the token of the
+// next page ("" on the last). Group visibility is the org service's rule, so it is asked there,
+// with the caller's own identity, before anything is read here.
+func (s *Service) OrganizationLinks(ctx context.Context, accountID, organizationID string, size int32, token string) ([]domain.Link, string, error) {
+	// The token is checked first, as on every list: a forged token is a 400 for anyone.
+	page, err := pagetoken.Open[string](ctx, s.pages, "organization links", size, token, accountID, organizationID)
+	if err != nil {
+		return nil, "", err
+	}
 	if _, err := identity.ForAccount(ctx, accountID, domain.PermRead); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := s.orgs.CheckVisible(ctx, accountID, organizationID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var out []domain.Link
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
 		var err error
-		out, err = tx.OrganizationLinks(ctx, organizationID)
+		out, err = tx.OrganizationLinks(ctx, organizationID, page.After, page.Size+1)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, "", err
+	}
+	return pagetoken.Next(page, out, func(l domain.Link) string { return l.IntegrationID })
 }

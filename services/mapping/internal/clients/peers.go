@@ -11,6 +11,7 @@ import (
 	integrationsyncv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/integrationsync/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/mapping/internal/domain"
 )
 
@@ -69,19 +70,26 @@ type Integrations struct {
 	Client integrationsyncv1.IntegrationDirectoryServiceClient
 }
 
-// Summaries lists an account's integrations for the grid's columns.
+// Summaries lists every integration of an account, for the grid's columns: the directory pages,
+// so this follows its pages to the last.
 func (i Integrations) Summaries(ctx context.Context, accountID string) ([]domain.Integration, error) {
-	resp, err := i.Client.ListIntegrationSummaries(self(ctx), &integrationsyncv1.ListIntegrationSummariesRequest{AccountId: accountID})
-	if err != nil {
-		return nil, unavailable("integration-sync", err)
-	}
-	out := make([]domain.Integration, 0, len(resp.GetIntegrations()))
-	for _, in := range resp.GetIntegrations() {
-		d := domain.Integration{ID: in.GetId(), Kind: in.GetKind(), DisplayName: in.GetDisplayName(), Refreshing: in.GetRefreshing()}
-		if in.GetLastRefreshTime() != nil {
-			d.LastRefresh = in.GetLastRefreshTime().AsTime()
+	var out []domain.Integration
+	req := &integrationsyncv1.ListIntegrationSummariesRequest{AccountId: accountID, PageSize: pagetoken.MaxPageSize}
+	for {
+		resp, err := i.Client.ListIntegrationSummaries(self(ctx), req)
+		if err != nil {
+			return nil, unavailable("integration-sync", err)
 		}
-		out = append(out, d)
+		for _, in := range resp.GetIntegrations() {
+			d := domain.Integration{ID: in.GetId(), Kind: in.GetKind(), DisplayName: in.GetDisplayName(), Refreshing: in.GetRefreshing()}
+			if in.GetLastRefreshTime() != nil {
+				d.LastRefresh = in.GetLastRefreshTime().AsTime()
+			}
+			out = append(out, d)
+		}
+		if resp.GetNextPageToken() == "" {
+			return out, nil
+		}
+		req.PageToken = resp.GetNextPageToken()
 	}
-	return out, nil
 }

@@ -50,11 +50,12 @@ func (m *mapping) SaveMappings(ctx context.Context, req *mappingv1.SaveMappingsR
 }
 
 func (m *mapping) ListMatchSuggestions(ctx context.Context, req *mappingv1.ListMatchSuggestionsRequest) (*mappingv1.ListMatchSuggestionsResponse, error) {
-	list, err := m.svc.Suggestions(ctx, req.GetAccountId(), req.GetIntegrationId(), req.GetOrganizationIds(), int(req.GetPerOrganization()))
+	list, next, err := m.svc.Suggestions(ctx, req.GetAccountId(), req.GetIntegrationId(), req.GetOrganizationIds(), int(req.GetPerOrganization()),
+		req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &mappingv1.ListMatchSuggestionsResponse{Suggestions: make([]*mappingv1.MatchSuggestion, 0, len(list))}
+	out := &mappingv1.ListMatchSuggestionsResponse{NextPageToken: next, Suggestions: make([]*mappingv1.MatchSuggestion, 0, len(list))}
 	for _, s := range list {
 		out.Suggestions = append(out.Suggestions, &mappingv1.MatchSuggestion{OrganizationId: s.OrganizationID, OrganizationName: s.OrganizationName,
 			ExternalOrganizationId: s.ExternalID, ExternalName: s.ExternalName, Score: s.Score, Reason: s.Reason})

@@ -23,11 +23,11 @@ type mapping struct {
 }
 
 func (m *mapping) ListOrganizationLinks(ctx context.Context, req *mappingv1.ListOrganizationLinksRequest) (*mappingv1.ListOrganizationLinksResponse, error) {
-	links, err := m.svc.OrganizationLinks(ctx, req.GetAccountId(), req.GetOrganizationId())
+	links, next, err := m.svc.OrganizationLinks(ctx, req.GetAccountId(), req.GetOrganizationId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &mappingv1.ListOrganizationLinksResponse{Links: make([]*mappingv1.Link, 0, len(links))}
+	resp := &mappingv1.ListOrganizationLinksResponse{NextPageToken: next, Links: make([]*mappingv1.Link, 0, len(links))}
 	for _, l := range links {
 		resp.Links = append(resp.Links, pbconv.Link(l))
 	}

@@ -204,16 +204,40 @@ func (t *Tx) Rows(ctx context.Context, ids []string) ([]domain.Row, error) {
 }
 
 // UnmappedNames returns the organizations the caller may see without a link in the integration
-// (only ids, when given), with their names.
-func (t *Tx) UnmappedNames(ctx context.Context, restricted bool, groups []string, integrationID string, ids []string) ([]domain.Named, error) {
-	rows, err := t.tx.Query(ctx, `SELECT o.id::text, o.name FROM organizations o
+// (only ids, when given), with their names, by name; and from, the index of the first that comes
+// after the organization named afterName with id afterID (afterID "": 0) in that order. All are
+// returned because matching weighs words by how common they are among them all.
+func (t *Tx) UnmappedNames(ctx context.Context, restricted bool, groups []string, integrationID string, ids []string,
+	afterName, afterID string) (orgs []domain.Named, from int, err error) {
+	var after any // NULL: from the first
+	if afterID != "" {
+		after = afterID
+	}
+	rows, err := t.tx.Query(ctx, `SELECT o.id::text, o.name,
+			$5::uuid IS NULL OR (lower(o.name), o.id) > (lower($6::text), $5::uuid)
+		FROM organizations o
 		WHERE `+visible("$1", "$2")+` AND (coalesce(cardinality($4::uuid[]), 0) = 0 OR o.id = ANY($4::uuid[]))
 		AND NOT EXISTS (SELECT 1 FROM links l WHERE l.organization_id = o.id AND l.integration_id = $3)
-		ORDER BY lower(o.name), o.id`, restricted, groups, integrationID, ids)
+		ORDER BY lower(o.name), o.id`, restricted, groups, integrationID, ids, after, afterName)
 	if err != nil {
-		return nil, fmt.Errorf("read unmapped organizations: %w", err)
+		return nil, 0, fmt.Errorf("read unmapped organizations: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[domain.Named])
+	from = -1
+	read := 0
+	orgs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Named, error) {
+		var n domain.Named
+		var past bool
+		err := r.Scan(&n.ID, &n.Name, &past)
+		if past && from < 0 {
+			from = read
+		}
+		read++
+		return n, err
+	})
+	if from < 0 { // none comes after: the previous page was the last
+		from = len(orgs)
+	}
+	return orgs, from, err
 }
 
 // UnlinkedExternals returns an integration's external organizations that are linked to none and

@@ -19,9 +19,16 @@ func scanLink(row pgx.CollectableRow) (domain.Link, error) {
 	return l, err
 }
 
-// OrganizationLinks returns an organization's links, by integration.
-func (t *Tx) OrganizationLinks(ctx context.Context, organizationID string) ([]domain.Link, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE organization_id = $1 ORDER BY integration_id`, organizationID)
+// OrganizationLinks returns up to limit of an organization's links, by integration, after the
+// link to afterIntegration ("" for the first).
+func (t *Tx) OrganizationLinks(ctx context.Context, organizationID, afterIntegration string, limit int) ([]domain.Link, error) {
+	q := `SELECT ` + linkColumns + ` FROM links WHERE organization_id = $1`
+	args := []any{organizationID, limit}
+	if afterIntegration != "" {
+		q += ` AND integration_id > $3::uuid`
+		args = append(args, afterIntegration)
+	}
+	rows, err := t.tx.Query(ctx, q+` ORDER BY integration_id LIMIT $2`, args...)
 	if err != nil {
 		return nil, err
 	}

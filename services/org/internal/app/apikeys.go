@@ -6,6 +6,7 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
@@ -71,18 +72,29 @@ func callerPeople(ctx context.Context, tx *store.Tx, id identity.Identity) (user
 	return "", "", nil
 }
 
-// ListAPIKeys lists the account's keys, newest first.
-func (s *Service) ListAPIKeys(ctx context.Context, accountID string) ([]domain.APIKey, error) {
-	if _, err := caller(ctx, accountID, domain.Read(domain.AreaAPIKeys)); err != nil {
-		return nil, err
+// ListAPIKeys lists the account's keys, newest first, a page at a time, and returns the token of
+// the next page ("" on the last).
+func (s *Service) ListAPIKeys(ctx context.Context, accountID string, pageSize int32, pageToken string) ([]domain.APIKey, string, error) {
+	// The token is checked first, as ListUsers does: a forged token is a 400 for anyone.
+	page, err := pagetoken.Open[store.APIKeyPosition](ctx, s.pages, "api keys", pageSize, pageToken, accountID)
+	if err != nil {
+		return nil, "", err
 	}
-	var out []domain.APIKey
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		keys, err := tx.APIKeys(ctx)
-		out = keys
+	if _, err := caller(ctx, accountID, domain.Read(domain.AreaAPIKeys)); err != nil {
+		return nil, "", err
+	}
+	var keys []domain.APIKey
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		var err error
+		keys, err = tx.APIKeys(ctx, continuing(page), page.Size+1)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, "", err
+	}
+	return pagetoken.Next(page, keys, func(k domain.APIKey) store.APIKeyPosition {
+		return store.APIKeyPosition{Created: k.Created, ID: k.ID}
+	})
 }
 
 // RevokeAPIKey revokes a key; the next request made with it is refused.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/fieldmask"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
@@ -43,18 +44,29 @@ func (s *Service) CreateRole(ctx context.Context, accountID string, r domain.Rol
 	return out, err
 }
 
-// ListRoles lists the account's roles, built-in first.
-func (s *Service) ListRoles(ctx context.Context, accountID string) ([]domain.Role, error) {
-	if _, err := caller(ctx, accountID, domain.Read(domain.AreaRoles)); err != nil {
-		return nil, err
+// ListRoles lists the account's roles, built-in first, a page at a time, and returns the token
+// of the next page ("" on the last).
+func (s *Service) ListRoles(ctx context.Context, accountID string, pageSize int32, pageToken string) ([]domain.Role, string, error) {
+	// The token is checked first, as ListUsers does: a forged token is a 400 for anyone.
+	page, err := pagetoken.Open[store.RolePosition](ctx, s.pages, "roles", pageSize, pageToken, accountID)
+	if err != nil {
+		return nil, "", err
 	}
-	var out []domain.Role
-	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		roles, err := tx.Roles(ctx)
-		out = roles
+	if _, err := caller(ctx, accountID, domain.Read(domain.AreaRoles)); err != nil {
+		return nil, "", err
+	}
+	var roles []domain.Role
+	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		var err error
+		roles, err = tx.Roles(ctx, continuing(page), page.Size+1)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, "", err
+	}
+	return pagetoken.Next(page, roles, func(r domain.Role) store.RolePosition {
+		return store.RolePosition{Builtin: r.Builtin, Name: r.Name, ID: r.ID}
+	})
 }
 
 // UpdateRole changes the name or permissions of custom role r.ID, as named in mask (as the

@@ -61,11 +61,11 @@ func (a *accessServer) CreateRole(ctx context.Context, req *orgv1.CreateRoleRequ
 }
 
 func (a *accessServer) ListRoles(ctx context.Context, req *orgv1.ListRolesRequest) (*orgv1.ListRolesResponse, error) {
-	roles, err := a.svc.ListRoles(ctx, req.GetAccountId())
+	roles, next, err := a.svc.ListRoles(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &orgv1.ListRolesResponse{Roles: pbconv.Roles(roles)}, nil
+	return &orgv1.ListRolesResponse{Roles: pbconv.Roles(roles), NextPageToken: next}, nil
 }
 
 func (a *accessServer) UpdateRole(ctx context.Context, req *orgv1.UpdateRoleRequest) (*orgv1.Role, error) {
@@ -85,11 +85,11 @@ func (a *accessServer) CreateApiKey(ctx context.Context, req *orgv1.CreateApiKey
 }
 
 func (a *accessServer) ListApiKeys(ctx context.Context, req *orgv1.ListApiKeysRequest) (*orgv1.ListApiKeysResponse, error) {
-	keys, err := a.svc.ListAPIKeys(ctx, req.GetAccountId())
+	keys, next, err := a.svc.ListAPIKeys(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &orgv1.ListApiKeysResponse{ApiKeys: pbconv.APIKeys(keys)}, nil
+	return &orgv1.ListApiKeysResponse{ApiKeys: pbconv.APIKeys(keys), NextPageToken: next}, nil
 }
 
 func (a *accessServer) RevokeApiKey(ctx context.Context, req *orgv1.RevokeApiKeyRequest) (*orgv1.ApiKey, error) {

@@ -114,11 +114,11 @@ func (s *organizations) CreateOrganizationType(ctx context.Context, req *orgv1.C
 }
 
 func (s *organizations) ListOrganizationTypes(ctx context.Context, req *orgv1.ListOrganizationTypesRequest) (*orgv1.ListOrganizationTypesResponse, error) {
-	ts, err := s.svc.ListOrganizationTypes(ctx, req.GetAccountId())
+	ts, next, err := s.svc.ListOrganizationTypes(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &orgv1.ListOrganizationTypesResponse{OrganizationTypes: pbconv.OrganizationTypes(ts)}, nil
+	return &orgv1.ListOrganizationTypesResponse{OrganizationTypes: pbconv.OrganizationTypes(ts), NextPageToken: next}, nil
 }
 
 func (s *organizations) CreateOrganizationStatus(ctx context.Context, req *orgv1.CreateOrganizationStatusRequest) (*orgv1.OrganizationStatus, error) {
@@ -130,11 +130,11 @@ func (s *organizations) CreateOrganizationStatus(ctx context.Context, req *orgv1
 }
 
 func (s *organizations) ListOrganizationStatuses(ctx context.Context, req *orgv1.ListOrganizationStatusesRequest) (*orgv1.ListOrganizationStatusesResponse, error) {
-	ss, err := s.svc.ListOrganizationStatuses(ctx, req.GetAccountId())
+	ss, next, err := s.svc.ListOrganizationStatuses(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &orgv1.ListOrganizationStatusesResponse{OrganizationStatuses: pbconv.OrganizationStatuses(ss)}, nil
+	return &orgv1.ListOrganizationStatusesResponse{OrganizationStatuses: pbconv.OrganizationStatuses(ss), NextPageToken: next}, nil
 }
 
 func (s *organizations) CreateGroup(ctx context.Context, req *orgv1.CreateGroupRequest) (*orgv1.Group, error) {
@@ -146,11 +146,11 @@ func (s *organizations) CreateGroup(ctx context.Context, req *orgv1.CreateGroupR
 }
 
 func (s *organizations) ListGroups(ctx context.Context, req *orgv1.ListGroupsRequest) (*orgv1.ListGroupsResponse, error) {
-	gs, err := s.svc.ListGroups(ctx, req.GetAccountId(), req.GetIncludeArchived())
+	gs, next, err := s.svc.ListGroups(ctx, req.GetAccountId(), req.GetIncludeArchived(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &orgv1.ListGroupsResponse{Groups: pbconv.Groups(gs)}, nil
+	return &orgv1.ListGroupsResponse{Groups: pbconv.Groups(gs), NextPageToken: next}, nil
 }
 
 func (s *organizations) UpdateGroup(ctx context.Context, req *orgv1.UpdateGroupRequest) (*orgv1.Group, error) {

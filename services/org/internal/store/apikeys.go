@@ -57,9 +57,23 @@ func (t *Tx) InsertAPIKey(ctx context.Context, accountID string, k domain.APIKey
 	return out, nil
 }
 
-// APIKeys lists the account's keys, newest first.
-func (t *Tx) APIKeys(ctx context.Context) ([]domain.APIKey, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at DESC, id`)
+// APIKeyPosition is a key's place in the newest-first list: by creation time, then id, both
+// descending.
+type APIKeyPosition struct {
+	Created time.Time `json:"t"`
+	ID      string    `json:"i"`
+}
+
+// APIKeys reads up to limit of the account's keys, newest first, after the position after (nil:
+// from the start).
+func (t *Tx) APIKeys(ctx context.Context, after *APIKeyPosition, limit int) ([]domain.APIKey, error) {
+	// The id descends with the time, so that one row comparison continues the order.
+	cond, args := "true", []any{limit}
+	if after != nil {
+		cond = `(created_at, id) < ($2, $3::uuid)`
+		args = append(args, after.Created, after.ID)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT $1`, args...)
 	if err != nil {
 		return nil, err
 	}

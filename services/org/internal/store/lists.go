@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,8 +27,29 @@ func (t *Tx) insertListEntry(ctx context.Context, table, accountID, name string)
 	return id, err
 }
 
-func (t *Tx) listEntries(ctx context.Context, table string) ([][2]string, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id::text, name FROM `+table+` ORDER BY name`)
+// NamePosition is an item's place in a list by name, then id (names of groups, types and
+// statuses are unique, but only within an account, and the order must be total).
+type NamePosition struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+// afterName is the keyset condition of a page of a list by name then id: nothing before the first
+// page, and only when the page continues does the query carry a comparison, so the plain first
+// page keeps its plain plan. args are the query's arguments so far; the condition's come after.
+func afterName(after *NamePosition, args []any) (string, []any) {
+	if after == nil {
+		return "true", args
+	}
+	n := len(args)
+	return fmt.Sprintf("(name, id) > ($%d, $%d::uuid)", n+1, n+2), append(args, after.Name, after.ID)
+}
+
+// listEntries reads up to limit entries of table by name then id, after the position after (nil:
+// from the start).
+func (t *Tx) listEntries(ctx context.Context, table string, after *NamePosition, limit int) ([][2]string, error) {
+	cond, args := afterName(after, []any{limit})
+	rows, err := t.tx.Query(ctx, `SELECT id::text, name FROM `+table+` WHERE `+cond+` ORDER BY name, id LIMIT $1`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +64,10 @@ func (t *Tx) InsertType(ctx context.Context, accountID, name string) (string, er
 	return t.insertListEntry(ctx, typesTable, accountID, name)
 }
 
-// Types lists the account's organization types by name.
-func (t *Tx) Types(ctx context.Context) ([]domain.Type, error) {
-	entries, err := t.listEntries(ctx, typesTable)
+// Types reads up to limit of the account's organization types by name then id, after the
+// position after (nil: from the start).
+func (t *Tx) Types(ctx context.Context, after *NamePosition, limit int) ([]domain.Type, error) {
+	entries, err := t.listEntries(ctx, typesTable, after, limit)
 	out := make([]domain.Type, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, domain.Type{ID: e[0], Name: e[1]})
@@ -57,9 +80,10 @@ func (t *Tx) InsertStatus(ctx context.Context, accountID, name string) (string, 
 	return t.insertListEntry(ctx, statusesTable, accountID, name)
 }
 
-// Statuses lists the account's organization statuses by name.
-func (t *Tx) Statuses(ctx context.Context) ([]domain.Status, error) {
-	entries, err := t.listEntries(ctx, statusesTable)
+// Statuses reads up to limit of the account's organization statuses by name then id, after the
+// position after (nil: from the start).
+func (t *Tx) Statuses(ctx context.Context, after *NamePosition, limit int) ([]domain.Status, error) {
+	entries, err := t.listEntries(ctx, statusesTable, after, limit)
 	out := make([]domain.Status, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, domain.Status{ID: e[0], Name: e[1]})
@@ -93,9 +117,12 @@ func (t *Tx) InsertGroup(ctx context.Context, accountID string, g domain.Group) 
 	return out, nil
 }
 
-// Groups lists the groups by name, the archived ones too when archived.
-func (t *Tx) Groups(ctx context.Context, archived bool) ([]domain.Group, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id::text, name, color, archived FROM groups WHERE $1 OR NOT archived ORDER BY name`, archived)
+// Groups reads up to limit groups by name then id, the archived ones too when archived, after
+// the position after (nil: from the start).
+func (t *Tx) Groups(ctx context.Context, archived bool, after *NamePosition, limit int) ([]domain.Group, error) {
+	cond, args := afterName(after, []any{archived, limit})
+	rows, err := t.tx.Query(ctx, `SELECT id::text, name, color, archived FROM groups
+			WHERE ($1 OR NOT archived) AND `+cond+` ORDER BY name, id LIMIT $2`, args...)
 	if err != nil {
 		return nil, err
 	}

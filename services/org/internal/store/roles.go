@@ -70,10 +70,26 @@ func (t *Tx) InsertRole(ctx context.Context, accountID string, r domain.Role) (d
 	return out, roleErr(err)
 }
 
-// Roles lists the account's roles, built-in first.
-func (t *Tx) Roles(ctx context.Context) ([]domain.Role, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id::text, name, builtin, permissions FROM roles
-			ORDER BY builtin = 0, builtin, lower(name)`)
+// RolePosition is a role's place in the list: built-in ones first in their fixed order, then
+// custom ones by name regardless of case, then id.
+type RolePosition struct {
+	Builtin domain.BuiltinRole `json:"b"`
+	Name    string             `json:"n"`
+	ID      string             `json:"i"`
+}
+
+// Roles reads up to limit of the account's roles, built-in first, after the position after (nil:
+// from the start).
+func (t *Tx) Roles(ctx context.Context, after *RolePosition, limit int) ([]domain.Role, error) {
+	// The comparison spells each key as ORDER BY does (lower() of both sides under the same
+	// collation), so a page continues exactly where the order says the last one ended.
+	cond, args := "true", []any{limit}
+	if after != nil {
+		cond = `(builtin = 0, builtin, lower(name), id) > ($2::smallint = 0, $2::smallint, lower($3::text), $4::uuid)`
+		args = append(args, int16(after.Builtin), after.Name, after.ID)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT id::text, name, builtin, permissions FROM roles WHERE `+cond+`
+			ORDER BY builtin = 0, builtin, lower(name), id LIMIT $1`, args...)
 	if err != nil {
 		return nil, err
 	}
