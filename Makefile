@@ -21,7 +21,8 @@ LDFLAGS    := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).revision=$(
               -X $(VERSION_PKG).modified=$(MODIFIED) -X $(VERSION_PKG).buildTime=$(BUILD_TIME)
 # The service binaries `make binaries` builds into bin/, by their cmd folders.
 COMMANDS   := services/org/cmd/org services/mapping/cmd/mapping services/integration-sync/cmd/integration-sync \
-              services/notification/cmd/notification services/billing/cmd/billing services/gateway/cmd/gateway
+              services/notification/cmd/notification services/billing/cmd/billing services/gateway/cmd/gateway \
+              deploy/devstack/cmd/orgplane-events
 # Packages of every workspace module, for one go vet / go test run.
 PACKAGES   = $(shell $(GO) list -m -f '{{.Dir}}/...')
 

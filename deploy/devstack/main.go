@@ -298,10 +298,12 @@ func run(ctx context.Context, stopSignals func(), o options) error {
 	if err != nil {
 		return err
 	}
-	tel, err := observability.Setup(ctx, "orgplane-devstack", version.Get().Version, os.Getenv("ORGPLANE_OTLP_ENDPOINT"))
+	// Export follows the standard OTEL_* variables (docs/observability.md).
+	tel, err := observability.Setup(ctx, "orgplane-devstack", version.Get().Version)
 	if err != nil {
 		return err
 	}
+	log.Info("telemetry", "traces_exporter", tel.TracesExporter, "metrics_exporter", tel.MetricsExporter)
 	if err := platform.RecordBuildInfo(otel.GetMeterProvider()); err != nil {
 		return err
 	}

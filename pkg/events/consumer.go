@@ -111,6 +111,7 @@ type Consumer struct {
 	byAction map[string]Handler // "<entity>.<action>"
 	rejected metric.Int64Counter
 	dead     metric.Int64Counter
+	consumed metric.Int64Counter
 }
 
 // NewConsumer checks spec and returns its consumer; Run provisions and runs it.
@@ -155,6 +156,11 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, log *slog.Logger, s
 	if err != nil {
 		return nil, err
 	}
+	c.consumed, err = otel.Meter("orgplane/events").Int64Counter("orgplane.events.consumed", metric.WithUnit("{event}"),
+		metric.WithDescription("Deliveries a consumer settled, by outcome: ok, retried (a failed attempt tried again), rejected, dead_lettered."))
+	if err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -180,6 +186,11 @@ func provisionLevel(waiting time.Duration, saidOnce bool) slog.Level {
 // Run provisions the durable consumer and applies events until ctx ends. Provisioning is retried
 // while NATS is unreachable.
 func (c *Consumer) Run(ctx context.Context) error {
+	stopMetrics, err := c.observe()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	var cons jetstream.Consumer
 	started, waited := time.Now(), false
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
@@ -288,7 +299,13 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	ctx = otel.GetTextMapPropagator().Extract(ctx, carrier)
 	ctx, span := otel.Tracer("orgplane/events").Start(ctx, "consume "+d.Subject,
-		trace.WithSpanKind(trace.SpanKindConsumer))
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", d.Subject),
+			attribute.String("messaging.consumer.group.name", c.spec.Durable),
+			attribute.String("messaging.message.id", d.EventID),
+			attribute.Int64("orgplane.event.attempt", int64(d.Attempt))))
 	defer span.End()
 
 	// A failed event is retried here, not handed back to JetStream: the account's next events
@@ -320,12 +337,14 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 				// The effect is committed; a redelivery will find the mark.
 				c.log.Warn("ack failed", "event_id", d.EventID, "error", err)
 			}
+			c.consumed.Add(ctx, 1, c.outcome(OutcomeOK))
 			return
 		}
 		span.RecordError(err)
 		if ctx.Err() != nil {
 			return // shutting down: unacknowledged, so it is delivered again after the restart
 		}
+		c.consumed.Add(ctx, 1, c.outcome(OutcomeRetried))
 		delay := min(time.Duration(attempt)*c.spec.RetryBackoff, c.spec.MaxRetryBackoff)
 		c.log.Warn("event handling failed; will retry", "subject", d.Subject, "event_id", d.EventID, "attempt", attempt, "retry_in", delay, "error", err)
 		c.wait(ctx, msg, delay)
@@ -349,6 +368,11 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery
 		c.wait(ctx, msg, backoff)
 	}
 	c.dead.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.spec.Durable), attribute.String("reason", reason)))
+	outcome := OutcomeRejected
+	if reason == "permanent" {
+		outcome = OutcomeDeadLettered
+	}
+	c.consumed.Add(ctx, 1, c.outcome(outcome))
 	c.log.Error("event set aside in the dead-letter stream", "subject", d.Subject, "event_id", d.EventID,
 		"dead_letter_subject", dl.Subject, "reason", reason)
 	_ = msg.Term()

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Relay publishes a service's outbox to JetStream. It deletes a row only after JetStream has
@@ -25,6 +33,14 @@ type Relay struct {
 	log    *slog.Logger
 	schema string
 	lockID int64
+
+	// Service labels the relay's metrics (the service label of the orgplane_outbox_* series);
+	// NewRelay derives it from the schema, which is the service's name with - as _.
+	Service string
+	// published and failed count events JetStream acknowledged and publishes that failed;
+	// Observe makes them real, until then they count nothing.
+	published, failed metric.Int64Counter
+	labels            metric.MeasurementOption
 
 	// BatchSize is how many events one pass publishes (asynchronously) before acknowledging.
 	BatchSize int
@@ -39,9 +55,14 @@ type Relay struct {
 func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, schema string) *Relay {
 	h := fnv.New64a()
 	h.Write([]byte("orgplane-relay:" + schema))
+	noop := metricnoop.Int64Counter{}
 	return &Relay{
 		pool: pool, js: js, log: log, schema: schema,
 		lockID:       int64(h.Sum64() >> 1),
+		Service:      strings.ReplaceAll(schema, "_", "-"),
+		published:    noop,
+		failed:       noop,
+		labels:       metric.WithAttributes(),
 		BatchSize:    2000,
 		PollInterval: time.Second,
 		AckTimeout:   10 * time.Second,
@@ -132,11 +153,13 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	type pending struct {
-		seq int64
-		ack jetstream.PubAckFuture
+		seq  int64
+		ack  jetstream.PubAckFuture
+		span trace.Span
 	}
 	var batch []pending
 	var pubErr error
+	tracer := otel.Tracer("orgplane/events")
 	for rows.Next() {
 		var (
 			seq                         int64
@@ -149,23 +172,51 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		}
 		msg := nats.NewMsg(publishSubject(subject, accountID))
 		msg.Data = payload
-		var trace map[string]string
-		if err := json.Unmarshal(headers, &trace); err == nil {
-			for k, v := range trace {
+		var stored map[string]string
+		if err := json.Unmarshal(headers, &stored); err == nil {
+			for k, v := range stored {
 				msg.Header.Set(k, v)
 			}
 		}
 		if accountID != "" {
 			msg.Header.Set(HeaderAccountID, accountID)
 		}
+		// The publish is a child of the request that wrote the row (its trace context is in the
+		// stored headers), and the message carries the publish span's own context, so each
+		// consumer's span hangs below it: request, commit, publish, consume in one trace.
+		_, span := tracer.Start(otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(stored)), "publish "+msg.Subject,
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+				attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.destination.name", msg.Subject),
+				attribute.String("messaging.message.id", eventID)))
+		carrier := propagation.MapCarrier{}
+		otel.GetTextMapPropagator().Inject(trace.ContextWithSpan(ctx, span), carrier)
+		for k, v := range carrier {
+			msg.Header.Set(k, v)
+		}
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(eventID))
 		if err != nil {
 			pubErr = fmt.Errorf("publish %s: %w", subject, err)
+			endSpan(span, pubErr)
+			r.failed.Add(ctx, 1, r.labels)
 			break
 		}
-		batch = append(batch, pending{seq: seq, ack: f})
+		batch = append(batch, pending{seq: seq, ack: f, span: span})
 	}
 	rows.Close()
+	// Whatever is not acknowledged below failed in this pass; its span ends with the reason.
+	settled := 0
+	defer func() {
+		if unsettled := batch[settled:]; len(unsettled) > 0 {
+			for _, p := range unsettled {
+				endSpan(p.span, cmp.Or(pubErr, errors.New("not acknowledged")))
+			}
+			if ctx.Err() == nil { // a shutdown interrupting a pass is no failure to alert on
+				r.failed.Add(ctx, int64(len(unsettled)), r.labels)
+			}
+		}
+	}()
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
@@ -180,6 +231,8 @@ wait:
 		select {
 		case <-p.ack.Ok():
 			done = append(done, p.seq)
+			endSpan(p.span, nil)
+			settled++
 		case err := <-p.ack.Err():
 			pubErr = errors.Join(pubErr, err)
 			break wait
@@ -197,8 +250,19 @@ wait:
 		if err := tx.Commit(ctx); err != nil {
 			return 0, err
 		}
+		// Counted once the rows are gone: a pass that fails to delete republishes them, and
+		// JetStream drops the duplicates.
+		r.published.Add(ctx, int64(len(done)), r.labels)
 	}
 	return len(done), pubErr
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 func sleep(ctx context.Context, d time.Duration) {

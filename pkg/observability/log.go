@@ -1,6 +1,6 @@
 // Package observability sets up what every process reports: logs that carry trace ids (text for
-// a person at a terminal, JSON for a log pipeline), OpenTelemetry traces (exported over OTLP when
-// an endpoint is configured) and metrics served in Prometheus format.
+// a person at a terminal, JSON for a log pipeline), OpenTelemetry traces and metrics (exported as
+// the standard OTEL_* variables say) and metrics served in Prometheus format.
 package observability
 
 import (

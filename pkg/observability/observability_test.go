@@ -18,7 +18,7 @@ import (
 
 func TestLogsCarryTraceIDsAndMetricsAreServed(t *testing.T) {
 	ctx := context.Background()
-	tel, err := observability.Setup(ctx, "orgplane-test", "dev", "")
+	tel, err := observability.Setup(ctx, "orgplane-test", "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestLogFormatFollowsTheDestinationAndTheEnvironment(t *testing.T) {
 
 func TestTextLogsCarryTraceIDs(t *testing.T) {
 	ctx := context.Background()
-	tel, err := observability.Setup(ctx, "orgplane-test", "dev", "")
+	tel, err := observability.Setup(ctx, "orgplane-test", "dev")
 	if err != nil {
 		t.Fatal(err)
 	}

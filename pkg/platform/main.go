@@ -61,8 +61,8 @@ type Config struct {
 	NatsCertFile     string `conf:"env:NATS_CERT_FILE,help:PEM client certificate for a NATS server that verifies clients"`
 	NatsKeyFile      string `conf:"env:NATS_KEY_FILE,help:PEM private key of NATS_CERT_FILE"`
 
-	OTLPEndpoint string `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics such as http://otel-collector:4317; empty keeps them in-process"`
-	LogLevel     string `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
+	// Traces and metrics are exported as the standard OTEL_* variables say (docs/observability.md).
+	LogLevel string `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
 
 // Main is a service binary's whole main: parse configuration, then migrate or serve until ctx
@@ -142,29 +142,209 @@ func ParseServiceConfig(cfg any) error {
 	return nil
 }
 
+// The forms of conf's errors (ardanlabs/conf v3), each naming a Go field.
 var (
-	requiredMissing = regexp.MustCompile(`required field ([A-Za-z0-9]+) is missing value`)
-	badValue        = regexp.MustCompile(`conf: error assigning to field ([A-Za-z0-9]+): (.*?)(\. details: .*)?$`)
+	requiredMissing = regexp.MustCompile(`^required field (\w+) is missing value$`)
+	zeroValue       = regexp.MustCompile(`^field (\w+) is set to zero value$`)
+	badValue        = regexp.MustCompile(`(?s)^conf: error assigning to field (\w+): converting '(.*)' to type \S+\. details: (.*)$`)
+	badFlagSyntax   = regexp.MustCompile(`^bad flag syntax: (.*)$`)
 )
 
-// explainConfigError rewrites conf's errors, which name Go fields ("required field DatabaseURL
-// is missing value"), to name the environment variable a person sets.
+// explainConfigError rewrites conf's errors, which name Go fields and types ("required field
+// DatabaseURL is missing value", "error assigning to field TrialLimit: converting 'many' to type
+// int32"), to name what a person sets: the environment variable, or the flag when the bad value
+// came from one, and the kind of value wanted. A masked setting's value is not repeated.
 func explainConfigError(err error, cfg any) error {
-	vars := EnvNames(cfg)
-	name := func(field string) string {
-		if v, ok := vars[field]; ok {
-			return v
-		}
-		return field
-	}
+	settings := settingsOf(cfg)
 	msg := strings.TrimPrefix(err.Error(), "parsing config: ")
 	if m := requiredMissing.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s is required", name(m[1]))
+		s := settings.of(m[1])
+		return fmt.Errorf("%s is required (or the --%s flag)", s.env, s.flag)
+	}
+	if m := zeroValue.FindStringSubmatch(msg); m != nil {
+		s := settings.of(m[1])
+		return fmt.Errorf("%s must not be empty or zero (or the --%s flag)", s.env, s.flag)
 	}
 	if m := badValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s: %s", name(m[1]), m[2])
+		s := settings.of(m[1])
+		return fmt.Errorf("%s: want %s", s.given(m[2]), wantedValue(s.typ, m[3]))
+	}
+	if m := badFlagSyntax.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("malformed flag %q: write --name=value or --name value", m[1])
 	}
 	return errors.New(msg)
+}
+
+// setting is one configuration field as a person sets it.
+type setting struct {
+	env, flag string
+	masked    bool
+	typ       reflect.Type
+}
+
+type settingsByField map[string]setting
+
+// of returns a field's setting; a field it does not know (none should) is named the way conf
+// derives names, never by its Go name.
+func (m settingsByField) of(field string) setting {
+	if s, ok := m[field]; ok {
+		return s
+	}
+	words := confWords(field)
+	return setting{env: EnvPrefix + "_" + strings.ToUpper(strings.Join(words, "_")),
+		flag: strings.ToLower(strings.Join(words, "-")), masked: true}
+}
+
+// given names where a bad value came from: the variable holding it, else the flag that gave it
+// (conf reads the variable first, then the flags over it), else the field's default.
+func (s setting) given(value string) string {
+	shown := fmt.Sprintf("%q", value)
+	if s.masked {
+		shown = "(masked)"
+	}
+	if v, ok := os.LookupEnv(s.env); ok && v == value {
+		return s.env + "=" + shown
+	}
+	for _, a := range os.Args[1:] {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == s.flag {
+			return "--" + s.flag + " " + shown
+		}
+	}
+	return "the default of " + s.env + ", " + shown
+}
+
+// settingsOf reads each conf-tagged field's variable and flag as conf derives them: env: and
+// flag: tags, else the Go name split into words (DatabaseURL: DATABASE_URL, --database-url),
+// under the names of the structs it is nested in.
+func settingsOf(cfg any) settingsByField {
+	out := settingsByField{}
+	var walk func(t reflect.Type, prefix []string)
+	walk = func(t reflect.Type, prefix []string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for f := range t.Fields() {
+			tag := f.Tag.Get("conf")
+			if !f.IsExported() || tag == "-" {
+				continue
+			}
+			key := append(slices.Clone(prefix), confWords(f.Name)...)
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshalerType) {
+				if f.Anonymous {
+					walk(ft, prefix)
+				} else {
+					walk(ft, key)
+				}
+				continue
+			}
+			s := setting{env: strings.Join(key, "_"), flag: strings.Join(key, "-"), typ: f.Type}
+			for opt := range strings.SplitSeq(tag, ",") {
+				k, v, _ := strings.Cut(opt, ":")
+				switch strings.TrimSpace(k) {
+				case "env":
+					s.env = strings.TrimSpace(v)
+				case "flag":
+					s.flag = strings.TrimSpace(v)
+				case "mask":
+					s.masked = true
+				}
+			}
+			s.env = EnvPrefix + "_" + strings.ToUpper(s.env)
+			s.flag = strings.ToLower(s.flag)
+			out[f.Name] = s
+		}
+	}
+	walk(reflect.TypeOf(cfg), nil)
+	return out
+}
+
+var textUnmarshalerType = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+
+// confWords splits a Go name into words as conf does for variable and flag names: at each
+// change between lower case, upper case and digits, an upper-case run keeping its last letter
+// for the next word (NatsNKeySeedFile: Nats N Key Seed File; TLSCAFile: TLSCA File).
+func confWords(name string) []string {
+	class := func(r rune) int { // Go names of settings are ASCII
+		switch {
+		case 'a' <= r && r <= 'z':
+			return 0
+		case 'A' <= r && r <= 'Z':
+			return 1
+		case '0' <= r && r <= '9':
+			return 2
+		}
+		return 3
+	}
+	runes := []rune(name)
+	if len(runes) < 2 {
+		return []string{name}
+	}
+	var out []string
+	last, start := class(runes[0]), 0
+	for i, r := range runes {
+		c := class(r)
+		if c != last {
+			if last == 1 && c != 2 {
+				if i-start > 1 {
+					out = append(out, string(runes[start:i-1]))
+					start = i - 1
+				}
+			} else {
+				out = append(out, string(runes[start:i]))
+				start = i
+			}
+		}
+		if i == len(runes)-1 {
+			out = append(out, string(runes[start:]))
+		}
+		last = c
+	}
+	return out
+}
+
+// wantedValue says in a person's words what a setting of type t takes; details is the parser's
+// own complaint, kept only for types this does not know.
+func wantedValue(t reflect.Type, details string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.PkgPath() == "time" && t.Name() == "Duration" {
+		return "a duration such as 30s, 5m or 1h30m"
+	}
+	if t.PkgPath() != "" && t.Kind() != reflect.Slice && t.Kind() != reflect.Map {
+		return "a valid value (" + details + ")"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Int8, reflect.Int16, reflect.Int32:
+		limit := int64(1) << (t.Bits() - 1)
+		return fmt.Sprintf("a whole number from %d to %d", -limit, limit-1)
+	case reflect.Uint, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return fmt.Sprintf("a whole number from 0 to %d", uint64(1)<<t.Bits()-1)
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "values separated by semicolons, each " + wantedValue(t.Elem(), details)
+	case reflect.Map:
+		return "key:value pairs separated by semicolons, each key " + wantedValue(t.Key(), details) +
+			" and each value " + wantedValue(t.Elem(), details)
+	}
+	return "a valid value (" + details + ")"
 }
 
 // EnvNames maps each field of a conf-tagged struct (by Go name) to its environment variable.
@@ -252,10 +432,11 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tel, err := observability.Setup(ctx, "orgplane-"+s.Name, cfg.Version.Build, cfg.OTLPEndpoint)
+	tel, err := observability.Setup(ctx, "orgplane-"+s.Name, cfg.Version.Build)
 	if err != nil {
 		return err
 	}
+	log.Info("telemetry", "service", s.Name, "traces_exporter", tel.TracesExporter, "metrics_exporter", tel.MetricsExporter)
 	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
 
 	if cfg.MigrateOnStart {

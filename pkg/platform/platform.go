@@ -161,6 +161,11 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	if err := postgres.CheckServerVersion(ctx, pool); err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	stopPoolMetrics, err := postgres.ObservePool(pool, s.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	defer stopPoolMetrics()
 
 	nc, js, err := events.Connect(o.NATS, s.Name, log)
 	if err != nil {
@@ -250,6 +255,14 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 		consumers: parts.Consumers, peers: peers, log: log}
 	g.Go(func() error { ready.run(gctx, deps.check); return nil })
 	relay := events.NewRelay(pool, js, log, o.DB.Schema)
+	relay.Service = s.Name
+	// Observed from the start, not from when the relay first runs: the backlog matters most
+	// while NATS is unreachable and the relay waits for its streams.
+	stopOutboxMetrics, err := relay.Observe()
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	defer stopOutboxMetrics()
 	g.Go(func() error {
 		if len(streams) > 0 {
 			if !provision(wctx, js, log, streams) {

@@ -11,6 +11,9 @@ import (
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Config says where a service's data lives.
@@ -72,4 +75,51 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to postgres (%s): %w", pc.ConnConfig.Host, err)
 	}
 	return pool, nil
+}
+
+// ObservePool exports pool's use, labelled service, until stop is called:
+// orgplane_db_pool_acquired_connections, _idle_connections and _max_connections, and the
+// counters orgplane_db_pool_empty_acquires_total (acquires that found no idle connection and
+// waited) and orgplane_db_pool_acquire_wait_seconds_total (the time they waited). A pool whose
+// acquired connections stay at its max, with the wait growing, is too small or held too long.
+func ObservePool(pool *pgxpool.Pool, service string) (stop func(), err error) {
+	m := otel.Meter("orgplane/postgres")
+	gauge := func(name, desc string) metric.Int64ObservableGauge {
+		if err != nil {
+			return nil
+		}
+		var g metric.Int64ObservableGauge
+		g, err = m.Int64ObservableGauge(name, metric.WithUnit("{connection}"), metric.WithDescription(desc))
+		return g
+	}
+	acquired := gauge("orgplane.db.pool.acquired_connections", "Connections of the pool in use.")
+	idle := gauge("orgplane.db.pool.idle_connections", "Connections of the pool open and idle.")
+	maxConns := gauge("orgplane.db.pool.max_connections", "The most connections the pool opens.")
+	if err != nil {
+		return nil, err
+	}
+	empty, err := m.Int64ObservableCounter("orgplane.db.pool.empty_acquires", metric.WithUnit("{acquire}"),
+		metric.WithDescription("Acquires that found no idle connection and had to wait for one."))
+	if err != nil {
+		return nil, err
+	}
+	wait, err := m.Float64ObservableCounter("orgplane.db.pool.acquire_wait", metric.WithUnit("s"),
+		metric.WithDescription("Time acquires spent waiting for a connection."))
+	if err != nil {
+		return nil, err
+	}
+	labels := metric.WithAttributes(attribute.String("service", service))
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := pool.Stat()
+		o.ObserveInt64(acquired, int64(st.AcquiredConns()), labels)
+		o.ObserveInt64(idle, int64(st.IdleConns()), labels)
+		o.ObserveInt64(maxConns, int64(st.MaxConns()), labels)
+		o.ObserveInt64(empty, st.EmptyAcquireCount(), labels)
+		o.ObserveFloat64(wait, st.EmptyAcquireWaitTime().Seconds(), labels)
+		return nil
+	}, acquired, idle, maxConns, empty, wait)
+	if err != nil {
+		return nil, fmt.Errorf("pool metrics: %w", err)
+	}
+	return func() { _ = reg.Unregister() }, nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orgplane/orgplane/deploy/devkit/mailsink"
@@ -86,6 +87,9 @@ type Stack struct {
 	NATSAdminCreds string
 	NATSCreds      map[string]string
 	NATSAuth       *natsserver.Auth
+	// NATSServer is the embedded broker; a test stops it for an outage and starts another with
+	// natsserver.Start on the same port, NATSDir and NATSAuth.
+	NATSServer *server.Server
 	// Mail is the sink every email goes to (nil when Options.SMTPAddr sends elsewhere); SMTPAddr
 	// is where the notification service sends.
 	Mail     *mailsink.Sink
@@ -123,7 +127,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	st := &Stack{NATSURL: ns.ClientURL(), ServiceAddrs: map[string]string{}, NATSDir: o.NATSDir, NATSAdminCreds: admin, NATSCreds: creds,
-		NATSAuth: auth}
+		NATSAuth: auth, NATSServer: ns}
 
 	// Every listener is opened before anything serves, so a port clash fails Start cleanly.
 	var listeners []net.Listener

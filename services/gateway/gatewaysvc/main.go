@@ -33,7 +33,6 @@ type EnvConfig struct {
 	TLSCertFile       string   `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
 	TLSKeyFile        string   `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
 	TLSServerName     string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
-	OTLPEndpoint      string   `conf:"env:OTLP_ENDPOINT,help:OTLP/gRPC endpoint URL for traces and metrics; empty keeps them in-process"`
 	LogLevel          string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
 
@@ -78,10 +77,24 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 		}
 		throttle.TrustedProxies = append(throttle.TrustedProxies, p)
 	}
-	tel, err := observability.Setup(ctx, "orgplane-gateway", cfg.Version.Build, cfg.OTLPEndpoint)
+	// New refuses these in its own words ("operator token", "CORS origin"); a person reads the
+	// variable they set.
+	if len(cfg.OperatorToken) < MinOperatorTokenLen {
+		return fmt.Errorf("ORGPLANE_OPERATOR_TOKEN: need at least %d characters", MinOperatorTokenLen)
+	}
+	for _, o := range cfg.CORSOrigins {
+		if o = strings.TrimSpace(o); o != "" {
+			if _, err := exactOrigin(o); err != nil {
+				return fmt.Errorf("ORGPLANE_CORS_ORIGINS: %q: %w", o, err)
+			}
+		}
+	}
+	// Export follows the standard OTEL_* variables (docs/observability.md).
+	tel, err := observability.Setup(ctx, "orgplane-gateway", cfg.Version.Build)
 	if err != nil {
 		return err
 	}
+	log.Info("telemetry", "traces_exporter", tel.TracesExporter, "metrics_exporter", tel.MetricsExporter)
 	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
 	upstreamTLS := rpc.ClientTLS{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile,
 		ServerName: cfg.TLSServerName}

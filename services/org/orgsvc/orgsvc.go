@@ -21,6 +21,12 @@ import (
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
+// Settings are the org service's own configuration, read like the platform's from ORGPLANE_*
+// variables or --flags (see `org --help`).
+type Settings struct {
+	LicenseMetricsAccounts int `conf:"env:LICENSE_METRICS_ACCOUNTS,default:50,help:how many accounts nearest their license limit the orgplane_license_*_organizations metrics report (one series each)"`
+}
+
 // Option adjusts the service for composition and tests.
 type Option func(*options)
 
@@ -35,8 +41,10 @@ func Spec(opts ...Option) platform.Spec {
 	for _, f := range opts {
 		f(&o)
 	}
+	settings := &Settings{}
 	return platform.Spec{
 		Name:             "org",
+		Config:           settings,
 		DefaultGRPCAddr:  ":9101",
 		DefaultAdminAddr: ":9201",
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
@@ -54,7 +62,8 @@ func Spec(opts ...Option) platform.Spec {
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			// The org service's clock ages page tokens too, so tests can expire them.
 			pages := pagetoken.FromKeyring(d.Keys, "org page tokens").WithClock(o.clock)
-			svc := app.New(store.New(d.Pool), o.clock, pages)
+			st := store.New(d.Pool)
+			svc := app.New(st, o.clock, pages)
 			grpcapi.RegisterAccounts(d.Server, svc)
 			grpcapi.RegisterAccess(d.Server, svc)
 			grpcapi.RegisterAuth(d.Server, svc)
@@ -62,7 +71,8 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.RegisterReviews(d.Server, svc)
 			grpcapi.RegisterLicenses(d.Server, svc)
 			grpcapi.RegisterSync(d.Server, svc)
-			return platform.Parts{Consumers: consumers(svc)}, nil
+			return platform.Parts{Consumers: consumers(svc),
+				Workers: []platform.Worker{licenseMetrics(st, settings.LicenseMetricsAccounts, d.Log)}}, nil
 		},
 	}
 }
