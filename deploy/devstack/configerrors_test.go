@@ -111,6 +111,22 @@ func TestEveryBinarysConfigErrorsNameTheVariableOrFlag(t *testing.T) {
 			if _, code, done := platform.LoadConfig(name, &level, &usage, fresh()); !done || code != 0 {
 				t.Fatalf("--help: done %v, exit code %d", done, code)
 			}
+			// A flag is its variable's name, lower case with dashes: a person who read one in the
+			// docs finds the other without a table (conf derives flags from Go field names, which
+			// drift from the variables unless a flag: tag says otherwise).
+			// --help lists the flags, then the variables: each variable's flag must be there.
+			help := usage.String()
+			options, environment, ok := strings.Cut(help, "ENVIRONMENT")
+			envs := regexp.MustCompile(`(?m)^\s+`+platform.EnvPrefix+`_([A-Z0-9_]+)\s`).FindAllStringSubmatch(environment, -1)
+			if !ok || len(envs) == 0 {
+				t.Fatalf("--help lists no variables:\n%s", help)
+			}
+			for _, m := range envs {
+				want := strings.ToLower(strings.ReplaceAll(m[1], "_", "-"))
+				if !regexp.MustCompile(`(?m)^\s+(?:-\w, )?--` + want + `\s`).MatchString(options) {
+					t.Errorf("%s_%s has no flag --%s (conf names flags after Go fields unless a flag: tag says otherwise):\n%s", platform.EnvPrefix, m[1], want, options)
+				}
+			}
 			refused := 0
 			for _, m := range regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`).FindAllStringSubmatch(usage.String(), -1) {
 				if m[1] == "help" || m[1] == "version" {

@@ -48,13 +48,13 @@ type Config struct {
 	TLSCertFile       string `conf:"env:TLS_CERT_FILE,help:PEM certificate the gRPC server presents; with TLS_KEY_FILE it serves TLS only; re-read when the file changes"`
 	TLSKeyFile        string `conf:"env:TLS_KEY_FILE,help:PEM private key of TLS_CERT_FILE"`
 	TLSClientCAFile   string `conf:"env:TLS_CLIENT_CA_FILE,help:PEM CAs whose client certificate every gRPC caller must present (mutual TLS); empty asks for none"`
-	TLSCAFile         string `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the peers' gRPC certificates; setting it (or the client certificate) calls peers over TLS"`
-	TLSClientCertFile string `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to peers that require mutual TLS"`
-	TLSClientKeyFile  string `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
+	TLSCAFile         string `conf:"env:TLS_CA_FILE,flag:tls-ca-file,help:PEM CAs that sign the peers' gRPC certificates; setting it (or the client certificate) calls peers over TLS"`
+	TLSClientCertFile string `conf:"env:TLS_CLIENT_CERT_FILE,flag:tls-client-cert-file,help:PEM certificate presented to peers that require mutual TLS"`
+	TLSClientKeyFile  string `conf:"env:TLS_CLIENT_KEY_FILE,flag:tls-client-key-file,help:PEM private key of TLS_CLIENT_CERT_FILE"`
 	TLSServerName     string `conf:"env:TLS_SERVER_NAME,help:name every peer's certificate must carry instead of the host of its address"`
 
 	NatsCreds        string `conf:"env:NATS_CREDS,help:the service's NATS credential: a creds file (user JWT and NKey seed) from nsc; see docs/events.md for the permissions it needs"`
-	NatsNKeySeedFile string `conf:"env:NATS_NKEY_SEED_FILE,help:file holding the service's NKey user seed; instead of NATS_CREDS for a server that lists NKey users"`
+	NatsNKeySeedFile string `conf:"env:NATS_NKEY_SEED_FILE,flag:nats-nkey-seed-file,help:file holding the service's NKey user seed; instead of NATS_CREDS for a server that lists NKey users"`
 	NatsUser         string `conf:"env:NATS_USER,help:NATS user name; with NATS_PASSWORD instead of NATS_CREDS"`
 	NatsPassword     string `conf:"env:NATS_PASSWORD,mask,help:NATS password of NATS_USER"`
 	NatsCAFile       string `conf:"env:NATS_CA_FILE,help:PEM CAs that sign the NATS server's certificate; setting it requires TLS to NATS"`

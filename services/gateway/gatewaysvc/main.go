@@ -28,10 +28,10 @@ type EnvConfig struct {
 	RateBurst         int      `conf:"env:RATE_BURST,default:200,help:requests an API key may send at once"`
 	CORSOrigins       []string `conf:"env:CORS_ORIGINS,help:exact browser origins (scheme://host[:port]) allowed to call the API separated by semicolons; none when empty; * and wildcards are refused"`
 	MaxConnsPerClient int      `conf:"env:MAX_CONNS_PER_CLIENT,default:64,help:open connections one client address may hold (a load balancer in TRUSTED_PROXIES is not capped); 0 disables"`
-	TrustedProxy      []string `conf:"env:TRUSTED_PROXIES,help:CIDRs of the load balancers in front of the gateway separated by semicolons; their X-Forwarded-For names the client whose failed authentications are throttled"`
-	TLSCAFile         string   `conf:"env:TLS_CA_FILE,help:PEM CAs that sign the services' gRPC certificates; setting it (or the client certificate) calls them over TLS"`
-	TLSCertFile       string   `conf:"env:TLS_CLIENT_CERT_FILE,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
-	TLSKeyFile        string   `conf:"env:TLS_CLIENT_KEY_FILE,help:PEM private key of TLS_CLIENT_CERT_FILE"`
+	TrustedProxy      []string `conf:"env:TRUSTED_PROXIES,flag:trusted-proxies,help:CIDRs of the load balancers in front of the gateway separated by semicolons; their X-Forwarded-For names the client whose failed authentications are throttled"`
+	TLSCAFile         string   `conf:"env:TLS_CA_FILE,flag:tls-ca-file,help:PEM CAs that sign the services' gRPC certificates; setting it (or the client certificate) calls them over TLS"`
+	TLSCertFile       string   `conf:"env:TLS_CLIENT_CERT_FILE,flag:tls-client-cert-file,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
+	TLSKeyFile        string   `conf:"env:TLS_CLIENT_KEY_FILE,flag:tls-client-key-file,help:PEM private key of TLS_CLIENT_CERT_FILE"`
 	TLSServerName     string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
 	LogLevel          string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }

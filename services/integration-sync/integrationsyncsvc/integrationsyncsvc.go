@@ -45,11 +45,11 @@ import (
 // variables or --flags (see `integration-sync --help`).
 type Settings struct {
 	CredentialKeys      string        `conf:"env:CREDENTIAL_KEYS,mask,help:AES-256 keys that encrypt integration credentials: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts (add a new one last then run the rotate command)"`
-	FullRefresh         time.Duration `conf:"env:REFRESH_FULL_INTERVAL,default:24h,help:how often every integration gets a full refresh (which also finds orphans)"`
-	IncrementalRefresh  time.Duration `conf:"env:REFRESH_INCREMENTAL_INTERVAL,default:15m,help:how often an incremental refresh runs between full ones"`
+	FullRefresh         time.Duration `conf:"env:REFRESH_FULL_INTERVAL,flag:refresh-full-interval,default:24h,help:how often every integration gets a full refresh (which also finds orphans)"`
+	IncrementalRefresh  time.Duration `conf:"env:REFRESH_INCREMENTAL_INTERVAL,flag:refresh-incremental-interval,default:15m,help:how often an incremental refresh runs between full ones"`
 	RefreshLease        time.Duration `conf:"env:REFRESH_LEASE,default:30s,help:how long a refresh held by a crashed process waits before another process resumes it"`
 	RefreshWorkers      int           `conf:"env:REFRESH_WORKERS,default:4,help:how many refreshes one process runs at once"`
-	StopAfterAuthErrors int           `conf:"env:STOP_AFTER_AUTH_FAILURES,default:3,help:consecutive credential refusals after which calls to a tool stop until its credentials are updated"`
+	StopAfterAuthErrors int           `conf:"env:STOP_AFTER_AUTH_FAILURES,flag:stop-after-auth-failures,default:3,help:consecutive credential refusals after which calls to a tool stop until its credentials are updated"`
 }
 
 // Option adjusts the service for composition and tests; options win over settings.

@@ -42,12 +42,12 @@ type Settings struct {
 	SMTPUsername  string        `conf:"env:SMTP_USERNAME,help:user for AUTH PLAIN at the relay (empty: no authentication)"`
 	SMTPPassword  string        `conf:"env:SMTP_PASSWORD,mask,help:password for AUTH PLAIN at the relay"`
 	SMTPFrom      string        `conf:"env:SMTP_FROM,help:the sender of every email (name and address; default Orgplane <notifications@orgplane.localhost>)"`
-	SMTPTLS       string        `conf:"env:SMTP_TLS,default:starttls,help:starttls (the session must be upgraded) or tls (implicit TLS; usually port 465) or none (development relays only)"`
+	SMTPTLS       string        `conf:"env:SMTP_TLS,flag:smtp-tls,default:starttls,help:starttls (the session must be upgraded) or tls (implicit TLS; usually port 465) or none (development relays only)"`
 	EmailDisabled bool          `conf:"env:EMAIL_DISABLED,help:send no email: email deliveries are recorded as skipped (in-app notifications still work)"`
 	WebBaseURL    string        `conf:"env:WEB_BASE_URL,default:http://localhost:8080,help:the web UI's address that links in emails start with"`
-	DigestDelay   time.Duration `conf:"env:TROUBLE_DIGEST_DELAY,default:5m,help:how long the first integration problem of a quiet account waits for others before its digest email"`
-	DigestEvery   time.Duration `conf:"env:TROUBLE_DIGEST_INTERVAL,default:1h,help:the least time between two integration trouble digests of one account"`
-	MaxAttempts   int           `conf:"env:EMAIL_MAX_ATTEMPTS,default:10,help:tries after which an email the relay keeps refusing is recorded as failed (an unreachable relay never counts)"`
+	DigestDelay   time.Duration `conf:"env:TROUBLE_DIGEST_DELAY,flag:trouble-digest-delay,default:5m,help:how long the first integration problem of a quiet account waits for others before its digest email"`
+	DigestEvery   time.Duration `conf:"env:TROUBLE_DIGEST_INTERVAL,flag:trouble-digest-interval,default:1h,help:the least time between two integration trouble digests of one account"`
+	MaxAttempts   int           `conf:"env:EMAIL_MAX_ATTEMPTS,flag:email-max-attempts,default:10,help:tries after which an email the relay keeps refusing is recorded as failed (an unreachable relay never counts)"`
 }
 
 // MailOptions say how to reach the SMTP relay (WithMail); they win over the ORGPLANE_SMTP_*
