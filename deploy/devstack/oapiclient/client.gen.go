@@ -728,6 +728,12 @@ type ReviewServiceReassignReviewBody struct {
 	VcioId *string `json:"vcioId,omitempty"`
 }
 
+// SignInServiceInviteUserBody InviteUserRequest is the input of InviteUser.
+type SignInServiceInviteUserBody = map[string]interface{}
+
+// SignInServiceRevokeMySessionBody RevokeMySessionRequest is the input of RevokeMySession.
+type SignInServiceRevokeMySessionBody = map[string]interface{}
+
 // ApiHttpBody Message that represents an arbitrary HTTP body. It should only be used for
 // payload formats that can't be represented as JSON, such as raw binary or
 // an HTML page.
@@ -919,6 +925,22 @@ type RpcStatus struct {
 	Message *string        `json:"message,omitempty"`
 }
 
+// V1AcceptInvitationRequest AcceptInvitationRequest is the input of AcceptInvitation.
+type V1AcceptInvitationRequest struct {
+	// Password The user's first password: at least 12 characters, not a common or breached password, not
+	// the email.
+	Password *string `json:"password,omitempty"`
+
+	// Token The token of the invitation link.
+	Token *string `json:"token,omitempty"`
+}
+
+// V1AcceptInvitationResponse AcceptInvitationResponse is the output of AcceptInvitation.
+type V1AcceptInvitationResponse struct {
+	// Email The user's email, to sign in with.
+	Email *string `json:"email,omitempty"`
+}
+
 // V1Account Account is an MSP using Orgplane.
 type V1Account struct {
 	// CreateTime When the account was created.
@@ -1014,6 +1036,18 @@ type V1BulkCreateOrganizationsResponse struct {
 	Organizations *[]V1Organization `json:"organizations,omitempty"`
 }
 
+// V1ChangePasswordRequest ChangePasswordRequest is the input of ChangePassword.
+type V1ChangePasswordRequest struct {
+	// CurrentPassword The password now.
+	CurrentPassword *string `json:"currentPassword,omitempty"`
+
+	// NewPassword The new password: at least 12 characters, not a common or breached password, not the email.
+	NewPassword *string `json:"newPassword,omitempty"`
+}
+
+// V1ChangePasswordResponse ChangePasswordResponse is the output of ChangePassword.
+type V1ChangePasswordResponse = map[string]interface{}
+
 // V1Channel Channel is how a notification reaches its recipient.
 //
 //   - CHANNEL_UNSPECIFIED: Not set.
@@ -1061,6 +1095,31 @@ type V1CredentialStatus struct {
 
 	// UpdateTime When it was last set.
 	UpdateTime *time.Time `json:"updateTime,omitempty"`
+}
+
+// V1CurrentUser CurrentUser is the signed-in person.
+type V1CurrentUser struct {
+	// AccountId Their account.
+	AccountId *string `json:"accountId,omitempty"`
+
+	// CsrfToken The value to send in the X-CSRF-Token header of every request that changes something. Set
+	// by the gateway for cookie sessions.
+	CsrfToken *string `json:"csrfToken,omitempty"`
+
+	// GroupIds The groups they see when restricted.
+	GroupIds *[]string `json:"groupIds,omitempty"`
+
+	// Permissions What their role grants now, as "area:read" / "area:write".
+	Permissions *[]string `json:"permissions,omitempty"`
+
+	// RestrictedToGroups Whether they see only the organizations of group_ids.
+	RestrictedToGroups *bool `json:"restrictedToGroups,omitempty"`
+
+	// Session Session is one signed-in browser or device.
+	Session *V1Session `json:"session,omitempty"`
+
+	// User User is a member of the MSP's staff (a "resource").
+	User *V1User `json:"user,omitempty"`
 }
 
 // V1DailyUsage DailyUsage is one day's licensed organizations.
@@ -1571,6 +1630,24 @@ type V1IntegrationKind struct {
 //   - INTEGRATION_STATE_CREDENTIALS_REJECTED: The tool refused the credentials (401/403): no call is made until they are updated.
 type V1IntegrationState string
 
+// V1Invitation Invitation is a pending invitation to set a password.
+type V1Invitation struct {
+	// CreateTime When it was made.
+	CreateTime *time.Time `json:"createTime,omitempty"`
+
+	// Email Where the link is sent.
+	Email *string `json:"email,omitempty"`
+
+	// ExpireTime When the link stops working.
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+
+	// Id Server-assigned identifier.
+	Id *string `json:"id,omitempty"`
+
+	// UserId The invited user.
+	UserId *string `json:"userId,omitempty"`
+}
+
 // V1KindField Field is one setting or credential an integration kind takes.
 type V1KindField struct {
 	// Description What it is.
@@ -1765,6 +1842,15 @@ type V1ListMatchSuggestionsResponse struct {
 
 	// Suggestions Best first within each organization; organizations by name.
 	Suggestions *[]V1MatchSuggestion `json:"suggestions,omitempty"`
+}
+
+// V1ListMySessionsResponse ListMySessionsResponse is the output of ListMySessions.
+type V1ListMySessionsResponse struct {
+	// NextPageToken Token of the next page; empty on the last.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+
+	// Sessions One page of sessions, the most recently used first.
+	Sessions *[]V1Session `json:"sessions,omitempty"`
 }
 
 // V1ListNotificationsResponse ListNotificationsResponse is the output of ListNotifications.
@@ -2418,6 +2504,30 @@ type V1RefreshResult struct {
 	Unchanged *int32 `json:"unchanged,omitempty"`
 }
 
+// V1RequestPasswordResetRequest RequestPasswordResetRequest is the input of RequestPasswordReset.
+type V1RequestPasswordResetRequest struct {
+	// AccountId The account, when the same email signs in to several accounts; empty otherwise. Empty, or a UUID.
+	AccountId *string `json:"accountId,omitempty"`
+
+	// Email The user's email.
+	Email *openapi_types.Email `json:"email,omitempty"`
+}
+
+// V1RequestPasswordResetResponse RequestPasswordResetResponse is the output of RequestPasswordReset.
+type V1RequestPasswordResetResponse = map[string]interface{}
+
+// V1ResetPasswordRequest ResetPasswordRequest is the input of ResetPassword.
+type V1ResetPasswordRequest struct {
+	// NewPassword The new password: at least 12 characters, not a common or breached password, not the email.
+	NewPassword *string `json:"newPassword,omitempty"`
+
+	// Token The token of the reset link.
+	Token *string `json:"token,omitempty"`
+}
+
+// V1ResetPasswordResponse ResetPasswordResponse is the output of ResetPassword.
+type V1ResetPasswordResponse = map[string]interface{}
+
 // V1ResolveOrphansResponse ResolveOrphansResponse is the output of ResolveOrphans.
 type V1ResolveOrphansResponse struct {
 	// Results In request order.
@@ -2470,6 +2580,18 @@ type V1Review struct {
 //   - REVIEW_STATUS_COMPLETED: Completed.
 type V1ReviewStatus string
 
+// V1RevokeAllMySessionsRequest RevokeAllMySessionsRequest is the input of RevokeAllMySessions.
+type V1RevokeAllMySessionsRequest = map[string]interface{}
+
+// V1RevokeAllMySessionsResponse RevokeAllMySessionsResponse is the output of RevokeAllMySessions.
+type V1RevokeAllMySessionsResponse struct {
+	// Revoked How many sessions were closed.
+	Revoked *int32 `json:"revoked,omitempty"`
+}
+
+// V1RevokeMySessionResponse RevokeMySessionResponse is the output of RevokeMySession.
+type V1RevokeMySessionResponse = map[string]interface{}
+
 // V1Role Role is a named set of permissions.
 type V1Role struct {
 	// Builtin BuiltinRole identifies the roles every account starts with.
@@ -2495,6 +2617,58 @@ type V1SaveMappingsResponse struct {
 	// Rows The changed rows as they are now (with their new versions).
 	Rows *[]V1GridRow `json:"rows,omitempty"`
 }
+
+// V1Session Session is one signed-in browser or device.
+type V1Session struct {
+	// ClientAddress The client's address when it was opened.
+	ClientAddress *string `json:"clientAddress,omitempty"`
+
+	// CreateTime When it was opened.
+	CreateTime *time.Time `json:"createTime,omitempty"`
+
+	// Current Whether it is the session of this request.
+	Current *bool `json:"current,omitempty"`
+
+	// ExpireTime When it ends if still in use (absolute timeout); it ends earlier when idle too long.
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+
+	// Id Server-assigned identifier (not the secret).
+	Id *string `json:"id,omitempty"`
+
+	// LastUsedTime When it was last used.
+	LastUsedTime *time.Time `json:"lastUsedTime,omitempty"`
+
+	// UserAgent The browser's User-Agent when it was opened.
+	UserAgent *string `json:"userAgent,omitempty"`
+}
+
+// V1SignInRequest SignInRequest is the input of SignIn.
+type V1SignInRequest struct {
+	// AccountId The account, when the same email signs in to several accounts; empty otherwise. Empty, or a UUID.
+	AccountId *string `json:"accountId,omitempty"`
+
+	// Email The user's email.
+	Email *openapi_types.Email `json:"email,omitempty"`
+
+	// Password The user's password.
+	Password *string `json:"password,omitempty"`
+}
+
+// V1SignInResponse SignInResponse is the output of SignIn.
+type V1SignInResponse struct {
+	// CurrentUser CurrentUser is the signed-in person.
+	CurrentUser *V1CurrentUser `json:"currentUser,omitempty"`
+
+	// SessionToken The session's secret. The gateway moves it into the session cookie and never returns it in
+	// a body.
+	SessionToken *string `json:"sessionToken,omitempty"`
+}
+
+// V1SignOutRequest SignOutRequest is the input of SignOut.
+type V1SignOutRequest = map[string]interface{}
+
+// V1SignOutResponse SignOutResponse is the output of SignOut.
+type V1SignOutResponse = map[string]interface{}
 
 // V1Subscription Subscription is an account's plan and license limit.
 type V1Subscription struct {
@@ -3201,6 +3375,15 @@ type AccessServiceUpdateUserJSONBody struct {
 	UpdateTime *time.Time `json:"updateTime,omitempty"`
 }
 
+// SignInServiceListMySessionsParams defines parameters for SignInServiceListMySessions.
+type SignInServiceListMySessionsParams struct {
+	// PageSize At most this many sessions (default 100, at most 1000).
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken next_page_token of the previous page.
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
 // AccountServiceCreateAccountJSONRequestBody defines body for AccountServiceCreateAccount for application/json ContentType.
 type AccountServiceCreateAccountJSONRequestBody = V1CreateAccountRequest
 
@@ -3326,6 +3509,33 @@ type AccessServiceCreateUserJSONRequestBody = V1User
 
 // AccessServiceUpdateUserJSONRequestBody defines body for AccessServiceUpdateUser for application/json ContentType.
 type AccessServiceUpdateUserJSONRequestBody AccessServiceUpdateUserJSONBody
+
+// SignInServiceInviteUserJSONRequestBody defines body for SignInServiceInviteUser for application/json ContentType.
+type SignInServiceInviteUserJSONRequestBody = SignInServiceInviteUserBody
+
+// SignInServiceAcceptInvitationJSONRequestBody defines body for SignInServiceAcceptInvitation for application/json ContentType.
+type SignInServiceAcceptInvitationJSONRequestBody = V1AcceptInvitationRequest
+
+// SignInServiceRevokeMySessionJSONRequestBody defines body for SignInServiceRevokeMySession for application/json ContentType.
+type SignInServiceRevokeMySessionJSONRequestBody = SignInServiceRevokeMySessionBody
+
+// SignInServiceRevokeAllMySessionsJSONRequestBody defines body for SignInServiceRevokeAllMySessions for application/json ContentType.
+type SignInServiceRevokeAllMySessionsJSONRequestBody = V1RevokeAllMySessionsRequest
+
+// SignInServiceChangePasswordJSONRequestBody defines body for SignInServiceChangePassword for application/json ContentType.
+type SignInServiceChangePasswordJSONRequestBody = V1ChangePasswordRequest
+
+// SignInServiceRequestPasswordResetJSONRequestBody defines body for SignInServiceRequestPasswordReset for application/json ContentType.
+type SignInServiceRequestPasswordResetJSONRequestBody = V1RequestPasswordResetRequest
+
+// SignInServiceResetPasswordJSONRequestBody defines body for SignInServiceResetPassword for application/json ContentType.
+type SignInServiceResetPasswordJSONRequestBody = V1ResetPasswordRequest
+
+// SignInServiceSignInJSONRequestBody defines body for SignInServiceSignIn for application/json ContentType.
+type SignInServiceSignInJSONRequestBody = V1SignInRequest
+
+// SignInServiceSignOutJSONRequestBody defines body for SignInServiceSignOut for application/json ContentType.
+type SignInServiceSignOutJSONRequestBody = V1SignOutRequest
 
 // Getter for additional properties for ProtobufAny. Returns the specified
 // element and whether it was found
@@ -4325,6 +4535,152 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/accounts/{accountId}/users/{userId} (the `AccessServiceUpdateUser` operationId).
 	AccessServiceUpdateUser(ctx context.Context, accountId openapi_types.UUID, userId string, body AccessServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceInviteUserWithBody Invites a user to set a password: the notification service emails them a single-use link
+	// that expires. Inviting again replaces the previous link.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+	SignInServiceInviteUserWithBody(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceInviteUser Invites a user to set a password: the notification service emails them a single-use link
+	// that expires. Inviting again replaces the previous link.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+	SignInServiceInviteUser(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+	SignInServiceAcceptInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceAcceptInvitation Sets the invited user's first password with the token of their invitation link.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+	SignInServiceAcceptInvitation(ctx context.Context, body SignInServiceAcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceGetCurrentUser The signed-in person: their user, account, permissions and session.
+	//
+	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
+	SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceListMySessions Lists the caller's open sessions, the most recently used first.
+	//
+	// Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
+	SignInServiceListMySessions(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRevokeMySessionWithBody Closes one of the caller's sessions (another device, or this one).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+	SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRevokeMySession Closes one of the caller's sessions (another device, or this one).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+	SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRevokeAllMySessionsWithBody Closes every session of the caller, this one included ("sign out everywhere").
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+	SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRevokeAllMySessions Closes every session of the caller, this one included ("sign out everywhere").
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+	SignInServiceRevokeAllMySessions(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceChangePasswordWithBody Changes the caller's password; their other sessions are closed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+	SignInServiceChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceChangePassword Changes the caller's password; their other sessions are closed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+	SignInServiceChangePassword(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRequestPasswordResetWithBody Emails a single-use, expiring reset link to the user with this email, if there is one. The
+	// answer is the same whether or not there is.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+	SignInServiceRequestPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRequestPasswordReset Emails a single-use, expiring reset link to the user with this email, if there is one. The
+	// answer is the same whether or not there is.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+	SignInServiceRequestPasswordReset(ctx context.Context, body SignInServiceRequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceResetPasswordWithBody Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+	SignInServiceResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceResetPassword Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+	SignInServiceResetPassword(ctx context.Context, body SignInServiceResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceSignInWithBody Checks an email and password and opens a session. Wrong password, unknown email and an
+	// inactive user get the same answer. Refused while throttled (too many failures for the email
+	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+	// never reaches the browser's script, and fills csrf_token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+	SignInServiceSignInWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceSignIn Checks an email and password and opens a session. Wrong password, unknown email and an
+	// inactive user get the same answer. Refused while throttled (too many failures for the email
+	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+	// never reaches the browser's script, and fills csrf_token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+	SignInServiceSignIn(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+	SignInServiceSignOutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceSignOut Closes the caller's session (the gateway also clears the cookie).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+	SignInServiceSignOut(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // AccountServiceListAccounts Lists accounts, oldest first. Platform operators only.
@@ -6464,6 +6820,352 @@ func (c *Client) AccessServiceUpdateUserWithBody(ctx context.Context, accountId 
 // Corresponds with PATCH /v1/accounts/{accountId}/users/{userId} (the `AccessServiceUpdateUser` operationId).
 func (c *Client) AccessServiceUpdateUser(ctx context.Context, accountId openapi_types.UUID, userId string, body AccessServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccessServiceUpdateUserRequest(c.Server, accountId, userId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceInviteUserWithBody Invites a user to set a password: the notification service emails them a single-use link
+// that expires. Inviting again replaces the previous link.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+func (c *Client) SignInServiceInviteUserWithBody(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceInviteUserRequestWithBody(c.Server, accountId, userId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceInviteUser Invites a user to set a password: the notification service emails them a single-use link
+// that expires. Inviting again replaces the previous link.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+func (c *Client) SignInServiceInviteUser(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceInviteUserRequest(c.Server, accountId, userId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+func (c *Client) SignInServiceAcceptInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceAcceptInvitationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceAcceptInvitation Sets the invited user's first password with the token of their invitation link.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+func (c *Client) SignInServiceAcceptInvitation(ctx context.Context, body SignInServiceAcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceAcceptInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceGetCurrentUser The signed-in person: their user, account, permissions and session.
+//
+// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
+func (c *Client) SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceGetCurrentUserRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceListMySessions Lists the caller's open sessions, the most recently used first.
+//
+// Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
+func (c *Client) SignInServiceListMySessions(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceListMySessionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRevokeMySessionWithBody Closes one of the caller's sessions (another device, or this one).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+func (c *Client) SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeMySessionRequestWithBody(c.Server, sessionId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRevokeMySession Closes one of the caller's sessions (another device, or this one).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+func (c *Client) SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeMySessionRequest(c.Server, sessionId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRevokeAllMySessionsWithBody Closes every session of the caller, this one included ("sign out everywhere").
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+func (c *Client) SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeAllMySessionsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRevokeAllMySessions Closes every session of the caller, this one included ("sign out everywhere").
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+func (c *Client) SignInServiceRevokeAllMySessions(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeAllMySessionsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceChangePasswordWithBody Changes the caller's password; their other sessions are closed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+func (c *Client) SignInServiceChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceChangePasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceChangePassword Changes the caller's password; their other sessions are closed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+func (c *Client) SignInServiceChangePassword(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceChangePasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRequestPasswordResetWithBody Emails a single-use, expiring reset link to the user with this email, if there is one. The
+// answer is the same whether or not there is.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+func (c *Client) SignInServiceRequestPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRequestPasswordResetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRequestPasswordReset Emails a single-use, expiring reset link to the user with this email, if there is one. The
+// answer is the same whether or not there is.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+func (c *Client) SignInServiceRequestPasswordReset(ctx context.Context, body SignInServiceRequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRequestPasswordResetRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceResetPasswordWithBody Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+func (c *Client) SignInServiceResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceResetPasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceResetPassword Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+func (c *Client) SignInServiceResetPassword(ctx context.Context, body SignInServiceResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceResetPasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceSignInWithBody Checks an email and password and opens a session. Wrong password, unknown email and an
+// inactive user get the same answer. Refused while throttled (too many failures for the email
+// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+// never reaches the browser's script, and fills csrf_token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+func (c *Client) SignInServiceSignInWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignInRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceSignIn Checks an email and password and opens a session. Wrong password, unknown email and an
+// inactive user get the same answer. Refused while throttled (too many failures for the email
+// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+// never reaches the browser's script, and fills csrf_token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+func (c *Client) SignInServiceSignIn(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignInRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+func (c *Client) SignInServiceSignOutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignOutRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceSignOut Closes the caller's session (the gateway also clears the cookie).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+func (c *Client) SignInServiceSignOut(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignOutRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -11512,6 +12214,480 @@ func NewAccessServiceUpdateUserRequestWithBody(server string, accountId openapi_
 	return req, nil
 }
 
+// NewSignInServiceInviteUserRequest calls the generic SignInServiceInviteUser builder with application/json body
+func NewSignInServiceInviteUserRequest(server string, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceInviteUserRequestWithBody(server, accountId, userId, "application/json", bodyReader)
+}
+
+// NewSignInServiceInviteUserRequestWithBody constructs an http.Request for the SignInServiceInviteUser method, with any body, and a specified content type
+func NewSignInServiceInviteUserRequestWithBody(server string, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "userId", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/users/%s:invite", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceAcceptInvitationRequest calls the generic SignInServiceAcceptInvitation builder with application/json body
+func NewSignInServiceAcceptInvitationRequest(server string, body SignInServiceAcceptInvitationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceAcceptInvitationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceAcceptInvitationRequestWithBody constructs an http.Request for the SignInServiceAcceptInvitation method, with any body, and a specified content type
+func NewSignInServiceAcceptInvitationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/invitations:accept")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceGetCurrentUserRequest constructs an http.Request for the SignInServiceGetCurrentUser method
+func NewSignInServiceGetCurrentUserRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceListMySessionsRequest constructs an http.Request for the SignInServiceListMySessions method
+func NewSignInServiceListMySessionsRequest(server string, params *SignInServiceListMySessionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceRevokeMySessionRequest calls the generic SignInServiceRevokeMySession builder with application/json body
+func NewSignInServiceRevokeMySessionRequest(server string, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceRevokeMySessionRequestWithBody(server, sessionId, "application/json", bodyReader)
+}
+
+// NewSignInServiceRevokeMySessionRequestWithBody constructs an http.Request for the SignInServiceRevokeMySession method, with any body, and a specified content type
+func NewSignInServiceRevokeMySessionRequestWithBody(server string, sessionId openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "sessionId", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/sessions/%s:revoke", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceRevokeAllMySessionsRequest calls the generic SignInServiceRevokeAllMySessions builder with application/json body
+func NewSignInServiceRevokeAllMySessionsRequest(server string, body SignInServiceRevokeAllMySessionsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceRevokeAllMySessionsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceRevokeAllMySessionsRequestWithBody constructs an http.Request for the SignInServiceRevokeAllMySessions method, with any body, and a specified content type
+func NewSignInServiceRevokeAllMySessionsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/sessions:revokeAll")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceChangePasswordRequest calls the generic SignInServiceChangePassword builder with application/json body
+func NewSignInServiceChangePasswordRequest(server string, body SignInServiceChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceChangePasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceChangePasswordRequestWithBody constructs an http.Request for the SignInServiceChangePassword method, with any body, and a specified content type
+func NewSignInServiceChangePasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me:changePassword")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceRequestPasswordResetRequest calls the generic SignInServiceRequestPasswordReset builder with application/json body
+func NewSignInServiceRequestPasswordResetRequest(server string, body SignInServiceRequestPasswordResetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceRequestPasswordResetRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceRequestPasswordResetRequestWithBody constructs an http.Request for the SignInServiceRequestPasswordReset method, with any body, and a specified content type
+func NewSignInServiceRequestPasswordResetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/passwordResets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceResetPasswordRequest calls the generic SignInServiceResetPassword builder with application/json body
+func NewSignInServiceResetPasswordRequest(server string, body SignInServiceResetPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceResetPasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceResetPasswordRequestWithBody constructs an http.Request for the SignInServiceResetPassword method, with any body, and a specified content type
+func NewSignInServiceResetPasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/passwordResets:complete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceSignInRequest calls the generic SignInServiceSignIn builder with application/json body
+func NewSignInServiceSignInRequest(server string, body SignInServiceSignInJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceSignInRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceSignInRequestWithBody constructs an http.Request for the SignInServiceSignIn method, with any body, and a specified content type
+func NewSignInServiceSignInRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/signIn")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceSignOutRequest calls the generic SignInServiceSignOut builder with application/json body
+func NewSignInServiceSignOutRequest(server string, body SignInServiceSignOutJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceSignOutRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceSignOutRequestWithBody constructs an http.Request for the SignInServiceSignOut method, with any body, and a specified content type
+func NewSignInServiceSignOutRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/signOut")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -12502,6 +13678,156 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/accounts/{accountId}/users/{userId} (the `AccessServiceUpdateUser` operationId).
 	AccessServiceUpdateUserWithResponse(ctx context.Context, accountId openapi_types.UUID, userId string, body AccessServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AccessServiceUpdateUserResponse, error)
+
+	// SignInServiceInviteUserWithBodyWithResponse Invites a user to set a password: the notification service emails them a single-use link
+	// that expires. Inviting again replaces the previous link.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+	SignInServiceInviteUserWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceInviteUserResponse, error)
+
+	// SignInServiceInviteUserWithResponse Invites a user to set a password: the notification service emails them a single-use link
+	// that expires. Inviting again replaces the previous link.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+	SignInServiceInviteUserWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceInviteUserResponse, error)
+
+	// SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+	SignInServiceAcceptInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceAcceptInvitationResponse, error)
+
+	// SignInServiceAcceptInvitationWithResponse Sets the invited user's first password with the token of their invitation link.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+	SignInServiceAcceptInvitationWithResponse(ctx context.Context, body SignInServiceAcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceAcceptInvitationResponse, error)
+
+	// SignInServiceGetCurrentUserWithResponse The signed-in person: their user, account, permissions and session.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
+	SignInServiceGetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SignInServiceGetCurrentUserResponse, error)
+
+	// SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
+	SignInServiceListMySessionsWithResponse(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*SignInServiceListMySessionsResponse, error)
+
+	// SignInServiceRevokeMySessionWithBodyWithResponse Closes one of the caller's sessions (another device, or this one).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+	SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
+
+	// SignInServiceRevokeMySessionWithResponse Closes one of the caller's sessions (another device, or this one).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+	SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
+
+	// SignInServiceRevokeAllMySessionsWithBodyWithResponse Closes every session of the caller, this one included ("sign out everywhere").
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+	SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
+
+	// SignInServiceRevokeAllMySessionsWithResponse Closes every session of the caller, this one included ("sign out everywhere").
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+	SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
+
+	// SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+	SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
+
+	// SignInServiceChangePasswordWithResponse Changes the caller's password; their other sessions are closed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+	SignInServiceChangePasswordWithResponse(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
+
+	// SignInServiceRequestPasswordResetWithBodyWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
+	// answer is the same whether or not there is.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+	SignInServiceRequestPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRequestPasswordResetResponse, error)
+
+	// SignInServiceRequestPasswordResetWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
+	// answer is the same whether or not there is.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+	SignInServiceRequestPasswordResetWithResponse(ctx context.Context, body SignInServiceRequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRequestPasswordResetResponse, error)
+
+	// SignInServiceResetPasswordWithBodyWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+	SignInServiceResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceResetPasswordResponse, error)
+
+	// SignInServiceResetPasswordWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+	SignInServiceResetPasswordWithResponse(ctx context.Context, body SignInServiceResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceResetPasswordResponse, error)
+
+	// SignInServiceSignInWithBodyWithResponse Checks an email and password and opens a session. Wrong password, unknown email and an
+	// inactive user get the same answer. Refused while throttled (too many failures for the email
+	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+	// never reaches the browser's script, and fills csrf_token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+	SignInServiceSignInWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignInResponse, error)
+
+	// SignInServiceSignInWithResponse Checks an email and password and opens a session. Wrong password, unknown email and an
+	// inactive user get the same answer. Refused while throttled (too many failures for the email
+	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+	// never reaches the browser's script, and fills csrf_token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+	SignInServiceSignInWithResponse(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignInResponse, error)
+
+	// SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+	SignInServiceSignOutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
+
+	// SignInServiceSignOutWithResponse Closes the caller's session (the gateway also clears the cookie).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+	SignInServiceSignOutWithResponse(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
 }
 
 type AccountServiceListAccountsResponse struct {
@@ -21562,6 +22888,1150 @@ func (r AccessServiceUpdateUserResponse) ContentType() string {
 	return ""
 }
 
+type SignInServiceInviteUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1Invitation
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON200() *V1Invitation {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceInviteUserResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceInviteUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceInviteUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceInviteUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceInviteUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceAcceptInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1AcceptInvitationResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON200() *V1AcceptInvitationResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceAcceptInvitationResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceAcceptInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceAcceptInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceAcceptInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceAcceptInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceGetCurrentUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1CurrentUser
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON200() *V1CurrentUser {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceGetCurrentUserResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceGetCurrentUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceGetCurrentUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceGetCurrentUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceGetCurrentUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceListMySessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ListMySessionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON200() *V1ListMySessionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceListMySessionsResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceListMySessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceListMySessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceListMySessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceListMySessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceRevokeMySessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RevokeMySessionResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON200() *V1RevokeMySessionResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceRevokeMySessionResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceRevokeMySessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceRevokeMySessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceRevokeMySessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceRevokeMySessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceRevokeAllMySessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RevokeAllMySessionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON200() *V1RevokeAllMySessionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceRevokeAllMySessionsResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceRevokeAllMySessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceRevokeAllMySessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceRevokeAllMySessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceRevokeAllMySessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceChangePasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ChangePasswordResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON200() *V1ChangePasswordResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceChangePasswordResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceChangePasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceChangePasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceChangePasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceRequestPasswordResetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RequestPasswordResetResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON200() *V1RequestPasswordResetResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceRequestPasswordResetResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceRequestPasswordResetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceRequestPasswordResetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceRequestPasswordResetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceRequestPasswordResetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceResetPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ResetPasswordResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON200() *V1ResetPasswordResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceResetPasswordResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceResetPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceResetPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceResetPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceResetPasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceSignInResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SignInResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON200() *V1SignInResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceSignInResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceSignInResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceSignInResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceSignInResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceSignInResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceSignInResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceSignOutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SignOutResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON200() *V1SignOutResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceSignOutResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceSignOutResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceSignOutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceSignOutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceSignOutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceSignOutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AccountServiceListAccountsWithResponse Lists accounts, oldest first. Platform operators only.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -23281,6 +25751,276 @@ func (c *ClientWithResponses) AccessServiceUpdateUserWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParseAccessServiceUpdateUserResponse(rsp)
+}
+
+// SignInServiceInviteUserWithBodyWithResponse Invites a user to set a password: the notification service emails them a single-use link
+// that expires. Inviting again replaces the previous link.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+func (c *ClientWithResponses) SignInServiceInviteUserWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceInviteUserResponse, error) {
+	rsp, err := c.SignInServiceInviteUserWithBody(ctx, accountId, userId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceInviteUserResponse(rsp)
+}
+
+// SignInServiceInviteUserWithResponse Invites a user to set a password: the notification service emails them a single-use link
+// that expires. Inviting again replaces the previous link.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
+func (c *ClientWithResponses) SignInServiceInviteUserWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceInviteUserResponse, error) {
+	rsp, err := c.SignInServiceInviteUser(ctx, accountId, userId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceInviteUserResponse(rsp)
+}
+
+// SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+func (c *ClientWithResponses) SignInServiceAcceptInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceAcceptInvitationResponse, error) {
+	rsp, err := c.SignInServiceAcceptInvitationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceAcceptInvitationResponse(rsp)
+}
+
+// SignInServiceAcceptInvitationWithResponse Sets the invited user's first password with the token of their invitation link.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
+func (c *ClientWithResponses) SignInServiceAcceptInvitationWithResponse(ctx context.Context, body SignInServiceAcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceAcceptInvitationResponse, error) {
+	rsp, err := c.SignInServiceAcceptInvitation(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceAcceptInvitationResponse(rsp)
+}
+
+// SignInServiceGetCurrentUserWithResponse The signed-in person: their user, account, permissions and session.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
+func (c *ClientWithResponses) SignInServiceGetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SignInServiceGetCurrentUserResponse, error) {
+	rsp, err := c.SignInServiceGetCurrentUser(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceGetCurrentUserResponse(rsp)
+}
+
+// SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
+func (c *ClientWithResponses) SignInServiceListMySessionsWithResponse(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*SignInServiceListMySessionsResponse, error) {
+	rsp, err := c.SignInServiceListMySessions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceListMySessionsResponse(rsp)
+}
+
+// SignInServiceRevokeMySessionWithBodyWithResponse Closes one of the caller's sessions (another device, or this one).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+func (c *ClientWithResponses) SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
+	rsp, err := c.SignInServiceRevokeMySessionWithBody(ctx, sessionId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRevokeMySessionResponse(rsp)
+}
+
+// SignInServiceRevokeMySessionWithResponse Closes one of the caller's sessions (another device, or this one).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
+func (c *ClientWithResponses) SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
+	rsp, err := c.SignInServiceRevokeMySession(ctx, sessionId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRevokeMySessionResponse(rsp)
+}
+
+// SignInServiceRevokeAllMySessionsWithBodyWithResponse Closes every session of the caller, this one included ("sign out everywhere").
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
+	rsp, err := c.SignInServiceRevokeAllMySessionsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRevokeAllMySessionsResponse(rsp)
+}
+
+// SignInServiceRevokeAllMySessionsWithResponse Closes every session of the caller, this one included ("sign out everywhere").
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
+func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
+	rsp, err := c.SignInServiceRevokeAllMySessions(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRevokeAllMySessionsResponse(rsp)
+}
+
+// SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+func (c *ClientWithResponses) SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
+	rsp, err := c.SignInServiceChangePasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceChangePasswordResponse(rsp)
+}
+
+// SignInServiceChangePasswordWithResponse Changes the caller's password; their other sessions are closed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
+func (c *ClientWithResponses) SignInServiceChangePasswordWithResponse(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
+	rsp, err := c.SignInServiceChangePassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceChangePasswordResponse(rsp)
+}
+
+// SignInServiceRequestPasswordResetWithBodyWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
+// answer is the same whether or not there is.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+func (c *ClientWithResponses) SignInServiceRequestPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRequestPasswordResetResponse, error) {
+	rsp, err := c.SignInServiceRequestPasswordResetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRequestPasswordResetResponse(rsp)
+}
+
+// SignInServiceRequestPasswordResetWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
+// answer is the same whether or not there is.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
+func (c *ClientWithResponses) SignInServiceRequestPasswordResetWithResponse(ctx context.Context, body SignInServiceRequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRequestPasswordResetResponse, error) {
+	rsp, err := c.SignInServiceRequestPasswordReset(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRequestPasswordResetResponse(rsp)
+}
+
+// SignInServiceResetPasswordWithBodyWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+func (c *ClientWithResponses) SignInServiceResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceResetPasswordResponse, error) {
+	rsp, err := c.SignInServiceResetPasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceResetPasswordResponse(rsp)
+}
+
+// SignInServiceResetPasswordWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
+func (c *ClientWithResponses) SignInServiceResetPasswordWithResponse(ctx context.Context, body SignInServiceResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceResetPasswordResponse, error) {
+	rsp, err := c.SignInServiceResetPassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceResetPasswordResponse(rsp)
+}
+
+// SignInServiceSignInWithBodyWithResponse Checks an email and password and opens a session. Wrong password, unknown email and an
+// inactive user get the same answer. Refused while throttled (too many failures for the email
+// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+// never reaches the browser's script, and fills csrf_token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+func (c *ClientWithResponses) SignInServiceSignInWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignInResponse, error) {
+	rsp, err := c.SignInServiceSignInWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceSignInResponse(rsp)
+}
+
+// SignInServiceSignInWithResponse Checks an email and password and opens a session. Wrong password, unknown email and an
+// inactive user get the same answer. Refused while throttled (too many failures for the email
+// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
+// never reaches the browser's script, and fills csrf_token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
+func (c *ClientWithResponses) SignInServiceSignInWithResponse(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignInResponse, error) {
+	rsp, err := c.SignInServiceSignIn(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceSignInResponse(rsp)
+}
+
+// SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+func (c *ClientWithResponses) SignInServiceSignOutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
+	rsp, err := c.SignInServiceSignOutWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceSignOutResponse(rsp)
+}
+
+// SignInServiceSignOutWithResponse Closes the caller's session (the gateway also clears the cookie).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
+func (c *ClientWithResponses) SignInServiceSignOutWithResponse(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
+	rsp, err := c.SignInServiceSignOut(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceSignOutResponse(rsp)
 }
 
 // ParseAccountServiceListAccountsResponse parses an HTTP response from a AccountServiceListAccountsWithResponse call
@@ -30958,6 +33698,985 @@ func ParseAccessServiceUpdateUserResponse(rsp *http.Response) (*AccessServiceUpd
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceInviteUserResponse parses an HTTP response from a SignInServiceInviteUserWithResponse call
+func ParseSignInServiceInviteUserResponse(rsp *http.Response) (*SignInServiceInviteUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceInviteUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1Invitation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceAcceptInvitationResponse parses an HTTP response from a SignInServiceAcceptInvitationWithResponse call
+func ParseSignInServiceAcceptInvitationResponse(rsp *http.Response) (*SignInServiceAcceptInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceAcceptInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1AcceptInvitationResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceGetCurrentUserResponse parses an HTTP response from a SignInServiceGetCurrentUserWithResponse call
+func ParseSignInServiceGetCurrentUserResponse(rsp *http.Response) (*SignInServiceGetCurrentUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceGetCurrentUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1CurrentUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceListMySessionsResponse parses an HTTP response from a SignInServiceListMySessionsWithResponse call
+func ParseSignInServiceListMySessionsResponse(rsp *http.Response) (*SignInServiceListMySessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceListMySessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ListMySessionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceRevokeMySessionResponse parses an HTTP response from a SignInServiceRevokeMySessionWithResponse call
+func ParseSignInServiceRevokeMySessionResponse(rsp *http.Response) (*SignInServiceRevokeMySessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceRevokeMySessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RevokeMySessionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceRevokeAllMySessionsResponse parses an HTTP response from a SignInServiceRevokeAllMySessionsWithResponse call
+func ParseSignInServiceRevokeAllMySessionsResponse(rsp *http.Response) (*SignInServiceRevokeAllMySessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceRevokeAllMySessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RevokeAllMySessionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceChangePasswordResponse parses an HTTP response from a SignInServiceChangePasswordWithResponse call
+func ParseSignInServiceChangePasswordResponse(rsp *http.Response) (*SignInServiceChangePasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceChangePasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ChangePasswordResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceRequestPasswordResetResponse parses an HTTP response from a SignInServiceRequestPasswordResetWithResponse call
+func ParseSignInServiceRequestPasswordResetResponse(rsp *http.Response) (*SignInServiceRequestPasswordResetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceRequestPasswordResetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RequestPasswordResetResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceResetPasswordResponse parses an HTTP response from a SignInServiceResetPasswordWithResponse call
+func ParseSignInServiceResetPasswordResponse(rsp *http.Response) (*SignInServiceResetPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceResetPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ResetPasswordResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceSignInResponse parses an HTTP response from a SignInServiceSignInWithResponse call
+func ParseSignInServiceSignInResponse(rsp *http.Response) (*SignInServiceSignInResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceSignInResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SignInResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceSignOutResponse parses an HTTP response from a SignInServiceSignOutWithResponse call
+func ParseSignInServiceSignOutResponse(rsp *http.Response) (*SignInServiceSignOutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceSignOutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SignOutResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -37,6 +37,10 @@ const (
 	Caller_CALLER_MEMBER Caller = 3
 	// The platform operator (who acts on any account), or a member as for CALLER_MEMBER.
 	Caller_CALLER_OPERATOR_OR_MEMBER Caller = 4
+	// A person signed in with a session (identity kind user), acting on their own sign-in: their
+	// sessions, password, profile. The request names no account: it is the identity's. Never an
+	// API key, a service or the operator. Must carry no permissions.
+	Caller_CALLER_SIGNED_IN_USER Caller = 5
 )
 
 // Enum value maps for Caller.
@@ -47,6 +51,7 @@ var (
 		2: "CALLER_SERVICE",
 		3: "CALLER_MEMBER",
 		4: "CALLER_OPERATOR_OR_MEMBER",
+		5: "CALLER_SIGNED_IN_USER",
 	}
 	Caller_value = map[string]int32{
 		"CALLER_UNSPECIFIED":        0,
@@ -54,6 +59,7 @@ var (
 		"CALLER_SERVICE":            2,
 		"CALLER_MEMBER":             3,
 		"CALLER_OPERATOR_OR_MEMBER": 4,
+		"CALLER_SIGNED_IN_USER":     5,
 	}
 )
 
@@ -238,7 +244,13 @@ type Rule struct {
 	// For CALLER_MEMBER and CALLER_OPERATOR_OR_MEMBER: what the caller must hold in the account
 	// named by the request's account_id field, every one of them. None means any member of that
 	// account. Must be empty for the other callers.
-	Permissions   []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	Permissions []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// For CALLER_SERVICE only: the gateway forwards this RPC's REST route for anyone, without a
+	// credential, acting as itself (signing in, redeeming an invitation or a password reset). Such
+	// an RPC trusts nothing but its request and what the gateway attests in metadata (the
+	// client's address). The gateway reads this flag; no other route is reachable without a
+	// credential.
+	Public        bool `protobuf:"varint,3,opt,name=public,proto3" json:"public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +297,13 @@ func (x *Rule) GetPermissions() []*Permission {
 		return x.Permissions
 	}
 	return nil
+}
+
+func (x *Rule) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
 }
 
 // Permission is a level in one area of the role model (orgplane.org.v1.Permissions); it is the
@@ -366,20 +385,22 @@ var File_orgplane_authz_v1_options_proto protoreflect.FileDescriptor
 
 const file_orgplane_authz_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1forgplane/authz/v1/options.proto\x12\x11orgplane.authz.v1\x1a google/protobuf/descriptor.proto\"z\n" +
+	"\x1forgplane/authz/v1/options.proto\x12\x11orgplane.authz.v1\x1a google/protobuf/descriptor.proto\"\x92\x01\n" +
 	"\x04Rule\x121\n" +
 	"\x06caller\x18\x01 \x01(\x0e2\x19.orgplane.authz.v1.CallerR\x06caller\x12?\n" +
-	"\vpermissions\x18\x02 \x03(\v2\x1d.orgplane.authz.v1.PermissionR\vpermissions\"i\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x1d.orgplane.authz.v1.PermissionR\vpermissions\x12\x16\n" +
+	"\x06public\x18\x03 \x01(\bR\x06public\"i\n" +
 	"\n" +
 	"Permission\x12+\n" +
 	"\x04area\x18\x01 \x01(\x0e2\x17.orgplane.authz.v1.AreaR\x04area\x12.\n" +
-	"\x05level\x18\x02 \x01(\x0e2\x18.orgplane.authz.v1.LevelR\x05level*{\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x18.orgplane.authz.v1.LevelR\x05level*\x96\x01\n" +
 	"\x06Caller\x12\x16\n" +
 	"\x12CALLER_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCALLER_OPERATOR\x10\x01\x12\x12\n" +
 	"\x0eCALLER_SERVICE\x10\x02\x12\x11\n" +
 	"\rCALLER_MEMBER\x10\x03\x12\x1d\n" +
-	"\x19CALLER_OPERATOR_OR_MEMBER\x10\x04*\xfe\x01\n" +
+	"\x19CALLER_OPERATOR_OR_MEMBER\x10\x04\x12\x19\n" +
+	"\x15CALLER_SIGNED_IN_USER\x10\x05*\xfe\x01\n" +
 	"\x04Area\x12\x14\n" +
 	"\x10AREA_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12AREA_ORGANIZATIONS\x10\x01\x12\x10\n" +

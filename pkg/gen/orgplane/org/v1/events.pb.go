@@ -1051,6 +1051,200 @@ func (x *ReviewOwnerChanged) GetOrganizationGroupIds() []string {
 	return nil
 }
 
+// UserInvited is published on orgplane.org.v1.<account>.user.invited when a user is invited to
+// set a password. It carries no secret: the notification service asks org for the link's token
+// (SignInAuthService.IssueSignInLink) when it sends the email.
+type UserInvited struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The invitation.
+	InvitationId string `protobuf:"bytes,4,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	// The invited user.
+	UserId string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Who invited them (a user id, or empty for the operator or an API key without a user).
+	InvitedByUserId string `protobuf:"bytes,6,opt,name=invited_by_user_id,json=invitedByUserId,proto3" json:"invited_by_user_id,omitempty"`
+	// When the link stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserInvited) Reset() {
+	*x = UserInvited{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserInvited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserInvited) ProtoMessage() {}
+
+func (x *UserInvited) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserInvited.ProtoReflect.Descriptor instead.
+func (*UserInvited) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UserInvited) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *UserInvited) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *UserInvited) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UserInvited) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+func (x *UserInvited) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserInvited) GetInvitedByUserId() string {
+	if x != nil {
+		return x.InvitedByUserId
+	}
+	return ""
+}
+
+func (x *UserInvited) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// PasswordResetRequested is published on orgplane.org.v1.<account>.user.password_reset_requested
+// when someone asks for a reset link for a user. It carries no secret (see UserInvited).
+type PasswordResetRequested struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The reset.
+	ResetId string `protobuf:"bytes,4,opt,name=reset_id,json=resetId,proto3" json:"reset_id,omitempty"`
+	// The user.
+	UserId string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// When the link stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordResetRequested) Reset() {
+	*x = PasswordResetRequested{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordResetRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordResetRequested) ProtoMessage() {}
+
+func (x *PasswordResetRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordResetRequested.ProtoReflect.Descriptor instead.
+func (*PasswordResetRequested) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PasswordResetRequested) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *PasswordResetRequested) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *PasswordResetRequested) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PasswordResetRequested) GetResetId() string {
+	if x != nil {
+		return x.ResetId
+	}
+	return ""
+}
+
+func (x *PasswordResetRequested) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_orgplane_org_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_events_proto_rawDesc = "" +
@@ -1175,7 +1369,30 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"changed_by\x18\f \x01(\tR\tchangedBy\x124\n" +
 	"\x16organization_group_ids\x18\r \x03(\tR\x14organizationGroupIds:\x1b\xc2\xf3\x18\x17\n" +
-	"\x06review\x12\rowner_changedB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"\x06review\x12\rowner_changed\"\xc1\x02\n" +
+	"\vUserInvited\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12#\n" +
+	"\rinvitation_id\x18\x04 \x01(\tR\finvitationId\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\x12+\n" +
+	"\x12invited_by_user_id\x18\x06 \x01(\tR\x0finvitedByUserId\x12;\n" +
+	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime:\x13\xc2\xf3\x18\x0f\n" +
+	"\x04user\x12\ainvited\"\xa6\x02\n" +
+	"\x16PasswordResetRequested\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12\x19\n" +
+	"\breset_id\x18\x04 \x01(\tR\aresetId\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime:$\xc2\xf3\x18 \n" +
+	"\x04user\x12\x18password_reset_requestedB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_events_proto_rawDescOnce sync.Once
@@ -1189,7 +1406,7 @@ func file_orgplane_org_v1_events_proto_rawDescGZIP() []byte {
 	return file_orgplane_org_v1_events_proto_rawDescData
 }
 
-var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_orgplane_org_v1_events_proto_goTypes = []any{
 	(*AccountCreated)(nil),          // 0: orgplane.org.v1.AccountCreated
 	(*AccountSettingsUpdated)(nil),  // 1: orgplane.org.v1.AccountSettingsUpdated
@@ -1202,39 +1419,45 @@ var file_orgplane_org_v1_events_proto_goTypes = []any{
 	(*OrganizationDeleted)(nil),     // 8: orgplane.org.v1.OrganizationDeleted
 	(*ReviewCreated)(nil),           // 9: orgplane.org.v1.ReviewCreated
 	(*ReviewOwnerChanged)(nil),      // 10: orgplane.org.v1.ReviewOwnerChanged
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
-	(*AccountSettings)(nil),         // 12: orgplane.org.v1.AccountSettings
-	(*User)(nil),                    // 13: orgplane.org.v1.User
-	(*Organization)(nil),            // 14: orgplane.org.v1.Organization
-	(*Review)(nil),                  // 15: orgplane.org.v1.Review
-	(ReviewRole)(0),                 // 16: orgplane.org.v1.ReviewRole
+	(*UserInvited)(nil),             // 11: orgplane.org.v1.UserInvited
+	(*PasswordResetRequested)(nil),  // 12: orgplane.org.v1.PasswordResetRequested
+	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
+	(*AccountSettings)(nil),         // 14: orgplane.org.v1.AccountSettings
+	(*User)(nil),                    // 15: orgplane.org.v1.User
+	(*Organization)(nil),            // 16: orgplane.org.v1.Organization
+	(*Review)(nil),                  // 17: orgplane.org.v1.Review
+	(ReviewRole)(0),                 // 18: orgplane.org.v1.ReviewRole
 }
 var file_orgplane_org_v1_events_proto_depIdxs = []int32{
-	11, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	11, // 1: orgplane.org.v1.AccountSettingsUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	12, // 2: orgplane.org.v1.AccountSettingsUpdated.settings:type_name -> orgplane.org.v1.AccountSettings
-	11, // 3: orgplane.org.v1.UserCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 4: orgplane.org.v1.UserCreated.user:type_name -> orgplane.org.v1.User
-	11, // 5: orgplane.org.v1.UserUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 6: orgplane.org.v1.UserUpdated.user:type_name -> orgplane.org.v1.User
-	11, // 7: orgplane.org.v1.OrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 8: orgplane.org.v1.OrganizationCreated.organization:type_name -> orgplane.org.v1.Organization
-	11, // 9: orgplane.org.v1.OrganizationUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 10: orgplane.org.v1.OrganizationUpdated.organization:type_name -> orgplane.org.v1.Organization
-	11, // 11: orgplane.org.v1.OrganizationDeactivated.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 12: orgplane.org.v1.OrganizationDeactivated.organization:type_name -> orgplane.org.v1.Organization
-	11, // 13: orgplane.org.v1.OrganizationReactivated.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 14: orgplane.org.v1.OrganizationReactivated.organization:type_name -> orgplane.org.v1.Organization
-	11, // 15: orgplane.org.v1.OrganizationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
-	11, // 16: orgplane.org.v1.ReviewCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // 17: orgplane.org.v1.ReviewCreated.review:type_name -> orgplane.org.v1.Review
-	11, // 18: orgplane.org.v1.ReviewOwnerChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 19: orgplane.org.v1.ReviewOwnerChanged.role:type_name -> orgplane.org.v1.ReviewRole
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 1: orgplane.org.v1.AccountSettingsUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 2: orgplane.org.v1.AccountSettingsUpdated.settings:type_name -> orgplane.org.v1.AccountSettings
+	13, // 3: orgplane.org.v1.UserCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 4: orgplane.org.v1.UserCreated.user:type_name -> orgplane.org.v1.User
+	13, // 5: orgplane.org.v1.UserUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 6: orgplane.org.v1.UserUpdated.user:type_name -> orgplane.org.v1.User
+	13, // 7: orgplane.org.v1.OrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 8: orgplane.org.v1.OrganizationCreated.organization:type_name -> orgplane.org.v1.Organization
+	13, // 9: orgplane.org.v1.OrganizationUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 10: orgplane.org.v1.OrganizationUpdated.organization:type_name -> orgplane.org.v1.Organization
+	13, // 11: orgplane.org.v1.OrganizationDeactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 12: orgplane.org.v1.OrganizationDeactivated.organization:type_name -> orgplane.org.v1.Organization
+	13, // 13: orgplane.org.v1.OrganizationReactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 14: orgplane.org.v1.OrganizationReactivated.organization:type_name -> orgplane.org.v1.Organization
+	13, // 15: orgplane.org.v1.OrganizationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 16: orgplane.org.v1.ReviewCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 17: orgplane.org.v1.ReviewCreated.review:type_name -> orgplane.org.v1.Review
+	13, // 18: orgplane.org.v1.ReviewOwnerChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	18, // 19: orgplane.org.v1.ReviewOwnerChanged.role:type_name -> orgplane.org.v1.ReviewRole
+	13, // 20: orgplane.org.v1.UserInvited.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 21: orgplane.org.v1.UserInvited.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 22: orgplane.org.v1.PasswordResetRequested.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 23: orgplane.org.v1.PasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_events_proto_init() }
@@ -1252,7 +1475,7 @@ func file_orgplane_org_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_events_proto_rawDesc), len(file_orgplane_org_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
