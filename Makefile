@@ -129,7 +129,7 @@ lint: $(BIN)/.staticcheck.stamp ## staticcheck every module (settings in staticc
 
 .PHONY: test
 test: check vet lint build $(BIN)/devstack ## everything CI checks: generation, lint, vet, build, tests with -race
-	$(BIN)/devstack with-postgres -- $(GO) test -race -count=1 -timeout 20m $(PACKAGES)
+	$(BIN)/devstack with-postgres -- $(GO) test -race -count=1 -timeout 40m $(PACKAGES)
 
 .PHONY: test-short
 test-short: $(BIN)/devstack ## tests only, skipping the slowest (no generation checks)
