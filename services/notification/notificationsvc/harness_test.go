@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -40,6 +41,30 @@ type world struct {
 	inspect  *pgx.Conn
 	replicas []*replica
 	adjust   func(*app.Config)
+	// orgLinks stands in for org's SignInAuthService (the whole-suite tests issue links with the real
+	// one); orgConn reaches it as a peer does, with the service's identity.
+	orgLinks *standInOrg
+	orgConn  *grpc.ClientConn
+	// logs holds everything the replicas logged.
+	logs *logBuffer
+}
+
+// logBuffer collects log output across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // replica is one process of the service.
@@ -67,7 +92,7 @@ func newWorld(t *testing.T, adjust ...func(*app.Config)) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sink.Stop)
-	w := &world{t: t, ctx: context.Background(), db: db, sink: sink, keys: testkit.Keyring(t)}
+	w := &world{t: t, ctx: context.Background(), db: db, sink: sink, keys: testkit.Keyring(t), logs: &logBuffer{}}
 	w.adjust = func(c *app.Config) {
 		fast(c)
 		for _, f := range adjust {
@@ -78,6 +103,16 @@ func newWorld(t *testing.T, adjust ...func(*app.Config)) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.inspect.Close(context.Background()) })
+	w.orgLinks = newStandInOrg()
+	orgSrv, err := rpc.NewServer(slog.New(slog.DiscardHandler), w.keys, rpc.ServiceName("org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgv1.RegisterSignInAuthServiceServer(orgSrv, w.orgLinks)
+	if w.orgConn, err = rpc.Dial(testkit.ServeGRPC(t, orgSrv), w.keys, rpc.Audience("org")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.orgConn.Close() })
 	w.addReplica()
 	return w
 }
@@ -87,12 +122,13 @@ func (w *world) addReplica() *replica {
 	w.t.Helper()
 	spec := notificationsvc.Spec(notificationsvc.WithMail(notificationsvc.MailOptions{Addr: w.sink.Addr(), TLS: "none",
 		Username: "orgplane", Password: "secret"}), notificationsvc.WithConfig(w.adjust), notificationsvc.WithAccounts(goodStanding{}))
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := rpc.NewServer(log, w.keys)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	parts, err := spec.New(w.ctx, platform.Deps{Log: log, Pool: w.db.Pool, Keys: w.keys, Server: srv})
+	parts, err := spec.New(w.ctx, platform.Deps{Log: log, Pool: w.db.Pool, Keys: w.keys, Server: srv,
+		Peers: map[string]*grpc.ClientConn{"org": w.orgConn}})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -2,9 +2,11 @@
 // stack and whole-suite tests compose it with the others.
 //
 // The notification service tells people what happened: a review assigned to them or reassigned,
-// a review's ownership changed, a new review, a review gone quiet, integration trouble. It learns
-// everything from org's and integration-sync's events, keeps each user's in-app feed (with a live
-// stream), sends email over SMTP with retries that outlast an outage, and records every delivery.
+// a review's ownership changed, a new review, a review gone quiet, integration trouble; and it
+// sends the invitation and password reset emails of sign-in, with a link org issues at send time.
+// It learns everything from org's and integration-sync's events, keeps each user's in-app feed
+// (with a live stream), sends email over SMTP with retries that outlast an outage, and records
+// every delivery.
 // Per-account settings say who else hears of what; per-user preferences turn kinds off per channel.
 package notificationsvc
 
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orgplane/orgplane/pkg/accountstate"
@@ -27,6 +30,7 @@ import (
 	"github.com/orgplane/orgplane/services/notification/internal/app"
 	"github.com/orgplane/orgplane/services/notification/internal/domain"
 	"github.com/orgplane/orgplane/services/notification/internal/grpcapi"
+	"github.com/orgplane/orgplane/services/notification/internal/signinlink"
 	"github.com/orgplane/orgplane/services/notification/internal/smtpmail"
 	"github.com/orgplane/orgplane/services/notification/internal/store"
 	"github.com/orgplane/orgplane/services/notification/internal/unsubscribe"
@@ -151,7 +155,8 @@ func Spec(opts ...Option) platform.Spec {
 		Config:           settings,
 		Migrations:       []postgres.MigrationSet{store.Migrations()},
 		Routes:           []platform.Route{notificationv1.RegisterNotificationServiceHandler},
-		// org answers whether an account may change anything (its subscription's state).
+		// org answers whether an account may change anything (its subscription's state), and
+		// issues the links of invitation and password reset emails.
 		Peers: []platform.Peer{{Name: "org", DefaultAddr: "127.0.0.1:9101"}},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			cfg := config()
@@ -172,7 +177,11 @@ func Spec(opts ...Option) platform.Spec {
 			if o.accounts != nil {
 				accounts = o.accounts
 			}
-			svc := app.New(st, m, unsubscribe.FromKeyring(d.Keys), pages, accounts, cfg, o.clock, d.Log)
+			var links app.LinkIssuer
+			if conn := d.Peers["org"]; conn != nil {
+				links = signinlink.Issuer{Client: orgv1.NewSignInAuthServiceClient(conn)}
+			}
+			svc := app.New(st, m, unsubscribe.FromKeyring(d.Keys), pages, accounts, links, cfg, o.clock, d.Log)
 			grpcapi.Register(d.Server, svc)
 			return platform.Parts{Consumers: consumers(svc, st),
 				Workers: []platform.Worker{svc.RunSender, svc.RunReminders, svc.RunDigests, svc.RunFeedListener}}, nil
@@ -194,6 +203,12 @@ func consumers(svc *app.Service, st *store.Store) []events.ConsumerSpec {
 	}
 	organization := func(ctx context.Context, tx pgx.Tx, o *orgv1.Organization) error {
 		return svc.OrganizationChanged(ctx, st.Within(tx), o.GetId(), o.GetName(), o.GetGroupIds())
+	}
+	signInLink := func(ctx context.Context, tx pgx.Tx, account string, l app.SignInLink) error {
+		if uuid.Validate(l.LinkID) != nil || uuid.Validate(l.UserID) != nil {
+			return events.Permanent(fmt.Errorf("%s event without a valid link and user id", l.Kind.Name()))
+		}
+		return svc.SignInLinkRequested(ctx, st.Within(tx), account, l)
 	}
 	trouble := func(ctx context.Context, tx pgx.Tx, account, eventID, integration, what, detail string, at time.Time) error {
 		return svc.Trouble(ctx, st.Within(tx), account, store.Trouble{EventID: eventID, IntegrationID: integration, What: what,
@@ -218,6 +233,14 @@ func consumers(svc *app.Service, st *store.Store) []events.ConsumerSpec {
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.UserUpdated) error {
 					return user(ctx, tx, ev.GetAccountId(), ev.GetUser(), ev.GetAdministrator(), ev.GetOccurredAt().AsTime())
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.UserInvited) error {
+					return signInLink(ctx, tx, ev.GetAccountId(), app.SignInLink{EventID: ev.GetEventId(), Kind: domain.KindInvitation,
+						LinkID: ev.GetInvitationId(), UserID: ev.GetUserId()})
+				}),
+				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.PasswordResetRequested) error {
+					return signInLink(ctx, tx, ev.GetAccountId(), app.SignInLink{EventID: ev.GetEventId(), Kind: domain.KindPasswordReset,
+						LinkID: ev.GetResetId(), UserID: ev.GetUserId()})
 				}),
 				events.On(func(ctx context.Context, tx pgx.Tx, ev *orgv1.OrganizationUpdated) error {
 					return organization(ctx, tx, ev.GetOrganization())

@@ -46,7 +46,8 @@ type Mailer interface {
 
 // Config tunes the workers; tests shorten it.
 type Config struct {
-	// WebBaseURL prefixes the links in emails (the web UI: /reviews/{id}, /unsubscribe).
+	// WebBaseURL prefixes the links in emails (the web UI: /reviews/{id}, /unsubscribe,
+	// /invitations/accept, /passwordResets/complete).
 	WebBaseURL string
 	// EmailDisabled records every email as skipped instead of sending it (no relay configured on
 	// purpose).
@@ -101,6 +102,7 @@ type Service struct {
 	tokens   *unsubscribe.Signer
 	pages    *pagetoken.Sealer
 	accounts Accounts
+	links    LinkIssuer
 	cfg      Config
 	now      func() time.Time
 	owner    string
@@ -109,14 +111,16 @@ type Service struct {
 	log      *slog.Logger
 }
 
-// New returns a Service. mailer may be nil when cfg.EmailDisabled.
-func New(st *store.Store, mailer Mailer, tokens *unsubscribe.Signer, pages *pagetoken.Sealer, accounts Accounts, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+// New returns a Service. mailer may be nil when cfg.EmailDisabled; links issues the sign-in links
+// of invitation and password reset emails.
+func New(st *store.Store, mailer Mailer, tokens *unsubscribe.Signer, pages *pagetoken.Sealer, accounts Accounts, links LinkIssuer,
+	cfg Config, now func() time.Time, log *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	cfg.WebBaseURL = strings.TrimRight(cfg.WebBaseURL, "/")
-	return &Service{store: st, mailer: mailer, render: render.New(), tokens: tokens, pages: pages, accounts: accounts, cfg: cfg, now: now,
-		owner: uuid.NewString(), sendWake: make(chan struct{}, 1), feed: newHub(), log: log}
+	return &Service{store: st, mailer: mailer, render: render.New(), tokens: tokens, pages: pages, accounts: accounts, links: links,
+		cfg: cfg, now: now, owner: uuid.NewString(), sendWake: make(chan struct{}, 1), feed: newHub(), log: log}
 }
 
 // clock is the time records carry, at the database's precision.

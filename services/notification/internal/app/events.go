@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/services/notification/internal/domain"
 	"github.com/orgplane/orgplane/services/notification/internal/render"
 	"github.com/orgplane/orgplane/services/notification/internal/store"
@@ -196,4 +199,53 @@ func dayOf(clk domain.Clock, iso string) string {
 		return ""
 	}
 	return clk.Day(iso)
+}
+
+// SignInLink is a user.invited or user.password_reset_requested event: an email with a sign-in
+// link is due.
+type SignInLink struct {
+	EventID string
+	Kind    domain.Kind
+	// LinkID is the invitation's or the reset's id.
+	LinkID string
+	UserID string
+}
+
+// SignInLinkRequested queues the email of an invitation or a password reset. The delivery keeps
+// which link it is for, never the link: the sender asks org for the token when it sends, so the
+// token exists only in org (as a digest) and in the email. The email is transactional: no
+// preference, unsubscribe or hourly cap holds it back, and it has no in-app entry. An email still
+// waiting for the same link is skipped: org replaces a link's token each time it issues one, so
+// only the newest email's link could work.
+func (s *Service) SignInLinkRequested(ctx context.Context, tx *store.Tx, accountID string, ev SignInLink) error {
+	acc, err := tx.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	users, err := tx.Users(ctx, []string{ev.UserID})
+	if err != nil {
+		return err
+	}
+	subject, err := s.render.Subject(render.Data{Kind: ev.Kind, AccountName: acc.DisplayName})
+	if err != nil {
+		return err
+	}
+	if err := tx.SupersedeLinkEmails(ctx, ev.LinkID); err != nil {
+		return err
+	}
+	// The address is what this service knew when the event came, for the record; the email goes
+	// where org says when it issues the link.
+	d := domain.Delivery{ID: uuid.NewString(), EventID: ev.EventID, Kind: ev.Kind, Channel: domain.ChannelEmail, UserID: ev.UserID,
+		Address: users[ev.UserID].Email, Created: s.clock(), Status: domain.StatusPending, Subject: subject, LinkID: ev.LinkID}
+	if s.cfg.EmailDisabled {
+		d.Status, d.Error = domain.StatusSkipped, domain.SkipEmailDisabled
+	}
+	added, err := tx.AddDelivery(ctx, accountID, domain.Planned{UserID: ev.UserID}.Recipient(), d)
+	if err != nil {
+		return err
+	}
+	if added && d.Status == domain.StatusPending {
+		events.AfterCommit(ctx, s.wakeSender)
+	}
+	return nil
 }

@@ -65,6 +65,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 type outgoing struct {
 	claim store.SendClaim
 	d     domain.Delivery
+	mail  Mail
 }
 
 func (s *Service) sendBatch(ctx context.Context, claims []store.SendClaim) {
@@ -96,10 +97,14 @@ func (s *Service) sendBatch(ctx context.Context, claims []store.SendClaim) {
 	var batch []outgoing
 	for _, c := range claims {
 		var d domain.Delivery
+		var acc domain.Account
 		var ok bool
 		err := s.store.InTenant(ctx, c.AccountID, func(tx *store.Tx) error {
 			var err error
-			d, ok, err = tx.PendingEmail(ctx, c.DeliveryID)
+			if d, ok, err = tx.PendingEmail(ctx, c.DeliveryID); err != nil || !ok || d.LinkID == "" {
+				return err
+			}
+			acc, err = tx.Account(ctx, c.AccountID)
 			return err
 		})
 		if err == nil && !ok {
@@ -112,17 +117,39 @@ func (s *Service) sendBatch(ctx context.Context, claims []store.SendClaim) {
 			}
 			continue
 		}
-		if ok {
-			batch = append(batch, outgoing{claim: c, d: d})
+		if !ok {
+			continue
 		}
+		o := outgoing{claim: c, d: d, mail: Mail{ID: d.ID, To: d.Address, Subject: d.Subject, Text: d.TextBody, HTML: d.HTMLBody,
+			UnsubscribeURL: d.UnsubscribeURL}}
+		if d.LinkID != "" {
+			// A sign-in email is rendered now, around a link org issues now (outside any
+			// transaction): its token was never stored, and a retry gets a fresh one.
+			if o.mail, err = s.linkMail(ctx, c.AccountID, acc, d); err != nil {
+				if err := s.recordLinkFailure(ctx, o, err); err != nil && ctx.Err() == nil {
+					s.log.Warn("record email", "delivery", d.ID, "error", err)
+				}
+				continue
+			}
+			// A newer email for the same link may have replaced this one while org answered:
+			// its link is the one that works now, so this one stays unsent.
+			err = s.store.InTenant(ctx, c.AccountID, func(tx *store.Tx) error {
+				var err error
+				_, ok, err = tx.PendingEmail(ctx, d.ID)
+				return err
+			})
+			if err != nil || !ok {
+				continue
+			}
+		}
+		batch = append(batch, o)
 	}
 	if len(batch) == 0 {
 		return
 	}
 	msgs := make([]Mail, len(batch))
 	for i, o := range batch {
-		msgs[i] = Mail{ID: o.d.ID, To: o.d.Address, Subject: o.d.Subject, Text: o.d.TextBody, HTML: o.d.HTMLBody,
-			UnsubscribeURL: o.d.UnsubscribeURL}
+		msgs[i] = o.mail
 	}
 	errs, connErr := s.mailer.Send(ctx, msgs)
 	if connErr != nil && ctx.Err() == nil {
@@ -149,7 +176,7 @@ func (s *Service) recordSend(ctx context.Context, o outgoing, sendErr error, out
 	ctx = context.WithoutCancel(ctx)
 	return s.store.InTenant(ctx, o.claim.AccountID, func(tx *store.Tx) error {
 		if sendErr == nil {
-			return tx.EmailSent(ctx, o.d.ID, s.clock())
+			return tx.EmailSent(ctx, o.d.ID, s.clock(), o.mail.To)
 		}
 		attempts, err := tx.EmailAttemptFailed(ctx, o.d.ID, errorText(sendErr))
 		if err != nil {
@@ -161,6 +188,27 @@ func (s *Service) recordSend(ctx context.Context, o outgoing, sendErr error, out
 		}
 		return tx.RetryEmail(ctx, o.d.ID, s.backoff(attempts))
 	})
+}
+
+// recordLinkFailure records a sign-in email whose link org did not issue: skipped for good when
+// org refused it, otherwise a failed try (one that never counts when org was unreachable).
+func (s *Service) recordLinkFailure(ctx context.Context, o outgoing, err error) error {
+	var refused *LinkRefused
+	if errors.As(err, &refused) {
+		ctx := context.WithoutCancel(ctx)
+		return s.store.InTenant(ctx, o.claim.AccountID, func(tx *store.Tx) error {
+			return tx.EmailSkipped(ctx, o.d.ID, errorText(refused))
+		})
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the lease runs out and the email is tried again.
+		return nil
+	}
+	outage := errors.Is(err, ErrOrgUnavailable)
+	if outage {
+		s.log.Warn("org unreachable; sign-in email waits", "delivery", o.d.ID, "error", err)
+	}
+	return s.recordSend(ctx, o, err, outage)
 }
 
 // backoff is the wait after the nth failed try: RetryBase doubling, at most RetryMax.

@@ -18,16 +18,29 @@ const (
 	KindReviewCreated      Kind = 4
 	KindReviewReminder     Kind = 5
 	KindIntegrationTrouble Kind = 6
+	// The sign-in emails: an invitation to set a first password, a password reset link. They are
+	// transactional: a person cannot turn them off, they carry no unsubscribe link, and the
+	// account's hourly cap does not hold them back (a person locked out must not wait for the
+	// account's other mail).
+	KindInvitation    Kind = 7
+	KindPasswordReset Kind = 8
 )
 
-// Kinds are every kind, in order.
+// Kinds are the kinds a person may turn off per channel (preferences, unsubscribe), in order.
 func Kinds() []Kind {
 	return []Kind{KindReviewAssigned, KindReviewReassigned, KindOwnershipChanged, KindReviewCreated,
 		KindReviewReminder, KindIntegrationTrouble}
 }
 
-// Valid reports whether k is a known kind.
+// AllKinds are Kinds and the transactional kinds.
+func AllKinds() []Kind { return append(Kinds(), KindInvitation, KindPasswordReset) }
+
+// Valid reports whether k is a kind a person may turn off.
 func (k Kind) Valid() bool { return k >= KindReviewAssigned && k <= KindIntegrationTrouble }
+
+// Transactional reports whether k is a sign-in email: sent whatever the preferences, and rendered
+// only when sent, with a link org mints then.
+func (k Kind) Transactional() bool { return k == KindInvitation || k == KindPasswordReset }
 
 // Name is the kind's template name.
 func (k Kind) Name() string {
@@ -44,6 +57,10 @@ func (k Kind) Name() string {
 		return "review_reminder"
 	case KindIntegrationTrouble:
 		return "integration_trouble"
+	case KindInvitation:
+		return "invitation"
+	case KindPasswordReset:
+		return "password_reset"
 	}
 	return "unknown"
 }
@@ -94,6 +111,10 @@ const (
 	SkipNotVisible    = "the recipient cannot see the organization"
 	SkipCapReached    = "hourly email cap reached"
 	SkipEmailDisabled = "email is disabled on this server"
+	SkipSuperseded    = "a newer email for the same link replaced it"
+	// SkipLinkRefused prefixes org's reason for not issuing a sign-in link (expired, used, the
+	// user gone).
+	SkipLinkRefused = "org issued no link: "
 )
 
 // Account is what the service knows of an account (from org's events).
@@ -240,4 +261,7 @@ type Delivery struct {
 	TextBody       string
 	HTMLBody       string
 	UnsubscribeURL string
+	// LinkID is the invitation or password reset a sign-in email is for; its link is asked of org
+	// when the email is sent and never stored.
+	LinkID string
 }

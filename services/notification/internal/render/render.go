@@ -44,6 +44,10 @@ type Data struct {
 	IntegrationsURL  string
 	// UnsubscribeURL turns this kind off for the recipient; empty for a plain address.
 	UnsubscribeURL string
+	// LinkURL is a sign-in email's link, with its single-use token: rendered at send time and
+	// never stored. Expires is when it stops working, in the account's zone and format.
+	LinkURL string
+	Expires string
 }
 
 // TroubleLine is one kind of integration trouble in a digest.
@@ -80,17 +84,35 @@ func New() *Renderer {
 		html: map[domain.Kind]*htmltemplate.Template{},
 	}
 	base := htmltemplate.Must(htmltemplate.New("mail").ParseFS(files, "templates/mail.html.tmpl"))
-	for _, k := range domain.Kinds() {
+	for _, k := range domain.AllKinds() {
 		t := htmltemplate.Must(base.Clone())
-		htmltemplate.Must(t.Parse(`{{define "content"}}{{template "html_` + k.Name() + `" .}}{{end}}`))
+		defs := `{{define "content"}}{{template "html_` + k.Name() + `" .}}{{end}}`
+		names := []string{"subject_", "summary_", "text_"}
+		if k.Transactional() {
+			// A sign-in email says why it came in its own words (nobody's preferences sent it) and
+			// is never an in-app entry.
+			defs += `{{define "why"}}{{template "why_` + k.Name() + `" .}}{{end}}`
+			names = []string{"subject_", "text_"}
+		}
+		htmltemplate.Must(t.Parse(defs))
 		r.html[k] = t
-		for _, name := range []string{"subject_", "summary_", "text_"} {
+		for _, name := range names {
 			if r.text.Lookup(name+k.Name()) == nil {
 				panic("render: no template " + name + k.Name())
 			}
 		}
 	}
 	return r
+}
+
+// Subject renders d's subject alone: what the record of a sign-in email shows before its link
+// exists.
+func (r *Renderer) Subject(d Data) (string, error) {
+	subject, err := r.exec("subject_", d)
+	if err != nil {
+		return "", err
+	}
+	return oneLine(subject), nil
 }
 
 // Email renders d's email.

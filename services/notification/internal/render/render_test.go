@@ -36,3 +36,44 @@ func TestEveryKindRendersAndTheHTMLEscapesWhatPeopleTyped(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInEmailsCarryTheLinkEscapedAndNoUnsubscribe(t *testing.T) {
+	t.Parallel()
+	r := render.New()
+	const link = "https://app.test/invitations/accept?token=opl_a%2Bb%3D"
+	for k, subject := range map[domain.Kind]string{
+		domain.KindInvitation:    `Contoso <b>MSP</b> invited you to Orgplane`,
+		domain.KindPasswordReset: "Reset your Orgplane password",
+	} {
+		d := render.Data{Kind: k, RecipientName: "<i>Ann</i>", AccountName: "Contoso <b>MSP</b>", LinkURL: link,
+			Expires: "31/12/2026 17:05 CST"}
+		got, err := r.Subject(d)
+		if err != nil || got != subject {
+			t.Errorf("%s: subject %q (%v), want %q", k.Name(), got, err, subject)
+		}
+		m, err := r.Email(d)
+		if err != nil {
+			t.Fatalf("%s: %v", k.Name(), err)
+		}
+		if m.Subject != subject {
+			t.Errorf("%s: email subject %q", k.Name(), m.Subject)
+		}
+		if strings.Contains(m.HTML, "<b>MSP</b>") || strings.Contains(m.HTML, "<i>Ann</i>") {
+			t.Errorf("%s: HTML carries unescaped input:\n%s", k.Name(), m.HTML)
+		}
+		if !strings.Contains(m.HTML, `href="`+link+`"`) || !strings.Contains(m.Text, "\n"+link+"\n") {
+			t.Errorf("%s: the bodies do not carry the link as it is:\n%s\n%s", k.Name(), m.Text, m.HTML)
+		}
+		for _, part := range []string{m.Text, m.HTML} {
+			if !strings.Contains(part, "31/12/2026 17:05 CST") || strings.Contains(part, "unsubscribe") ||
+				strings.Contains(part, "notification preferences") || strings.Contains(part, "listed this address") {
+				t.Errorf("%s: the body lacks the expiry or speaks of preferences:\n%s", k.Name(), part)
+			}
+		}
+	}
+	// Without a company name the invitation still reads.
+	got, err := r.Subject(render.Data{Kind: domain.KindInvitation})
+	if err != nil || got != "Your team invited you to Orgplane" {
+		t.Errorf("subject without a company: %q (%v)", got, err)
+	}
+}

@@ -19,11 +19,11 @@ func (t *Tx) AddDelivery(ctx context.Context, accountID, recipient string, d dom
 		sent = &d.Sent
 	}
 	tag, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, account_id, event_id, kind, channel, user_id, address, recipient, subject,
-			text_body, html_body, unsubscribe_url, status, attempts, error, created_at, sent_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16)
+			text_body, html_body, unsubscribe_url, status, attempts, error, created_at, sent_at, link_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17)
 		ON CONFLICT (event_id, kind, channel, recipient) DO NOTHING`,
 		d.ID, accountID, d.EventID, int16(d.Kind), int16(d.Channel), nullUUID(d.UserID), d.Address, recipient, d.Subject,
-		d.TextBody, d.HTMLBody, d.UnsubscribeURL, int16(d.Status), d.Error, d.Created, sent)
+		d.TextBody, d.HTMLBody, d.UnsubscribeURL, int16(d.Status), d.Error, d.Created, sent, nullUUID(d.LinkID))
 	if err != nil {
 		return false, fmt.Errorf("record delivery: %w", err)
 	}
@@ -45,22 +45,23 @@ func (t *Tx) EmailsSince(ctx context.Context, accountID string, since time.Time)
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('notification email cap ' || $1, 0))`, accountID); err != nil {
 		return 0, fmt.Errorf("lock email cap: %w", err)
 	}
+	// The sign-in emails (link_id set) are not held to the cap, so they do not count against it.
 	var n int
 	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE account_id = $1 AND channel = 1 AND status IN (1, 2)
-		AND created_at >= $2`, accountID, since).Scan(&n); err != nil {
+		AND link_id IS NULL AND created_at >= $2`, accountID, since).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count recent emails: %w", err)
 	}
 	return n, nil
 }
 
 const deliveryColumns = `id::text, event_id, kind, channel, coalesce(user_id::text, ''), address, status, attempts, error, subject,
-	created_at, sent_at, text_body, html_body, unsubscribe_url`
+	created_at, sent_at, text_body, html_body, unsubscribe_url, coalesce(link_id::text, '')`
 
 func scanDelivery(r pgx.Row) (domain.Delivery, error) {
 	var d domain.Delivery
 	var sent *time.Time
 	err := r.Scan(&d.ID, &d.EventID, &d.Kind, &d.Channel, &d.UserID, &d.Address, &d.Status, &d.Attempts, &d.Error, &d.Subject,
-		&d.Created, &sent, &d.TextBody, &d.HTMLBody, &d.UnsubscribeURL)
+		&d.Created, &sent, &d.TextBody, &d.HTMLBody, &d.UnsubscribeURL, &d.LinkID)
 	if sent != nil {
 		d.Sent = *sent
 	}
@@ -149,10 +150,12 @@ func (t *Tx) ForgetQueued(ctx context.Context, id string) error {
 	return nil
 }
 
-// EmailSent records that the relay accepted an email, and takes it off the queue.
-func (t *Tx) EmailSent(ctx context.Context, id string, at time.Time) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET status = 2, attempts = attempts + 1, error = '', sent_at = $2
-		WHERE id = $1 AND status = 1`, id, at); err != nil {
+// EmailSent records that the relay accepted an email, and takes it off the queue. address, when
+// set, is where it went (a sign-in email goes where org said when it issued the link).
+func (t *Tx) EmailSent(ctx context.Context, id string, at time.Time, address string) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET status = 2, attempts = attempts + 1, error = '', sent_at = $2,
+			address = coalesce(nullif($3, ''), address)
+		WHERE id = $1 AND status = 1`, id, at, address); err != nil {
 		return fmt.Errorf("record email sent: %w", err)
 	}
 	if _, err := t.tx.Exec(ctx, `DELETE FROM send_queue WHERE delivery_id = $1`, id); err != nil {
@@ -190,6 +193,38 @@ func (t *Tx) EmailFailed(ctx context.Context, id string) error {
 	}
 	if _, err := t.tx.Exec(ctx, `DELETE FROM send_queue WHERE delivery_id = $1`, id); err != nil {
 		return fmt.Errorf("record email failed: %w", err)
+	}
+	return nil
+}
+
+// EmailSkipped gives a waiting email up without sending it: skipped, with why, and off the queue.
+func (t *Tx) EmailSkipped(ctx context.Context, id, reason string) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET status = 4, error = $2 WHERE id = $1 AND status = 1`, id, reason); err != nil {
+		return fmt.Errorf("record email skipped: %w", err)
+	}
+	if _, err := t.tx.Exec(ctx, `DELETE FROM send_queue WHERE delivery_id = $1`, id); err != nil {
+		return fmt.Errorf("record email skipped: %w", err)
+	}
+	return nil
+}
+
+// SupersedeLinkEmails skips the tenant's emails still waiting for the sign-in link linkID: org
+// replaces a link's token each time it issues one, so only the newest email's link would work.
+func (t *Tx) SupersedeLinkEmails(ctx context.Context, linkID string) error {
+	rows, err := t.tx.Query(ctx, `UPDATE deliveries SET status = 4, error = $2 WHERE link_id = $1 AND status = 1 RETURNING id::text`,
+		linkID, domain.SkipSuperseded)
+	if err != nil {
+		return fmt.Errorf("supersede sign-in emails: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("supersede sign-in emails: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, `DELETE FROM send_queue WHERE delivery_id = ANY($1::uuid[])`, ids); err != nil {
+		return fmt.Errorf("supersede sign-in emails: %w", err)
 	}
 	return nil
 }

@@ -45,6 +45,10 @@ const (
 	// An integration is in trouble (credentials rejected, a refresh failed, new orphans, sync
 	// errors), batched (the account's administrators).
 	NotificationKind_NOTIFICATION_KIND_INTEGRATION_TROUBLE NotificationKind = 6
+	// An invitation to set a password (transactional: no preference or unsubscribe applies).
+	NotificationKind_NOTIFICATION_KIND_INVITATION NotificationKind = 7
+	// A password reset link someone asked for (transactional, as INVITATION).
+	NotificationKind_NOTIFICATION_KIND_PASSWORD_RESET NotificationKind = 8
 )
 
 // Enum value maps for NotificationKind.
@@ -57,6 +61,8 @@ var (
 		4: "NOTIFICATION_KIND_REVIEW_CREATED",
 		5: "NOTIFICATION_KIND_REVIEW_REMINDER",
 		6: "NOTIFICATION_KIND_INTEGRATION_TROUBLE",
+		7: "NOTIFICATION_KIND_INVITATION",
+		8: "NOTIFICATION_KIND_PASSWORD_RESET",
 	}
 	NotificationKind_value = map[string]int32{
 		"NOTIFICATION_KIND_UNSPECIFIED":         0,
@@ -66,6 +72,8 @@ var (
 		"NOTIFICATION_KIND_REVIEW_CREATED":      4,
 		"NOTIFICATION_KIND_REVIEW_REMINDER":     5,
 		"NOTIFICATION_KIND_INTEGRATION_TROUBLE": 6,
+		"NOTIFICATION_KIND_INVITATION":          7,
+		"NOTIFICATION_KIND_PASSWORD_RESET":      8,
 	}
 )
 
@@ -1649,7 +1657,7 @@ const file_orgplane_notification_v1_notification_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x05token\"U\n" +
 	"\x13UnsubscribeResponse\x12>\n" +
-	"\x04kind\x18\x01 \x01(\x0e2*.orgplane.notification.v1.NotificationKindR\x04kind*\xa6\x02\n" +
+	"\x04kind\x18\x01 \x01(\x0e2*.orgplane.notification.v1.NotificationKindR\x04kind*\xee\x02\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12%\n" +
 	"!NOTIFICATION_KIND_REVIEW_ASSIGNED\x10\x01\x12'\n" +
@@ -1657,7 +1665,9 @@ const file_orgplane_notification_v1_notification_proto_rawDesc = "" +
 	"#NOTIFICATION_KIND_OWNERSHIP_CHANGED\x10\x03\x12$\n" +
 	" NOTIFICATION_KIND_REVIEW_CREATED\x10\x04\x12%\n" +
 	"!NOTIFICATION_KIND_REVIEW_REMINDER\x10\x05\x12)\n" +
-	"%NOTIFICATION_KIND_INTEGRATION_TROUBLE\x10\x06*I\n" +
+	"%NOTIFICATION_KIND_INTEGRATION_TROUBLE\x10\x06\x12 \n" +
+	"\x1cNOTIFICATION_KIND_INVITATION\x10\a\x12$\n" +
+	" NOTIFICATION_KIND_PASSWORD_RESET\x10\b*I\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_EMAIL\x10\x01\x12\x12\n" +
