@@ -393,10 +393,14 @@ func banner(w io.Writer, st *stack.Stack, host, token, inboxURL, credPath string
 		"                 an MSP's read-only one for its account: devstack nats-credential -account <id>, see docs/events.md)\n",
 		st.NATSURL, filepath.Dir(st.NATSAdminCreds))
 	// The services' gRPC is plaintext here; production serves it over TLS (ORGPLANE_TLS_*).
+	// The gateway serves plain HTTP, so the session cookie goes without Secure (browsers refuse
+	// a Secure cookie over HTTP): ORGPLANE_INSECURE_COOKIES in production terms.
 	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
 		fmt.Fprintf(&b, "  gRPC between services: plaintext on loopback\n")
+		fmt.Fprintf(&b, "  session cookies: orgplane_session, without Secure (insecure cookies: plain HTTP on loopback)\n")
 	} else {
 		fmt.Fprintf(&b, "  gRPC between services: PLAINTEXT on %s (not loopback: anyone on the network can read it)\n", host)
+		fmt.Fprintf(&b, "  session cookies: orgplane_session, WITHOUT Secure on %s (insecure cookies: anyone on the network can read them)\n", host)
 	}
 	if st.AdminURL != "" {
 		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)

@@ -40,6 +40,15 @@ type Identity struct {
 	// means "All Organizations".
 	RestrictedToGroups bool
 	Groups             []string
+	// SessionID is the sign-in session a person calls through (Kind user only); empty for
+	// every other caller. Rules for a person's own sign-in (their sessions, their password)
+	// admit only an identity that has one, so an API key acting as a user cannot reach them.
+	SessionID string
+}
+
+// SignedIn reports whether the caller is a person signed in with a session.
+func (id Identity) SignedIn() bool {
+	return id.Kind == KindUser && id.SessionID != "" && id.AccountID != ""
 }
 
 // Operator reports whether the caller is a platform operator.

@@ -78,6 +78,7 @@ type claims struct {
 	UserID      string   `json:"usr,omitempty"`
 	Restricted  bool     `json:"rst,omitempty"`
 	Groups      []string `json:"grp,omitempty"`
+	SessionID   string   `json:"sid,omitempty"`
 }
 
 // Sign returns a token asserting id for the keyring's TTL, for UnnamedAudience.
@@ -88,6 +89,9 @@ func (kr *Keyring) Sign(id Identity) (string, error) { return kr.SignFor(id, Unn
 func (kr *Keyring) SignFor(id Identity, audience string) (string, error) {
 	if id.Kind == "" || id.PrincipalID == "" {
 		return "", errors.New("identity: kind and principal are required")
+	}
+	if id.SessionID != "" && id.Kind != KindUser {
+		return "", errors.New("identity: only a user signs in with a session")
 	}
 	if audience == "" {
 		return "", errors.New("identity: a token needs an audience (the service it is for)")
@@ -107,6 +111,7 @@ func (kr *Keyring) SignFor(id Identity, audience string) (string, error) {
 		UserID:      id.UserID,
 		Restricted:  id.RestrictedToGroups,
 		Groups:      id.Groups,
+		SessionID:   id.SessionID,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
 	t.Header["kid"] = kr.signID
@@ -156,9 +161,13 @@ func (kr *Keyring) VerifyFor(token, audience string) (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, ErrUnauthenticated.Wrap(errors.New("token has no subject"))
 	}
+	// SignFor never puts a session on another kind; a token that has one was not made here.
+	if c.SessionID != "" && c.Kind != KindUser {
+		return Identity{}, ErrUnauthenticated.Wrap(fmt.Errorf("a %s token carries a session", c.Kind))
+	}
 	return Identity{
 		Kind: c.Kind, PrincipalID: c.Subject, AccountID: c.AccountID, Permissions: c.Permissions,
-		UserID: c.UserID, RestrictedToGroups: c.Restricted, Groups: c.Groups,
+		UserID: c.UserID, RestrictedToGroups: c.Restricted, Groups: c.Groups, SessionID: c.SessionID,
 	}, nil
 }
 

@@ -35,17 +35,21 @@ var errServicesOnly = apperr.PermissionDenied("only services may do this")
 
 var errMembersOnly = apperr.PermissionDenied("only members of the account may do this")
 
+var errSignedInOnly = apperr.PermissionDenied("only a person signed in with a session may do this")
+
 // methodRule is a method's rule, checked once and ready to apply.
 type methodRule struct {
 	caller      authzv1.Caller
 	permissions []string
 	account     protoreflect.FieldDescriptor // the request's account_id, for member rules
+	public      bool
 }
 
 // MethodRule returns the rule method declares, as the permission strings a member needs, or an
 // error saying why the method has no rule that can be applied (none, no caller, an unknown area
-// or level, permissions on an operator or service rule, a member rule whose request has no
-// string account_id). Such a method is refused to every caller.
+// or level, permissions on an operator, service or signed-in user rule, a member rule whose
+// request has no string account_id, public on a rule other than a service's). Such a method is
+// refused to every caller.
 func MethodRule(md protoreflect.MethodDescriptor) (caller authzv1.Caller, permissions []string, err error) {
 	r, err := compileRule(md)
 	if err != nil {
@@ -54,13 +58,21 @@ func MethodRule(md protoreflect.MethodDescriptor) (caller authzv1.Caller, permis
 	return r.caller, r.permissions, nil
 }
 
+// PublicMethod reports whether method's rule is valid and marks it public: the gateway forwards
+// its route for anyone, without a credential, acting as itself. A method whose rule cannot be
+// applied is never public.
+func PublicMethod(md protoreflect.MethodDescriptor) bool {
+	r, err := compileRule(md)
+	return err == nil && r.public
+}
+
 func compileRule(md protoreflect.MethodDescriptor) (*methodRule, error) {
 	opts, ok := md.Options().(*descriptorpb.MethodOptions)
 	if !ok || opts == nil || !proto.HasExtension(opts, authzv1.E_Rule) {
 		return nil, fmt.Errorf("%s: no (orgplane.authz.v1.rule) option", md.FullName())
 	}
 	rule, _ := proto.GetExtension(opts, authzv1.E_Rule).(*authzv1.Rule)
-	out := &methodRule{caller: rule.GetCaller()}
+	out := &methodRule{caller: rule.GetCaller(), public: rule.GetPublic()}
 	for _, p := range rule.GetPermissions() {
 		area, level := p.GetArea(), p.GetLevel()
 		if area == authzv1.Area_AREA_UNSPECIFIED || authzv1.Area_name[int32(area)] == "" {
@@ -71,10 +83,15 @@ func compileRule(md protoreflect.MethodDescriptor) (*methodRule, error) {
 		}
 		out.permissions = append(out.permissions, PermissionString(area, level))
 	}
+	// Public routes are reached without a credential, so only a rule admitting the gateway
+	// acting as itself can be one; anything else would be a person's route open to anyone.
+	if out.public && out.caller != authzv1.Caller_CALLER_SERVICE {
+		return nil, fmt.Errorf("%s: only a service rule can be public", md.FullName())
+	}
 	switch out.caller {
-	case authzv1.Caller_CALLER_OPERATOR, authzv1.Caller_CALLER_SERVICE:
+	case authzv1.Caller_CALLER_OPERATOR, authzv1.Caller_CALLER_SERVICE, authzv1.Caller_CALLER_SIGNED_IN_USER:
 		if len(out.permissions) > 0 {
-			return nil, fmt.Errorf("%s: an operator or service rule takes no permissions", md.FullName())
+			return nil, fmt.Errorf("%s: an operator, service or signed-in user rule takes no permissions", md.FullName())
 		}
 	case authzv1.Caller_CALLER_MEMBER, authzv1.Caller_CALLER_OPERATOR_OR_MEMBER:
 		f := md.Input().Fields().ByName(accountField)
@@ -111,6 +128,13 @@ func (r *methodRule) authorize(ctx context.Context, req proto.Message) error {
 	case authzv1.Caller_CALLER_SERVICE:
 		if id.Kind != identity.KindService {
 			return errServicesOnly
+		}
+		return nil
+	case authzv1.Caller_CALLER_SIGNED_IN_USER:
+		// The request names no account: the person acts on their own sign-in, in their own
+		// account. An API key acting as a user has no session and is refused.
+		if !id.SignedIn() {
+			return errSignedInOnly
 		}
 		return nil
 	}

@@ -141,6 +141,10 @@ var (
 		{"AnyMember", "AccountRequest", member(authzv1.Caller_CALLER_OPERATOR_OR_MEMBER)},
 		// Validation runs after authorization: an empty name breaks ValidatedRequest's rule.
 		{"Validated", "ValidatedRequest", member(authzv1.Caller_CALLER_OPERATOR_OR_MEMBER, perm(authzv1.Area_AREA_USERS, authzv1.Level_LEVEL_READ))},
+		{"SignedIn", "Empty", member(authzv1.Caller_CALLER_SIGNED_IN_USER)},
+		// A signed-in person's request may still carry an account_id; it does not widen the rule.
+		{"SignedInAccountRequest", "AccountRequest", member(authzv1.Caller_CALLER_SIGNED_IN_USER)},
+		{"PublicService", "Empty", &authzv1.Rule{Caller: authzv1.Caller_CALLER_SERVICE, Public: true}},
 	}
 	brokenMethods = []testMethod{
 		{"NoOption", "AccountRequest", nil},
@@ -151,6 +155,10 @@ var (
 		{"OperatorWithPermissions", "Empty", member(authzv1.Caller_CALLER_OPERATOR, perm(authzv1.Area_AREA_USERS, authzv1.Level_LEVEL_READ))},
 		{"MemberWithoutAccount", "Empty", member(authzv1.Caller_CALLER_OPERATOR_OR_MEMBER)},
 		{"MemberWithNumericAccount", "NumericAccountRequest", member(authzv1.Caller_CALLER_OPERATOR_OR_MEMBER)},
+		{"SignedInWithPermissions", "Empty", member(authzv1.Caller_CALLER_SIGNED_IN_USER, perm(authzv1.Area_AREA_USERS, authzv1.Level_LEVEL_READ))},
+		{"PublicMember", "AccountRequest", &authzv1.Rule{Caller: authzv1.Caller_CALLER_MEMBER, Public: true}},
+		{"PublicOperator", "Empty", &authzv1.Rule{Caller: authzv1.Caller_CALLER_OPERATOR, Public: true}},
+		{"PublicSignedIn", "Empty", &authzv1.Rule{Caller: authzv1.Caller_CALLER_SIGNED_IN_USER, Public: true}},
 	}
 )
 
@@ -244,6 +252,25 @@ func TestMethodRuleRefusesRulesItCannotApply(t *testing.T) {
 	if err != nil || !slices.Equal(perms, []string{"mappings:read", "organizations:read"}) {
 		t.Fatalf("OperatorOrMemberTwo: %v %v", perms, err)
 	}
+	if c, _, err := rpc.MethodRule(ruled.Methods().ByName("SignedIn")); err != nil || c != authzv1.Caller_CALLER_SIGNED_IN_USER {
+		t.Fatalf("SignedIn: %v %v", c, err)
+	}
+}
+
+// Only a valid service rule can open a route to anyone: the gateway asks PublicMethod.
+func TestPublicMethod(t *testing.T) {
+	ruled, broken := testService(t, "Ruled"), testService(t, "Broken")
+	for _, m := range ruledMethods {
+		want := m.name == "PublicService"
+		if got := rpc.PublicMethod(ruled.Methods().ByName(protoreflect.Name(m.name))); got != want {
+			t.Errorf("%s: public %v, want %v", m.name, got, want)
+		}
+	}
+	for _, m := range brokenMethods {
+		if rpc.PublicMethod(broken.Methods().ByName(protoreflect.Name(m.name))) {
+			t.Errorf("%s: an unusable rule is public", m.name)
+		}
+	}
 }
 
 func TestAServerWithAMethodWithoutARuleDoesNotStart(t *testing.T) {
@@ -295,6 +322,9 @@ func TestTheDeclaredRuleIsEnforcedBeforeValidationAndTheHandler(t *testing.T) {
 		"no-permissions key": {Kind: identity.KindAPIKey, PrincipalID: "k3", AccountID: acct},
 		"other account":      {Kind: identity.KindUser, PrincipalID: "u2", AccountID: other, Permissions: []string{"organizations:read", "organizations:write", "mappings:read", "users:read"}},
 		"service as member":  {Kind: identity.KindService, PrincipalID: "mapping", AccountID: acct, Permissions: []string{"organizations:write", "mappings:read", "organizations:read", "users:read"}},
+		"signed-in user":     {Kind: identity.KindUser, PrincipalID: "u3", AccountID: acct, UserID: "u3", SessionID: "s3", Permissions: []string{"organizations:read"}},
+		"signed-in other":    {Kind: identity.KindUser, PrincipalID: "u4", AccountID: other, UserID: "u4", SessionID: "s4"},
+		"key as user":        {Kind: identity.KindAPIKey, PrincipalID: "k4", AccountID: acct, UserID: "u3", Permissions: []string{"organizations:read"}},
 	}
 	const ok, denied, hidden = codes.OK, codes.PermissionDenied, codes.NotFound
 	want := map[string]map[string]codes.Code{
@@ -303,6 +333,19 @@ func TestTheDeclaredRuleIsEnforcedBeforeValidationAndTheHandler(t *testing.T) {
 		"MemberWrite":         {"operator": denied, "service": hidden, "admin user": ok, "reader key": denied, "mappings-only key": denied, "no-permissions key": denied, "other account": hidden, "service as member": hidden},
 		"OperatorOrMemberTwo": {"operator": ok, "service": hidden, "admin user": ok, "reader key": denied, "mappings-only key": denied, "no-permissions key": denied, "other account": hidden, "service as member": hidden},
 		"AnyMember":           {"operator": ok, "service": hidden, "admin user": ok, "reader key": ok, "mappings-only key": ok, "no-permissions key": ok, "other account": hidden, "service as member": hidden},
+		// Only a person with a session; an API key acting as that person and a user identity
+		// without a session are refused, as are services and the operator.
+		"SignedIn":               {"operator": denied, "service": denied, "admin user": denied, "reader key": denied, "key as user": denied, "other account": denied, "service as member": denied, "signed-in user": ok, "signed-in other": ok},
+		"SignedInAccountRequest": {"operator": denied, "service": denied, "admin user": denied, "key as user": denied, "signed-in user": ok, "signed-in other": ok},
+		"PublicService":          {"operator": denied, "service": ok, "admin user": denied, "reader key": denied, "signed-in user": denied, "key as user": denied},
+	}
+	// A session does not widen a member rule: the account and the permissions still decide.
+	for method, code := range map[string]codes.Code{"MemberWrite": denied, "OperatorOrMemberTwo": denied, "AnyMember": ok, "Operator": denied, "Service": denied} {
+		want[method]["signed-in user"] = code
+		want[method]["key as user"] = map[string]codes.Code{"MemberWrite": denied, "OperatorOrMemberTwo": denied, "AnyMember": ok, "Operator": denied, "Service": denied}[method]
+	}
+	for _, method := range []string{"MemberWrite", "OperatorOrMemberTwo", "AnyMember"} {
+		want[method]["signed-in other"] = hidden
 	}
 	for method, byID := range want {
 		md := ruled.Methods().ByName(protoreflect.Name(method))

@@ -318,7 +318,9 @@ func (e V1LinkMethod) Valid() bool {
 // Defines values for V1NotificationKind.
 const (
 	V1NotificationKindIntegrationTrouble V1NotificationKind = "NOTIFICATION_KIND_INTEGRATION_TROUBLE"
+	V1NotificationKindInvitation         V1NotificationKind = "NOTIFICATION_KIND_INVITATION"
 	V1NotificationKindOwnershipChanged   V1NotificationKind = "NOTIFICATION_KIND_OWNERSHIP_CHANGED"
+	V1NotificationKindPasswordReset      V1NotificationKind = "NOTIFICATION_KIND_PASSWORD_RESET"
 	V1NotificationKindReviewAssigned     V1NotificationKind = "NOTIFICATION_KIND_REVIEW_ASSIGNED"
 	V1NotificationKindReviewCreated      V1NotificationKind = "NOTIFICATION_KIND_REVIEW_CREATED"
 	V1NotificationKindReviewReassigned   V1NotificationKind = "NOTIFICATION_KIND_REVIEW_REASSIGNED"
@@ -331,7 +333,11 @@ func (e V1NotificationKind) Valid() bool {
 	switch e {
 	case V1NotificationKindIntegrationTrouble:
 		return true
+	case V1NotificationKindInvitation:
+		return true
 	case V1NotificationKindOwnershipChanged:
+		return true
+	case V1NotificationKindPasswordReset:
 		return true
 	case V1NotificationKindReviewAssigned:
 		return true
@@ -1191,6 +1197,8 @@ type V1Delivery struct {
 	//  - NOTIFICATION_KIND_REVIEW_REMINDER: A review assigned to me has not been edited for the account's quiet period.
 	//  - NOTIFICATION_KIND_INTEGRATION_TROUBLE: An integration is in trouble (credentials rejected, a refresh failed, new orphans, sync
 	// errors), batched (the account's administrators).
+	//  - NOTIFICATION_KIND_INVITATION: An invitation to set a password (transactional: no preference or unsubscribe applies).
+	//  - NOTIFICATION_KIND_PASSWORD_RESET: A password reset link someone asked for (transactional, as INVITATION).
 	Kind *V1NotificationKind `json:"kind,omitempty"`
 
 	// SentTime When it was sent.
@@ -2072,6 +2080,8 @@ type V1Notification struct {
 	//  - NOTIFICATION_KIND_REVIEW_REMINDER: A review assigned to me has not been edited for the account's quiet period.
 	//  - NOTIFICATION_KIND_INTEGRATION_TROUBLE: An integration is in trouble (credentials rejected, a refresh failed, new orphans, sync
 	// errors), batched (the account's administrators).
+	//  - NOTIFICATION_KIND_INVITATION: An invitation to set a password (transactional: no preference or unsubscribe applies).
+	//  - NOTIFICATION_KIND_PASSWORD_RESET: A password reset link someone asked for (transactional, as INVITATION).
 	Kind *V1NotificationKind `json:"kind,omitempty"`
 
 	// Link Where it leads in the web UI (relative, e.g. "/reviews/{id}").
@@ -2099,6 +2109,8 @@ type V1Notification struct {
 //   - NOTIFICATION_KIND_INTEGRATION_TROUBLE: An integration is in trouble (credentials rejected, a refresh failed, new orphans, sync
 //
 // errors), batched (the account's administrators).
+//   - NOTIFICATION_KIND_INVITATION: An invitation to set a password (transactional: no preference or unsubscribe applies).
+//   - NOTIFICATION_KIND_PASSWORD_RESET: A password reset link someone asked for (transactional, as INVITATION).
 type V1NotificationKind string
 
 // V1NotificationPreferences NotificationPreferences are a user's preferences, one entry per kind.
@@ -2425,6 +2437,8 @@ type V1Preference struct {
 	//  - NOTIFICATION_KIND_REVIEW_REMINDER: A review assigned to me has not been edited for the account's quiet period.
 	//  - NOTIFICATION_KIND_INTEGRATION_TROUBLE: An integration is in trouble (credentials rejected, a refresh failed, new orphans, sync
 	// errors), batched (the account's administrators).
+	//  - NOTIFICATION_KIND_INVITATION: An invitation to set a password (transactional: no preference or unsubscribe applies).
+	//  - NOTIFICATION_KIND_PASSWORD_RESET: A password reset link someone asked for (transactional, as INVITATION).
 	Kind *V1NotificationKind `json:"kind,omitempty"`
 }
 
@@ -3382,6 +3396,30 @@ type SignInServiceListMySessionsParams struct {
 
 	// PageToken next_page_token of the previous page.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// SignInServiceRevokeMySessionParams defines parameters for SignInServiceRevokeMySession.
+type SignInServiceRevokeMySessionParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SignInServiceRevokeAllMySessionsParams defines parameters for SignInServiceRevokeAllMySessions.
+type SignInServiceRevokeAllMySessionsParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SignInServiceChangePasswordParams defines parameters for SignInServiceChangePassword.
+type SignInServiceChangePasswordParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SignInServiceSignOutParams defines parameters for SignInServiceSignOut.
+type SignInServiceSignOutParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
 }
 
 // AccountServiceCreateAccountJSONRequestBody defines body for AccountServiceCreateAccount for application/json ContentType.
@@ -4554,12 +4592,16 @@ type ClientInterface interface {
 
 	// SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
 	SignInServiceAcceptInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceAcceptInvitation Sets the invited user's first password with the token of their invitation link.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4568,58 +4610,76 @@ type ClientInterface interface {
 
 	// SignInServiceGetCurrentUser The signed-in person: their user, account, permissions and session.
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 	SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceListMySessions Lists the caller's open sessions, the most recently used first.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
 	SignInServiceListMySessions(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceRevokeMySessionWithBody Closes one of the caller's sessions (another device, or this one).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-	SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceRevokeMySession Closes one of the caller's sessions (another device, or this one).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-	SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceRevokeAllMySessionsWithBody Closes every session of the caller, this one included ("sign out everywhere").
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-	SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceRevokeAllMySessions Closes every session of the caller, this one included ("sign out everywhere").
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-	SignInServiceRevokeAllMySessions(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceRevokeAllMySessions(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceChangePasswordWithBody Changes the caller's password; their other sessions are closed.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-	SignInServiceChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceChangePasswordWithBody(ctx context.Context, params *SignInServiceChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceChangePassword Changes the caller's password; their other sessions are closed.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-	SignInServiceChangePassword(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceChangePassword(ctx context.Context, params *SignInServiceChangePasswordParams, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceRequestPasswordResetWithBody Emails a single-use, expiring reset link to the user with this email, if there is one. The
 	// answer is the same whether or not there is.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4629,6 +4689,8 @@ type ClientInterface interface {
 	// SignInServiceRequestPasswordReset Emails a single-use, expiring reset link to the user with this email, if there is one. The
 	// answer is the same whether or not there is.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
@@ -4636,12 +4698,16 @@ type ClientInterface interface {
 
 	// SignInServiceResetPasswordWithBody Sets a new password with the token of a reset link; every session of the user is closed.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
 	SignInServiceResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceResetPassword Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4653,6 +4719,8 @@ type ClientInterface interface {
 	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 	// never reaches the browser's script, and fills csrf_token.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -4663,6 +4731,8 @@ type ClientInterface interface {
 	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 	// never reaches the browser's script, and fills csrf_token.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -4670,17 +4740,21 @@ type ClientInterface interface {
 
 	// SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-	SignInServiceSignOutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceSignOutWithBody(ctx context.Context, params *SignInServiceSignOutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceSignOut Closes the caller's session (the gateway also clears the cookie).
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-	SignInServiceSignOut(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SignInServiceSignOut(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // AccountServiceListAccounts Lists accounts, oldest first. Platform operators only.
@@ -6868,6 +6942,8 @@ func (c *Client) SignInServiceInviteUser(ctx context.Context, accountId openapi_
 
 // SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
@@ -6884,6 +6960,8 @@ func (c *Client) SignInServiceAcceptInvitationWithBody(ctx context.Context, cont
 }
 
 // SignInServiceAcceptInvitation Sets the invited user's first password with the token of their invitation link.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6902,6 +6980,8 @@ func (c *Client) SignInServiceAcceptInvitation(ctx context.Context, body SignInS
 
 // SignInServiceGetCurrentUser The signed-in person: their user, account, permissions and session.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 func (c *Client) SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignInServiceGetCurrentUserRequest(c.Server)
@@ -6916,6 +6996,8 @@ func (c *Client) SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...
 }
 
 // SignInServiceListMySessions Lists the caller's open sessions, the most recently used first.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 //
 // Corresponds with GET /v1/me/sessions (the `SignInServiceListMySessions` operationId).
 func (c *Client) SignInServiceListMySessions(ctx context.Context, params *SignInServiceListMySessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6932,11 +7014,13 @@ func (c *Client) SignInServiceListMySessions(ctx context.Context, params *SignIn
 
 // SignInServiceRevokeMySessionWithBody Closes one of the caller's sessions (another device, or this one).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-func (c *Client) SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceRevokeMySessionRequestWithBody(c.Server, sessionId, contentType, body)
+func (c *Client) SignInServiceRevokeMySessionWithBody(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeMySessionRequestWithBody(c.Server, sessionId, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6949,11 +7033,13 @@ func (c *Client) SignInServiceRevokeMySessionWithBody(ctx context.Context, sessi
 
 // SignInServiceRevokeMySession Closes one of the caller's sessions (another device, or this one).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-func (c *Client) SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceRevokeMySessionRequest(c.Server, sessionId, body)
+func (c *Client) SignInServiceRevokeMySession(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeMySessionRequest(c.Server, sessionId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6966,11 +7052,13 @@ func (c *Client) SignInServiceRevokeMySession(ctx context.Context, sessionId ope
 
 // SignInServiceRevokeAllMySessionsWithBody Closes every session of the caller, this one included ("sign out everywhere").
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-func (c *Client) SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceRevokeAllMySessionsRequestWithBody(c.Server, contentType, body)
+func (c *Client) SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeAllMySessionsRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6983,11 +7071,13 @@ func (c *Client) SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, c
 
 // SignInServiceRevokeAllMySessions Closes every session of the caller, this one included ("sign out everywhere").
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-func (c *Client) SignInServiceRevokeAllMySessions(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceRevokeAllMySessionsRequest(c.Server, body)
+func (c *Client) SignInServiceRevokeAllMySessions(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRevokeAllMySessionsRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7000,11 +7090,13 @@ func (c *Client) SignInServiceRevokeAllMySessions(ctx context.Context, body Sign
 
 // SignInServiceChangePasswordWithBody Changes the caller's password; their other sessions are closed.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-func (c *Client) SignInServiceChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceChangePasswordRequestWithBody(c.Server, contentType, body)
+func (c *Client) SignInServiceChangePasswordWithBody(ctx context.Context, params *SignInServiceChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceChangePasswordRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7017,11 +7109,13 @@ func (c *Client) SignInServiceChangePasswordWithBody(ctx context.Context, conten
 
 // SignInServiceChangePassword Changes the caller's password; their other sessions are closed.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-func (c *Client) SignInServiceChangePassword(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceChangePasswordRequest(c.Server, body)
+func (c *Client) SignInServiceChangePassword(ctx context.Context, params *SignInServiceChangePasswordParams, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceChangePasswordRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7034,6 +7128,8 @@ func (c *Client) SignInServiceChangePassword(ctx context.Context, body SignInSer
 
 // SignInServiceRequestPasswordResetWithBody Emails a single-use, expiring reset link to the user with this email, if there is one. The
 // answer is the same whether or not there is.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7053,6 +7149,8 @@ func (c *Client) SignInServiceRequestPasswordResetWithBody(ctx context.Context, 
 // SignInServiceRequestPasswordReset Emails a single-use, expiring reset link to the user with this email, if there is one. The
 // answer is the same whether or not there is.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
@@ -7070,6 +7168,8 @@ func (c *Client) SignInServiceRequestPasswordReset(ctx context.Context, body Sig
 
 // SignInServiceResetPasswordWithBody Sets a new password with the token of a reset link; every session of the user is closed.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
@@ -7086,6 +7186,8 @@ func (c *Client) SignInServiceResetPasswordWithBody(ctx context.Context, content
 }
 
 // SignInServiceResetPassword Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7107,6 +7209,8 @@ func (c *Client) SignInServiceResetPassword(ctx context.Context, body SignInServ
 // or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 // never reaches the browser's script, and fills csrf_token.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -7127,6 +7231,8 @@ func (c *Client) SignInServiceSignInWithBody(ctx context.Context, contentType st
 // or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 // never reaches the browser's script, and fills csrf_token.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -7144,11 +7250,13 @@ func (c *Client) SignInServiceSignIn(ctx context.Context, body SignInServiceSign
 
 // SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-func (c *Client) SignInServiceSignOutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceSignOutRequestWithBody(c.Server, contentType, body)
+func (c *Client) SignInServiceSignOutWithBody(ctx context.Context, params *SignInServiceSignOutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignOutRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7161,11 +7269,13 @@ func (c *Client) SignInServiceSignOutWithBody(ctx context.Context, contentType s
 
 // SignInServiceSignOut Closes the caller's session (the gateway also clears the cookie).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-func (c *Client) SignInServiceSignOut(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSignInServiceSignOutRequest(c.Server, body)
+func (c *Client) SignInServiceSignOut(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceSignOutRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -12402,18 +12512,18 @@ func NewSignInServiceListMySessionsRequest(server string, params *SignInServiceL
 }
 
 // NewSignInServiceRevokeMySessionRequest calls the generic SignInServiceRevokeMySession builder with application/json body
-func NewSignInServiceRevokeMySessionRequest(server string, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody) (*http.Request, error) {
+func NewSignInServiceRevokeMySessionRequest(server string, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, body SignInServiceRevokeMySessionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSignInServiceRevokeMySessionRequestWithBody(server, sessionId, "application/json", bodyReader)
+	return NewSignInServiceRevokeMySessionRequestWithBody(server, sessionId, params, "application/json", bodyReader)
 }
 
 // NewSignInServiceRevokeMySessionRequestWithBody constructs an http.Request for the SignInServiceRevokeMySession method, with any body, and a specified content type
-func NewSignInServiceRevokeMySessionRequestWithBody(server string, sessionId openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+func NewSignInServiceRevokeMySessionRequestWithBody(server string, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -12445,22 +12555,35 @@ func NewSignInServiceRevokeMySessionRequestWithBody(server string, sessionId ope
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
+
 	return req, nil
 }
 
 // NewSignInServiceRevokeAllMySessionsRequest calls the generic SignInServiceRevokeAllMySessions builder with application/json body
-func NewSignInServiceRevokeAllMySessionsRequest(server string, body SignInServiceRevokeAllMySessionsJSONRequestBody) (*http.Request, error) {
+func NewSignInServiceRevokeAllMySessionsRequest(server string, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSignInServiceRevokeAllMySessionsRequestWithBody(server, "application/json", bodyReader)
+	return NewSignInServiceRevokeAllMySessionsRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewSignInServiceRevokeAllMySessionsRequestWithBody constructs an http.Request for the SignInServiceRevokeAllMySessions method, with any body, and a specified content type
-func NewSignInServiceRevokeAllMySessionsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSignInServiceRevokeAllMySessionsRequestWithBody(server string, params *SignInServiceRevokeAllMySessionsParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -12485,22 +12608,35 @@ func NewSignInServiceRevokeAllMySessionsRequestWithBody(server string, contentTy
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
+
 	return req, nil
 }
 
 // NewSignInServiceChangePasswordRequest calls the generic SignInServiceChangePassword builder with application/json body
-func NewSignInServiceChangePasswordRequest(server string, body SignInServiceChangePasswordJSONRequestBody) (*http.Request, error) {
+func NewSignInServiceChangePasswordRequest(server string, params *SignInServiceChangePasswordParams, body SignInServiceChangePasswordJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSignInServiceChangePasswordRequestWithBody(server, "application/json", bodyReader)
+	return NewSignInServiceChangePasswordRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewSignInServiceChangePasswordRequestWithBody constructs an http.Request for the SignInServiceChangePassword method, with any body, and a specified content type
-func NewSignInServiceChangePasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSignInServiceChangePasswordRequestWithBody(server string, params *SignInServiceChangePasswordParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -12524,6 +12660,19 @@ func NewSignInServiceChangePasswordRequestWithBody(server string, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
 
 	return req, nil
 }
@@ -12649,18 +12798,18 @@ func NewSignInServiceSignInRequestWithBody(server string, contentType string, bo
 }
 
 // NewSignInServiceSignOutRequest calls the generic SignInServiceSignOut builder with application/json body
-func NewSignInServiceSignOutRequest(server string, body SignInServiceSignOutJSONRequestBody) (*http.Request, error) {
+func NewSignInServiceSignOutRequest(server string, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSignInServiceSignOutRequestWithBody(server, "application/json", bodyReader)
+	return NewSignInServiceSignOutRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewSignInServiceSignOutRequestWithBody constructs an http.Request for the SignInServiceSignOut method, with any body, and a specified content type
-func NewSignInServiceSignOutRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSignInServiceSignOutRequestWithBody(server string, params *SignInServiceSignOutParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -12684,6 +12833,19 @@ func NewSignInServiceSignOutRequestWithBody(server string, contentType string, b
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
 
 	return req, nil
 }
@@ -13697,12 +13859,16 @@ type ClientWithResponsesInterface interface {
 
 	// SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
 	SignInServiceAcceptInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceAcceptInvitationResponse, error)
 
 	// SignInServiceAcceptInvitationWithResponse Sets the invited user's first password with the token of their invitation link.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13711,12 +13877,16 @@ type ClientWithResponsesInterface interface {
 
 	// SignInServiceGetCurrentUserWithResponse The signed-in person: their user, account, permissions and session.
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 	SignInServiceGetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SignInServiceGetCurrentUserResponse, error)
 
 	// SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13725,48 +13895,62 @@ type ClientWithResponsesInterface interface {
 
 	// SignInServiceRevokeMySessionWithBodyWithResponse Closes one of the caller's sessions (another device, or this one).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-	SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
+	SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
 
 	// SignInServiceRevokeMySessionWithResponse Closes one of the caller's sessions (another device, or this one).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-	SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
+	SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error)
 
 	// SignInServiceRevokeAllMySessionsWithBodyWithResponse Closes every session of the caller, this one included ("sign out everywhere").
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-	SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
+	SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
 
 	// SignInServiceRevokeAllMySessionsWithResponse Closes every session of the caller, this one included ("sign out everywhere").
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-	SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
+	SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
 
 	// SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-	SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
+	SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, params *SignInServiceChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
 
 	// SignInServiceChangePasswordWithResponse Changes the caller's password; their other sessions are closed.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-	SignInServiceChangePasswordWithResponse(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
+	SignInServiceChangePasswordWithResponse(ctx context.Context, params *SignInServiceChangePasswordParams, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error)
 
 	// SignInServiceRequestPasswordResetWithBodyWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
 	// answer is the same whether or not there is.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13776,6 +13960,8 @@ type ClientWithResponsesInterface interface {
 	// SignInServiceRequestPasswordResetWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
 	// answer is the same whether or not there is.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
@@ -13783,12 +13969,16 @@ type ClientWithResponsesInterface interface {
 
 	// SignInServiceResetPasswordWithBodyWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
 	SignInServiceResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceResetPasswordResponse, error)
 
 	// SignInServiceResetPasswordWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+	//
+	// Public: takes no credential (one sent is ignored).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13800,6 +13990,8 @@ type ClientWithResponsesInterface interface {
 	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 	// never reaches the browser's script, and fills csrf_token.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -13810,6 +14002,8 @@ type ClientWithResponsesInterface interface {
 	// or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 	// never reaches the browser's script, and fills csrf_token.
 	//
+	// Public: takes no credential (one sent is ignored).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -13817,17 +14011,21 @@ type ClientWithResponsesInterface interface {
 
 	// SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
 	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-	SignInServiceSignOutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
+	SignInServiceSignOutWithBodyWithResponse(ctx context.Context, params *SignInServiceSignOutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
 
 	// SignInServiceSignOutWithResponse Closes the caller's session (the gateway also clears the cookie).
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-	SignInServiceSignOutWithResponse(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
+	SignInServiceSignOutWithResponse(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
 }
 
 type AccountServiceListAccountsResponse struct {
@@ -25783,6 +25981,8 @@ func (c *ClientWithResponses) SignInServiceInviteUserWithResponse(ctx context.Co
 
 // SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/invitations:accept (the `SignInServiceAcceptInvitation` operationId).
@@ -25795,6 +25995,8 @@ func (c *ClientWithResponses) SignInServiceAcceptInvitationWithBodyWithResponse(
 }
 
 // SignInServiceAcceptInvitationWithResponse Sets the invited user's first password with the token of their invitation link.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25809,6 +26011,8 @@ func (c *ClientWithResponses) SignInServiceAcceptInvitationWithResponse(ctx cont
 
 // SignInServiceGetCurrentUserWithResponse The signed-in person: their user, account, permissions and session.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
@@ -25821,6 +26025,8 @@ func (c *ClientWithResponses) SignInServiceGetCurrentUserWithResponse(ctx contex
 }
 
 // SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -25835,11 +26041,13 @@ func (c *ClientWithResponses) SignInServiceListMySessionsWithResponse(ctx contex
 
 // SignInServiceRevokeMySessionWithBodyWithResponse Closes one of the caller's sessions (another device, or this one).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-func (c *ClientWithResponses) SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
-	rsp, err := c.SignInServiceRevokeMySessionWithBody(ctx, sessionId, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceRevokeMySessionWithBodyWithResponse(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
+	rsp, err := c.SignInServiceRevokeMySessionWithBody(ctx, sessionId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25848,11 +26056,13 @@ func (c *ClientWithResponses) SignInServiceRevokeMySessionWithBodyWithResponse(c
 
 // SignInServiceRevokeMySessionWithResponse Closes one of the caller's sessions (another device, or this one).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me/sessions/{sessionId}:revoke (the `SignInServiceRevokeMySession` operationId).
-func (c *ClientWithResponses) SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
-	rsp, err := c.SignInServiceRevokeMySession(ctx, sessionId, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceRevokeMySessionWithResponse(ctx context.Context, sessionId openapi_types.UUID, params *SignInServiceRevokeMySessionParams, body SignInServiceRevokeMySessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeMySessionResponse, error) {
+	rsp, err := c.SignInServiceRevokeMySession(ctx, sessionId, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25861,11 +26071,13 @@ func (c *ClientWithResponses) SignInServiceRevokeMySessionWithResponse(ctx conte
 
 // SignInServiceRevokeAllMySessionsWithBodyWithResponse Closes every session of the caller, this one included ("sign out everywhere").
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
-	rsp, err := c.SignInServiceRevokeAllMySessionsWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithBodyWithResponse(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
+	rsp, err := c.SignInServiceRevokeAllMySessionsWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25874,11 +26086,13 @@ func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithBodyWithRespon
 
 // SignInServiceRevokeAllMySessionsWithResponse Closes every session of the caller, this one included ("sign out everywhere").
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
-func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
-	rsp, err := c.SignInServiceRevokeAllMySessions(ctx, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error) {
+	rsp, err := c.SignInServiceRevokeAllMySessions(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25887,11 +26101,13 @@ func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithResponse(ctx c
 
 // SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-func (c *ClientWithResponses) SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
-	rsp, err := c.SignInServiceChangePasswordWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceChangePasswordWithBodyWithResponse(ctx context.Context, params *SignInServiceChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
+	rsp, err := c.SignInServiceChangePasswordWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25900,11 +26116,13 @@ func (c *ClientWithResponses) SignInServiceChangePasswordWithBodyWithResponse(ct
 
 // SignInServiceChangePasswordWithResponse Changes the caller's password; their other sessions are closed.
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/me:changePassword (the `SignInServiceChangePassword` operationId).
-func (c *ClientWithResponses) SignInServiceChangePasswordWithResponse(ctx context.Context, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
-	rsp, err := c.SignInServiceChangePassword(ctx, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceChangePasswordWithResponse(ctx context.Context, params *SignInServiceChangePasswordParams, body SignInServiceChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceChangePasswordResponse, error) {
+	rsp, err := c.SignInServiceChangePassword(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25913,6 +26131,8 @@ func (c *ClientWithResponses) SignInServiceChangePasswordWithResponse(ctx contex
 
 // SignInServiceRequestPasswordResetWithBodyWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
 // answer is the same whether or not there is.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25928,6 +26148,8 @@ func (c *ClientWithResponses) SignInServiceRequestPasswordResetWithBodyWithRespo
 // SignInServiceRequestPasswordResetWithResponse Emails a single-use, expiring reset link to the user with this email, if there is one. The
 // answer is the same whether or not there is.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/passwordResets (the `SignInServiceRequestPasswordReset` operationId).
@@ -25941,6 +26163,8 @@ func (c *ClientWithResponses) SignInServiceRequestPasswordResetWithResponse(ctx 
 
 // SignInServiceResetPasswordWithBodyWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/passwordResets:complete (the `SignInServiceResetPassword` operationId).
@@ -25953,6 +26177,8 @@ func (c *ClientWithResponses) SignInServiceResetPasswordWithBodyWithResponse(ctx
 }
 
 // SignInServiceResetPasswordWithResponse Sets a new password with the token of a reset link; every session of the user is closed.
+//
+// Public: takes no credential (one sent is ignored).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25970,6 +26196,8 @@ func (c *ClientWithResponses) SignInServiceResetPasswordWithResponse(ctx context
 // or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 // never reaches the browser's script, and fills csrf_token.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -25986,6 +26214,8 @@ func (c *ClientWithResponses) SignInServiceSignInWithBodyWithResponse(ctx contex
 // or from the address). The gateway moves the session token into an HttpOnly cookie, so it
 // never reaches the browser's script, and fills csrf_token.
 //
+// Public: takes no credential (one sent is ignored).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
@@ -25999,11 +26229,13 @@ func (c *ClientWithResponses) SignInServiceSignInWithResponse(ctx context.Contex
 
 // SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-func (c *ClientWithResponses) SignInServiceSignOutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
-	rsp, err := c.SignInServiceSignOutWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceSignOutWithBodyWithResponse(ctx context.Context, params *SignInServiceSignOutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
+	rsp, err := c.SignInServiceSignOutWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -26012,11 +26244,13 @@ func (c *ClientWithResponses) SignInServiceSignOutWithBodyWithResponse(ctx conte
 
 // SignInServiceSignOutWithResponse Closes the caller's session (the gateway also clears the cookie).
 //
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
-func (c *ClientWithResponses) SignInServiceSignOutWithResponse(ctx context.Context, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
-	rsp, err := c.SignInServiceSignOut(ctx, body, reqEditors...)
+func (c *ClientWithResponses) SignInServiceSignOutWithResponse(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error) {
+	rsp, err := c.SignInServiceSignOut(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ import (
 type listRoute struct {
 	op, path string
 	filters  []apiParam // query parameters besides the page size and token
+	// signedIn routes list a signed-in person's own items (their sessions): only a session
+	// reaches them, so they are called with a cookie.
+	signedIn bool
 }
 
 type apiParam struct {
@@ -74,6 +77,7 @@ func listRoutes(w *world) []listRoute {
 	slices.SortFunc(routes, func(a, b listRoute) int { return strings.Compare(a.path, b.path) })
 
 	var rpcs []string
+	signedIn := map[string]bool{}
 	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		if !strings.HasPrefix(string(f.Package()), "orgplane.") {
 			return true
@@ -87,10 +91,12 @@ func listRoutes(w *world) []listRoute {
 				}
 				// A list only services may call (integration-sync's directory, which mapping
 				// reads) is no REST caller's to reach: its own service's tests page it.
-				if caller, _, err := rpc.MethodRule(m); err == nil && caller == authzv1.Caller_CALLER_SERVICE {
+				caller, _, err := rpc.MethodRule(m)
+				if err == nil && caller == authzv1.Caller_CALLER_SERVICE {
 					continue
 				}
 				rpcs = append(rpcs, string(s.Name())+"_"+string(m.Name()))
+				signedIn[string(s.Name())+"_"+string(m.Name())] = caller == authzv1.Caller_CALLER_SIGNED_IN_USER
 			}
 		}
 		return true
@@ -102,6 +108,9 @@ func listRoutes(w *world) []listRoute {
 		if !slices.ContainsFunc(routes, func(r listRoute) bool { return r.op == rpc }) {
 			w.t.Errorf("%s pages with tokens but has no GET route with pageToken: this test cannot reach it", rpc)
 		}
+	}
+	for i := range routes {
+		routes[i].signedIn = signedIn[routes[i].op]
 	}
 	return routes
 }
@@ -247,8 +256,28 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		w.waitNotification(a, a.adminKey, id)
 	}
 	knownIDs := []string{org, other, group, limitedUser, a.adminID, synced}
+	// A person signed in twice (two sessions to list) with the administrator's role, and
+	// another person of the account, for the lists of a person's own.
+	const pagerEmail, pagerPassword = "pager@example.com", "Paging through 2 sessions"
+	signedInPerson := func(email, password string, sessions int) *browser {
+		user := w.must(200, "POST", acct+"/users", a.adminKey, fmt.Sprintf(
+			`{"firstName":"Page","lastName":"Turner","email":%q,"roleId":%q,"allOrganizations":true}`,
+			email, w.roleID(a, "IT Provider Admin")))["id"].(string)
+		w.giveSignIn(a, user, email, password, 1)
+		var br *browser
+		for range sessions {
+			br = newBrowser(w.suite)
+			br.mustSignIn(email, password)
+		}
+		return br
+	}
+	pager := signedInPerson(pagerEmail, pagerPassword, 2)
+	otherPerson := signedInPerson("other-pager@example.com", "Another person's password", 1)
 
-	type caller struct{ account, key string }
+	type caller struct {
+		account, key string
+		b            *browser // a signed-in person's own list: the cookie, not a key
+	}
 	routes := listRoutes(w)
 	if len(routes) < 4 {
 		t.Fatalf("found %d list routes with page tokens, want at least accounts, organizations, reviews and users", len(routes))
@@ -270,10 +299,13 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 	}
 	accountScoped := func(r listRoute) bool { return strings.Contains(r.path, "{accountId}") }
 	owner := func(r listRoute) caller {
-		if accountScoped(r) {
-			return caller{a.id, a.adminKey}
+		if r.signedIn {
+			return caller{b: pager}
 		}
-		return caller{"", operatorToken}
+		if accountScoped(r) {
+			return caller{account: a.id, key: a.adminKey}
+		}
+		return caller{key: operatorToken}
 	}
 	list := func(r listRoute, c caller, q url.Values) response {
 		q = maps.Clone(q)
@@ -281,6 +313,9 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 			if !q.Has(k) {
 				q[k] = v
 			}
+		}
+		if c.b != nil {
+			return c.b.do("GET", pathOf(r, c.account)+"?"+q.Encode(), "", false)
 		}
 		return w.do("GET", pathOf(r, c.account)+"?"+q.Encode(), c.key, "")
 	}
@@ -323,13 +358,17 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 			}
 
 			// Another account, and (inside the account) the same role with another visibility.
-			if accountScoped(r) {
-				badToken(t, "account B replaying account A's token", list(r, caller{b.id, b.adminKey}, page(1, token)))
-				badToken(t, "a group-limited key replaying the administrator's token", list(r, caller{a.id, limitedKey}, page(1, token)))
-			} else {
+			switch {
+			case r.signedIn:
+				// A person's own list: another person of the same account, with the same role.
+				badToken(t, "another person replaying a person's token", list(r, caller{b: otherPerson}, page(1, token)))
+			case accountScoped(r):
+				badToken(t, "account B replaying account A's token", list(r, caller{account: b.id, key: b.adminKey}, page(1, token)))
+				badToken(t, "a group-limited key replaying the administrator's token", list(r, caller{account: a.id, key: limitedKey}, page(1, token)))
+			default:
 				// One operator credential runs in the suite: another principal is a tenant, which
 				// may be refused the route itself (403) before its token is looked at.
-				if res := list(r, caller{"", a.adminKey}, page(1, token)); res.code != http.StatusForbidden {
+				if res := list(r, caller{key: a.adminKey}, page(1, token)); res.code != http.StatusForbidden {
 					badToken(t, "a tenant replaying the operator's token", res)
 				}
 			}
@@ -397,7 +436,7 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 		})
 	}
 	// The caller's visibility changes: its tokens issued before are stale.
-	limited := caller{a.id, limitedKey}
+	limited := caller{account: a.id, key: limitedKey}
 	limitedTokens := map[string]string{}
 	for _, r := range routes {
 		if !accountScoped(r) {
@@ -420,6 +459,9 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 
 	// Expiry, on the org service's clock: alive just before pagetoken.TTL, refused from then on.
 	w.clock.advance(pagetoken.TTL - time.Minute)
+	// The person's sessions have idled out by then; a token is the person's, not the session's,
+	// so a new session continues it.
+	pager.mustSignIn(pagerEmail, pagerPassword)
 	for _, r := range routes {
 		if tokens[r.path] == "" {
 			continue

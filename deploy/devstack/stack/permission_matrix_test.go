@@ -35,6 +35,12 @@ import (
 // anything but 401/403 when it admits (a 400, 404 or 409 of an admitted call is the route's own
 // business). Requests are built from real ids of the account so that admitted calls mostly
 // succeed, which the test checks for the administrator and the operator.
+//
+// Two kinds of route answer to no role (issue 18): public routes (signing in, redeeming a link),
+// which every caller reaches, credential or not, as the gateway; and a signed-in person's own
+// routes (/v1/me..., signing out), which only a session reaches: an API key, even one acting as
+// a user, and the operator get 403. A person signed in with a cookie (and the CSRF token) is a
+// principal of the matrix like the keys, with the administrator's role.
 
 // matrixRoute is one REST binding of an RPC with the rule the RPC declares.
 type matrixRoute struct {
@@ -43,6 +49,8 @@ type matrixRoute struct {
 	template string // "/v1/accounts/{account_id}/users/{user.id}"
 	caller   authzv1.Caller
 	perms    []string
+	// public routes take no credential (Rule.public).
+	public bool
 	// streaming routes stay open: they are called with openStream (streams_test.go).
 	streaming bool
 }
@@ -54,8 +62,11 @@ func (r matrixRoute) rule() string {
 	who := map[authzv1.Caller]string{
 		authzv1.Caller_CALLER_OPERATOR: "operator", authzv1.Caller_CALLER_SERVICE: "services",
 		authzv1.Caller_CALLER_MEMBER: "member", authzv1.Caller_CALLER_OPERATOR_OR_MEMBER: "operator or member",
+		authzv1.Caller_CALLER_SIGNED_IN_USER: "signed-in person",
 	}[r.caller]
 	switch {
+	case r.public:
+		return "anyone (public)"
 	case r.caller != authzv1.Caller_CALLER_MEMBER && r.caller != authzv1.Caller_CALLER_OPERATOR_OR_MEMBER:
 		return who
 	case len(r.perms) == 0:
@@ -94,7 +105,7 @@ func matrixRoutes(t *testing.T) []matrixRoute {
 				for _, b := range append([]*annotations.HttpRule{http}, http.GetAdditionalBindings()...) {
 					verb, path := httpPattern(b)
 					out = append(out, matrixRoute{rpc: string(md.Name()), verb: verb, template: path, caller: caller, perms: perms,
-						streaming: md.IsStreamingServer()})
+						public: rpc.PublicMethod(md), streaming: md.IsStreamingServer()})
 				}
 			}
 		}
@@ -131,13 +142,15 @@ func shape(verb, path string) string {
 type matrixPrincipal struct {
 	name  string
 	token string
-	// operator, member (of the matrix account), foreign (another account's administrator) or
-	// anonymous (no credential).
+	// operator, member (of the matrix account, by API key), session (a member signed in with a
+	// cookie), foreign (another account's administrator) or anonymous (no credential).
 	kind string
 	// levels is the principal's role, area -> PermissionLevel name, as the API reports it.
 	levels map[string]string
 	// user is the member's user.
 	user string
+	// sess is the session principal's browser (its cookie and CSRF token).
+	sess *browser
 }
 
 // holds reports whether a member's role grants perm ("area:read" / "area:write").
@@ -154,10 +167,16 @@ func (p matrixPrincipal) holds(perm string) bool {
 
 // admits is the rule, evaluated here independently of the interceptor that enforces it.
 func (r matrixRoute) admits(p matrixPrincipal) bool {
+	if r.public {
+		return true // the gateway calls it as itself, whoever asks
+	}
 	switch p.kind {
 	case "operator":
 		return r.caller == authzv1.Caller_CALLER_OPERATOR || r.caller == authzv1.Caller_CALLER_OPERATOR_OR_MEMBER
-	case "member":
+	case "member", "session":
+		if p.kind == "session" && r.caller == authzv1.Caller_CALLER_SIGNED_IN_USER {
+			return true
+		}
 		if r.caller != authzv1.Caller_CALLER_MEMBER && r.caller != authzv1.Caller_CALLER_OPERATOR_OR_MEMBER {
 			return false
 		}
@@ -180,7 +199,9 @@ type matrixFixtures struct {
 	nobodyUser   string            // a user with that role who sees no organization
 	group        string            // the group-limited principal's group
 	reactivation string            // an organization deactivated during the setup
-	n            int
+	// The session principal's sign-in (its password changes when the matrix changes it).
+	sessionEmail, sessionPassword string
+	n                             int
 }
 
 func (fx *matrixFixtures) next() int { fx.n++; return fx.n }
@@ -245,6 +266,9 @@ type matrixRequest struct {
 	// mayFail explains why an admitted call by the administrator or the operator need not
 	// succeed.
 	mayFail string
+	// endsSession: the call closes the caller's session, so the session principal signs in
+	// again after it.
+	endsSession bool
 }
 
 // jsonBody is a fixed body in which "%N" becomes a fresh number, for names that must be unique.
@@ -406,6 +430,41 @@ var matrixRequests = map[string]matrixRequest{
 	"GetNotificationSettings":       {},
 	"UpdateNotificationSettings":    {query: "updateMask=reminderQuietDays", body: jsonBody(`{"reminderQuietDays":7}`)},
 	"ListDeliveries":                {},
+
+	// Sign-in (issue 18). Public routes: every principal signs in as the session principal's
+	// user, asks a reset for an address with no password, and redeems a token that is no link.
+	"SignIn": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
+		b, _ := json.Marshal(map[string]string{"email": fx.sessionEmail, "password": fx.sessionPassword})
+		return string(b)
+	}},
+	"RequestPasswordReset": {body: jsonBody(`{"email":"nobody@matrix.example"}`)},
+	"ResetPassword": {body: jsonBody(`{"token":"opl_matrix-not-a-link","newPassword":"Matrix reset %N password"}`),
+		mayFail: "a link token is single-use and mailed; the matrix sends one that is no link (400 naming token)"},
+	"AcceptInvitation": {body: jsonBody(`{"token":"opl_matrix-not-a-link","password":"Matrix invited %N password"}`),
+		mayFail: "a link token is single-use and mailed; the matrix sends one that is no link (400 naming token)"},
+	"InviteUser": {body: jsonBody(`{}`)},
+	// The signed-in person's own routes.
+	"GetCurrentUser":      {},
+	"ListMySessions":      {},
+	"SignOut":             {body: jsonBody(`{}`), endsSession: true},
+	"RevokeAllMySessions": {body: jsonBody(`{}`), endsSession: true},
+	// Another session of the same person: the principal's own goes on.
+	"RevokeMySession": {body: jsonBody(`{}`), vars: func(fx *matrixFixtures) map[string]string {
+		other := newBrowser(fx.w.suite)
+		other.mustSignIn(fx.sessionEmail, fx.sessionPassword)
+		return map[string]string{"session_id": other.sessionID()}
+	}},
+	// The session principal's password changes (and its other sessions close); the others'
+	// bodies never reach org.
+	"ChangePassword": {body: func(fx *matrixFixtures, p matrixPrincipal) string {
+		if p.kind != "session" {
+			return `{"currentPassword":"Matrix not it at all","newPassword":"Matrix never used 1"}`
+		}
+		next := "Matrix changed " + fmt.Sprint(fx.next()) + " password"
+		b, _ := json.Marshal(map[string]string{"currentPassword": fx.sessionPassword, "newPassword": next})
+		fx.sessionPassword = next
+		return string(b)
+	}},
 }
 
 // roleBody is a custom role granting level in the areas given, None elsewhere.
@@ -498,6 +557,9 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,
 		"role.id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,
+		// Nobody's session: the routes that name one admit the session principal only, which
+		// gets one of its own (matrixRequests).
+		"session_id": uuid.NewString(),
 	}
 
 	// A custom role per area, Full in that area only, and one Read-only everywhere.
@@ -547,6 +609,7 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 	principals = append(principals,
 		member("group-limited (IT Provider Admin role)", "IT Provider Admin", fx.group),
 		member("read-only key", "Read-only"),
+		signedInMember(t, w, fx, a, levels["IT Provider Admin"]),
 		matrixPrincipal{name: "another account's administrator", token: foreign.adminKey, kind: "foreign"},
 		matrixPrincipal{name: "no credential", kind: "anonymous"},
 		// Last: its calls (the cooldown override) may undo what a member's call needs.
@@ -557,6 +620,23 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 	w.must(200, "POST", acct+"/reviews/"+review+":reassign", a.adminKey, fmt.Sprintf(`{"engineerId":%q}`, principals[0].user))
 	fx.vars["notification_id"] = w.waitNotification(a, principals[0].token, review)
 	return fx, principals
+}
+
+// signedInMember is a person with the IT Provider Admin role who set their password through an
+// invitation and signed in: the matrix's session principal.
+func signedInMember(t *testing.T, w *world, fx *matrixFixtures, a msp, levels map[string]string) matrixPrincipal {
+	t.Helper()
+	fx.sessionEmail, fx.sessionPassword = "signed-in@matrix.example", "Matrix first password 1"
+	b, _ := json.Marshal(map[string]any{"firstName": "Signed", "lastName": "In", "email": fx.sessionEmail,
+		"roleId": w.roleID(a, "IT Provider Admin"), "allOrganizations": true})
+	user := w.must(200, "POST", "/v1/accounts/"+a.id+"/users", a.adminKey, string(b))["id"].(string)
+	w.giveSignIn(a, user, fx.sessionEmail, fx.sessionPassword, 1)
+	sess := newBrowser(w.suite)
+	sess.mustSignIn(fx.sessionEmail, fx.sessionPassword)
+	if levels == nil {
+		t.Fatal("no IT Provider Admin role in the roles list")
+	}
+	return matrixPrincipal{name: "signed-in person (cookie, IT Provider Admin role)", kind: "session", levels: levels, user: user, sess: sess}
 }
 
 func TestPermissionMatrix(t *testing.T) {
@@ -620,17 +700,35 @@ func TestPermissionMatrix(t *testing.T) {
 				body = "{}"
 			}
 			var r response
-			if rt.streaming {
+			switch {
+			case rt.streaming && p.sess != nil:
+				r = p.sess.openStream(rt.verb, path)
+			case rt.streaming:
 				r = w.openStream(rt.verb, path, p.token)
-			} else {
+			case p.sess != nil:
+				r = p.sess.do(rt.verb, path, body, true)
+			default:
 				r = w.do(rt.verb, path, p.token, body)
 			}
 			fmt.Fprintf(&table, " %d |", r.code)
+			if p.sess != nil && req.endsSession && r.code == http.StatusOK {
+				p.sess.mustSignIn(fx.sessionEmail, fx.sessionPassword)
+			}
 
 			refusal := r.code == http.StatusForbidden || r.code == http.StatusUnauthorized
+			// Who must succeed where the rule admits: the administrator and the operator on the
+			// routes they reach, the signed-in person on their own routes, everyone on public ones.
+			mustSucceed := p.kind == "operator" || p.name == "IT Provider Admin" ||
+				p.kind == "session" && rt.caller == authzv1.Caller_CALLER_SIGNED_IN_USER
 			switch {
 			case r.code >= 500 || r.code < 0:
 				t.Errorf("%s as %s: %d %s", rt, p.name, r.code, r.body)
+			case rt.public && refusal:
+				t.Errorf("%s as %s: %d %s, but the route is public: no credential is needed or looked at", rt, p.name, r.code, r.body)
+			case rt.public:
+				if r.code >= 300 && req.mayFail == "" {
+					t.Errorf("%s as %s: %d %s; the matrix's request should succeed", rt, p.name, r.code, r.body)
+				}
 			case p.kind == "anonymous":
 				if r.code != http.StatusUnauthorized {
 					t.Errorf("%s without a credential: %d, want 401", rt, r.code)
@@ -649,7 +747,7 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Errorf("%s as %s: %d %s, but the rule (%s %v) admits this caller", rt, p.name, r.code, r.body, rt.caller, rt.perms)
 			case !admitted && r.code != http.StatusForbidden:
 				t.Errorf("%s as %s: %d %s, but the rule (%s %v) refuses this caller: want 403", rt, p.name, r.code, r.body, rt.caller, rt.perms)
-			case admitted && r.code >= 300 && (p.kind == "operator" || p.name == "IT Provider Admin") && req.mayFail == "":
+			case admitted && r.code >= 300 && mustSucceed && req.mayFail == "":
 				// Admitted calls are built to succeed: one that does not is a request the
 				// matrix no longer builds right, so the route is not really exercised.
 				t.Errorf("%s as %s: %d %s; the matrix's request should succeed", rt, p.name, r.code, r.body)

@@ -193,6 +193,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		Log: log.With("service", "gateway"), Keys: o.Keys, OperatorToken: o.OperatorToken, Metrics: o.Metrics,
 		RateLimit: o.RateLimit, CORSOrigins: o.CORSOrigins, Upstreams: gatewaysvc.UpstreamsOf(specs, st.ServiceAddrs),
 		UpstreamTLS: o.ClientTLS,
+		// The stack's gateway serves plain HTTP (GatewayURL), where browsers refuse a Secure
+		// cookie; the banner says so.
+		InsecureCookies: true,
 	})
 	if err != nil {
 		closeAll()

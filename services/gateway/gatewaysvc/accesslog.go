@@ -12,10 +12,11 @@ import (
 )
 
 // accessLog writes one line per request at info once its response is complete (a stream's when
-// it ends): method, route template, status, duration, bytes, request id and the caller's
-// account. The route is the matched template ("/v1/accounts/{accountId}"), never the raw path or
-// query, so ids stay out and lines group by route; no header is logged, so neither is a
-// credential. It wraps the whole gateway, so refused credentials and the gateway's own routes are
+// it ends): method, route template, status, duration, bytes, request id and, once authentication
+// knows them, the kind of caller, its principal, its session's id and its account. The route is
+// the matched template ("/v1/accounts/{accountId}"), never the raw path or query, so ids stay
+// out and lines group by route; no header is logged, so neither is a credential (bearer, cookie
+// or CSRF token). It wraps the whole gateway, so refused credentials and the gateway's own routes are
 // logged too; bytes are as sent (after compression).
 func (g *Gateway) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +34,15 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.Int64("bytes", rw.bytes),
 			slog.String("request_id", requestIDFrom(r.Context())),
+		}
+		if seen.kind != "" {
+			attrs = append(attrs, slog.String("caller", seen.kind))
+		}
+		if seen.principal != "" {
+			attrs = append(attrs, slog.String("principal", seen.principal))
+		}
+		if seen.sessionID != "" {
+			attrs = append(attrs, slog.String("session_id", seen.sessionID))
 		}
 		if seen.accountID != "" {
 			attrs = append(attrs, slog.String("account_id", seen.accountID))
@@ -130,14 +140,29 @@ func (c *countingWriter) statusOr200() int {
 	return c.status
 }
 
-// caller is who a request turned out to be, noted by authentication for the access log.
-type caller struct{ accountID string }
+// caller is who a request turned out to be, noted by authentication for the access log: what
+// kind of caller ("operator", "api_key", "session", or "public" for a public route), its
+// principal (the key's id, the signed-in user's id), the session's id (never its token) and the
+// account.
+type caller struct{ kind, principal, sessionID, accountID string }
 
 type callerKey struct{}
 
 // noteCaller tells the access log, if the request has one, who is calling.
 func noteCaller(ctx context.Context, id identity.Identity) {
-	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
-		c.accountID = id.AccountID
+	c, ok := ctx.Value(callerKey{}).(*caller)
+	if !ok {
+		return
+	}
+	c.accountID = id.AccountID
+	switch id.Kind {
+	case identity.KindOperator:
+		c.kind = "operator"
+	case identity.KindAPIKey:
+		c.kind, c.principal = "api_key", id.PrincipalID
+	case identity.KindUser:
+		c.kind, c.principal, c.sessionID = "session", id.PrincipalID, id.SessionID
+	case identity.KindService:
+		c.kind = "public" // the gateway calls a public route as itself
 	}
 }

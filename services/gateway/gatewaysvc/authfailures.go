@@ -1,6 +1,7 @@
 package gatewaysvc
 
 import (
+	"context"
 	"crypto/sha256"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -232,9 +234,23 @@ func (f *failureThrottle) sweep(now time.Time, force bool) {
 	}
 }
 
-// clientAddress names the client r comes from: the peer, or for a trusted proxy the last
-// untrusted address it forwarded. An IPv6 client is its /64, which one subscriber holds whole.
+// clientAddress names the client r comes from for throttling: its address (clientIP), or for
+// an IPv6 client its /64, which one subscriber holds whole.
 func (f *failureThrottle) clientAddress(r *http.Request) string {
+	ip := f.clientIP(r)
+	if !ip.IsValid() {
+		return "a:" + r.RemoteAddr
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return "a:" + p.String()
+	}
+	return "a:" + ip.String()
+}
+
+// clientIP is the client r comes from: the peer, or for a trusted proxy the last untrusted
+// address it forwarded.
+func (f *failureThrottle) clientIP(r *http.Request) netip.Addr {
 	ip := peerAddr(r.RemoteAddr)
 	if ip.IsValid() && f.trusted(ip) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -249,14 +265,7 @@ func (f *failureThrottle) clientAddress(r *http.Request) string {
 			}
 		}
 	}
-	if !ip.IsValid() {
-		return "a:" + r.RemoteAddr
-	}
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return "a:" + p.String()
-	}
-	return "a:" + ip.String()
+	return ip
 }
 
 func (f *failureThrottle) trusted(ip netip.Addr) bool {
@@ -279,6 +288,18 @@ func peerAddr(remote string) netip.Addr {
 // checkAPIKey is authenticateAPIKey behind the failure throttle: a throttled request gets
 // ResourceExhausted with the wait and costs org nothing.
 func (g *Gateway) checkAPIKey(r *http.Request, cred string) (identity.Identity, error) {
+	return g.checkCredential(r, cred, g.authenticateAPIKey)
+}
+
+// checkSession is authenticateSession behind the same throttle: a guessed cookie spends the
+// client's allowance as a guessed key does.
+func (g *Gateway) checkSession(r *http.Request, token string, attest metadata.MD) (identity.Identity, error) {
+	return g.checkCredential(r, token, func(ctx context.Context, token string) (identity.Identity, error) {
+		return g.authenticateSession(ctx, token, attest)
+	})
+}
+
+func (g *Gateway) checkCredential(r *http.Request, cred string, lookup func(context.Context, string) (identity.Identity, error)) (identity.Identity, error) {
 	a, wait, ok := g.failures.admit(r, cred)
 	if !ok {
 		secs := max(1, int(math.Ceil(wait.Seconds())))
@@ -286,7 +307,7 @@ func (g *Gateway) checkAPIKey(r *http.Request, cred string) (identity.Identity, 
 			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)})
 		return identity.Identity{}, s.Err()
 	}
-	id, err := g.authenticateAPIKey(r.Context(), cred)
+	id, err := lookup(r.Context(), cred)
 	switch status.Code(err) {
 	case codes.OK:
 		a.done(accepted)

@@ -15,12 +15,29 @@ import (
 // (the CORS library on its own reads an empty list as every origin). Each entry is one exact
 // origin, scheme://host[:port] as a browser sends it in Origin, compared byte for byte.
 //
-// "*" and wildcards are refused rather than supported. Browsers do not attach today's bearer keys
-// on their own, so "*" would mostly let any page use a key it already holds; but the API is to
-// serve a browser UI with user sessions, and with a session a wildcard hands every page (or every
-// subdomain, one of which may be anyone's) the signed-in user's data. Refusing it now means no
-// deployment comes to rely on it. An operator with several front ends lists each one.
-func withCORS(origins []string, next http.Handler) (http.Handler, error) {
+// "*" and wildcards are refused rather than supported (allowedOrigins). The API serves a browser
+// UI with user sessions, and with a session a wildcard would hand every page (or every subdomain,
+// one of which may be anyone's) the signed-in user's data. Refusing it means no deployment comes
+// to rely on it. An operator with several front ends lists each one.
+//
+// The listed origins, and only they, may send credentials (the session cookie) and the
+// X-CSRF-Token header that a cookie request changing something needs; the gateway refuses a
+// cookie request from any other origin itself (sessions.go), whatever the browser does with
+// these answers.
+func withCORS(allowed map[string]bool, next http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		// A function, even over an empty set: the library treats an empty list as "*".
+		AllowOriginFunc:  func(origin string) bool { return allowed[origin] },
+		AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match", csrfHeader},
+		ExposedHeaders:   []string{"X-Request-Id", "ETag", "Retry-After"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	}).Handler(next)
+}
+
+// allowedOrigins checks the configured CORS origins and returns them as browsers send them.
+func allowedOrigins(origins []string) (map[string]bool, error) {
 	allowed := map[string]bool{}
 	for _, o := range origins {
 		o = strings.TrimSpace(o)
@@ -33,15 +50,7 @@ func withCORS(origins []string, next http.Handler) (http.Handler, error) {
 		}
 		allowed[norm] = true
 	}
-	return cors.New(cors.Options{
-		// A function, even over an empty set: the library treats an empty list as "*".
-		AllowOriginFunc:  func(origin string) bool { return allowed[origin] },
-		AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
-		ExposedHeaders:   []string{"X-Request-Id", "ETag", "Retry-After"},
-		AllowCredentials: false,
-		MaxAge:           600,
-	}).Handler(next), nil
+	return allowed, nil
 }
 
 // exactOrigin checks that o is one origin and returns it as browsers serialize it (scheme and

@@ -70,7 +70,7 @@ func TestCORSAnswersOnlyTheListedOriginsOnEveryRoute(t *testing.T) {
 		if preflight {
 			r = httptest.NewRequest("OPTIONS", path, nil)
 			r.Header.Set("Access-Control-Request-Method", method)
-			r.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+			r.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-csrf-token")
 		} else {
 			r = httptest.NewRequest(method, path, strings.NewReader("{}"))
 			r.Header.Set("Authorization", "Bearer "+operator+"-wrong")
@@ -92,12 +92,16 @@ func TestCORSAnswersOnlyTheListedOriginsOnEveryRoute(t *testing.T) {
 				}
 			}
 			for _, origin := range hostile {
-				if got := ask(one, method, path, origin, preflight).Get("Access-Control-Allow-Origin"); got != "" {
-					t.Errorf("%s %s from %q (preflight %v): Access-Control-Allow-Origin %q", method, path, origin, preflight, got)
+				h := ask(one, method, path, origin, preflight)
+				if got := h.Get("Access-Control-Allow-Origin"); got != "" || h.Get("Access-Control-Allow-Credentials") != "" {
+					t.Errorf("%s %s from %q (preflight %v): Access-Control-Allow-Origin %q, credentials %q", method, path, origin, preflight,
+						got, h.Get("Access-Control-Allow-Credentials"))
 				}
 			}
+			// The allowed origin's pages may send the session cookie and its CSRF token (the
+			// preflight asks for X-CSRF-Token); no other origin's may.
 			h := ask(one, method, path, allowed, preflight)
-			if h.Get("Access-Control-Allow-Origin") != allowed || h.Get("Access-Control-Allow-Credentials") != "" {
+			if h.Get("Access-Control-Allow-Origin") != allowed || h.Get("Access-Control-Allow-Credentials") != "true" {
 				t.Errorf("%s %s from the allowed origin (preflight %v): %v", method, path, preflight, h)
 			}
 			if preflight && !strings.Contains(h.Get("Access-Control-Allow-Methods"), method) {

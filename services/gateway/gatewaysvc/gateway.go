@@ -85,6 +85,10 @@ type Config struct {
 	// StreamLifetime ends each server stream (the notification feed's live stream) after this
 	// long, whereupon the client reconnects; zero means DefaultStreamLifetime (streams.go).
 	StreamLifetime time.Duration
+	// InsecureCookies sends the session cookie without Secure (and so without the __Host-
+	// prefix), for a gateway served over plain HTTP on loopback (the dev stack); anywhere else
+	// the cookie would cross the network in clear.
+	InsecureCookies bool
 }
 
 // MinOperatorTokenLen keeps the operator credential out of guessing range.
@@ -95,8 +99,15 @@ type Gateway struct {
 	cfg      Config
 	conns    map[string]*grpc.ClientConn
 	auth     orgv1.AuthServiceClient
+	sessions orgv1.SignInAuthServiceClient
 	failures *failureThrottle
 	routes   *routes
+	// public are the routes reached without a credential (sessions.go).
+	public *publicRoutes
+	// csrfKeys check the CSRF tokens of cookie requests; the first makes them.
+	csrfKeys [][]byte
+	// origins are the allowed CORS origins, whose pages may use a session too.
+	origins map[string]bool
 	// root is the gateway's own mux, for the access log to name the route a request matched.
 	root *http.ServeMux
 	// done ends with the context New was given, or at Close: open streams end with it.
@@ -135,7 +146,16 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS to the services: %w", err)
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}, failures: newFailureThrottle(cfg.AuthFailures, time.Now)}
+	origins, err := allowedOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	public, err := findPublicRoutes()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}, failures: newFailureThrottle(cfg.AuthFailures, time.Now),
+		public: public, csrfKeys: cfg.Keys.DeriveAll("csrf"), origins: origins}
 	g.done, g.stop = context.WithCancel(ctx)
 	for _, u := range cfg.Upstreams {
 		if u.Addr == "" {
@@ -144,8 +164,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 		// Each service takes only tokens signed for it (its name is the audience).
 		conn, err := rpc.Dial(u.Addr, cfg.Keys, rpc.Audience(u.Name), transport,
-			grpc.WithChainUnaryInterceptor(upstreamUnavailable(u.Name, cfg.Log.Warn)),
-			grpc.WithChainStreamInterceptor(streamRefusals(u.Name, cfg.Log.Warn)))
+			grpc.WithChainUnaryInterceptor(g.guardCalls, upstreamUnavailable(u.Name, cfg.Log.Warn)),
+			grpc.WithChainStreamInterceptor(g.guardStreams, streamRefusals(u.Name, cfg.Log.Warn)))
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -154,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	if g.conns[authenticator] == nil {
 		g.Close()
-		return nil, fmt.Errorf("upstream %s (it authenticates API keys): no address", authenticator)
+		return nil, fmt.Errorf("upstream %s (it authenticates API keys and sessions): no address", authenticator)
 	}
 
 	known, err := newRoutes(openapi.Document)
@@ -177,10 +197,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		// The caller's own credential stops here; services trust only the signed identity.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(responseHeader),
-		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
-			return metadata.Pairs(rpc.RequestIDKey, requestIDFrom(ctx))
-		}),
+		runtime.WithMetadata(annotate),
 		runtime.WithForwardResponseOption(streamStarted),
+		runtime.WithForwardResponseOption(g.sessionResponses),
 	)
 	for _, u := range cfg.Upstreams {
 		for _, register := range u.Routes {
@@ -191,6 +210,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 	g.auth = orgv1.NewAuthServiceClient(g.conns[authenticator])
+	g.sessions = orgv1.NewSignInAuthServiceClient(g.conns[sessionAuthenticator])
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -218,12 +238,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	api := retryAfterOn503(g.authenticate(g.limitRate(limitBody(requireUTF8(g.withTimeout(etag(g.isStream, mux)))))))
-	withOrigins, err := withCORS(cfg.CORSOrigins, api)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	root.Handle("/", withOrigins)
+	root.Handle("/", withCORS(origins, api))
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
 	if err != nil {
 		g.Close()
@@ -299,12 +314,34 @@ func (g *Gateway) withTimeout(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate turns the bearer credential into an identity. It says nothing about why a
-// credential was refused.
+// authenticate turns the caller's credential into an identity: the bearer credential (the
+// operator's or an API key) when the request has an Authorization header, else the session
+// cookie (sessions.go). It says nothing about why a credential was refused. The public routes
+// take no credential: the gateway calls them as itself, whatever the request carries.
 func (g *Gateway) authenticate(next http.Handler) http.Handler {
 	op := []byte(g.cfg.OperatorToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		// Only the gateway attests the client; a client's own claim under these names goes.
+		r.Header.Del(clientAddressKey)
+		r.Header.Del(userAgentKey)
+		if g.isPublic(r) {
+			// grpc-gateway hands Authorization to the service whatever the header matcher says;
+			// a credential sent here is nobody's business.
+			r.Header.Del("Authorization")
+			id := identity.Service("gateway")
+			noteCaller(r.Context(), id)
+			c := &call{public: true, attest: g.attestation(r)}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(identity.With(r.Context(), id), callKey{}, c)))
+			return
+		}
+		authorization := r.Header.Get("Authorization")
+		if authorization == "" {
+			if token := g.sessionToken(r); token != "" {
+				g.serveSession(next, w, r, token)
+				return
+			}
+		}
+		scheme, cred, ok := strings.Cut(authorization, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
 			writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
 			return
@@ -317,21 +354,51 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		id, err := g.checkAPIKey(r, cred)
 		if err != nil {
-			if status.Code(err) == codes.ResourceExhausted {
-				writeThrottled(w, err)
-				return
-			}
-			if status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.InvalidArgument {
-				writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
-				return
-			}
-			g.cfg.Log.Warn("api key authentication failed", "error", err)
-			writeStatus(w, unavailableStatus("authentication is unavailable; retry shortly"))
+			g.refuse(w, err, "api key")
 			return
 		}
+		// The key has become the signed identity; the services need not see it.
+		r.Header.Del("Authorization")
 		noteCaller(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), id)))
 	})
+}
+
+// serveSession serves a request that came with the session cookie alone. Beyond what org says
+// of the session, a browser's request must come from an allowed origin and, if it changes
+// something, carry the session's CSRF token.
+func (g *Gateway) serveSession(next http.Handler, w http.ResponseWriter, r *http.Request, token string) {
+	attest := g.attestation(r)
+	id, err := g.checkSession(r, token, attest)
+	if err != nil {
+		g.refuse(w, err, "session")
+		return
+	}
+	noteCaller(r.Context(), id)
+	if !g.originAllowed(r) {
+		writeForbidden(w, "requests with the session cookie are accepted from this API's own origin and its allowed CORS origins only")
+		return
+	}
+	if !safeMethod(r.Method) && !g.csrfValid(r, token) {
+		writeForbidden(w, "missing or wrong "+csrfHeader)
+		return
+	}
+	c := &call{session: &sessionCall{token: token, id: id.SessionID}, attest: attest}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(identity.With(r.Context(), id), callKey{}, c)))
+}
+
+// refuse answers a credential that did not authenticate: 429 while its client or prefix is
+// throttled, 401 when org refused it, 503 when org could not say.
+func (g *Gateway) refuse(w http.ResponseWriter, err error, what string) {
+	switch status.Code(err) {
+	case codes.ResourceExhausted:
+		writeThrottled(w, err)
+	case codes.Unauthenticated, codes.InvalidArgument:
+		writeStatus(w, status.New(codes.Unauthenticated, "authentication required"))
+	default:
+		g.cfg.Log.Warn(what+" authentication failed", "error", err)
+		writeStatus(w, unavailableStatus("authentication is unavailable; retry shortly"))
+	}
 }
 
 // authenticateAPIKey asks the org service, on every request, what a key grants: a revoked key or

@@ -33,6 +33,7 @@ type EnvConfig struct {
 	TLSCertFile       string   `conf:"env:TLS_CLIENT_CERT_FILE,flag:tls-client-cert-file,help:PEM certificate presented to services that require mutual TLS; re-read when the file changes"`
 	TLSKeyFile        string   `conf:"env:TLS_CLIENT_KEY_FILE,flag:tls-client-key-file,help:PEM private key of TLS_CLIENT_CERT_FILE"`
 	TLSServerName     string   `conf:"env:TLS_SERVER_NAME,help:name every service's certificate must carry instead of the host of its address"`
+	InsecureCookies   bool     `conf:"env:INSECURE_COOKIES,default:false,help:send the session cookie without Secure (named orgplane_session instead of __Host-orgplane_session) for a gateway served over plain HTTP on loopback; never where browsers reach it over a network"`
 	LogLevel          string   `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
 }
 
@@ -101,7 +102,7 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 	g, err := New(ctx, Config{
 		Log: log, Keys: keys, OperatorToken: cfg.OperatorToken, Metrics: tel.Metrics,
 		RateLimit: RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst}, CORSOrigins: cfg.CORSOrigins, AuthFailures: throttle,
-		Upstreams: UpstreamsOf(specs, addrs), UpstreamTLS: upstreamTLS,
+		Upstreams: UpstreamsOf(specs, addrs), UpstreamTLS: upstreamTLS, InsecureCookies: cfg.InsecureCookies,
 	})
 	if err != nil {
 		return err
@@ -112,6 +113,9 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 		return err
 	}
 	log.Info("gateway listening", "addr", lis.Addr().String(), "upstream_tls", upstreamTLS.Enabled())
+	if cfg.InsecureCookies {
+		log.Warn("session cookies are sent without Secure (ORGPLANE_INSECURE_COOKIES): serve this gateway on loopback only")
+	}
 	// The public edge: timeouts, header size and a per-client connection cap (README, "The
 	// public REST API").
 	limits := platform.GatewayHTTPLimits()

@@ -109,7 +109,12 @@ func (g *Gateway) limitRate(next http.Handler) http.Handler {
 	l := newLimiter(g.cfg.RateLimit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := identity.From(r.Context())
-		ok, wait := l.allow(string(id.Kind)+":"+id.PrincipalID, time.Now())
+		key := string(id.Kind) + ":" + id.PrincipalID
+		if c := callFrom(r.Context()); c != nil && c.public {
+			// Everyone's public calls are the gateway's: each client gets its own bucket.
+			key = "public:" + g.failures.clientAddress(r)
+		}
+		ok, wait := l.allow(key, time.Now())
 		if !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -369,6 +370,15 @@ func restErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 		return
 	}
 	s, ok := status.FromError(err)
+	if ok && s.Code() == codes.ResourceExhausted {
+		// A service's throttling (org's failed sign-ins) says how long to wait in RetryInfo;
+		// HTTP clients read Retry-After, as from the gateway's own limits.
+		for _, d := range s.Details() {
+			if ri, isRetry := d.(*errdetails.RetryInfo); isRetry {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())))))
+			}
+		}
+	}
 	if ok && s.Code() == codes.InvalidArgument && len(s.Details()) == 0 && !libraryText(s.Message()) {
 		// The generated handlers flatten a decoding error to its text ("%v"), so an inputError
 		// arrives as "field: problem" without details; a service's refusal naming a field

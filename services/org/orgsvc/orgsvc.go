@@ -4,6 +4,7 @@ package orgsvc
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,23 @@ import (
 // variables or --flags (see `org --help`).
 type Settings struct {
 	LicenseMetricsAccounts int `conf:"env:LICENSE_METRICS_ACCOUNTS,default:50,help:how many accounts nearest their license limit the orgplane_license_*_organizations metrics report (one series each)"`
+	// Sign-in for people. Zero (a Settings built in code) means the default.
+	SessionIdleTimeout time.Duration `conf:"env:SESSION_IDLE_TIMEOUT,flag:session-idle-timeout,default:2h,help:a sign-in session unused this long ends"`
+	SessionMaxAge      time.Duration `conf:"env:SESSION_MAX_AGE,flag:session-max-age,default:12h,help:a sign-in session ends this long after it was opened, however much it is used"`
+	InvitationTTL      time.Duration `conf:"env:INVITATION_TTL,flag:invitation-ttl,default:72h,help:how long an invitation link to set a first password works"`
+	PasswordResetTTL   time.Duration `conf:"env:PASSWORD_RESET_TTL,flag:password-reset-ttl,default:1h,help:how long a password reset link works"`
+}
+
+// signInTimeouts are the settings' sign-in timeouts; a negative one is refused by its variable.
+func (s *Settings) signInTimeouts() (domain.SignInTimeouts, error) {
+	for name, d := range map[string]time.Duration{"ORGPLANE_SESSION_IDLE_TIMEOUT": s.SessionIdleTimeout,
+		"ORGPLANE_SESSION_MAX_AGE": s.SessionMaxAge, "ORGPLANE_INVITATION_TTL": s.InvitationTTL, "ORGPLANE_PASSWORD_RESET_TTL": s.PasswordResetTTL} {
+		if d < 0 {
+			return domain.SignInTimeouts{}, fmt.Errorf("%s: %v is negative; give a duration such as 2h", name, d)
+		}
+	}
+	return domain.SignInTimeouts{SessionIdle: s.SessionIdleTimeout, SessionMaxAge: s.SessionMaxAge,
+		Invitation: s.InvitationTTL, PasswordReset: s.PasswordResetTTL}.WithDefaults(), nil
 }
 
 // Option adjusts the service for composition and tests.
@@ -52,18 +70,24 @@ func Spec(opts ...Option) platform.Spec {
 			&orgv1.AccountCreated{}, &orgv1.AccountSettingsUpdated{}, &orgv1.UserCreated{}, &orgv1.UserUpdated{},
 			&orgv1.OrganizationCreated{}, &orgv1.OrganizationUpdated{}, &orgv1.OrganizationDeactivated{},
 			&orgv1.OrganizationReactivated{}, &orgv1.OrganizationDeleted{}, &orgv1.ReviewCreated{}, &orgv1.ReviewOwnerChanged{},
+			&orgv1.UserInvited{}, &orgv1.PasswordResetRequested{},
 		},
-		// LicenseService, AuthService and OrganizationSyncService have no REST routes: billing,
-		// the gateway and integration-sync call them.
+		// LicenseService, AuthService, SignInAuthService and OrganizationSyncService have no
+		// REST routes: billing, the gateway, notification and integration-sync call them.
 		Routes: []platform.Route{
 			orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
 			orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
+			orgv1.RegisterSignInServiceHandler,
 		},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			// The org service's clock ages page tokens too, so tests can expire them.
 			pages := pagetoken.FromKeyring(d.Keys, "org page tokens").WithClock(o.clock)
 			st := store.New(d.Pool)
-			svc := app.New(st, o.clock, pages)
+			timeouts, err := settings.signInTimeouts()
+			if err != nil {
+				return platform.Parts{}, err
+			}
+			svc := app.New(st, o.clock, pages).WithSignInTimeouts(timeouts)
 			grpcapi.RegisterAccounts(d.Server, svc)
 			grpcapi.RegisterAccess(d.Server, svc)
 			grpcapi.RegisterAuth(d.Server, svc)
@@ -71,6 +95,7 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.RegisterReviews(d.Server, svc)
 			grpcapi.RegisterLicenses(d.Server, svc)
 			grpcapi.RegisterSync(d.Server, svc)
+			grpcapi.RegisterSignIn(d.Server, svc)
 			return platform.Parts{Consumers: consumers(svc),
 				Workers: []platform.Worker{licenseMetrics(st, settings.LicenseMetricsAccounts, d.Log)}}, nil
 		},

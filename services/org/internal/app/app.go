@@ -15,9 +15,10 @@ import (
 
 // Service runs the org service's use cases.
 type Service struct {
-	store *store.Store
-	now   domain.Clock
-	pages *pagetoken.Sealer
+	store  *store.Store
+	now    domain.Clock
+	pages  *pagetoken.Sealer
+	signIn domain.SignInTimeouts
 }
 
 // New returns a Service. A nil clock means time.Now; pages seals list page tokens.
@@ -25,7 +26,7 @@ func New(st *store.Store, now domain.Clock, pages *pagetoken.Sealer) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: st, now: now, pages: pages}
+	return &Service{store: st, now: now, pages: pages, signIn: domain.SignInTimeouts{}.WithDefaults()}
 }
 
 // caller returns the identity acting on accountID, provided it holds perm there.

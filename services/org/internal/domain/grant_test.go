@@ -214,6 +214,10 @@ func TestUserChangeCheckGrant(t *testing.T) {
 		{"reactivate someone above", domain.UserChange{SetActive: true}, false, inactive, admin, admin, []string{"set_active"}, false, true},
 		{"reactivate someone within", domain.UserChange{SetActive: true}, false, domain.User{ID: "u", GroupIDs: []string{"g1"}}, engineer, engineer, []string{"set_active"}, false, false},
 		{"re-role an inactive user", domain.UserChange{}, false, inactive, admin, admin, []string{"role_id"}, false, false},
+		// Whoever sets the address receives the password reset links: an email is a grant.
+		{"email of someone above", domain.UserChange{Email: "x@example.com"}, false, everywhere, admin, admin, []string{"email"}, false, true},
+		{"email of someone within", domain.UserChange{Email: "x@example.com"}, false, inG1, engineer, engineer, []string{"email"}, false, false},
+		{"own email", domain.UserChange{Email: "x@example.com"}, true, inG1, engineer, engineer, []string{"email"}, false, false},
 		{"re-role and reactivate beyond", domain.UserChange{SetActive: true}, false, domain.User{ID: "u", GroupIDs: []string{"g1"}}, engineer, admin, []string{"role_id", "set_active"}, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

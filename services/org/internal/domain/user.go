@@ -130,10 +130,12 @@ func changesGrant(paths []string) bool {
 	return false
 }
 
-// TouchesGrant reports whether an update naming paths changes what the user may do: its role,
-// its scope, or whether it is active (a reactivation gives back its role and scope).
+// TouchesGrant reports whether an update naming paths changes what the user may do, or who may
+// act as them: its role, its scope, whether it is active (a reactivation gives back its role and
+// scope), or its email (password resets and invitations go to it: whoever chooses the address
+// can sign in as the user).
 func TouchesGrant(paths []string) bool {
-	return changesGrant(paths) || slices.Contains(paths, "set_active")
+	return changesGrant(paths) || slices.Contains(paths, "set_active") || slices.Contains(paths, "email")
 }
 
 // CheckGrant decides whether a caller holding caller may apply the update (naming paths) to

@@ -60,6 +60,9 @@ func (t *Tx) InsertUser(ctx context.Context, accountID string, u domain.NewUser,
 	if err := t.setUserGroups(ctx, accountID, id, u.GroupIDs, field); err != nil {
 		return domain.User{}, err
 	}
+	if err := t.setEmailDigest(ctx, accountID, id, u.Email); err != nil {
+		return domain.User{}, err
+	}
 	return t.User(ctx, id)
 }
 
@@ -98,6 +101,9 @@ func (t *Tx) UpdateUser(ctx context.Context, accountID string, c domain.UserChan
 			_, err = t.tx.Exec(ctx, `UPDATE users SET last_name = $2 WHERE id = $1`, c.ID, c.LastName)
 		case "email":
 			_, err = t.tx.Exec(ctx, `UPDATE users SET email = $2 WHERE id = $1`, c.ID, c.Email)
+			if err == nil {
+				err = t.setEmailDigest(ctx, accountID, c.ID, c.Email)
+			}
 		case "role_id":
 			_, err = t.tx.Exec(ctx, `UPDATE users SET role_id = $2 WHERE id = $1`, c.ID, c.RoleID)
 		case "all_organizations":

@@ -1,8 +1,10 @@
 // Command enrich adds the request rules declared with protovalidate to the OpenAPI document that
 // protoc-gen-openapiv2 generated: lengths, patterns, formats, ranges, item limits and required
 // fields become schema constraints, and rules with no schema form (CEL) are spelled out in the
-// field's description. `make generate` runs it after buf, so the document says what the API
-// enforces.
+// field's description. It also says how each operation is authenticated where the protos' rules
+// decide it: public operations take no credential, a signed-in person's own operations take the
+// session cookie (and X-CSRF-Token when they change something). `make generate` runs it after
+// buf, so the document says what the API enforces.
 package main
 
 import (
@@ -18,8 +20,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	authzv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/authz/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/billing/v1"
 	_ "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
+	"github.com/orgplane/orgplane/pkg/rpc"
 )
 
 func main() {
@@ -71,10 +75,16 @@ func run(path string) error {
 			enrichSchema(def, m)
 		}
 	}
+	if info, ok := doc["info"].(map[string]any); ok {
+		appendDescription(info, sessionNote)
+	}
 	paths, _ := doc["paths"].(map[string]any)
 	for _, p := range paths {
-		for _, o := range p.(map[string]any) {
+		for verb, o := range p.(map[string]any) {
 			op := o.(map[string]any)
+			if md := operationMethod(op, services); md != nil {
+				authentication(op, verb, md)
+			}
 			m := operationInput(op, services)
 			if m == nil {
 				continue
@@ -135,15 +145,62 @@ func bodyMessage(def string, services map[string]protoreflect.ServiceDescriptor)
 // operationInput finds the request message of an operation from its operationId
 // ("OrganizationService_ListOrganizations").
 func operationInput(op map[string]any, services map[string]protoreflect.ServiceDescriptor) protoreflect.MessageDescriptor {
+	if m := operationMethod(op, services); m != nil {
+		return m.Input()
+	}
+	return nil
+}
+
+// operationMethod finds the RPC of an operation from its operationId.
+func operationMethod(op map[string]any, services map[string]protoreflect.ServiceDescriptor) protoreflect.MethodDescriptor {
 	id, _ := op["operationId"].(string)
 	svc, method, ok := strings.Cut(id, "_")
 	if !ok || services[svc] == nil {
 		return nil
 	}
-	if m := services[svc].Methods().ByName(protoreflect.Name(method)); m != nil {
-		return m.Input()
+	return services[svc].Methods().ByName(protoreflect.Name(method))
+}
+
+// sessionNote tells every reader of the document how a person's browser calls the API. Swagger
+// 2.0 has no cookie security scheme, so it is said in words.
+const sessionNote = "People sign in with POST /v1/signIn: the gateway answers with an HttpOnly session cookie " +
+	"(__Host-orgplane_session; orgplane_session on a gateway serving plain HTTP) that authenticates every route an API key can, " +
+	"and with currentUser.csrfToken (also in GET /v1/me), which every cookie request other than GET, HEAD and OPTIONS " +
+	"must send in the X-CSRF-Token header. Requests with a bearer credential need no CSRF token."
+
+// authentication writes how an operation is authenticated, from its RPC's rule: a public one
+// takes no credential at all; a signed-in person's own (their sessions, their password) takes the
+// session cookie only, and X-CSRF-Token unless it reads.
+func authentication(op map[string]any, verb string, md protoreflect.MethodDescriptor) {
+	rule, _ := proto.GetExtension(md.Options(), authzv1.E_Rule).(*authzv1.Rule)
+	switch {
+	case rpc.PublicMethod(md):
+		op["security"] = []any{}
+		appendDescription(op, "Public: takes no credential (one sent is ignored).")
+	case rule.GetCaller() == authzv1.Caller_CALLER_SIGNED_IN_USER:
+		appendDescription(op, "For a person signed in with the session cookie: an API key or the operator credential gets 403.")
+		if verb == "get" {
+			return
+		}
+		params, _ := op["parameters"].([]any)
+		for _, p := range params {
+			if p.(map[string]any)["name"] == "X-CSRF-Token" {
+				return
+			}
+		}
+		op["parameters"] = append(params, map[string]any{
+			"name": "X-CSRF-Token", "in": "header", "required": true, "type": "string",
+			"description": "The session's csrfToken (from POST /v1/signIn or GET /v1/me).",
+		})
 	}
-	return nil
+}
+
+func appendDescription(m map[string]any, note string) {
+	desc, _ := m["description"].(string)
+	if strings.Contains(desc, note) {
+		return
+	}
+	m["description"] = strings.TrimSpace(desc + "\n\n" + note)
 }
 
 func fieldByJSONPath(m protoreflect.MessageDescriptor, path string) protoreflect.FieldDescriptor {
