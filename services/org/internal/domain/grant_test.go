@@ -245,7 +245,7 @@ func TestUserChangeCheckGrant(t *testing.T) {
 func TestTouchesGrant(t *testing.T) {
 	t.Parallel()
 	for _, f := range domain.UserFields() {
-		want := slices.Contains([]string{"role_id", "all_organizations", "group_ids", "set_active"}, f)
+		want := slices.Contains([]string{"role_id", "all_organizations", "group_ids", "set_active", "email"}, f)
 		if got := domain.TouchesGrant([]string{f}); got != want {
 			t.Errorf("%s touches the grant = %v, want %v", f, got, want)
 		}
