@@ -21,7 +21,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/alexedwards/argon2id v1.0.0 // indirect
+require github.com/alexedwards/argon2id v1.0.0
 
 require (
 	github.com/dennwc/varint v1.0.0 // indirect

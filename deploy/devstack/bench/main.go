@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds of system and baseline, alternated")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each timed measurement")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
-	flag.StringVar(&c.only, "only", "", "run only this scenario (create, read, events, relay, bulk, refresh, grid, import)")
+	flag.StringVar(&c.only, "only", "", "run only this scenario (create, read, events, relay, bulk, refresh, grid, import, psasync, notification, signin)")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every service is in this process)")
 	flag.Parse()
 	if c.cpuProfile != "" {

@@ -60,6 +60,7 @@ func scenarios() []scenario {
 		{"refresh", func(ctx context.Context, e *env) ([]Row, error) { return e.refreshScenario(ctx) }},
 		{"psasync", func(ctx context.Context, e *env) ([]Row, error) { return e.psaSyncScenario(ctx) }},
 		{"notification", func(ctx context.Context, e *env) ([]Row, error) { return e.notificationScenario(ctx) }},
+		{"signin", func(ctx context.Context, e *env) ([]Row, error) { return e.signInScenario(ctx) }},
 	}
 }
 

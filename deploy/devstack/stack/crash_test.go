@@ -123,7 +123,16 @@ func TestSIGKILLOfPostgresLosesNoAcknowledgedCreate(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(120 * time.Millisecond)
+	// Kill while creates are in flight, once some have been acknowledged (a loaded machine may
+	// take longer than usual for the first): those must survive.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	killPostgres(t, filepath.Join(dir, "data"))
 	close(stop)
 	wg.Wait()
