@@ -287,15 +287,7 @@ func TestNotificationReassignmentEmailsEachRecipientOnceInTheAccountsZoneAndForm
 	// and event id (Orgplane-Event-Id, as a replay carries it) under a fresh Nats-Msg-Id, since
 	// JetStream would drop the same Nats-Msg-Id before any consumer saw it.
 	ev := nw.ownerChangedEvent(review)
-	nc, err := nats.Connect(nw.st.NATSURL, nats.UserCredentials(nw.st.NATSAdminCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := adminJetStream(t, nw.st)
 	again := nats.NewMsg(ev.Subject)
 	again.Data = ev.Data
 	for k, v := range ev.Header {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
@@ -246,20 +245,7 @@ func startSignInWorld(t *testing.T) (*world, *capturedLog) {
 	w := &world{suite: startStack(t, func(o *stack.Options) {
 		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})}
-	nc, err := nats.Connect(w.st.NATSURL, nats.UserCredentials(w.st.NATSAdminCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	sub, err := nc.Subscribe("orgplane.>", func(m *nats.Msg) {
-		w.mu.Lock()
-		w.events = append(w.events, m)
-		w.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	w.tapEvents(t)
 	return w, logs
 }
 
@@ -604,15 +590,7 @@ func scanEvents(t *testing.T, w *world, secrets []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(w.st.NATSURL, nats.UserCredentials(w.st.NATSAdminCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := adminJetStream(t, w.st)
 	check := func(where string, data []byte, header nats.Header) {
 		h, _ := json.Marshal(header)
 		for _, s := range secrets {

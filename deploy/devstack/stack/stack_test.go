@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
@@ -295,15 +294,7 @@ func TestAccountCreatedEventReachesJetStream(t *testing.T) {
 	}
 	id := created.json(t)["account"].(map[string]any)["id"].(string)
 
-	nc, err := nats.Connect(s.st.NATSURL, nats.UserCredentials(s.st.NATSAdminCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := adminJetStream(t, s.st)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(ctx, "ORGPLANE_ORG", jetstream.ConsumerConfig{

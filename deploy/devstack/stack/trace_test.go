@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -44,15 +42,7 @@ func recordSpans(t *testing.T) *tracetest.InMemoryExporter {
 // the ones that must handle an event published there.
 func consumersOf(t *testing.T, s *suite, subject string) []string {
 	t.Helper()
-	nc, err := nats.Connect(s.st.NATSURL, nats.UserCredentials(s.st.NATSAdminCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := adminJetStream(t, s.st)
 	sub, ok := events.ParseSubject(subject)
 	if !ok {
 		t.Fatalf("%s is no event subject", subject)

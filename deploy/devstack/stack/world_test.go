@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
@@ -74,13 +75,19 @@ func startWorldOn(t testing.TB, c *clock) *world {
 			o.Clock = c.Now
 		}
 	}), clock: c}
-	st := w.st
-	nc, err := nats.Connect(st.NATSURL, nats.UserCredentials(st.NATSAdminCreds))
+	w.tapEvents(t)
+	return w
+}
+
+// tapEvents collects every event the relays publish into w.events, through a core subscription
+// that sees each one as it is published.
+func (w *world) tapEvents(t testing.TB) {
+	t.Helper()
+	nc, err := nats.Connect(w.st.NATSURL, nats.UserCredentials(w.st.NATSAdminCreds))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	// A core subscription sees every event as the relay publishes it.
 	sub, err := nc.Subscribe("orgplane.>", func(m *nats.Msg) {
 		w.mu.Lock()
 		w.events = append(w.events, m)
@@ -90,7 +97,22 @@ func startWorldOn(t testing.TB, c *clock) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return w
+}
+
+// adminJetStream connects to the stack's NATS with the administrator's credential, closed when
+// the test ends.
+func adminJetStream(t testing.TB, st *stack.Stack) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(st.NATSURL, nats.UserCredentials(st.NATSAdminCreds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 // event waits for an event on subject (a pattern: * stands for the account) whose payload
