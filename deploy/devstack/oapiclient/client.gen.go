@@ -528,6 +528,54 @@ func (e V1ReviewStatus) Valid() bool {
 	}
 }
 
+// Defines values for V1SessionMethod.
+const (
+	V1SessionMethodBreakGlass      V1SessionMethod = "SESSION_METHOD_BREAK_GLASS"
+	V1SessionMethodPassword        V1SessionMethod = "SESSION_METHOD_PASSWORD"
+	V1SessionMethodPasswordAndCode V1SessionMethod = "SESSION_METHOD_PASSWORD_AND_CODE"
+	V1SessionMethodSingleSignOn    V1SessionMethod = "SESSION_METHOD_SINGLE_SIGN_ON"
+	V1SessionMethodUnspecified     V1SessionMethod = "SESSION_METHOD_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the V1SessionMethod enum.
+func (e V1SessionMethod) Valid() bool {
+	switch e {
+	case V1SessionMethodBreakGlass:
+		return true
+	case V1SessionMethodPassword:
+		return true
+	case V1SessionMethodPasswordAndCode:
+		return true
+	case V1SessionMethodSingleSignOn:
+		return true
+	case V1SessionMethodUnspecified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for V1SignInChallengeKind.
+const (
+	V1SignInChallengeKindTwoStepCode       V1SignInChallengeKind = "SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE"
+	V1SignInChallengeKindTwoStepEnrollment V1SignInChallengeKind = "SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT"
+	V1SignInChallengeKindUnspecified       V1SignInChallengeKind = "SIGN_IN_CHALLENGE_KIND_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the V1SignInChallengeKind enum.
+func (e V1SignInChallengeKind) Valid() bool {
+	switch e {
+	case V1SignInChallengeKindTwoStepCode:
+		return true
+	case V1SignInChallengeKindTwoStepEnrollment:
+		return true
+	case V1SignInChallengeKindUnspecified:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for V1SubscriptionState.
 const (
 	V1SubscriptionStateActive      V1SubscriptionState = "SUBSCRIPTION_STATE_ACTIVE"
@@ -736,6 +784,9 @@ type ReviewServiceReassignReviewBody struct {
 
 // SignInServiceInviteUserBody InviteUserRequest is the input of InviteUser.
 type SignInServiceInviteUserBody = map[string]interface{}
+
+// SignInServiceResetUserTwoStepBody ResetUserTwoStepRequest is the input of ResetUserTwoStep.
+type SignInServiceResetUserTwoStepBody = map[string]interface{}
 
 // SignInServiceRevokeMySessionBody RevokeMySessionRequest is the input of RevokeMySession.
 type SignInServiceRevokeMySessionBody = map[string]interface{}
@@ -1061,6 +1112,21 @@ type V1ChangePasswordResponse = map[string]interface{}
 //   - CHANNEL_IN_APP: The in-app feed.
 type V1Channel string
 
+// V1CompleteSignInEnrollmentRequest CompleteSignInEnrollmentRequest is the input of CompleteSignInEnrollment.
+type V1CompleteSignInEnrollmentRequest struct {
+	// ChallengeToken SignInResponse.challenge.token (kind TWO_STEP_ENROLLMENT).
+	ChallengeToken *string `json:"challengeToken,omitempty"`
+
+	// Code The 6-digit code the app shows for the new secret.
+	Code *string `json:"code,omitempty"`
+}
+
+// V1ConfirmTwoStepEnrollmentRequest ConfirmTwoStepEnrollmentRequest is the input of ConfirmTwoStepEnrollment.
+type V1ConfirmTwoStepEnrollmentRequest struct {
+	// Code The 6-digit code the app shows for the new secret.
+	Code *string `json:"code,omitempty"`
+}
+
 // V1CreateAccountRequest CreateAccountRequest is the input of CreateAccount.
 type V1CreateAccountRequest struct {
 	// Account Account is an MSP using Orgplane.
@@ -1115,14 +1181,23 @@ type V1CurrentUser struct {
 	// GroupIds The groups they see when restricted.
 	GroupIds *[]string `json:"groupIds,omitempty"`
 
+	// HasPassword Whether the user has a password (a user who signs in only through SSO may not).
+	HasPassword *bool `json:"hasPassword,omitempty"`
+
 	// Permissions What their role grants now, as "area:read" / "area:write".
 	Permissions *[]string `json:"permissions,omitempty"`
+
+	// RecoveryCodesLeft How many unused recovery codes they have left.
+	RecoveryCodesLeft *int32 `json:"recoveryCodesLeft,omitempty"`
 
 	// RestrictedToGroups Whether they see only the organizations of group_ids.
 	RestrictedToGroups *bool `json:"restrictedToGroups,omitempty"`
 
 	// Session Session is one signed-in browser or device.
 	Session *V1Session `json:"session,omitempty"`
+
+	// TwoStepEnabled Whether the user has two-step verification on.
+	TwoStepEnabled *bool `json:"twoStepEnabled,omitempty"`
 
 	// User User is a member of the MSP's staff (a "resource").
 	User *V1User `json:"user,omitempty"`
@@ -1159,6 +1234,9 @@ type V1DeleteOrganizationResponse struct {
 	// DeletedOrganizationIds The removed organizations: the one named and every sub-organization.
 	DeletedOrganizationIds *[]string `json:"deletedOrganizationIds,omitempty"`
 }
+
+// V1DeleteSingleSignOnProviderResponse DeleteSingleSignOnProviderResponse is the output of DeleteSingleSignOnProvider.
+type V1DeleteSingleSignOnProviderResponse = map[string]interface{}
 
 // V1Delivery Delivery is one notification to one recipient on one channel.
 type V1Delivery struct {
@@ -1228,6 +1306,18 @@ type V1Delivery struct {
 //   - DELIVERY_STATUS_FAILED: Given up after the last try; error says why.
 //   - DELIVERY_STATUS_SKIPPED: Not sent: the recipient turned the kind off, is inactive, or the account's cap was reached.
 type V1DeliveryStatus string
+
+// V1DisableTwoStepRequest DisableTwoStepRequest is the input of DisableTwoStep.
+type V1DisableTwoStepRequest struct {
+	// Code A current 6-digit code, or one of the recovery codes.
+	Code *string `json:"code,omitempty"`
+
+	// Password The caller's password (empty for a user who signs in only through SSO).
+	Password *string `json:"password,omitempty"`
+}
+
+// V1DisableTwoStepResponse DisableTwoStepResponse is the output of DisableTwoStep.
+type V1DisableTwoStepResponse = map[string]interface{}
 
 // V1DisconnectMode DisconnectMode says how an integration is disconnected.
 //
@@ -2481,6 +2571,12 @@ type V1Recipients struct {
 	UserIds *[]string `json:"userIds,omitempty"`
 }
 
+// V1RecoveryCodes RecoveryCodes are one-time codes that stand in for the authenticator app.
+type V1RecoveryCodes struct {
+	// Codes The codes, shown this once; only their digests are kept.
+	Codes *[]string `json:"codes,omitempty"`
+}
+
 // V1RefreshMode RefreshMode says how much a refresh reads.
 //
 //   - REFRESH_MODE_UNSPECIFIED: Not set: incremental where the tool supports it and a full refresh has run, else full.
@@ -2518,6 +2614,12 @@ type V1RefreshResult struct {
 	Unchanged *int32 `json:"unchanged,omitempty"`
 }
 
+// V1RegenerateRecoveryCodesRequest RegenerateRecoveryCodesRequest is the input of RegenerateRecoveryCodes.
+type V1RegenerateRecoveryCodesRequest struct {
+	// Code A current 6-digit code from the authenticator app.
+	Code *string `json:"code,omitempty"`
+}
+
 // V1RequestPasswordResetRequest RequestPasswordResetRequest is the input of RequestPasswordReset.
 type V1RequestPasswordResetRequest struct {
 	// AccountId The account, when the same email signs in to several accounts; empty otherwise. Empty, or a UUID.
@@ -2541,6 +2643,9 @@ type V1ResetPasswordRequest struct {
 
 // V1ResetPasswordResponse ResetPasswordResponse is the output of ResetPassword.
 type V1ResetPasswordResponse = map[string]interface{}
+
+// V1ResetUserTwoStepResponse ResetUserTwoStepResponse is the output of ResetUserTwoStep.
+type V1ResetUserTwoStepResponse = map[string]interface{}
 
 // V1ResolveOrphansResponse ResolveOrphansResponse is the output of ResolveOrphans.
 type V1ResolveOrphansResponse struct {
@@ -2652,14 +2757,65 @@ type V1Session struct {
 	// LastUsedTime When it was last used.
 	LastUsedTime *time.Time `json:"lastUsedTime,omitempty"`
 
+	// Method SessionMethod is how a session was opened.
+	//
+	//  - SESSION_METHOD_UNSPECIFIED: Not set.
+	//  - SESSION_METHOD_PASSWORD: Password alone.
+	//  - SESSION_METHOD_PASSWORD_AND_CODE: Password and a two-step code (or a recovery code).
+	//  - SESSION_METHOD_SINGLE_SIGN_ON: Single sign-on through the account's identity provider.
+	//  - SESSION_METHOD_BREAK_GLASS: An administrator's audited break-glass password sign-in to an account requiring SSO.
+	Method *V1SessionMethod `json:"method,omitempty"`
+
 	// UserAgent The browser's User-Agent when it was opened.
 	UserAgent *string `json:"userAgent,omitempty"`
 }
+
+// V1SessionMethod SessionMethod is how a session was opened.
+//
+//   - SESSION_METHOD_UNSPECIFIED: Not set.
+//   - SESSION_METHOD_PASSWORD: Password alone.
+//   - SESSION_METHOD_PASSWORD_AND_CODE: Password and a two-step code (or a recovery code).
+//   - SESSION_METHOD_SINGLE_SIGN_ON: Single sign-on through the account's identity provider.
+//   - SESSION_METHOD_BREAK_GLASS: An administrator's audited break-glass password sign-in to an account requiring SSO.
+type V1SessionMethod string
+
+// V1SignInChallenge SignInChallenge is the second step a sign-in still needs.
+type V1SignInChallenge struct {
+	// ExpireTime When it stops working.
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+
+	// Kind SignInChallengeKind is what a sign-in still needs.
+	//
+	//  - SIGN_IN_CHALLENGE_KIND_UNSPECIFIED: Not set.
+	//  - SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE: A code from the authenticator app, or a recovery code (VerifySignInCode).
+	//  - SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT: The account requires two-step verification and the user has none: enroll first
+	// (StartSignInEnrollment, then CompleteSignInEnrollment).
+	Kind *V1SignInChallengeKind `json:"kind,omitempty"`
+
+	// Token Names this sign-in in the next call (VerifySignInCode, StartSignInEnrollment,
+	// CompleteSignInEnrollment). Single-use, short-lived, and good for nothing else.
+	Token *string `json:"token,omitempty"`
+}
+
+// V1SignInChallengeKind SignInChallengeKind is what a sign-in still needs.
+//
+//   - SIGN_IN_CHALLENGE_KIND_UNSPECIFIED: Not set.
+//   - SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE: A code from the authenticator app, or a recovery code (VerifySignInCode).
+//   - SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT: The account requires two-step verification and the user has none: enroll first
+//
+// (StartSignInEnrollment, then CompleteSignInEnrollment).
+type V1SignInChallengeKind string
 
 // V1SignInRequest SignInRequest is the input of SignIn.
 type V1SignInRequest struct {
 	// AccountId The account, when the same email signs in to several accounts; empty otherwise. Empty, or a UUID.
 	AccountId *string `json:"accountId,omitempty"`
+
+	// BreakGlass An administrator's break-glass sign-in with a password to an account that requires single
+	// sign-on (for when the identity provider is down or misconfigured). Refused to anyone else
+	// like any password sign-in there; the sign-in is published as user.break_glass_signed_in for
+	// the account's audit, and two-step verification still applies.
+	BreakGlass *bool `json:"breakGlass,omitempty"`
 
 	// Email The user's email.
 	Email *openapi_types.Email `json:"email,omitempty"`
@@ -2668,10 +2824,20 @@ type V1SignInRequest struct {
 	Password *string `json:"password,omitempty"`
 }
 
-// V1SignInResponse SignInResponse is the output of SignIn.
+// V1SignInResponse SignInResponse is the output of SignIn and of the calls that complete a sign-in. Either
+// current_user (with the session in the cookie) or challenge is set.
 type V1SignInResponse struct {
+	// Challenge SignInChallenge is the second step a sign-in still needs.
+	Challenge *V1SignInChallenge `json:"challenge,omitempty"`
+
 	// CurrentUser CurrentUser is the signed-in person.
 	CurrentUser *V1CurrentUser `json:"currentUser,omitempty"`
+
+	// RecoveryCodes The new recovery codes, shown this once, when the sign-in completed a two-step enrollment.
+	RecoveryCodes *[]string `json:"recoveryCodes,omitempty"`
+
+	// ReturnPath After single sign-on: the web UI path the browser goes to (the gateway redirects there).
+	ReturnPath *string `json:"returnPath,omitempty"`
 
 	// SessionToken The session's secret. The gateway moves it into the session cookie and never returns it in
 	// a body.
@@ -2683,6 +2849,72 @@ type V1SignOutRequest = map[string]interface{}
 
 // V1SignOutResponse SignOutResponse is the output of SignOut.
 type V1SignOutResponse = map[string]interface{}
+
+// V1SingleSignOnProvider SingleSignOnProvider is an account's OpenID Connect identity provider.
+type V1SingleSignOnProvider struct {
+	// ClientId The client id Orgplane is registered under at the provider.
+	ClientId *string `json:"clientId,omitempty"`
+
+	// ClientSecret The client secret. Write-only: never returned, stored encrypted; left empty on an update,
+	// the stored one is kept.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+
+	// CreateUsers Create a user on their first sign-in when no user has their (verified) email.
+	CreateUsers *bool `json:"createUsers,omitempty"`
+
+	// DefaultRoleId The role of users created on first sign-in; required when create_users is set. It may not
+	// grant more than the administrator setting it up holds. Empty, or a UUID.
+	DefaultRoleId *string `json:"defaultRoleId,omitempty"`
+
+	// HasClientSecret Whether a client secret is stored.
+	HasClientSecret *bool `json:"hasClientSecret,omitempty"`
+
+	// Issuer The provider's issuer URL, as in its discovery document (https; http only for localhost).
+	Issuer string `json:"issuer"`
+
+	// RedirectUri The redirect URI to register at the provider.
+	RedirectUri *string `json:"redirectUri,omitempty"`
+
+	// UpdateTime When it last changed.
+	UpdateTime *time.Time `json:"updateTime,omitempty"`
+}
+
+// V1StartSignInEnrollmentRequest StartSignInEnrollmentRequest is the input of StartSignInEnrollment.
+type V1StartSignInEnrollmentRequest struct {
+	// ChallengeToken SignInResponse.challenge.token (kind TWO_STEP_ENROLLMENT).
+	ChallengeToken *string `json:"challengeToken,omitempty"`
+}
+
+// V1StartSingleSignOnRequest StartSingleSignOnRequest is the input of StartSingleSignOn: the account, or an email whose
+// user's account has single sign-on.
+type V1StartSingleSignOnRequest struct {
+	// AccountId The account. Empty, or a UUID.
+	AccountId *string `json:"accountId,omitempty"`
+
+	// Email The person's email, to find their account when account_id is not given; also passed to the
+	// provider as login_hint. Empty, or an email address.
+	Email *string `json:"email,omitempty"`
+
+	// ReturnPath The web UI path to return to after signing in ("/" when empty); a path on this site only.
+	ReturnPath *string `json:"returnPath,omitempty"`
+}
+
+// V1StartSingleSignOnResponse StartSingleSignOnResponse is the output of StartSingleSignOn.
+type V1StartSingleSignOnResponse struct {
+	// AuthorizationUrl Where to send the browser: the provider's authorization endpoint with state, nonce and the
+	// PKCE challenge.
+	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
+
+	// ExpireTime When the flow stops working.
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+
+	// FlowBinding The flow's browser binding. The gateway moves it into a short-lived HttpOnly cookie and
+	// never returns it in a body.
+	FlowBinding *string `json:"flowBinding,omitempty"`
+}
+
+// V1StartTwoStepEnrollmentRequest StartTwoStepEnrollmentRequest is the input of StartTwoStepEnrollment.
+type V1StartTwoStepEnrollmentRequest = map[string]interface{}
 
 // V1Subscription Subscription is an account's plan and license limit.
 type V1Subscription struct {
@@ -2837,6 +3069,22 @@ type V1TestIntegrationResponse struct {
 	Ok *bool `json:"ok,omitempty"`
 }
 
+// V1TwoStepEnrollment TwoStepEnrollment is a new TOTP secret to add to an authenticator app (RFC 6238: SHA-1, 6
+// digits, 30-second steps, what every app supports).
+type V1TwoStepEnrollment struct {
+	// ExpireTime When the pending enrollment stops working if not confirmed.
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+
+	// OtpauthUri The otpauth:// URI the QR code holds.
+	OtpauthUri *string `json:"otpauthUri,omitempty"`
+
+	// QrCodePng The QR code of otpauth_uri as a PNG image.
+	QrCodePng *[]byte `json:"qrCodePng,omitempty"`
+
+	// Secret The secret in base32, for typing in by hand.
+	Secret *string `json:"secret,omitempty"`
+}
+
 // V1UnreadCount UnreadCount is how many unread notifications the caller has.
 type V1UnreadCount struct {
 	// UnreadCount The count.
@@ -2889,6 +3137,18 @@ type V1ValueMapping struct {
 
 	// PsaValueId The PSA's own id for it.
 	PsaValueId *string `json:"psaValueId,omitempty"`
+}
+
+// V1VerifySignInCodeRequest VerifySignInCodeRequest is the input of VerifySignInCode.
+type V1VerifySignInCodeRequest struct {
+	// ChallengeToken SignInResponse.challenge.token.
+	ChallengeToken *string `json:"challengeToken,omitempty"`
+
+	// Code The 6-digit code from the authenticator app; or set recovery_code instead.
+	Code *string `json:"code,omitempty"`
+
+	// RecoveryCode One of the user's recovery codes (each works once); or set code instead.
+	RecoveryCode *string `json:"recoveryCode,omitempty"`
 }
 
 // AccountServiceListAccountsParams defines parameters for AccountServiceListAccounts.
@@ -3389,6 +3649,12 @@ type AccessServiceUpdateUserJSONBody struct {
 	UpdateTime *time.Time `json:"updateTime,omitempty"`
 }
 
+// SignInServiceRegenerateRecoveryCodesParams defines parameters for SignInServiceRegenerateRecoveryCodes.
+type SignInServiceRegenerateRecoveryCodesParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
 // SignInServiceListMySessionsParams defines parameters for SignInServiceListMySessions.
 type SignInServiceListMySessionsParams struct {
 	// PageSize At most this many sessions (default 100, at most 1000).
@@ -3410,6 +3676,24 @@ type SignInServiceRevokeAllMySessionsParams struct {
 	XCSRFToken string `json:"X-CSRF-Token"`
 }
 
+// SignInServiceConfirmTwoStepEnrollmentParams defines parameters for SignInServiceConfirmTwoStepEnrollment.
+type SignInServiceConfirmTwoStepEnrollmentParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SignInServiceDisableTwoStepParams defines parameters for SignInServiceDisableTwoStep.
+type SignInServiceDisableTwoStepParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SignInServiceStartTwoStepEnrollmentParams defines parameters for SignInServiceStartTwoStepEnrollment.
+type SignInServiceStartTwoStepEnrollmentParams struct {
+	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
+	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
 // SignInServiceChangePasswordParams defines parameters for SignInServiceChangePassword.
 type SignInServiceChangePasswordParams struct {
 	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
@@ -3420,6 +3704,24 @@ type SignInServiceChangePasswordParams struct {
 type SignInServiceSignOutParams struct {
 	// XCSRFToken The session's csrfToken (from POST /v1/signIn or GET /v1/me).
 	XCSRFToken string `json:"X-CSRF-Token"`
+}
+
+// SingleSignOnServiceCompleteSingleSignOnParams defines parameters for SingleSignOnServiceCompleteSingleSignOn.
+type SingleSignOnServiceCompleteSingleSignOnParams struct {
+	// State The flow's state, echoed by the provider.
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Code The authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// Error The provider's error code, when it refused.
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The provider's explanation of error.
+	ErrorDescription *string `form:"errorDescription,omitempty" json:"errorDescription,omitempty"`
+
+	// FlowBinding The flow cookie's value; set by the gateway, never by the browser's query.
+	FlowBinding *string `form:"flowBinding,omitempty" json:"flowBinding,omitempty"`
 }
 
 // AccountServiceCreateAccountJSONRequestBody defines body for AccountServiceCreateAccount for application/json ContentType.
@@ -3533,6 +3835,9 @@ type AccessServiceUpdateRoleJSONRequestBody AccessServiceUpdateRoleJSONBody
 // AccountServiceUpdateAccountSettingsJSONRequestBody defines body for AccountServiceUpdateAccountSettings for application/json ContentType.
 type AccountServiceUpdateAccountSettingsJSONRequestBody = V1AccountSettings
 
+// SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody defines body for SingleSignOnServiceUpdateSingleSignOnProvider for application/json ContentType.
+type SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody = V1SingleSignOnProvider
+
 // BillingServiceUpdateSubscriptionJSONRequestBody defines body for BillingServiceUpdateSubscription for application/json ContentType.
 type BillingServiceUpdateSubscriptionJSONRequestBody = V1Subscription
 
@@ -3551,14 +3856,29 @@ type AccessServiceUpdateUserJSONRequestBody AccessServiceUpdateUserJSONBody
 // SignInServiceInviteUserJSONRequestBody defines body for SignInServiceInviteUser for application/json ContentType.
 type SignInServiceInviteUserJSONRequestBody = SignInServiceInviteUserBody
 
+// SignInServiceResetUserTwoStepJSONRequestBody defines body for SignInServiceResetUserTwoStep for application/json ContentType.
+type SignInServiceResetUserTwoStepJSONRequestBody = SignInServiceResetUserTwoStepBody
+
 // SignInServiceAcceptInvitationJSONRequestBody defines body for SignInServiceAcceptInvitation for application/json ContentType.
 type SignInServiceAcceptInvitationJSONRequestBody = V1AcceptInvitationRequest
+
+// SignInServiceRegenerateRecoveryCodesJSONRequestBody defines body for SignInServiceRegenerateRecoveryCodes for application/json ContentType.
+type SignInServiceRegenerateRecoveryCodesJSONRequestBody = V1RegenerateRecoveryCodesRequest
 
 // SignInServiceRevokeMySessionJSONRequestBody defines body for SignInServiceRevokeMySession for application/json ContentType.
 type SignInServiceRevokeMySessionJSONRequestBody = SignInServiceRevokeMySessionBody
 
 // SignInServiceRevokeAllMySessionsJSONRequestBody defines body for SignInServiceRevokeAllMySessions for application/json ContentType.
 type SignInServiceRevokeAllMySessionsJSONRequestBody = V1RevokeAllMySessionsRequest
+
+// SignInServiceConfirmTwoStepEnrollmentJSONRequestBody defines body for SignInServiceConfirmTwoStepEnrollment for application/json ContentType.
+type SignInServiceConfirmTwoStepEnrollmentJSONRequestBody = V1ConfirmTwoStepEnrollmentRequest
+
+// SignInServiceDisableTwoStepJSONRequestBody defines body for SignInServiceDisableTwoStep for application/json ContentType.
+type SignInServiceDisableTwoStepJSONRequestBody = V1DisableTwoStepRequest
+
+// SignInServiceStartTwoStepEnrollmentJSONRequestBody defines body for SignInServiceStartTwoStepEnrollment for application/json ContentType.
+type SignInServiceStartTwoStepEnrollmentJSONRequestBody = V1StartTwoStepEnrollmentRequest
 
 // SignInServiceChangePasswordJSONRequestBody defines body for SignInServiceChangePassword for application/json ContentType.
 type SignInServiceChangePasswordJSONRequestBody = V1ChangePasswordRequest
@@ -3572,8 +3892,20 @@ type SignInServiceResetPasswordJSONRequestBody = V1ResetPasswordRequest
 // SignInServiceSignInJSONRequestBody defines body for SignInServiceSignIn for application/json ContentType.
 type SignInServiceSignInJSONRequestBody = V1SignInRequest
 
+// SignInServiceCompleteSignInEnrollmentJSONRequestBody defines body for SignInServiceCompleteSignInEnrollment for application/json ContentType.
+type SignInServiceCompleteSignInEnrollmentJSONRequestBody = V1CompleteSignInEnrollmentRequest
+
+// SignInServiceStartSignInEnrollmentJSONRequestBody defines body for SignInServiceStartSignInEnrollment for application/json ContentType.
+type SignInServiceStartSignInEnrollmentJSONRequestBody = V1StartSignInEnrollmentRequest
+
+// SignInServiceVerifySignInCodeJSONRequestBody defines body for SignInServiceVerifySignInCode for application/json ContentType.
+type SignInServiceVerifySignInCodeJSONRequestBody = V1VerifySignInCodeRequest
+
 // SignInServiceSignOutJSONRequestBody defines body for SignInServiceSignOut for application/json ContentType.
 type SignInServiceSignOutJSONRequestBody = V1SignOutRequest
+
+// SingleSignOnServiceStartSingleSignOnJSONRequestBody defines body for SingleSignOnServiceStartSingleSignOn for application/json ContentType.
+type SingleSignOnServiceStartSingleSignOnJSONRequestBody = V1StartSingleSignOnRequest
 
 // Getter for additional properties for ProtobufAny. Returns the specified
 // element and whether it was found
@@ -4474,6 +4806,35 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/accounts/{accountId}/settings/vocabulary (the `AccountServiceGetSettingsVocabulary` operationId).
 	AccountServiceGetSettingsVocabulary(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SingleSignOnServiceDeleteSingleSignOnProvider Removes the account's identity provider. Refused while the account requires single sign-on.
+	//
+	// Corresponds with DELETE /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceDeleteSingleSignOnProvider` operationId).
+	SingleSignOnServiceDeleteSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceGetSingleSignOnProvider The account's identity provider; NotFound when none is set up. The client secret is never
+	// returned.
+	//
+	// Corresponds with GET /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceGetSingleSignOnProvider` operationId).
+	SingleSignOnServiceGetSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceUpdateSingleSignOnProviderWithBody Sets up or changes the account's identity provider. The issuer is checked by fetching its
+	// discovery document; a client secret left empty keeps the one stored. The secret is stored
+	// encrypted.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+	SingleSignOnServiceUpdateSingleSignOnProviderWithBody(ctx context.Context, accountId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceUpdateSingleSignOnProvider Sets up or changes the account's identity provider. The issuer is checked by fetching its
+	// discovery document; a client secret left empty keeps the one stored. The secret is stored
+	// encrypted.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+	SingleSignOnServiceUpdateSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, body SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// BillingServiceGetSubscription Gets the account's subscription.
 	//
 	// Corresponds with GET /v1/accounts/{accountId}/subscription (the `BillingServiceGetSubscription` operationId).
@@ -4590,6 +4951,26 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
 	SignInServiceInviteUser(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SignInServiceResetUserTwoStepWithBody Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+	SignInServiceResetUserTwoStepWithBody(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceResetUserTwoStep Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+	SignInServiceResetUserTwoStep(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceResetUserTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
 	//
 	// Public: takes no credential (one sent is ignored).
@@ -4614,6 +4995,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 	SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRegenerateRecoveryCodesWithBody Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+	SignInServiceRegenerateRecoveryCodesWithBody(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceRegenerateRecoveryCodes Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+	SignInServiceRegenerateRecoveryCodes(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, body SignInServiceRegenerateRecoveryCodesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceListMySessions Lists the caller's open sessions, the most recently used first.
 	//
@@ -4657,6 +5056,66 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
 	SignInServiceRevokeAllMySessions(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceConfirmTwoStepEnrollmentWithBody Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+	SignInServiceConfirmTwoStepEnrollmentWithBody(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceConfirmTwoStepEnrollment Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+	SignInServiceConfirmTwoStepEnrollment(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, body SignInServiceConfirmTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceDisableTwoStepWithBody Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+	SignInServiceDisableTwoStepWithBody(ctx context.Context, params *SignInServiceDisableTwoStepParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceDisableTwoStep Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+	SignInServiceDisableTwoStep(ctx context.Context, params *SignInServiceDisableTwoStepParams, body SignInServiceDisableTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceStartTwoStepEnrollmentWithBody Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+	SignInServiceStartTwoStepEnrollmentWithBody(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceStartTwoStepEnrollment Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+	SignInServiceStartTwoStepEnrollment(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, body SignInServiceStartTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignInServiceChangePasswordWithBody Changes the caller's password; their other sessions are closed.
 	//
@@ -4738,6 +5197,72 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
 	SignInServiceSignIn(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SignInServiceCompleteSignInEnrollmentWithBody Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+	SignInServiceCompleteSignInEnrollmentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceCompleteSignInEnrollment Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+	SignInServiceCompleteSignInEnrollment(ctx context.Context, body SignInServiceCompleteSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceStartSignInEnrollmentWithBody Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+	SignInServiceStartSignInEnrollmentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceStartSignInEnrollment Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+	SignInServiceStartSignInEnrollment(ctx context.Context, body SignInServiceStartSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceVerifySignInCodeWithBody Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+	SignInServiceVerifySignInCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInServiceVerifySignInCode Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+	SignInServiceVerifySignInCode(ctx context.Context, body SignInServiceVerifySignInCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
 	//
 	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
@@ -4755,6 +5280,41 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
 	SignInServiceSignOut(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceCompleteSingleSignOn The identity provider's redirect back (the redirect URI to register at the provider is
+	// ORGPLANE_WEB_BASE_URL + this path). Checks state and the browser binding, redeems the code
+	// with the PKCE verifier, verifies the ID token (signature, issuer, audience, expiry, nonce),
+	// matches an active user by verified email (or creates one when the provider allows it), and
+	// opens a session: the gateway sets the cookie and redirects the browser to the web UI.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Corresponds with GET /v1/singleSignOn/callback (the `SingleSignOnServiceCompleteSingleSignOn` operationId).
+	SingleSignOnServiceCompleteSingleSignOn(ctx context.Context, params *SingleSignOnServiceCompleteSingleSignOnParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceStartSingleSignOnWithBody Starts a sign-in through the account's identity provider: returns the provider's
+	// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+	// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+	// another browser fails.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+	SingleSignOnServiceStartSingleSignOnWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SingleSignOnServiceStartSingleSignOn Starts a sign-in through the account's identity provider: returns the provider's
+	// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+	// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+	// another browser fails.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+	SingleSignOnServiceStartSingleSignOn(ctx context.Context, body SingleSignOnServiceStartSingleSignOnJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // AccountServiceListAccounts Lists accounts, oldest first. Platform operators only.
@@ -6644,6 +7204,75 @@ func (c *Client) AccountServiceGetSettingsVocabulary(ctx context.Context, accoun
 	return c.Client.Do(req)
 }
 
+// SingleSignOnServiceDeleteSingleSignOnProvider Removes the account's identity provider. Refused while the account requires single sign-on.
+//
+// Corresponds with DELETE /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceDeleteSingleSignOnProvider` operationId).
+func (c *Client) SingleSignOnServiceDeleteSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceDeleteSingleSignOnProviderRequest(c.Server, accountId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceGetSingleSignOnProvider The account's identity provider; NotFound when none is set up. The client secret is never
+// returned.
+//
+// Corresponds with GET /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceGetSingleSignOnProvider` operationId).
+func (c *Client) SingleSignOnServiceGetSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceGetSingleSignOnProviderRequest(c.Server, accountId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceUpdateSingleSignOnProviderWithBody Sets up or changes the account's identity provider. The issuer is checked by fetching its
+// discovery document; a client secret left empty keeps the one stored. The secret is stored
+// encrypted.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+func (c *Client) SingleSignOnServiceUpdateSingleSignOnProviderWithBody(ctx context.Context, accountId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceUpdateSingleSignOnProviderRequestWithBody(c.Server, accountId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceUpdateSingleSignOnProvider Sets up or changes the account's identity provider. The issuer is checked by fetching its
+// discovery document; a client secret left empty keeps the one stored. The secret is stored
+// encrypted.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+func (c *Client) SingleSignOnServiceUpdateSingleSignOnProvider(ctx context.Context, accountId openapi_types.UUID, body SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceUpdateSingleSignOnProviderRequest(c.Server, accountId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // BillingServiceGetSubscription Gets the account's subscription.
 //
 // Corresponds with GET /v1/accounts/{accountId}/subscription (the `BillingServiceGetSubscription` operationId).
@@ -6940,6 +7569,46 @@ func (c *Client) SignInServiceInviteUser(ctx context.Context, accountId openapi_
 	return c.Client.Do(req)
 }
 
+// SignInServiceResetUserTwoStepWithBody Turns a user's two-step verification off for someone who lost their authenticator and
+// their recovery codes, and closes their sessions. When the account requires two-step
+// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+// they do.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+func (c *Client) SignInServiceResetUserTwoStepWithBody(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceResetUserTwoStepRequestWithBody(c.Server, accountId, userId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceResetUserTwoStep Turns a user's two-step verification off for someone who lost their authenticator and
+// their recovery codes, and closes their sessions. When the account requires two-step
+// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+// they do.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+func (c *Client) SignInServiceResetUserTwoStep(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceResetUserTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceResetUserTwoStepRequest(c.Server, accountId, userId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SignInServiceAcceptInvitationWithBody Sets the invited user's first password with the token of their invitation link.
 //
 // Public: takes no credential (one sent is ignored).
@@ -6985,6 +7654,44 @@ func (c *Client) SignInServiceAcceptInvitation(ctx context.Context, body SignInS
 // Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 func (c *Client) SignInServiceGetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignInServiceGetCurrentUserRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRegenerateRecoveryCodesWithBody Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+func (c *Client) SignInServiceRegenerateRecoveryCodesWithBody(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRegenerateRecoveryCodesRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceRegenerateRecoveryCodes Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+func (c *Client) SignInServiceRegenerateRecoveryCodes(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, body SignInServiceRegenerateRecoveryCodesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceRegenerateRecoveryCodesRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7078,6 +7785,126 @@ func (c *Client) SignInServiceRevokeAllMySessionsWithBody(ctx context.Context, p
 // Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
 func (c *Client) SignInServiceRevokeAllMySessions(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignInServiceRevokeAllMySessionsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceConfirmTwoStepEnrollmentWithBody Confirms the caller's pending enrollment with a first code from the app, turns two-step
+// verification on and returns the recovery codes, shown this once.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+func (c *Client) SignInServiceConfirmTwoStepEnrollmentWithBody(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceConfirmTwoStepEnrollmentRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceConfirmTwoStepEnrollment Confirms the caller's pending enrollment with a first code from the app, turns two-step
+// verification on and returns the recovery codes, shown this once.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+func (c *Client) SignInServiceConfirmTwoStepEnrollment(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, body SignInServiceConfirmTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceConfirmTwoStepEnrollmentRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceDisableTwoStepWithBody Turns the caller's two-step verification off, with their password and a current code (or a
+// recovery code). Refused while the account requires two-step verification.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+func (c *Client) SignInServiceDisableTwoStepWithBody(ctx context.Context, params *SignInServiceDisableTwoStepParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceDisableTwoStepRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceDisableTwoStep Turns the caller's two-step verification off, with their password and a current code (or a
+// recovery code). Refused while the account requires two-step verification.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+func (c *Client) SignInServiceDisableTwoStep(ctx context.Context, params *SignInServiceDisableTwoStepParams, body SignInServiceDisableTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceDisableTwoStepRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceStartTwoStepEnrollmentWithBody Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+// verification is already on (disable it first). Starting again replaces the pending secret.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+func (c *Client) SignInServiceStartTwoStepEnrollmentWithBody(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceStartTwoStepEnrollmentRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceStartTwoStepEnrollment Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+// verification is already on (disable it first). Starting again replaces the pending secret.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+func (c *Client) SignInServiceStartTwoStepEnrollment(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, body SignInServiceStartTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceStartTwoStepEnrollmentRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7248,6 +8075,132 @@ func (c *Client) SignInServiceSignIn(ctx context.Context, body SignInServiceSign
 	return c.Client.Do(req)
 }
 
+// SignInServiceCompleteSignInEnrollmentWithBody Confirms the enrollment started during sign-in with a first code from the app, turns
+// two-step verification on, returns the recovery codes (once) and opens the session.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+func (c *Client) SignInServiceCompleteSignInEnrollmentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceCompleteSignInEnrollmentRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceCompleteSignInEnrollment Confirms the enrollment started during sign-in with a first code from the app, turns
+// two-step verification on, returns the recovery codes (once) and opens the session.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+func (c *Client) SignInServiceCompleteSignInEnrollment(ctx context.Context, body SignInServiceCompleteSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceCompleteSignInEnrollmentRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceStartSignInEnrollmentWithBody Starts two-step enrollment during a sign-in that asked for it (challenge kind
+// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+// returns a new secret to scan. Starting again replaces the secret.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+func (c *Client) SignInServiceStartSignInEnrollmentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceStartSignInEnrollmentRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceStartSignInEnrollment Starts two-step enrollment during a sign-in that asked for it (challenge kind
+// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+// returns a new secret to scan. Starting again replaces the secret.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+func (c *Client) SignInServiceStartSignInEnrollment(ctx context.Context, body SignInServiceStartSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceStartSignInEnrollmentRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceVerifySignInCodeWithBody Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+// against the email's throttle; a code already used is refused like a wrong one.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+func (c *Client) SignInServiceVerifySignInCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceVerifySignInCodeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInServiceVerifySignInCode Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+// against the email's throttle; a code already used is refused like a wrong one.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+func (c *Client) SignInServiceVerifySignInCode(ctx context.Context, body SignInServiceVerifySignInCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInServiceVerifySignInCodeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SignInServiceSignOutWithBody Closes the caller's session (the gateway also clears the cookie).
 //
 // For a person signed in with the session cookie: an API key or the operator credential gets 403.
@@ -7276,6 +8229,71 @@ func (c *Client) SignInServiceSignOutWithBody(ctx context.Context, params *SignI
 // Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
 func (c *Client) SignInServiceSignOut(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignInServiceSignOutRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceCompleteSingleSignOn The identity provider's redirect back (the redirect URI to register at the provider is
+// ORGPLANE_WEB_BASE_URL + this path). Checks state and the browser binding, redeems the code
+// with the PKCE verifier, verifies the ID token (signature, issuer, audience, expiry, nonce),
+// matches an active user by verified email (or creates one when the provider allows it), and
+// opens a session: the gateway sets the cookie and redirects the browser to the web UI.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Corresponds with GET /v1/singleSignOn/callback (the `SingleSignOnServiceCompleteSingleSignOn` operationId).
+func (c *Client) SingleSignOnServiceCompleteSingleSignOn(ctx context.Context, params *SingleSignOnServiceCompleteSingleSignOnParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceCompleteSingleSignOnRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceStartSingleSignOnWithBody Starts a sign-in through the account's identity provider: returns the provider's
+// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+// another browser fails.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+func (c *Client) SingleSignOnServiceStartSingleSignOnWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceStartSingleSignOnRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SingleSignOnServiceStartSingleSignOn Starts a sign-in through the account's identity provider: returns the provider's
+// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+// another browser fails.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+func (c *Client) SingleSignOnServiceStartSingleSignOn(ctx context.Context, body SingleSignOnServiceStartSingleSignOnJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSingleSignOnServiceStartSingleSignOnRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -11730,6 +12748,121 @@ func NewAccountServiceGetSettingsVocabularyRequest(server string, accountId open
 	return req, nil
 }
 
+// NewSingleSignOnServiceDeleteSingleSignOnProviderRequest constructs an http.Request for the SingleSignOnServiceDeleteSingleSignOnProvider method
+func NewSingleSignOnServiceDeleteSingleSignOnProviderRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/singleSignOnProvider", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSingleSignOnServiceGetSingleSignOnProviderRequest constructs an http.Request for the SingleSignOnServiceGetSingleSignOnProvider method
+func NewSingleSignOnServiceGetSingleSignOnProviderRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/singleSignOnProvider", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSingleSignOnServiceUpdateSingleSignOnProviderRequest calls the generic SingleSignOnServiceUpdateSingleSignOnProvider builder with application/json body
+func NewSingleSignOnServiceUpdateSingleSignOnProviderRequest(server string, accountId openapi_types.UUID, body SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSingleSignOnServiceUpdateSingleSignOnProviderRequestWithBody(server, accountId, "application/json", bodyReader)
+}
+
+// NewSingleSignOnServiceUpdateSingleSignOnProviderRequestWithBody constructs an http.Request for the SingleSignOnServiceUpdateSingleSignOnProvider method, with any body, and a specified content type
+func NewSingleSignOnServiceUpdateSingleSignOnProviderRequestWithBody(server string, accountId openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/singleSignOnProvider", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewBillingServiceGetSubscriptionRequest constructs an http.Request for the BillingServiceGetSubscription method
 func NewBillingServiceGetSubscriptionRequest(server string, accountId openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -12378,6 +13511,60 @@ func NewSignInServiceInviteUserRequestWithBody(server string, accountId openapi_
 	return req, nil
 }
 
+// NewSignInServiceResetUserTwoStepRequest calls the generic SignInServiceResetUserTwoStep builder with application/json body
+func NewSignInServiceResetUserTwoStepRequest(server string, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceResetUserTwoStepJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceResetUserTwoStepRequestWithBody(server, accountId, userId, "application/json", bodyReader)
+}
+
+// NewSignInServiceResetUserTwoStepRequestWithBody constructs an http.Request for the SignInServiceResetUserTwoStep method, with any body, and a specified content type
+func NewSignInServiceResetUserTwoStepRequestWithBody(server string, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "userId", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/users/%s:resetTwoStep", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSignInServiceAcceptInvitationRequest calls the generic SignInServiceAcceptInvitation builder with application/json body
 func NewSignInServiceAcceptInvitationRequest(server string, body SignInServiceAcceptInvitationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -12440,6 +13627,59 @@ func NewSignInServiceGetCurrentUserRequest(server string) (*http.Request, error)
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceRegenerateRecoveryCodesRequest calls the generic SignInServiceRegenerateRecoveryCodes builder with application/json body
+func NewSignInServiceRegenerateRecoveryCodesRequest(server string, params *SignInServiceRegenerateRecoveryCodesParams, body SignInServiceRegenerateRecoveryCodesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceRegenerateRecoveryCodesRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSignInServiceRegenerateRecoveryCodesRequestWithBody constructs an http.Request for the SignInServiceRegenerateRecoveryCodes method, with any body, and a specified content type
+func NewSignInServiceRegenerateRecoveryCodesRequestWithBody(server string, params *SignInServiceRegenerateRecoveryCodesParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/recoveryCodes:regenerate")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
 	}
 
 	return req, nil
@@ -12592,6 +13832,165 @@ func NewSignInServiceRevokeAllMySessionsRequestWithBody(server string, params *S
 	}
 
 	operationPath := fmt.Sprintf("/v1/me/sessions:revokeAll")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceConfirmTwoStepEnrollmentRequest calls the generic SignInServiceConfirmTwoStepEnrollment builder with application/json body
+func NewSignInServiceConfirmTwoStepEnrollmentRequest(server string, params *SignInServiceConfirmTwoStepEnrollmentParams, body SignInServiceConfirmTwoStepEnrollmentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceConfirmTwoStepEnrollmentRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSignInServiceConfirmTwoStepEnrollmentRequestWithBody constructs an http.Request for the SignInServiceConfirmTwoStepEnrollment method, with any body, and a specified content type
+func NewSignInServiceConfirmTwoStepEnrollmentRequestWithBody(server string, params *SignInServiceConfirmTwoStepEnrollmentParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/twoStep:confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceDisableTwoStepRequest calls the generic SignInServiceDisableTwoStep builder with application/json body
+func NewSignInServiceDisableTwoStepRequest(server string, params *SignInServiceDisableTwoStepParams, body SignInServiceDisableTwoStepJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceDisableTwoStepRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSignInServiceDisableTwoStepRequestWithBody constructs an http.Request for the SignInServiceDisableTwoStep method, with any body, and a specified content type
+func NewSignInServiceDisableTwoStepRequestWithBody(server string, params *SignInServiceDisableTwoStepParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/twoStep:disable")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-CSRF-Token", params.XCSRFToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-CSRF-Token", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewSignInServiceStartTwoStepEnrollmentRequest calls the generic SignInServiceStartTwoStepEnrollment builder with application/json body
+func NewSignInServiceStartTwoStepEnrollmentRequest(server string, params *SignInServiceStartTwoStepEnrollmentParams, body SignInServiceStartTwoStepEnrollmentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceStartTwoStepEnrollmentRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSignInServiceStartTwoStepEnrollmentRequestWithBody constructs an http.Request for the SignInServiceStartTwoStepEnrollment method, with any body, and a specified content type
+func NewSignInServiceStartTwoStepEnrollmentRequestWithBody(server string, params *SignInServiceStartTwoStepEnrollmentParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/twoStep:start")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -12797,6 +14196,126 @@ func NewSignInServiceSignInRequestWithBody(server string, contentType string, bo
 	return req, nil
 }
 
+// NewSignInServiceCompleteSignInEnrollmentRequest calls the generic SignInServiceCompleteSignInEnrollment builder with application/json body
+func NewSignInServiceCompleteSignInEnrollmentRequest(server string, body SignInServiceCompleteSignInEnrollmentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceCompleteSignInEnrollmentRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceCompleteSignInEnrollmentRequestWithBody constructs an http.Request for the SignInServiceCompleteSignInEnrollment method, with any body, and a specified content type
+func NewSignInServiceCompleteSignInEnrollmentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/signIn:completeEnrollment")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceStartSignInEnrollmentRequest calls the generic SignInServiceStartSignInEnrollment builder with application/json body
+func NewSignInServiceStartSignInEnrollmentRequest(server string, body SignInServiceStartSignInEnrollmentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceStartSignInEnrollmentRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceStartSignInEnrollmentRequestWithBody constructs an http.Request for the SignInServiceStartSignInEnrollment method, with any body, and a specified content type
+func NewSignInServiceStartSignInEnrollmentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/signIn:startEnrollment")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSignInServiceVerifySignInCodeRequest calls the generic SignInServiceVerifySignInCode builder with application/json body
+func NewSignInServiceVerifySignInCodeRequest(server string, body SignInServiceVerifySignInCodeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInServiceVerifySignInCodeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInServiceVerifySignInCodeRequestWithBody constructs an http.Request for the SignInServiceVerifySignInCode method, with any body, and a specified content type
+func NewSignInServiceVerifySignInCodeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/signIn:verifyCode")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSignInServiceSignOutRequest calls the generic SignInServiceSignOut builder with application/json body
 func NewSignInServiceSignOutRequest(server string, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -12846,6 +14365,148 @@ func NewSignInServiceSignOutRequestWithBody(server string, params *SignInService
 		req.Header.Set("X-CSRF-Token", headerParam0)
 
 	}
+
+	return req, nil
+}
+
+// NewSingleSignOnServiceCompleteSingleSignOnRequest constructs an http.Request for the SingleSignOnServiceCompleteSingleSignOn method
+func NewSingleSignOnServiceCompleteSingleSignOnRequest(server string, params *SingleSignOnServiceCompleteSingleSignOnParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/singleSignOn/callback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "errorDescription", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FlowBinding != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "flowBinding", *params.FlowBinding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSingleSignOnServiceStartSingleSignOnRequest calls the generic SingleSignOnServiceStartSingleSignOn builder with application/json body
+func NewSingleSignOnServiceStartSingleSignOnRequest(server string, body SingleSignOnServiceStartSingleSignOnJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSingleSignOnServiceStartSingleSignOnRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSingleSignOnServiceStartSingleSignOnRequestWithBody constructs an http.Request for the SingleSignOnServiceStartSingleSignOn method, with any body, and a specified content type
+func NewSingleSignOnServiceStartSingleSignOnRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/singleSignOn:start")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -13729,6 +15390,39 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/accounts/{accountId}/settings/vocabulary (the `AccountServiceGetSettingsVocabulary` operationId).
 	AccountServiceGetSettingsVocabularyWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccountServiceGetSettingsVocabularyResponse, error)
 
+	// SingleSignOnServiceDeleteSingleSignOnProviderWithResponse Removes the account's identity provider. Refused while the account requires single sign-on.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceDeleteSingleSignOnProvider` operationId).
+	SingleSignOnServiceDeleteSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*SingleSignOnServiceDeleteSingleSignOnProviderResponse, error)
+
+	// SingleSignOnServiceGetSingleSignOnProviderWithResponse The account's identity provider; NotFound when none is set up. The client secret is never
+	// returned.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceGetSingleSignOnProvider` operationId).
+	SingleSignOnServiceGetSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*SingleSignOnServiceGetSingleSignOnProviderResponse, error)
+
+	// SingleSignOnServiceUpdateSingleSignOnProviderWithBodyWithResponse Sets up or changes the account's identity provider. The issuer is checked by fetching its
+	// discovery document; a client secret left empty keeps the one stored. The secret is stored
+	// encrypted.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+	SingleSignOnServiceUpdateSingleSignOnProviderWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SingleSignOnServiceUpdateSingleSignOnProviderResponse, error)
+
+	// SingleSignOnServiceUpdateSingleSignOnProviderWithResponse Sets up or changes the account's identity provider. The issuer is checked by fetching its
+	// discovery document; a client secret left empty keeps the one stored. The secret is stored
+	// encrypted.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+	SingleSignOnServiceUpdateSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, body SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*SingleSignOnServiceUpdateSingleSignOnProviderResponse, error)
+
 	// BillingServiceGetSubscriptionWithResponse Gets the account's subscription.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -13857,6 +15551,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:invite (the `SignInServiceInviteUser` operationId).
 	SignInServiceInviteUserWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceInviteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceInviteUserResponse, error)
 
+	// SignInServiceResetUserTwoStepWithBodyWithResponse Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+	SignInServiceResetUserTwoStepWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceResetUserTwoStepResponse, error)
+
+	// SignInServiceResetUserTwoStepWithResponse Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+	SignInServiceResetUserTwoStepWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceResetUserTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceResetUserTwoStepResponse, error)
+
 	// SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
 	//
 	// Public: takes no credential (one sent is ignored).
@@ -13883,6 +15597,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/me (the `SignInServiceGetCurrentUser` operationId).
 	SignInServiceGetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SignInServiceGetCurrentUserResponse, error)
+
+	// SignInServiceRegenerateRecoveryCodesWithBodyWithResponse Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+	SignInServiceRegenerateRecoveryCodesWithBodyWithResponse(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRegenerateRecoveryCodesResponse, error)
+
+	// SignInServiceRegenerateRecoveryCodesWithResponse Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+	SignInServiceRegenerateRecoveryCodesWithResponse(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, body SignInServiceRegenerateRecoveryCodesJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRegenerateRecoveryCodesResponse, error)
 
 	// SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
 	//
@@ -13928,6 +15660,66 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/me/sessions:revokeAll (the `SignInServiceRevokeAllMySessions` operationId).
 	SignInServiceRevokeAllMySessionsWithResponse(ctx context.Context, params *SignInServiceRevokeAllMySessionsParams, body SignInServiceRevokeAllMySessionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRevokeAllMySessionsResponse, error)
+
+	// SignInServiceConfirmTwoStepEnrollmentWithBodyWithResponse Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+	SignInServiceConfirmTwoStepEnrollmentWithBodyWithResponse(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceConfirmTwoStepEnrollmentResponse, error)
+
+	// SignInServiceConfirmTwoStepEnrollmentWithResponse Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+	SignInServiceConfirmTwoStepEnrollmentWithResponse(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, body SignInServiceConfirmTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceConfirmTwoStepEnrollmentResponse, error)
+
+	// SignInServiceDisableTwoStepWithBodyWithResponse Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+	SignInServiceDisableTwoStepWithBodyWithResponse(ctx context.Context, params *SignInServiceDisableTwoStepParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceDisableTwoStepResponse, error)
+
+	// SignInServiceDisableTwoStepWithResponse Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+	SignInServiceDisableTwoStepWithResponse(ctx context.Context, params *SignInServiceDisableTwoStepParams, body SignInServiceDisableTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceDisableTwoStepResponse, error)
+
+	// SignInServiceStartTwoStepEnrollmentWithBodyWithResponse Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+	SignInServiceStartTwoStepEnrollmentWithBodyWithResponse(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceStartTwoStepEnrollmentResponse, error)
+
+	// SignInServiceStartTwoStepEnrollmentWithResponse Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	//
+	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+	SignInServiceStartTwoStepEnrollmentWithResponse(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, body SignInServiceStartTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceStartTwoStepEnrollmentResponse, error)
 
 	// SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
 	//
@@ -14009,6 +15801,72 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/signIn (the `SignInServiceSignIn` operationId).
 	SignInServiceSignInWithResponse(ctx context.Context, body SignInServiceSignInJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignInResponse, error)
 
+	// SignInServiceCompleteSignInEnrollmentWithBodyWithResponse Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+	SignInServiceCompleteSignInEnrollmentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceCompleteSignInEnrollmentResponse, error)
+
+	// SignInServiceCompleteSignInEnrollmentWithResponse Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+	SignInServiceCompleteSignInEnrollmentWithResponse(ctx context.Context, body SignInServiceCompleteSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceCompleteSignInEnrollmentResponse, error)
+
+	// SignInServiceStartSignInEnrollmentWithBodyWithResponse Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+	SignInServiceStartSignInEnrollmentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceStartSignInEnrollmentResponse, error)
+
+	// SignInServiceStartSignInEnrollmentWithResponse Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+	SignInServiceStartSignInEnrollmentWithResponse(ctx context.Context, body SignInServiceStartSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceStartSignInEnrollmentResponse, error)
+
+	// SignInServiceVerifySignInCodeWithBodyWithResponse Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+	SignInServiceVerifySignInCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceVerifySignInCodeResponse, error)
+
+	// SignInServiceVerifySignInCodeWithResponse Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+	SignInServiceVerifySignInCodeWithResponse(ctx context.Context, body SignInServiceVerifySignInCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceVerifySignInCodeResponse, error)
+
 	// SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
 	//
 	// For a person signed in with the session cookie: an API key or the operator credential gets 403.
@@ -14026,6 +15884,43 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/signOut (the `SignInServiceSignOut` operationId).
 	SignInServiceSignOutWithResponse(ctx context.Context, params *SignInServiceSignOutParams, body SignInServiceSignOutJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceSignOutResponse, error)
+
+	// SingleSignOnServiceCompleteSingleSignOnWithResponse The identity provider's redirect back (the redirect URI to register at the provider is
+	// ORGPLANE_WEB_BASE_URL + this path). Checks state and the browser binding, redeems the code
+	// with the PKCE verifier, verifies the ID token (signature, issuer, audience, expiry, nonce),
+	// matches an active user by verified email (or creates one when the provider allows it), and
+	// opens a session: the gateway sets the cookie and redirects the browser to the web UI.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/singleSignOn/callback (the `SingleSignOnServiceCompleteSingleSignOn` operationId).
+	SingleSignOnServiceCompleteSingleSignOnWithResponse(ctx context.Context, params *SingleSignOnServiceCompleteSingleSignOnParams, reqEditors ...RequestEditorFn) (*SingleSignOnServiceCompleteSingleSignOnResponse, error)
+
+	// SingleSignOnServiceStartSingleSignOnWithBodyWithResponse Starts a sign-in through the account's identity provider: returns the provider's
+	// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+	// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+	// another browser fails.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+	SingleSignOnServiceStartSingleSignOnWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SingleSignOnServiceStartSingleSignOnResponse, error)
+
+	// SingleSignOnServiceStartSingleSignOnWithResponse Starts a sign-in through the account's identity provider: returns the provider's
+	// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+	// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+	// another browser fails.
+	//
+	// Public: takes no credential (one sent is ignored).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+	SingleSignOnServiceStartSingleSignOnWithResponse(ctx context.Context, body SingleSignOnServiceStartSingleSignOnJSONRequestBody, reqEditors ...RequestEditorFn) (*SingleSignOnServiceStartSingleSignOnResponse, error)
 }
 
 type AccountServiceListAccountsResponse struct {
@@ -21942,6 +23837,318 @@ func (r AccountServiceGetSettingsVocabularyResponse) ContentType() string {
 	return ""
 }
 
+type SingleSignOnServiceDeleteSingleSignOnProviderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1DeleteSingleSignOnProviderResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON200() *V1DeleteSingleSignOnProviderResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SingleSignOnServiceDeleteSingleSignOnProviderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SingleSignOnServiceGetSingleSignOnProviderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SingleSignOnProvider
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON200() *V1SingleSignOnProvider {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SingleSignOnServiceGetSingleSignOnProviderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SingleSignOnServiceUpdateSingleSignOnProviderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SingleSignOnProvider
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON200() *V1SingleSignOnProvider {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SingleSignOnServiceUpdateSingleSignOnProviderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type BillingServiceGetSubscriptionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -23190,6 +25397,110 @@ func (r SignInServiceInviteUserResponse) ContentType() string {
 	return ""
 }
 
+type SignInServiceResetUserTwoStepResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1ResetUserTwoStepResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON200() *V1ResetUserTwoStepResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceResetUserTwoStepResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceResetUserTwoStepResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceResetUserTwoStepResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceResetUserTwoStepResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceResetUserTwoStepResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SignInServiceAcceptInvitationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -23392,6 +25703,110 @@ func (r SignInServiceGetCurrentUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SignInServiceGetCurrentUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceRegenerateRecoveryCodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RecoveryCodes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON200() *V1RecoveryCodes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceRegenerateRecoveryCodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceRegenerateRecoveryCodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceRegenerateRecoveryCodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceRegenerateRecoveryCodesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23704,6 +26119,318 @@ func (r SignInServiceRevokeAllMySessionsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SignInServiceRevokeAllMySessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceConfirmTwoStepEnrollmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RecoveryCodes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON200() *V1RecoveryCodes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceConfirmTwoStepEnrollmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceDisableTwoStepResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1DisableTwoStepResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON200() *V1DisableTwoStepResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceDisableTwoStepResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceDisableTwoStepResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceDisableTwoStepResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceDisableTwoStepResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceDisableTwoStepResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceStartTwoStepEnrollmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1TwoStepEnrollment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON200() *V1TwoStepEnrollment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceStartTwoStepEnrollmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceStartTwoStepEnrollmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceStartTwoStepEnrollmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceStartTwoStepEnrollmentResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24126,6 +26853,318 @@ func (r SignInServiceSignInResponse) ContentType() string {
 	return ""
 }
 
+type SignInServiceCompleteSignInEnrollmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SignInResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON200() *V1SignInResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceCompleteSignInEnrollmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceCompleteSignInEnrollmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceCompleteSignInEnrollmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceCompleteSignInEnrollmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceStartSignInEnrollmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1TwoStepEnrollment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON200() *V1TwoStepEnrollment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceStartSignInEnrollmentResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceStartSignInEnrollmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceStartSignInEnrollmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceStartSignInEnrollmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceStartSignInEnrollmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SignInServiceVerifySignInCodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SignInResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON200() *V1SignInResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SignInServiceVerifySignInCodeResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInServiceVerifySignInCodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInServiceVerifySignInCodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInServiceVerifySignInCodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInServiceVerifySignInCodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SignInServiceSignOutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -24224,6 +27263,214 @@ func (r SignInServiceSignOutResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SignInServiceSignOutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SingleSignOnServiceCompleteSingleSignOnResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1SignInResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON200() *V1SignInResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SingleSignOnServiceCompleteSingleSignOnResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SingleSignOnServiceStartSingleSignOnResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1StartSingleSignOnResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON200() *V1StartSingleSignOnResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SingleSignOnServiceStartSingleSignOnResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SingleSignOnServiceStartSingleSignOnResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SingleSignOnServiceStartSingleSignOnResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SingleSignOnServiceStartSingleSignOnResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25743,6 +28990,63 @@ func (c *ClientWithResponses) AccountServiceGetSettingsVocabularyWithResponse(ct
 	return ParseAccountServiceGetSettingsVocabularyResponse(rsp)
 }
 
+// SingleSignOnServiceDeleteSingleSignOnProviderWithResponse Removes the account's identity provider. Refused while the account requires single sign-on.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceDeleteSingleSignOnProvider` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceDeleteSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*SingleSignOnServiceDeleteSingleSignOnProviderResponse, error) {
+	rsp, err := c.SingleSignOnServiceDeleteSingleSignOnProvider(ctx, accountId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceDeleteSingleSignOnProviderResponse(rsp)
+}
+
+// SingleSignOnServiceGetSingleSignOnProviderWithResponse The account's identity provider; NotFound when none is set up. The client secret is never
+// returned.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceGetSingleSignOnProvider` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceGetSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, reqEditors ...RequestEditorFn) (*SingleSignOnServiceGetSingleSignOnProviderResponse, error) {
+	rsp, err := c.SingleSignOnServiceGetSingleSignOnProvider(ctx, accountId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceGetSingleSignOnProviderResponse(rsp)
+}
+
+// SingleSignOnServiceUpdateSingleSignOnProviderWithBodyWithResponse Sets up or changes the account's identity provider. The issuer is checked by fetching its
+// discovery document; a client secret left empty keeps the one stored. The secret is stored
+// encrypted.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceUpdateSingleSignOnProviderWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SingleSignOnServiceUpdateSingleSignOnProviderResponse, error) {
+	rsp, err := c.SingleSignOnServiceUpdateSingleSignOnProviderWithBody(ctx, accountId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceUpdateSingleSignOnProviderResponse(rsp)
+}
+
+// SingleSignOnServiceUpdateSingleSignOnProviderWithResponse Sets up or changes the account's identity provider. The issuer is checked by fetching its
+// discovery document; a client secret left empty keeps the one stored. The secret is stored
+// encrypted.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/accounts/{accountId}/singleSignOnProvider (the `SingleSignOnServiceUpdateSingleSignOnProvider` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceUpdateSingleSignOnProviderWithResponse(ctx context.Context, accountId openapi_types.UUID, body SingleSignOnServiceUpdateSingleSignOnProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*SingleSignOnServiceUpdateSingleSignOnProviderResponse, error) {
+	rsp, err := c.SingleSignOnServiceUpdateSingleSignOnProvider(ctx, accountId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceUpdateSingleSignOnProviderResponse(rsp)
+}
+
 // BillingServiceGetSubscriptionWithResponse Gets the account's subscription.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -25979,6 +29283,38 @@ func (c *ClientWithResponses) SignInServiceInviteUserWithResponse(ctx context.Co
 	return ParseSignInServiceInviteUserResponse(rsp)
 }
 
+// SignInServiceResetUserTwoStepWithBodyWithResponse Turns a user's two-step verification off for someone who lost their authenticator and
+// their recovery codes, and closes their sessions. When the account requires two-step
+// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+// they do.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+func (c *ClientWithResponses) SignInServiceResetUserTwoStepWithBodyWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceResetUserTwoStepResponse, error) {
+	rsp, err := c.SignInServiceResetUserTwoStepWithBody(ctx, accountId, userId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceResetUserTwoStepResponse(rsp)
+}
+
+// SignInServiceResetUserTwoStepWithResponse Turns a user's two-step verification off for someone who lost their authenticator and
+// their recovery codes, and closes their sessions. When the account requires two-step
+// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+// they do.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{accountId}/users/{userId}:resetTwoStep (the `SignInServiceResetUserTwoStep` operationId).
+func (c *ClientWithResponses) SignInServiceResetUserTwoStepWithResponse(ctx context.Context, accountId openapi_types.UUID, userId openapi_types.UUID, body SignInServiceResetUserTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceResetUserTwoStepResponse, error) {
+	rsp, err := c.SignInServiceResetUserTwoStep(ctx, accountId, userId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceResetUserTwoStepResponse(rsp)
+}
+
 // SignInServiceAcceptInvitationWithBodyWithResponse Sets the invited user's first password with the token of their invitation link.
 //
 // Public: takes no credential (one sent is ignored).
@@ -26022,6 +29358,36 @@ func (c *ClientWithResponses) SignInServiceGetCurrentUserWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseSignInServiceGetCurrentUserResponse(rsp)
+}
+
+// SignInServiceRegenerateRecoveryCodesWithBodyWithResponse Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+func (c *ClientWithResponses) SignInServiceRegenerateRecoveryCodesWithBodyWithResponse(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceRegenerateRecoveryCodesResponse, error) {
+	rsp, err := c.SignInServiceRegenerateRecoveryCodesWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRegenerateRecoveryCodesResponse(rsp)
+}
+
+// SignInServiceRegenerateRecoveryCodesWithResponse Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/recoveryCodes:regenerate (the `SignInServiceRegenerateRecoveryCodes` operationId).
+func (c *ClientWithResponses) SignInServiceRegenerateRecoveryCodesWithResponse(ctx context.Context, params *SignInServiceRegenerateRecoveryCodesParams, body SignInServiceRegenerateRecoveryCodesJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceRegenerateRecoveryCodesResponse, error) {
+	rsp, err := c.SignInServiceRegenerateRecoveryCodes(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceRegenerateRecoveryCodesResponse(rsp)
 }
 
 // SignInServiceListMySessionsWithResponse Lists the caller's open sessions, the most recently used first.
@@ -26097,6 +29463,102 @@ func (c *ClientWithResponses) SignInServiceRevokeAllMySessionsWithResponse(ctx c
 		return nil, err
 	}
 	return ParseSignInServiceRevokeAllMySessionsResponse(rsp)
+}
+
+// SignInServiceConfirmTwoStepEnrollmentWithBodyWithResponse Confirms the caller's pending enrollment with a first code from the app, turns two-step
+// verification on and returns the recovery codes, shown this once.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceConfirmTwoStepEnrollmentWithBodyWithResponse(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceConfirmTwoStepEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceConfirmTwoStepEnrollmentWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceConfirmTwoStepEnrollmentResponse(rsp)
+}
+
+// SignInServiceConfirmTwoStepEnrollmentWithResponse Confirms the caller's pending enrollment with a first code from the app, turns two-step
+// verification on and returns the recovery codes, shown this once.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:confirm (the `SignInServiceConfirmTwoStepEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceConfirmTwoStepEnrollmentWithResponse(ctx context.Context, params *SignInServiceConfirmTwoStepEnrollmentParams, body SignInServiceConfirmTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceConfirmTwoStepEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceConfirmTwoStepEnrollment(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceConfirmTwoStepEnrollmentResponse(rsp)
+}
+
+// SignInServiceDisableTwoStepWithBodyWithResponse Turns the caller's two-step verification off, with their password and a current code (or a
+// recovery code). Refused while the account requires two-step verification.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+func (c *ClientWithResponses) SignInServiceDisableTwoStepWithBodyWithResponse(ctx context.Context, params *SignInServiceDisableTwoStepParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceDisableTwoStepResponse, error) {
+	rsp, err := c.SignInServiceDisableTwoStepWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceDisableTwoStepResponse(rsp)
+}
+
+// SignInServiceDisableTwoStepWithResponse Turns the caller's two-step verification off, with their password and a current code (or a
+// recovery code). Refused while the account requires two-step verification.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:disable (the `SignInServiceDisableTwoStep` operationId).
+func (c *ClientWithResponses) SignInServiceDisableTwoStepWithResponse(ctx context.Context, params *SignInServiceDisableTwoStepParams, body SignInServiceDisableTwoStepJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceDisableTwoStepResponse, error) {
+	rsp, err := c.SignInServiceDisableTwoStep(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceDisableTwoStepResponse(rsp)
+}
+
+// SignInServiceStartTwoStepEnrollmentWithBodyWithResponse Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+// verification is already on (disable it first). Starting again replaces the pending secret.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceStartTwoStepEnrollmentWithBodyWithResponse(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceStartTwoStepEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceStartTwoStepEnrollmentWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceStartTwoStepEnrollmentResponse(rsp)
+}
+
+// SignInServiceStartTwoStepEnrollmentWithResponse Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+// verification is already on (disable it first). Starting again replaces the pending secret.
+//
+// For a person signed in with the session cookie: an API key or the operator credential gets 403.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/me/twoStep:start (the `SignInServiceStartTwoStepEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceStartTwoStepEnrollmentWithResponse(ctx context.Context, params *SignInServiceStartTwoStepEnrollmentParams, body SignInServiceStartTwoStepEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceStartTwoStepEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceStartTwoStepEnrollment(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceStartTwoStepEnrollmentResponse(rsp)
 }
 
 // SignInServiceChangePasswordWithBodyWithResponse Changes the caller's password; their other sessions are closed.
@@ -26227,6 +29689,108 @@ func (c *ClientWithResponses) SignInServiceSignInWithResponse(ctx context.Contex
 	return ParseSignInServiceSignInResponse(rsp)
 }
 
+// SignInServiceCompleteSignInEnrollmentWithBodyWithResponse Confirms the enrollment started during sign-in with a first code from the app, turns
+// two-step verification on, returns the recovery codes (once) and opens the session.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceCompleteSignInEnrollmentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceCompleteSignInEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceCompleteSignInEnrollmentWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceCompleteSignInEnrollmentResponse(rsp)
+}
+
+// SignInServiceCompleteSignInEnrollmentWithResponse Confirms the enrollment started during sign-in with a first code from the app, turns
+// two-step verification on, returns the recovery codes (once) and opens the session.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:completeEnrollment (the `SignInServiceCompleteSignInEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceCompleteSignInEnrollmentWithResponse(ctx context.Context, body SignInServiceCompleteSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceCompleteSignInEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceCompleteSignInEnrollment(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceCompleteSignInEnrollmentResponse(rsp)
+}
+
+// SignInServiceStartSignInEnrollmentWithBodyWithResponse Starts two-step enrollment during a sign-in that asked for it (challenge kind
+// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+// returns a new secret to scan. Starting again replaces the secret.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceStartSignInEnrollmentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceStartSignInEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceStartSignInEnrollmentWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceStartSignInEnrollmentResponse(rsp)
+}
+
+// SignInServiceStartSignInEnrollmentWithResponse Starts two-step enrollment during a sign-in that asked for it (challenge kind
+// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+// returns a new secret to scan. Starting again replaces the secret.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:startEnrollment (the `SignInServiceStartSignInEnrollment` operationId).
+func (c *ClientWithResponses) SignInServiceStartSignInEnrollmentWithResponse(ctx context.Context, body SignInServiceStartSignInEnrollmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceStartSignInEnrollmentResponse, error) {
+	rsp, err := c.SignInServiceStartSignInEnrollment(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceStartSignInEnrollmentResponse(rsp)
+}
+
+// SignInServiceVerifySignInCodeWithBodyWithResponse Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+// against the email's throttle; a code already used is refused like a wrong one.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+func (c *ClientWithResponses) SignInServiceVerifySignInCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInServiceVerifySignInCodeResponse, error) {
+	rsp, err := c.SignInServiceVerifySignInCodeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceVerifySignInCodeResponse(rsp)
+}
+
+// SignInServiceVerifySignInCodeWithResponse Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+// against the email's throttle; a code already used is refused like a wrong one.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/signIn:verifyCode (the `SignInServiceVerifySignInCode` operationId).
+func (c *ClientWithResponses) SignInServiceVerifySignInCodeWithResponse(ctx context.Context, body SignInServiceVerifySignInCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInServiceVerifySignInCodeResponse, error) {
+	rsp, err := c.SignInServiceVerifySignInCode(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInServiceVerifySignInCodeResponse(rsp)
+}
+
 // SignInServiceSignOutWithBodyWithResponse Closes the caller's session (the gateway also clears the cookie).
 //
 // For a person signed in with the session cookie: an API key or the operator credential gets 403.
@@ -26255,6 +29819,61 @@ func (c *ClientWithResponses) SignInServiceSignOutWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseSignInServiceSignOutResponse(rsp)
+}
+
+// SingleSignOnServiceCompleteSingleSignOnWithResponse The identity provider's redirect back (the redirect URI to register at the provider is
+// ORGPLANE_WEB_BASE_URL + this path). Checks state and the browser binding, redeems the code
+// with the PKCE verifier, verifies the ID token (signature, issuer, audience, expiry, nonce),
+// matches an active user by verified email (or creates one when the provider allows it), and
+// opens a session: the gateway sets the cookie and redirects the browser to the web UI.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/singleSignOn/callback (the `SingleSignOnServiceCompleteSingleSignOn` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceCompleteSingleSignOnWithResponse(ctx context.Context, params *SingleSignOnServiceCompleteSingleSignOnParams, reqEditors ...RequestEditorFn) (*SingleSignOnServiceCompleteSingleSignOnResponse, error) {
+	rsp, err := c.SingleSignOnServiceCompleteSingleSignOn(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceCompleteSingleSignOnResponse(rsp)
+}
+
+// SingleSignOnServiceStartSingleSignOnWithBodyWithResponse Starts a sign-in through the account's identity provider: returns the provider's
+// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+// another browser fails.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceStartSingleSignOnWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SingleSignOnServiceStartSingleSignOnResponse, error) {
+	rsp, err := c.SingleSignOnServiceStartSingleSignOnWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceStartSingleSignOnResponse(rsp)
+}
+
+// SingleSignOnServiceStartSingleSignOnWithResponse Starts a sign-in through the account's identity provider: returns the provider's
+// authorization URL to send the browser to. The gateway binds the flow to the browser with a
+// short-lived HttpOnly cookie (flow_binding never reaches a body), so a callback carried to
+// another browser fails.
+//
+// Public: takes no credential (one sent is ignored).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/singleSignOn:start (the `SingleSignOnServiceStartSingleSignOn` operationId).
+func (c *ClientWithResponses) SingleSignOnServiceStartSingleSignOnWithResponse(ctx context.Context, body SingleSignOnServiceStartSingleSignOnJSONRequestBody, reqEditors ...RequestEditorFn) (*SingleSignOnServiceStartSingleSignOnResponse, error) {
+	rsp, err := c.SingleSignOnServiceStartSingleSignOn(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSingleSignOnServiceStartSingleSignOnResponse(rsp)
 }
 
 // ParseAccountServiceListAccountsResponse parses an HTTP response from a AccountServiceListAccountsWithResponse call
@@ -33026,6 +36645,273 @@ func ParseAccountServiceGetSettingsVocabularyResponse(rsp *http.Response) (*Acco
 	return response, nil
 }
 
+// ParseSingleSignOnServiceDeleteSingleSignOnProviderResponse parses an HTTP response from a SingleSignOnServiceDeleteSingleSignOnProviderWithResponse call
+func ParseSingleSignOnServiceDeleteSingleSignOnProviderResponse(rsp *http.Response) (*SingleSignOnServiceDeleteSingleSignOnProviderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SingleSignOnServiceDeleteSingleSignOnProviderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1DeleteSingleSignOnProviderResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSingleSignOnServiceGetSingleSignOnProviderResponse parses an HTTP response from a SingleSignOnServiceGetSingleSignOnProviderWithResponse call
+func ParseSingleSignOnServiceGetSingleSignOnProviderResponse(rsp *http.Response) (*SingleSignOnServiceGetSingleSignOnProviderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SingleSignOnServiceGetSingleSignOnProviderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SingleSignOnProvider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSingleSignOnServiceUpdateSingleSignOnProviderResponse parses an HTTP response from a SingleSignOnServiceUpdateSingleSignOnProviderWithResponse call
+func ParseSingleSignOnServiceUpdateSingleSignOnProviderResponse(rsp *http.Response) (*SingleSignOnServiceUpdateSingleSignOnProviderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SingleSignOnServiceUpdateSingleSignOnProviderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SingleSignOnProvider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseBillingServiceGetSubscriptionResponse parses an HTTP response from a BillingServiceGetSubscriptionWithResponse call
 func ParseBillingServiceGetSubscriptionResponse(rsp *http.Response) (*BillingServiceGetSubscriptionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34094,6 +37980,95 @@ func ParseSignInServiceInviteUserResponse(rsp *http.Response) (*SignInServiceInv
 	return response, nil
 }
 
+// ParseSignInServiceResetUserTwoStepResponse parses an HTTP response from a SignInServiceResetUserTwoStepWithResponse call
+func ParseSignInServiceResetUserTwoStepResponse(rsp *http.Response) (*SignInServiceResetUserTwoStepResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceResetUserTwoStepResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1ResetUserTwoStepResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSignInServiceAcceptInvitationResponse parses an HTTP response from a SignInServiceAcceptInvitationWithResponse call
 func ParseSignInServiceAcceptInvitationResponse(rsp *http.Response) (*SignInServiceAcceptInvitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34199,6 +38174,95 @@ func ParseSignInServiceGetCurrentUserResponse(rsp *http.Response) (*SignInServic
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1CurrentUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceRegenerateRecoveryCodesResponse parses an HTTP response from a SignInServiceRegenerateRecoveryCodesWithResponse call
+func ParseSignInServiceRegenerateRecoveryCodesResponse(rsp *http.Response) (*SignInServiceRegenerateRecoveryCodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceRegenerateRecoveryCodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RecoveryCodes
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34466,6 +38530,273 @@ func ParseSignInServiceRevokeAllMySessionsResponse(rsp *http.Response) (*SignInS
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1RevokeAllMySessionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceConfirmTwoStepEnrollmentResponse parses an HTTP response from a SignInServiceConfirmTwoStepEnrollmentWithResponse call
+func ParseSignInServiceConfirmTwoStepEnrollmentResponse(rsp *http.Response) (*SignInServiceConfirmTwoStepEnrollmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceConfirmTwoStepEnrollmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceDisableTwoStepResponse parses an HTTP response from a SignInServiceDisableTwoStepWithResponse call
+func ParseSignInServiceDisableTwoStepResponse(rsp *http.Response) (*SignInServiceDisableTwoStepResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceDisableTwoStepResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1DisableTwoStepResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceStartTwoStepEnrollmentResponse parses an HTTP response from a SignInServiceStartTwoStepEnrollmentWithResponse call
+func ParseSignInServiceStartTwoStepEnrollmentResponse(rsp *http.Response) (*SignInServiceStartTwoStepEnrollmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceStartTwoStepEnrollmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1TwoStepEnrollment
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34895,6 +39226,273 @@ func ParseSignInServiceSignInResponse(rsp *http.Response) (*SignInServiceSignInR
 	return response, nil
 }
 
+// ParseSignInServiceCompleteSignInEnrollmentResponse parses an HTTP response from a SignInServiceCompleteSignInEnrollmentWithResponse call
+func ParseSignInServiceCompleteSignInEnrollmentResponse(rsp *http.Response) (*SignInServiceCompleteSignInEnrollmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceCompleteSignInEnrollmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SignInResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceStartSignInEnrollmentResponse parses an HTTP response from a SignInServiceStartSignInEnrollmentWithResponse call
+func ParseSignInServiceStartSignInEnrollmentResponse(rsp *http.Response) (*SignInServiceStartSignInEnrollmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceStartSignInEnrollmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1TwoStepEnrollment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSignInServiceVerifySignInCodeResponse parses an HTTP response from a SignInServiceVerifySignInCodeWithResponse call
+func ParseSignInServiceVerifySignInCodeResponse(rsp *http.Response) (*SignInServiceVerifySignInCodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInServiceVerifySignInCodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SignInResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSignInServiceSignOutResponse parses an HTTP response from a SignInServiceSignOutWithResponse call
 func ParseSignInServiceSignOutResponse(rsp *http.Response) (*SignInServiceSignOutResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34911,6 +39509,184 @@ func ParseSignInServiceSignOutResponse(rsp *http.Response) (*SignInServiceSignOu
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1SignOutResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSingleSignOnServiceCompleteSingleSignOnResponse parses an HTTP response from a SingleSignOnServiceCompleteSingleSignOnWithResponse call
+func ParseSingleSignOnServiceCompleteSingleSignOnResponse(rsp *http.Response) (*SingleSignOnServiceCompleteSingleSignOnResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SingleSignOnServiceCompleteSingleSignOnResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1SignInResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSingleSignOnServiceStartSingleSignOnResponse parses an HTTP response from a SingleSignOnServiceStartSingleSignOnWithResponse call
+func ParseSingleSignOnServiceStartSingleSignOnResponse(rsp *http.Response) (*SingleSignOnServiceStartSingleSignOnResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SingleSignOnServiceStartSingleSignOnResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1StartSingleSignOnResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -18,8 +18,8 @@ import (
 type Options struct {
 	// Clock, when set, is the time the services read (tests age data with it).
 	Clock func() time.Time
-	// CredentialKeys, when set, is the keyring integration credentials are encrypted with
-	// (else ORGPLANE_CREDENTIAL_KEYS).
+	// CredentialKeys, when set, is the keyring integration credentials, TOTP secrets and SSO
+	// client secrets are encrypted with (else ORGPLANE_CREDENTIAL_KEYS).
 	CredentialKeys string
 	// Mail, when its Addr is set, is the SMTP server notifications are sent through (else the
 	// notification service's ORGPLANE_SMTP_* settings).
@@ -43,6 +43,7 @@ func Specs(o Options) []platform.Spec {
 	}
 	if o.CredentialKeys != "" {
 		sync = append(sync, integrationsyncsvc.WithCredentialKeys(o.CredentialKeys))
+		org = append(org, orgsvc.WithCredentialKeys(o.CredentialKeys))
 	}
 	if o.Clock != nil {
 		org = append(org, orgsvc.WithClock(o.Clock))

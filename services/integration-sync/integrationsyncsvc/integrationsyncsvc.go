@@ -37,7 +37,7 @@ import (
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/itglue"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/grpcapi"
-	"github.com/orgplane/orgplane/services/integration-sync/internal/secrets"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 )
 

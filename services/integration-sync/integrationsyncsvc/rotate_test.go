@@ -17,7 +17,7 @@ import (
 	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
-	"github.com/orgplane/orgplane/services/integration-sync/internal/secrets"
+	"github.com/orgplane/orgplane/pkg/secrets"
 )
 
 // `integration-sync rotate`, run as the operator would after appending a key: every credential

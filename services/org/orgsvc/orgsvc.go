@@ -16,6 +16,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/org/internal/app"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/grpcapi"
@@ -31,6 +32,21 @@ type Settings struct {
 	SessionMaxAge      time.Duration `conf:"env:SESSION_MAX_AGE,flag:session-max-age,default:12h,help:a sign-in session ends this long after it was opened, however much it is used"`
 	InvitationTTL      time.Duration `conf:"env:INVITATION_TTL,flag:invitation-ttl,default:72h,help:how long an invitation link to set a first password works"`
 	PasswordResetTTL   time.Duration `conf:"env:PASSWORD_RESET_TTL,flag:password-reset-ttl,default:1h,help:how long a password reset link works"`
+	// Two-step verification and single sign-on keep secrets (TOTP secrets, the identity
+	// provider's client secret) that the service must read back, so they are encrypted.
+	CredentialKeys string `conf:"env:CREDENTIAL_KEYS,flag:credential-keys,mask,help:AES-256 keys that encrypt TOTP secrets and single sign-on client secrets: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts. Without it two-step verification and single sign-on are unavailable"`
+}
+
+// credentialKeys is the keyring the settings (or the option) name; nil when neither does.
+func (s *Settings) credentialKeys(override string) (*secrets.Keyring, error) {
+	spec := s.CredentialKeys
+	if override != "" {
+		spec = override
+	}
+	if spec == "" {
+		return nil, nil
+	}
+	return secrets.ParseKeyring(spec)
 }
 
 // signInTimeouts are the settings' sign-in timeouts; a negative one is refused by its variable.
@@ -48,7 +64,14 @@ func (s *Settings) signInTimeouts() (domain.SignInTimeouts, error) {
 // Option adjusts the service for composition and tests.
 type Option func(*options)
 
-type options struct{ clock domain.Clock }
+type options struct {
+	clock domain.Clock
+	keys  string
+}
+
+// WithCredentialKeys sets the keyring TOTP and client secrets are encrypted with (the dev
+// stack generates and keeps one).
+func WithCredentialKeys(spec string) Option { return func(o *options) { o.keys = spec } }
 
 // WithClock makes the service read time from now (tests age organizations with it).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
@@ -87,7 +110,11 @@ func Spec(opts ...Option) platform.Spec {
 			if err != nil {
 				return platform.Parts{}, err
 			}
-			svc := app.New(st, o.clock, pages).WithSignInTimeouts(timeouts)
+			keys, err := settings.credentialKeys(o.keys)
+			if err != nil {
+				return platform.Parts{}, err
+			}
+			svc := app.New(st, o.clock, pages).WithSignInTimeouts(timeouts).WithSecrets(keys)
 			grpcapi.RegisterAccounts(d.Server, svc)
 			grpcapi.RegisterAccess(d.Server, svc)
 			grpcapi.RegisterAuth(d.Server, svc)

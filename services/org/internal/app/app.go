@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
@@ -19,6 +20,15 @@ type Service struct {
 	now    domain.Clock
 	pages  *pagetoken.Sealer
 	signIn domain.SignInTimeouts
+	// secrets seals TOTP secrets and client secrets; nil when ORGPLANE_CREDENTIAL_KEYS is not
+	// set, and then two-step verification and single sign-on are unavailable (ErrNoSecrets).
+	secrets *secrets.Keyring
+}
+
+// WithSecrets sets the keyring that seals what sign-in must read back (nil: none).
+func (s *Service) WithSecrets(k *secrets.Keyring) *Service {
+	s.secrets = k
+	return s
 }
 
 // New returns a Service. A nil clock means time.Now; pages seals list page tokens.

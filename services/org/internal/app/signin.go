@@ -193,7 +193,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, accountID string,
 		if err := tx.DeleteEndedSessions(ctx, m.user.User.ID, now.Add(-keepEndedSessions)); err != nil {
 			return err
 		}
-		sess, err := tx.InsertSession(ctx, domain.NewSession(m.accountID, m.user.User.ID, now, s.signIn, c), domain.TokenDigest(token))
+		sess, err := tx.InsertSession(ctx, domain.NewSession(m.accountID, m.user.User.ID, now, s.signIn, c, domain.MethodPassword, false), domain.TokenDigest(token))
 		if err != nil {
 			return err
 		}

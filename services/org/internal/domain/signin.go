@@ -146,12 +146,26 @@ type Session struct {
 	Expires   time.Time // absolute end
 	Revoked   time.Time // zero: not revoked
 	Client    Client
+	Method    SessionMethod
+	// TwoStep: a second factor was proven when the session opened (a code, or the identity
+	// provider's own sign-in).
+	TwoStep bool
 }
 
-// NewSession is a session opened at now for the timeouts.
-func NewSession(accountID, userID string, now time.Time, t SignInTimeouts, c Client) Session {
+// SessionMethod is how a session was opened (orgv1.SessionMethod's values, stored as they are).
+type SessionMethod int
+
+const (
+	MethodPassword        SessionMethod = 1
+	MethodPasswordAndCode SessionMethod = 2
+	MethodSingleSignOn    SessionMethod = 3
+	MethodBreakGlass      SessionMethod = 4
+)
+
+// NewSession is a session opened at now by method for the timeouts.
+func NewSession(accountID, userID string, now time.Time, t SignInTimeouts, c Client, method SessionMethod, twoStep bool) Session {
 	return Session{AccountID: accountID, UserID: userID, Created: now, LastUsed: now,
-		Expires: now.Add(t.SessionMaxAge), Client: c.Trimmed()}
+		Expires: now.Add(t.SessionMaxAge), Client: c.Trimmed(), Method: method, TwoStep: twoStep}
 }
 
 // Open reports whether the session still works at now: not revoked, used within the idle
@@ -388,3 +402,8 @@ type IssuedLink struct {
 	FirstName string
 	Expires   time.Time
 }
+
+// ErrNoSecrets refuses two-step verification and single sign-on on a service started without
+// ORGPLANE_CREDENTIAL_KEYS: their secrets must be kept encrypted, and there is no key to do it.
+var ErrNoSecrets = &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "CREDENTIAL_KEYS_NOT_SET",
+	Message: "two-step verification and single sign-on are not available: the org service has no ORGPLANE_CREDENTIAL_KEYS to encrypt their secrets with"}

@@ -85,7 +85,7 @@ var timeouts = domain.SignInTimeouts{}.WithDefaults()
 
 func TestSessionsEndWhenIdleExpiredOrRevoked(t *testing.T) {
 	t.Parallel()
-	s := domain.NewSession("a", "u", t0, timeouts, domain.Client{Address: "198.51.100.7", UserAgent: strings.Repeat("x", 600)})
+	s := domain.NewSession("a", "u", t0, timeouts, domain.Client{Address: "198.51.100.7", UserAgent: strings.Repeat("x", 600)}, domain.MethodPassword, false)
 	if len(s.Client.UserAgent) != 512 {
 		t.Fatalf("user agent kept at %d bytes", len(s.Client.UserAgent))
 	}
@@ -123,7 +123,7 @@ func TestSessionsEndWhenIdleExpiredOrRevoked(t *testing.T) {
 
 func TestSessionGrantIsTheUsersGrantNow(t *testing.T) {
 	t.Parallel()
-	s := domain.NewSession("acct", "u1", t0, timeouts, domain.Client{})
+	s := domain.NewSession("acct", "u1", t0, timeouts, domain.Client{}, domain.MethodPassword, false)
 	s.ID = "s1"
 	user := domain.KeyUser{ID: "u1", Active: true, Levels: domain.Levels{domain.AreaOrganizations: domain.LevelFull},
 		AllOrganizations: false, GroupIDs: []string{"g1"}}

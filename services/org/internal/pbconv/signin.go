@@ -18,6 +18,7 @@ func Session(s domain.Session, current string) *orgv1.Session {
 		UserAgent:     s.Client.UserAgent,
 		ClientAddress: s.Client.Address,
 		Current:       s.ID == current,
+		Method:        orgv1.SessionMethod(s.Method),
 	}
 }
 

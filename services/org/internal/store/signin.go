@@ -172,12 +172,12 @@ func (t *Tx) ClearFailures(ctx context.Context, key []byte) error {
 // Sessions.
 
 const sessionColumns = `s.id::text, s.account_id::text, s.user_id::text, s.created_at, s.last_used_at, s.expires_at,
-	s.revoked_at, s.user_agent, s.client_address`
+	s.revoked_at, s.user_agent, s.client_address, s.method, s.two_step`
 
 func scanSession(row pgx.Row) (domain.Session, error) {
 	var s domain.Session
 	var revoked *time.Time
-	err := row.Scan(&s.ID, &s.AccountID, &s.UserID, &s.Created, &s.LastUsed, &s.Expires, &revoked, &s.Client.UserAgent, &s.Client.Address)
+	err := row.Scan(&s.ID, &s.AccountID, &s.UserID, &s.Created, &s.LastUsed, &s.Expires, &revoked, &s.Client.UserAgent, &s.Client.Address, &s.Method, &s.TwoStep)
 	if revoked != nil {
 		s.Revoked = *revoked
 	}
@@ -187,8 +187,8 @@ func scanSession(row pgx.Row) (domain.Session, error) {
 // InsertSession opens s and stores its token's digest for authentication.
 func (t *Tx) InsertSession(ctx context.Context, s domain.Session, digest []byte) (domain.Session, error) {
 	out, err := scanSession(t.tx.QueryRow(ctx, `INSERT INTO sessions AS s (account_id, user_id, created_at, last_used_at, expires_at,
-			user_agent, client_address) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+sessionColumns,
-		s.AccountID, s.UserID, s.Created, s.LastUsed, s.Expires, s.Client.UserAgent, s.Client.Address))
+			user_agent, client_address, method, two_step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+sessionColumns,
+		s.AccountID, s.UserID, s.Created, s.LastUsed, s.Expires, s.Client.UserAgent, s.Client.Address, s.Method, s.TwoStep))
 	if err != nil {
 		return domain.Session{}, err
 	}
@@ -280,7 +280,7 @@ func (s *Store) AuthenticateSession(ctx context.Context, digest []byte) (domain.
 	if err == nil {
 		ss := &g.Session
 		err = br.QueryRow().Scan(&ss.ID, &ss.AccountID, &ss.UserID, &ss.Created, &ss.LastUsed, &ss.Expires, &revoked,
-			&ss.Client.UserAgent, &ss.Client.Address, &g.User.Active, &g.User.AllOrganizations, &perms, &g.User.GroupIDs)
+			&ss.Client.UserAgent, &ss.Client.Address, &ss.Method, &ss.TwoStep, &g.User.Active, &g.User.AllOrganizations, &perms, &g.User.GroupIDs)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr

@@ -1245,6 +1245,108 @@ func (x *PasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// UserBreakGlassSignedIn is published on orgplane.org.v1.<account>.user.break_glass_signed_in
+// when an administrator signs in with a password to an account that requires single sign-on:
+// the account's audit record of every use of the break-glass path.
+type UserBreakGlassSignedIn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change committed.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The account.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The administrator who signed in.
+	UserId string `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session it opened.
+	SessionId string `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's address, as the gateway attested it.
+	ClientAddress string `protobuf:"bytes,6,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	// The browser's User-Agent.
+	UserAgent     string `protobuf:"bytes,7,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserBreakGlassSignedIn) Reset() {
+	*x = UserBreakGlassSignedIn{}
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserBreakGlassSignedIn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserBreakGlassSignedIn) ProtoMessage() {}
+
+func (x *UserBreakGlassSignedIn) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserBreakGlassSignedIn.ProtoReflect.Descriptor instead.
+func (*UserBreakGlassSignedIn) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UserBreakGlassSignedIn) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *UserBreakGlassSignedIn) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *UserBreakGlassSignedIn) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UserBreakGlassSignedIn) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserBreakGlassSignedIn) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UserBreakGlassSignedIn) GetClientAddress() string {
+	if x != nil {
+		return x.ClientAddress
+	}
+	return ""
+}
+
+func (x *UserBreakGlassSignedIn) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
 var File_orgplane_org_v1_events_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_events_proto_rawDesc = "" +
@@ -1392,7 +1494,20 @@ const file_orgplane_org_v1_events_proto_rawDesc = "" +
 	"\auser_id\x18\x05 \x01(\tR\x06userId\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime:$\xc2\xf3\x18 \n" +
-	"\x04user\x12\x18password_reset_requestedB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
+	"\x04user\x12\x18password_reset_requested\"\xb0\x02\n" +
+	"\x16UserBreakGlassSignedIn\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12\x17\n" +
+	"\auser_id\x18\x04 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\tR\tsessionId\x12%\n" +
+	"\x0eclient_address\x18\x06 \x01(\tR\rclientAddress\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\a \x01(\tR\tuserAgent:!\xc2\xf3\x18\x1d\n" +
+	"\x04user\x12\x15break_glass_signed_inB<Z:github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1;orgv1b\x06proto3"
 
 var (
 	file_orgplane_org_v1_events_proto_rawDescOnce sync.Once
@@ -1406,7 +1521,7 @@ func file_orgplane_org_v1_events_proto_rawDescGZIP() []byte {
 	return file_orgplane_org_v1_events_proto_rawDescData
 }
 
-var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_orgplane_org_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_orgplane_org_v1_events_proto_goTypes = []any{
 	(*AccountCreated)(nil),          // 0: orgplane.org.v1.AccountCreated
 	(*AccountSettingsUpdated)(nil),  // 1: orgplane.org.v1.AccountSettingsUpdated
@@ -1421,43 +1536,45 @@ var file_orgplane_org_v1_events_proto_goTypes = []any{
 	(*ReviewOwnerChanged)(nil),      // 10: orgplane.org.v1.ReviewOwnerChanged
 	(*UserInvited)(nil),             // 11: orgplane.org.v1.UserInvited
 	(*PasswordResetRequested)(nil),  // 12: orgplane.org.v1.PasswordResetRequested
-	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
-	(*AccountSettings)(nil),         // 14: orgplane.org.v1.AccountSettings
-	(*User)(nil),                    // 15: orgplane.org.v1.User
-	(*Organization)(nil),            // 16: orgplane.org.v1.Organization
-	(*Review)(nil),                  // 17: orgplane.org.v1.Review
-	(ReviewRole)(0),                 // 18: orgplane.org.v1.ReviewRole
+	(*UserBreakGlassSignedIn)(nil),  // 13: orgplane.org.v1.UserBreakGlassSignedIn
+	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*AccountSettings)(nil),         // 15: orgplane.org.v1.AccountSettings
+	(*User)(nil),                    // 16: orgplane.org.v1.User
+	(*Organization)(nil),            // 17: orgplane.org.v1.Organization
+	(*Review)(nil),                  // 18: orgplane.org.v1.Review
+	(ReviewRole)(0),                 // 19: orgplane.org.v1.ReviewRole
 }
 var file_orgplane_org_v1_events_proto_depIdxs = []int32{
-	13, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 1: orgplane.org.v1.AccountSettingsUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 2: orgplane.org.v1.AccountSettingsUpdated.settings:type_name -> orgplane.org.v1.AccountSettings
-	13, // 3: orgplane.org.v1.UserCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // 4: orgplane.org.v1.UserCreated.user:type_name -> orgplane.org.v1.User
-	13, // 5: orgplane.org.v1.UserUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // 6: orgplane.org.v1.UserUpdated.user:type_name -> orgplane.org.v1.User
-	13, // 7: orgplane.org.v1.OrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 8: orgplane.org.v1.OrganizationCreated.organization:type_name -> orgplane.org.v1.Organization
-	13, // 9: orgplane.org.v1.OrganizationUpdated.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 10: orgplane.org.v1.OrganizationUpdated.organization:type_name -> orgplane.org.v1.Organization
-	13, // 11: orgplane.org.v1.OrganizationDeactivated.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 12: orgplane.org.v1.OrganizationDeactivated.organization:type_name -> orgplane.org.v1.Organization
-	13, // 13: orgplane.org.v1.OrganizationReactivated.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 14: orgplane.org.v1.OrganizationReactivated.organization:type_name -> orgplane.org.v1.Organization
-	13, // 15: orgplane.org.v1.OrganizationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 16: orgplane.org.v1.ReviewCreated.occurred_at:type_name -> google.protobuf.Timestamp
-	17, // 17: orgplane.org.v1.ReviewCreated.review:type_name -> orgplane.org.v1.Review
-	13, // 18: orgplane.org.v1.ReviewOwnerChanged.occurred_at:type_name -> google.protobuf.Timestamp
-	18, // 19: orgplane.org.v1.ReviewOwnerChanged.role:type_name -> orgplane.org.v1.ReviewRole
-	13, // 20: orgplane.org.v1.UserInvited.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 21: orgplane.org.v1.UserInvited.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 22: orgplane.org.v1.PasswordResetRequested.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 23: orgplane.org.v1.PasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	14, // 0: orgplane.org.v1.AccountCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 1: orgplane.org.v1.AccountSettingsUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 2: orgplane.org.v1.AccountSettingsUpdated.settings:type_name -> orgplane.org.v1.AccountSettings
+	14, // 3: orgplane.org.v1.UserCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 4: orgplane.org.v1.UserCreated.user:type_name -> orgplane.org.v1.User
+	14, // 5: orgplane.org.v1.UserUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 6: orgplane.org.v1.UserUpdated.user:type_name -> orgplane.org.v1.User
+	14, // 7: orgplane.org.v1.OrganizationCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 8: orgplane.org.v1.OrganizationCreated.organization:type_name -> orgplane.org.v1.Organization
+	14, // 9: orgplane.org.v1.OrganizationUpdated.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 10: orgplane.org.v1.OrganizationUpdated.organization:type_name -> orgplane.org.v1.Organization
+	14, // 11: orgplane.org.v1.OrganizationDeactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 12: orgplane.org.v1.OrganizationDeactivated.organization:type_name -> orgplane.org.v1.Organization
+	14, // 13: orgplane.org.v1.OrganizationReactivated.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 14: orgplane.org.v1.OrganizationReactivated.organization:type_name -> orgplane.org.v1.Organization
+	14, // 15: orgplane.org.v1.OrganizationDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 16: orgplane.org.v1.ReviewCreated.occurred_at:type_name -> google.protobuf.Timestamp
+	18, // 17: orgplane.org.v1.ReviewCreated.review:type_name -> orgplane.org.v1.Review
+	14, // 18: orgplane.org.v1.ReviewOwnerChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	19, // 19: orgplane.org.v1.ReviewOwnerChanged.role:type_name -> orgplane.org.v1.ReviewRole
+	14, // 20: orgplane.org.v1.UserInvited.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 21: orgplane.org.v1.UserInvited.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 22: orgplane.org.v1.PasswordResetRequested.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 23: orgplane.org.v1.PasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 24: orgplane.org.v1.UserBreakGlassSignedIn.occurred_at:type_name -> google.protobuf.Timestamp
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_events_proto_init() }
@@ -1475,7 +1592,7 @@ func file_orgplane_org_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_events_proto_rawDesc), len(file_orgplane_org_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

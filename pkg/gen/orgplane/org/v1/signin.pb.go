@@ -25,6 +25,121 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SignInChallengeKind is what a sign-in still needs.
+type SignInChallengeKind int32
+
+const (
+	// Not set.
+	SignInChallengeKind_SIGN_IN_CHALLENGE_KIND_UNSPECIFIED SignInChallengeKind = 0
+	// A code from the authenticator app, or a recovery code (VerifySignInCode).
+	SignInChallengeKind_SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE SignInChallengeKind = 1
+	// The account requires two-step verification and the user has none: enroll first
+	// (StartSignInEnrollment, then CompleteSignInEnrollment).
+	SignInChallengeKind_SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT SignInChallengeKind = 2
+)
+
+// Enum value maps for SignInChallengeKind.
+var (
+	SignInChallengeKind_name = map[int32]string{
+		0: "SIGN_IN_CHALLENGE_KIND_UNSPECIFIED",
+		1: "SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE",
+		2: "SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT",
+	}
+	SignInChallengeKind_value = map[string]int32{
+		"SIGN_IN_CHALLENGE_KIND_UNSPECIFIED":         0,
+		"SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE":       1,
+		"SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT": 2,
+	}
+)
+
+func (x SignInChallengeKind) Enum() *SignInChallengeKind {
+	p := new(SignInChallengeKind)
+	*p = x
+	return p
+}
+
+func (x SignInChallengeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SignInChallengeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_org_v1_signin_proto_enumTypes[0].Descriptor()
+}
+
+func (SignInChallengeKind) Type() protoreflect.EnumType {
+	return &file_orgplane_org_v1_signin_proto_enumTypes[0]
+}
+
+func (x SignInChallengeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SignInChallengeKind.Descriptor instead.
+func (SignInChallengeKind) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{0}
+}
+
+// SessionMethod is how a session was opened.
+type SessionMethod int32
+
+const (
+	// Not set.
+	SessionMethod_SESSION_METHOD_UNSPECIFIED SessionMethod = 0
+	// Password alone.
+	SessionMethod_SESSION_METHOD_PASSWORD SessionMethod = 1
+	// Password and a two-step code (or a recovery code).
+	SessionMethod_SESSION_METHOD_PASSWORD_AND_CODE SessionMethod = 2
+	// Single sign-on through the account's identity provider.
+	SessionMethod_SESSION_METHOD_SINGLE_SIGN_ON SessionMethod = 3
+	// An administrator's audited break-glass password sign-in to an account requiring SSO.
+	SessionMethod_SESSION_METHOD_BREAK_GLASS SessionMethod = 4
+)
+
+// Enum value maps for SessionMethod.
+var (
+	SessionMethod_name = map[int32]string{
+		0: "SESSION_METHOD_UNSPECIFIED",
+		1: "SESSION_METHOD_PASSWORD",
+		2: "SESSION_METHOD_PASSWORD_AND_CODE",
+		3: "SESSION_METHOD_SINGLE_SIGN_ON",
+		4: "SESSION_METHOD_BREAK_GLASS",
+	}
+	SessionMethod_value = map[string]int32{
+		"SESSION_METHOD_UNSPECIFIED":       0,
+		"SESSION_METHOD_PASSWORD":          1,
+		"SESSION_METHOD_PASSWORD_AND_CODE": 2,
+		"SESSION_METHOD_SINGLE_SIGN_ON":    3,
+		"SESSION_METHOD_BREAK_GLASS":       4,
+	}
+)
+
+func (x SessionMethod) Enum() *SessionMethod {
+	p := new(SessionMethod)
+	*p = x
+	return p
+}
+
+func (x SessionMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgplane_org_v1_signin_proto_enumTypes[1].Descriptor()
+}
+
+func (SessionMethod) Type() protoreflect.EnumType {
+	return &file_orgplane_org_v1_signin_proto_enumTypes[1]
+}
+
+func (x SessionMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionMethod.Descriptor instead.
+func (SessionMethod) EnumDescriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{1}
+}
+
 // SignInLinkKind is what a sign-in link does.
 type SignInLinkKind int32
 
@@ -62,11 +177,11 @@ func (x SignInLinkKind) String() string {
 }
 
 func (SignInLinkKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgplane_org_v1_signin_proto_enumTypes[0].Descriptor()
+	return file_orgplane_org_v1_signin_proto_enumTypes[2].Descriptor()
 }
 
 func (SignInLinkKind) Type() protoreflect.EnumType {
-	return &file_orgplane_org_v1_signin_proto_enumTypes[0]
+	return &file_orgplane_org_v1_signin_proto_enumTypes[2]
 }
 
 func (x SignInLinkKind) Number() protoreflect.EnumNumber {
@@ -75,7 +190,7 @@ func (x SignInLinkKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SignInLinkKind.Descriptor instead.
 func (SignInLinkKind) EnumDescriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{0}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{2}
 }
 
 // SignInRequest is the input of SignIn.
@@ -86,7 +201,12 @@ type SignInRequest struct {
 	// The user's password.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	// The account, when the same email signs in to several accounts; empty otherwise.
-	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// An administrator's break-glass sign-in with a password to an account that requires single
+	// sign-on (for when the identity provider is down or misconfigured). Refused to anyone else
+	// like any password sign-in there; the sign-in is published as user.break_glass_signed_in for
+	// the account's audit, and two-step verification still applies.
+	BreakGlass    bool `protobuf:"varint,4,opt,name=break_glass,json=breakGlass,proto3" json:"break_glass,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,14 +262,28 @@ func (x *SignInRequest) GetAccountId() string {
 	return ""
 }
 
-// SignInResponse is the output of SignIn.
+func (x *SignInRequest) GetBreakGlass() bool {
+	if x != nil {
+		return x.BreakGlass
+	}
+	return false
+}
+
+// SignInResponse is the output of SignIn and of the calls that complete a sign-in. Either
+// current_user (with the session in the cookie) or challenge is set.
 type SignInResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who signed in.
 	CurrentUser *CurrentUser `protobuf:"bytes,1,opt,name=current_user,json=currentUser,proto3" json:"current_user,omitempty"`
 	// The session's secret. The gateway moves it into the session cookie and never returns it in
 	// a body.
-	SessionToken  string `protobuf:"bytes,2,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	SessionToken string `protobuf:"bytes,2,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// Set when the password was right and a second step is needed before a session opens.
+	Challenge *SignInChallenge `protobuf:"bytes,3,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// The new recovery codes, shown this once, when the sign-in completed a two-step enrollment.
+	RecoveryCodes []string `protobuf:"bytes,4,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	// After single sign-on: the web UI path the browser goes to (the gateway redirects there).
+	ReturnPath    string `protobuf:"bytes,5,opt,name=return_path,json=returnPath,proto3" json:"return_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +332,690 @@ func (x *SignInResponse) GetSessionToken() string {
 	return ""
 }
 
+func (x *SignInResponse) GetChallenge() *SignInChallenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *SignInResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
+func (x *SignInResponse) GetReturnPath() string {
+	if x != nil {
+		return x.ReturnPath
+	}
+	return ""
+}
+
+// SignInChallenge is the second step a sign-in still needs.
+type SignInChallenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it needs.
+	Kind SignInChallengeKind `protobuf:"varint,1,opt,name=kind,proto3,enum=orgplane.org.v1.SignInChallengeKind" json:"kind,omitempty"`
+	// Names this sign-in in the next call (VerifySignInCode, StartSignInEnrollment,
+	// CompleteSignInEnrollment). Single-use, short-lived, and good for nothing else.
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// When it stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignInChallenge) Reset() {
+	*x = SignInChallenge{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignInChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignInChallenge) ProtoMessage() {}
+
+func (x *SignInChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignInChallenge.ProtoReflect.Descriptor instead.
+func (*SignInChallenge) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SignInChallenge) GetKind() SignInChallengeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SignInChallengeKind_SIGN_IN_CHALLENGE_KIND_UNSPECIFIED
+}
+
+func (x *SignInChallenge) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SignInChallenge) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// VerifySignInCodeRequest is the input of VerifySignInCode.
+type VerifySignInCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SignInResponse.challenge.token.
+	ChallengeToken string `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
+	// The 6-digit code from the authenticator app; or set recovery_code instead.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// One of the user's recovery codes (each works once); or set code instead.
+	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySignInCodeRequest) Reset() {
+	*x = VerifySignInCodeRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySignInCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySignInCodeRequest) ProtoMessage() {}
+
+func (x *VerifySignInCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySignInCodeRequest.ProtoReflect.Descriptor instead.
+func (*VerifySignInCodeRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *VerifySignInCodeRequest) GetChallengeToken() string {
+	if x != nil {
+		return x.ChallengeToken
+	}
+	return ""
+}
+
+func (x *VerifySignInCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *VerifySignInCodeRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// StartSignInEnrollmentRequest is the input of StartSignInEnrollment.
+type StartSignInEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SignInResponse.challenge.token (kind TWO_STEP_ENROLLMENT).
+	ChallengeToken string `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StartSignInEnrollmentRequest) Reset() {
+	*x = StartSignInEnrollmentRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartSignInEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartSignInEnrollmentRequest) ProtoMessage() {}
+
+func (x *StartSignInEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartSignInEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*StartSignInEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StartSignInEnrollmentRequest) GetChallengeToken() string {
+	if x != nil {
+		return x.ChallengeToken
+	}
+	return ""
+}
+
+// CompleteSignInEnrollmentRequest is the input of CompleteSignInEnrollment.
+type CompleteSignInEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SignInResponse.challenge.token (kind TWO_STEP_ENROLLMENT).
+	ChallengeToken string `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
+	// The 6-digit code the app shows for the new secret.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteSignInEnrollmentRequest) Reset() {
+	*x = CompleteSignInEnrollmentRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteSignInEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteSignInEnrollmentRequest) ProtoMessage() {}
+
+func (x *CompleteSignInEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteSignInEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*CompleteSignInEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CompleteSignInEnrollmentRequest) GetChallengeToken() string {
+	if x != nil {
+		return x.ChallengeToken
+	}
+	return ""
+}
+
+func (x *CompleteSignInEnrollmentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// TwoStepEnrollment is a new TOTP secret to add to an authenticator app (RFC 6238: SHA-1, 6
+// digits, 30-second steps, what every app supports).
+type TwoStepEnrollment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret in base32, for typing in by hand.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The otpauth:// URI the QR code holds.
+	OtpauthUri string `protobuf:"bytes,2,opt,name=otpauth_uri,json=otpauthUri,proto3" json:"otpauth_uri,omitempty"`
+	// The QR code of otpauth_uri as a PNG image.
+	QrCodePng []byte `protobuf:"bytes,3,opt,name=qr_code_png,json=qrCodePng,proto3" json:"qr_code_png,omitempty"`
+	// When the pending enrollment stops working if not confirmed.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwoStepEnrollment) Reset() {
+	*x = TwoStepEnrollment{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwoStepEnrollment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwoStepEnrollment) ProtoMessage() {}
+
+func (x *TwoStepEnrollment) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwoStepEnrollment.ProtoReflect.Descriptor instead.
+func (*TwoStepEnrollment) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TwoStepEnrollment) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *TwoStepEnrollment) GetOtpauthUri() string {
+	if x != nil {
+		return x.OtpauthUri
+	}
+	return ""
+}
+
+func (x *TwoStepEnrollment) GetQrCodePng() []byte {
+	if x != nil {
+		return x.QrCodePng
+	}
+	return nil
+}
+
+func (x *TwoStepEnrollment) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// RecoveryCodes are one-time codes that stand in for the authenticator app.
+type RecoveryCodes struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The codes, shown this once; only their digests are kept.
+	Codes         []string `protobuf:"bytes,1,rep,name=codes,proto3" json:"codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryCodes) Reset() {
+	*x = RecoveryCodes{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryCodes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryCodes) ProtoMessage() {}
+
+func (x *RecoveryCodes) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryCodes.ProtoReflect.Descriptor instead.
+func (*RecoveryCodes) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecoveryCodes) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+// StartTwoStepEnrollmentRequest is the input of StartTwoStepEnrollment.
+type StartTwoStepEnrollmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartTwoStepEnrollmentRequest) Reset() {
+	*x = StartTwoStepEnrollmentRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartTwoStepEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartTwoStepEnrollmentRequest) ProtoMessage() {}
+
+func (x *StartTwoStepEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartTwoStepEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*StartTwoStepEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{8}
+}
+
+// ConfirmTwoStepEnrollmentRequest is the input of ConfirmTwoStepEnrollment.
+type ConfirmTwoStepEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 6-digit code the app shows for the new secret.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTwoStepEnrollmentRequest) Reset() {
+	*x = ConfirmTwoStepEnrollmentRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTwoStepEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTwoStepEnrollmentRequest) ProtoMessage() {}
+
+func (x *ConfirmTwoStepEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTwoStepEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmTwoStepEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ConfirmTwoStepEnrollmentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// DisableTwoStepRequest is the input of DisableTwoStep.
+type DisableTwoStepRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's password (empty for a user who signs in only through SSO).
+	Password string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	// A current 6-digit code, or one of the recovery codes.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableTwoStepRequest) Reset() {
+	*x = DisableTwoStepRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableTwoStepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableTwoStepRequest) ProtoMessage() {}
+
+func (x *DisableTwoStepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableTwoStepRequest.ProtoReflect.Descriptor instead.
+func (*DisableTwoStepRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DisableTwoStepRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *DisableTwoStepRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// DisableTwoStepResponse is the output of DisableTwoStep.
+type DisableTwoStepResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableTwoStepResponse) Reset() {
+	*x = DisableTwoStepResponse{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableTwoStepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableTwoStepResponse) ProtoMessage() {}
+
+func (x *DisableTwoStepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableTwoStepResponse.ProtoReflect.Descriptor instead.
+func (*DisableTwoStepResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{11}
+}
+
+// RegenerateRecoveryCodesRequest is the input of RegenerateRecoveryCodes.
+type RegenerateRecoveryCodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current 6-digit code from the authenticator app.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateRecoveryCodesRequest) Reset() {
+	*x = RegenerateRecoveryCodesRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateRecoveryCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateRecoveryCodesRequest) ProtoMessage() {}
+
+func (x *RegenerateRecoveryCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateRecoveryCodesRequest.ProtoReflect.Descriptor instead.
+func (*RegenerateRecoveryCodesRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RegenerateRecoveryCodesRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// ResetUserTwoStepRequest is the input of ResetUserTwoStep.
+type ResetUserTwoStepRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The user.
+	UserId        string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserTwoStepRequest) Reset() {
+	*x = ResetUserTwoStepRequest{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserTwoStepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserTwoStepRequest) ProtoMessage() {}
+
+func (x *ResetUserTwoStepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserTwoStepRequest.ProtoReflect.Descriptor instead.
+func (*ResetUserTwoStepRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResetUserTwoStepRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ResetUserTwoStepRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ResetUserTwoStepResponse is the output of ResetUserTwoStep.
+type ResetUserTwoStepResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserTwoStepResponse) Reset() {
+	*x = ResetUserTwoStepResponse{}
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserTwoStepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserTwoStepResponse) ProtoMessage() {}
+
+func (x *ResetUserTwoStepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserTwoStepResponse.ProtoReflect.Descriptor instead.
+func (*ResetUserTwoStepResponse) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{14}
+}
+
 // CurrentUser is the signed-in person.
 type CurrentUser struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -215,14 +1033,20 @@ type CurrentUser struct {
 	Session *Session `protobuf:"bytes,6,opt,name=session,proto3" json:"session,omitempty"`
 	// The value to send in the X-CSRF-Token header of every request that changes something. Set
 	// by the gateway for cookie sessions.
-	CsrfToken     string `protobuf:"bytes,7,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
+	CsrfToken string `protobuf:"bytes,7,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
+	// Whether the user has two-step verification on.
+	TwoStepEnabled bool `protobuf:"varint,8,opt,name=two_step_enabled,json=twoStepEnabled,proto3" json:"two_step_enabled,omitempty"`
+	// How many unused recovery codes they have left.
+	RecoveryCodesLeft int32 `protobuf:"varint,9,opt,name=recovery_codes_left,json=recoveryCodesLeft,proto3" json:"recovery_codes_left,omitempty"`
+	// Whether the user has a password (a user who signs in only through SSO may not).
+	HasPassword   bool `protobuf:"varint,10,opt,name=has_password,json=hasPassword,proto3" json:"has_password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CurrentUser) Reset() {
 	*x = CurrentUser{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +1058,7 @@ func (x *CurrentUser) String() string {
 func (*CurrentUser) ProtoMessage() {}
 
 func (x *CurrentUser) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[2]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +1071,7 @@ func (x *CurrentUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CurrentUser.ProtoReflect.Descriptor instead.
 func (*CurrentUser) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{2}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CurrentUser) GetAccountId() string {
@@ -299,6 +1123,27 @@ func (x *CurrentUser) GetCsrfToken() string {
 	return ""
 }
 
+func (x *CurrentUser) GetTwoStepEnabled() bool {
+	if x != nil {
+		return x.TwoStepEnabled
+	}
+	return false
+}
+
+func (x *CurrentUser) GetRecoveryCodesLeft() int32 {
+	if x != nil {
+		return x.RecoveryCodesLeft
+	}
+	return 0
+}
+
+func (x *CurrentUser) GetHasPassword() bool {
+	if x != nil {
+		return x.HasPassword
+	}
+	return false
+}
+
 // Session is one signed-in browser or device.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -315,14 +1160,16 @@ type Session struct {
 	// The client's address when it was opened.
 	ClientAddress string `protobuf:"bytes,6,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
 	// Whether it is the session of this request.
-	Current       bool `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	Current bool `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	// How it was opened.
+	Method        SessionMethod `protobuf:"varint,8,opt,name=method,proto3,enum=orgplane.org.v1.SessionMethod" json:"method,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +1181,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[3]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +1194,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{3}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Session) GetId() string {
@@ -399,6 +1246,13 @@ func (x *Session) GetCurrent() bool {
 	return false
 }
 
+func (x *Session) GetMethod() SessionMethod {
+	if x != nil {
+		return x.Method
+	}
+	return SessionMethod_SESSION_METHOD_UNSPECIFIED
+}
+
 // SignOutRequest is the input of SignOut.
 type SignOutRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -408,7 +1262,7 @@ type SignOutRequest struct {
 
 func (x *SignOutRequest) Reset() {
 	*x = SignOutRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +1274,7 @@ func (x *SignOutRequest) String() string {
 func (*SignOutRequest) ProtoMessage() {}
 
 func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[4]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +1287,7 @@ func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutRequest.ProtoReflect.Descriptor instead.
 func (*SignOutRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{4}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{17}
 }
 
 // SignOutResponse is the output of SignOut.
@@ -445,7 +1299,7 @@ type SignOutResponse struct {
 
 func (x *SignOutResponse) Reset() {
 	*x = SignOutResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +1311,7 @@ func (x *SignOutResponse) String() string {
 func (*SignOutResponse) ProtoMessage() {}
 
 func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[5]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +1324,7 @@ func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutResponse.ProtoReflect.Descriptor instead.
 func (*SignOutResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{5}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{18}
 }
 
 // GetCurrentUserRequest is the input of GetCurrentUser.
@@ -482,7 +1336,7 @@ type GetCurrentUserRequest struct {
 
 func (x *GetCurrentUserRequest) Reset() {
 	*x = GetCurrentUserRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +1348,7 @@ func (x *GetCurrentUserRequest) String() string {
 func (*GetCurrentUserRequest) ProtoMessage() {}
 
 func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[6]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +1361,7 @@ func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserRequest.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{6}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{19}
 }
 
 // ListMySessionsRequest is the input of ListMySessions.
@@ -523,7 +1377,7 @@ type ListMySessionsRequest struct {
 
 func (x *ListMySessionsRequest) Reset() {
 	*x = ListMySessionsRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +1389,7 @@ func (x *ListMySessionsRequest) String() string {
 func (*ListMySessionsRequest) ProtoMessage() {}
 
 func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[7]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +1402,7 @@ func (x *ListMySessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListMySessionsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{7}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListMySessionsRequest) GetPageSize() int32 {
@@ -578,7 +1432,7 @@ type ListMySessionsResponse struct {
 
 func (x *ListMySessionsResponse) Reset() {
 	*x = ListMySessionsResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +1444,7 @@ func (x *ListMySessionsResponse) String() string {
 func (*ListMySessionsResponse) ProtoMessage() {}
 
 func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[8]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +1457,7 @@ func (x *ListMySessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMySessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListMySessionsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{8}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListMySessionsResponse) GetSessions() []*Session {
@@ -631,7 +1485,7 @@ type RevokeMySessionRequest struct {
 
 func (x *RevokeMySessionRequest) Reset() {
 	*x = RevokeMySessionRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +1497,7 @@ func (x *RevokeMySessionRequest) String() string {
 func (*RevokeMySessionRequest) ProtoMessage() {}
 
 func (x *RevokeMySessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[9]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +1510,7 @@ func (x *RevokeMySessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeMySessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeMySessionRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{9}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeMySessionRequest) GetSessionId() string {
@@ -675,7 +1529,7 @@ type RevokeMySessionResponse struct {
 
 func (x *RevokeMySessionResponse) Reset() {
 	*x = RevokeMySessionResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +1541,7 @@ func (x *RevokeMySessionResponse) String() string {
 func (*RevokeMySessionResponse) ProtoMessage() {}
 
 func (x *RevokeMySessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +1554,7 @@ func (x *RevokeMySessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeMySessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeMySessionResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{23}
 }
 
 // RevokeAllMySessionsRequest is the input of RevokeAllMySessions.
@@ -712,7 +1566,7 @@ type RevokeAllMySessionsRequest struct {
 
 func (x *RevokeAllMySessionsRequest) Reset() {
 	*x = RevokeAllMySessionsRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1578,7 @@ func (x *RevokeAllMySessionsRequest) String() string {
 func (*RevokeAllMySessionsRequest) ProtoMessage() {}
 
 func (x *RevokeAllMySessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1591,7 @@ func (x *RevokeAllMySessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllMySessionsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAllMySessionsRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{24}
 }
 
 // RevokeAllMySessionsResponse is the output of RevokeAllMySessions.
@@ -751,7 +1605,7 @@ type RevokeAllMySessionsResponse struct {
 
 func (x *RevokeAllMySessionsResponse) Reset() {
 	*x = RevokeAllMySessionsResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1617,7 @@ func (x *RevokeAllMySessionsResponse) String() string {
 func (*RevokeAllMySessionsResponse) ProtoMessage() {}
 
 func (x *RevokeAllMySessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1630,7 @@ func (x *RevokeAllMySessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllMySessionsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAllMySessionsResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RevokeAllMySessionsResponse) GetRevoked() int32 {
@@ -799,7 +1653,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1665,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1678,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -850,7 +1704,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1716,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1729,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{27}
 }
 
 // RequestPasswordResetRequest is the input of RequestPasswordReset.
@@ -891,7 +1745,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1757,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1770,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -942,7 +1796,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1808,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1821,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{29}
 }
 
 // ResetPasswordRequest is the input of ResetPassword.
@@ -983,7 +1837,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1849,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1862,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -1034,7 +1888,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1900,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1913,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{31}
 }
 
 // AcceptInvitationRequest is the input of AcceptInvitation.
@@ -1076,7 +1930,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1942,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1955,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AcceptInvitationRequest) GetToken() string {
@@ -1129,7 +1983,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1995,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +2008,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AcceptInvitationResponse) GetEmail() string {
@@ -1177,7 +2031,7 @@ type InviteUserRequest struct {
 
 func (x *InviteUserRequest) Reset() {
 	*x = InviteUserRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[21]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +2043,7 @@ func (x *InviteUserRequest) String() string {
 func (*InviteUserRequest) ProtoMessage() {}
 
 func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[21]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +2056,7 @@ func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteUserRequest.ProtoReflect.Descriptor instead.
 func (*InviteUserRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{21}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InviteUserRequest) GetAccountId() string {
@@ -1238,7 +2092,7 @@ type Invitation struct {
 
 func (x *Invitation) Reset() {
 	*x = Invitation{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[22]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +2104,7 @@ func (x *Invitation) String() string {
 func (*Invitation) ProtoMessage() {}
 
 func (x *Invitation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[22]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +2117,7 @@ func (x *Invitation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
 func (*Invitation) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{22}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Invitation) GetId() string {
@@ -1316,7 +2170,7 @@ type IssueSignInLinkRequest struct {
 
 func (x *IssueSignInLinkRequest) Reset() {
 	*x = IssueSignInLinkRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[23]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +2182,7 @@ func (x *IssueSignInLinkRequest) String() string {
 func (*IssueSignInLinkRequest) ProtoMessage() {}
 
 func (x *IssueSignInLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[23]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +2195,7 @@ func (x *IssueSignInLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSignInLinkRequest.ProtoReflect.Descriptor instead.
 func (*IssueSignInLinkRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{23}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *IssueSignInLinkRequest) GetAccountId() string {
@@ -1384,7 +2238,7 @@ type IssueSignInLinkResponse struct {
 
 func (x *IssueSignInLinkResponse) Reset() {
 	*x = IssueSignInLinkResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[24]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +2250,7 @@ func (x *IssueSignInLinkResponse) String() string {
 func (*IssueSignInLinkResponse) ProtoMessage() {}
 
 func (x *IssueSignInLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[24]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +2263,7 @@ func (x *IssueSignInLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSignInLinkResponse.ProtoReflect.Descriptor instead.
 func (*IssueSignInLinkResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{24}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IssueSignInLinkResponse) GetToken() string {
@@ -1458,7 +2312,7 @@ type AuthenticateSessionRequest struct {
 
 func (x *AuthenticateSessionRequest) Reset() {
 	*x = AuthenticateSessionRequest{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[25]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +2324,7 @@ func (x *AuthenticateSessionRequest) String() string {
 func (*AuthenticateSessionRequest) ProtoMessage() {}
 
 func (x *AuthenticateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[25]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +2337,7 @@ func (x *AuthenticateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateSessionRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{25}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuthenticateSessionRequest) GetDigest() []byte {
@@ -1507,14 +2361,16 @@ type AuthenticateSessionResponse struct {
 	// Whether visibility is limited to group_ids.
 	RestrictedToGroups bool `protobuf:"varint,5,opt,name=restricted_to_groups,json=restrictedToGroups,proto3" json:"restricted_to_groups,omitempty"`
 	// Groups the user sees when restricted.
-	GroupIds      []string `protobuf:"bytes,6,rep,name=group_ids,json=groupIds,proto3" json:"group_ids,omitempty"`
+	GroupIds []string `protobuf:"bytes,6,rep,name=group_ids,json=groupIds,proto3" json:"group_ids,omitempty"`
+	// How the session was opened.
+	Method        SessionMethod `protobuf:"varint,7,opt,name=method,proto3,enum=orgplane.org.v1.SessionMethod" json:"method,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthenticateSessionResponse) Reset() {
 	*x = AuthenticateSessionResponse{}
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[26]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +2382,7 @@ func (x *AuthenticateSessionResponse) String() string {
 func (*AuthenticateSessionResponse) ProtoMessage() {}
 
 func (x *AuthenticateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_signin_proto_msgTypes[26]
+	mi := &file_orgplane_org_v1_signin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +2395,7 @@ func (x *AuthenticateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateSessionResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{26}
+	return file_orgplane_org_v1_signin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuthenticateSessionResponse) GetAccountId() string {
@@ -1584,21 +2440,80 @@ func (x *AuthenticateSessionResponse) GetGroupIds() []string {
 	return nil
 }
 
+func (x *AuthenticateSessionResponse) GetMethod() SessionMethod {
+	if x != nil {
+		return x.Method
+	}
+	return SessionMethod_SESSION_METHOD_UNSPECIFIED
+}
+
 var File_orgplane_org_v1_signin_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/signin.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\"\x85\x01\n" +
+	"\x1corgplane/org/v1/signin.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\x1a\x1corgplane/org/v1/access.proto\"\xa6\x01\n" +
 	"\rSignInRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\bpassword\x12*\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\"|\n" +
+	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12\x1f\n" +
+	"\vbreak_glass\x18\x04 \x01(\bR\n" +
+	"breakGlass\"\x84\x02\n" +
 	"\x0eSignInResponse\x12?\n" +
 	"\fcurrent_user\x18\x01 \x01(\v2\x1c.orgplane.org.v1.CurrentUserR\vcurrentUser\x12)\n" +
-	"\rsession_token\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\fsessionToken\"\x9b\x02\n" +
+	"\rsession_token\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\fsessionToken\x12>\n" +
+	"\tchallenge\x18\x03 \x01(\v2 .orgplane.org.v1.SignInChallengeR\tchallenge\x12%\n" +
+	"\x0erecovery_codes\x18\x04 \x03(\tR\rrecoveryCodes\x12\x1f\n" +
+	"\vreturn_path\x18\x05 \x01(\tR\n" +
+	"returnPath\"\x9e\x01\n" +
+	"\x0fSignInChallenge\x128\n" +
+	"\x04kind\x18\x01 \x01(\x0e2$.orgplane.org.v1.SignInChallengeKindR\x04kind\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xc4\x01\n" +
+	"\x17VerifySignInCodeRequest\x123\n" +
+	"\x0fchallenge_token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x0echallengeToken\x12(\n" +
+	"\x04code\x18\x02 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[0-9]{6}$R\x04code\x12,\n" +
+	"\rrecovery_code\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\frecoveryCode:\x1c\xbaH\x19\"\x17\n" +
+	"\x04code\n" +
+	"\rrecovery_code\x10\x01\"S\n" +
+	"\x1cStartSignInEnrollmentRequest\x123\n" +
+	"\x0fchallenge_token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x0echallengeToken\"}\n" +
+	"\x1fCompleteSignInEnrollmentRequest\x123\n" +
+	"\x0fchallenge_token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x0echallengeToken\x12%\n" +
+	"\x04code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\x04code\"\xa9\x01\n" +
+	"\x11TwoStepEnrollment\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
+	"\votpauth_uri\x18\x02 \x01(\tR\n" +
+	"otpauthUri\x12\x1e\n" +
+	"\vqr_code_png\x18\x03 \x01(\fR\tqrCodePng\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"%\n" +
+	"\rRecoveryCodes\x12\x14\n" +
+	"\x05codes\x18\x01 \x03(\tR\x05codes\"\x1f\n" +
+	"\x1dStartTwoStepEnrollmentRequest\"H\n" +
+	"\x1fConfirmTwoStepEnrollmentRequest\x12%\n" +
+	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\x04code\"\\\n" +
+	"\x15DisableTwoStepRequest\x12$\n" +
+	"\bpassword\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bpassword\x12\x1d\n" +
+	"\x04code\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04code\"\x18\n" +
+	"\x16DisableTwoStepResponse\"G\n" +
+	"\x1eRegenerateRecoveryCodesRequest\x12%\n" +
+	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\x04code\"e\n" +
+	"\x17ResetUserTwoStepRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\x1a\n" +
+	"\x18ResetUserTwoStepResponse\"\x98\x03\n" +
 	"\vCurrentUser\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12)\n" +
@@ -1608,7 +2523,11 @@ const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"\tgroup_ids\x18\x05 \x03(\tR\bgroupIds\x122\n" +
 	"\asession\x18\x06 \x01(\v2\x18.orgplane.org.v1.SessionR\asession\x12\x1d\n" +
 	"\n" +
-	"csrf_token\x18\a \x01(\tR\tcsrfToken\"\xb5\x02\n" +
+	"csrf_token\x18\a \x01(\tR\tcsrfToken\x12(\n" +
+	"\x10two_step_enabled\x18\b \x01(\bR\x0etwoStepEnabled\x12.\n" +
+	"\x13recovery_codes_left\x18\t \x01(\x05R\x11recoveryCodesLeft\x12!\n" +
+	"\fhas_password\x18\n" +
+	" \x01(\bR\vhasPassword\"\xed\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1619,7 +2538,8 @@ const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12%\n" +
 	"\x0eclient_address\x18\x06 \x01(\tR\rclientAddress\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\x10\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\x126\n" +
+	"\x06method\x18\b \x01(\x0e2\x1e.orgplane.org.v1.SessionMethodR\x06method\"\x10\n" +
 	"\x0eSignOutRequest\"\x11\n" +
 	"\x0fSignOutResponse\"\x17\n" +
 	"\x15GetCurrentUserRequest\"i\n" +
@@ -1691,7 +2611,7 @@ const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\"=\n" +
 	"\x1aAuthenticateSessionRequest\x12\x1f\n" +
-	"\x06digest\x18\x01 \x01(\fB\a\xbaH\x04z\x02h R\x06digest\"\xe5\x01\n" +
+	"\x06digest\x18\x01 \x01(\fB\a\xbaH\x04z\x02h R\x06digest\"\x9d\x02\n" +
 	"\x1bAuthenticateSessionResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
@@ -1700,11 +2620,22 @@ const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12 \n" +
 	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x120\n" +
 	"\x14restricted_to_groups\x18\x05 \x01(\bR\x12restrictedToGroups\x12\x1b\n" +
-	"\tgroup_ids\x18\x06 \x03(\tR\bgroupIds*{\n" +
+	"\tgroup_ids\x18\x06 \x03(\tR\bgroupIds\x126\n" +
+	"\x06method\x18\a \x01(\x0e2\x1e.orgplane.org.v1.SessionMethodR\x06method*\x97\x01\n" +
+	"\x13SignInChallengeKind\x12&\n" +
+	"\"SIGN_IN_CHALLENGE_KIND_UNSPECIFIED\x10\x00\x12(\n" +
+	"$SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE\x10\x01\x12.\n" +
+	"*SIGN_IN_CHALLENGE_KIND_TWO_STEP_ENROLLMENT\x10\x02*\xb5\x01\n" +
+	"\rSessionMethod\x12\x1e\n" +
+	"\x1aSESSION_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SESSION_METHOD_PASSWORD\x10\x01\x12$\n" +
+	" SESSION_METHOD_PASSWORD_AND_CODE\x10\x02\x12!\n" +
+	"\x1dSESSION_METHOD_SINGLE_SIGN_ON\x10\x03\x12\x1e\n" +
+	"\x1aSESSION_METHOD_BREAK_GLASS\x10\x04*{\n" +
 	"\x0eSignInLinkKind\x12!\n" +
 	"\x1dSIGN_IN_LINK_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cSIGN_IN_LINK_KIND_INVITATION\x10\x01\x12$\n" +
-	" SIGN_IN_LINK_KIND_PASSWORD_RESET\x10\x022\xfa\v\n" +
+	" SIGN_IN_LINK_KIND_PASSWORD_RESET\x10\x022\xd5\x15\n" +
 	"\rSignInService\x12h\n" +
 	"\x06SignIn\x12\x1e.orgplane.org.v1.SignInRequest\x1a\x1f.orgplane.org.v1.SignInResponse\"\x1d\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/signIn\x12j\n" +
@@ -1716,7 +2647,15 @@ const file_orgplane_org_v1_signin_proto_rawDesc = "" +
 	"\x0eChangePassword\x12&.orgplane.org.v1.ChangePasswordRequest\x1a'.orgplane.org.v1.ChangePasswordResponse\"&\xe2\xf9\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/me:changePassword\x12\x9a\x01\n" +
 	"\x14RequestPasswordReset\x12,.orgplane.org.v1.RequestPasswordResetRequest\x1a-.orgplane.org.v1.RequestPasswordResetResponse\"%\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/passwordResets\x12\x8e\x01\n" +
 	"\rResetPassword\x12%.orgplane.org.v1.ResetPasswordRequest\x1a&.orgplane.org.v1.ResetPasswordResponse\".\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/passwordResets:complete\x12\x92\x01\n" +
-	"\x10AcceptInvitation\x12(.orgplane.org.v1.AcceptInvitationRequest\x1a).orgplane.org.v1.AcceptInvitationResponse\")\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x96\x01\n" +
+	"\x10AcceptInvitation\x12(.orgplane.org.v1.AcceptInvitationRequest\x1a).orgplane.org.v1.AcceptInvitationResponse\")\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x87\x01\n" +
+	"\x10VerifySignInCode\x12(.orgplane.org.v1.VerifySignInCodeRequest\x1a\x1f.orgplane.org.v1.SignInResponse\"(\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/signIn:verifyCode\x12\x99\x01\n" +
+	"\x15StartSignInEnrollment\x12-.orgplane.org.v1.StartSignInEnrollmentRequest\x1a\".orgplane.org.v1.TwoStepEnrollment\"-\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/signIn:startEnrollment\x12\x9f\x01\n" +
+	"\x18CompleteSignInEnrollment\x120.orgplane.org.v1.CompleteSignInEnrollmentRequest\x1a\x1f.orgplane.org.v1.SignInResponse\"0\xe2\xf9\x18\x04\b\x02\x18\x01\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/signIn:completeEnrollment\x12\x93\x01\n" +
+	"\x16StartTwoStepEnrollment\x12..orgplane.org.v1.StartTwoStepEnrollmentRequest\x1a\".orgplane.org.v1.TwoStepEnrollment\"%\xe2\xf9\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/me/twoStep:start\x12\x95\x01\n" +
+	"\x18ConfirmTwoStepEnrollment\x120.orgplane.org.v1.ConfirmTwoStepEnrollmentRequest\x1a\x1e.orgplane.org.v1.RecoveryCodes\"'\xe2\xf9\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/me/twoStep:confirm\x12\x8a\x01\n" +
+	"\x0eDisableTwoStep\x12&.orgplane.org.v1.DisableTwoStepRequest\x1a'.orgplane.org.v1.DisableTwoStepResponse\"'\xe2\xf9\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/me/twoStep:disable\x12\x9c\x01\n" +
+	"\x17RegenerateRecoveryCodes\x12/.orgplane.org.v1.RegenerateRecoveryCodesRequest\x1a\x1e.orgplane.org.v1.RecoveryCodes\"0\xe2\xf9\x18\x02\b\x05\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/me/recoveryCodes:regenerate\x12\xb6\x01\n" +
+	"\x10ResetUserTwoStep\x12(.orgplane.org.v1.ResetUserTwoStepRequest\x1a).orgplane.org.v1.ResetUserTwoStepResponse\"M\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x02\x82\xd3\xe4\x93\x02;:\x01*\"6/v1/accounts/{account_id}/users/{user_id}:resetTwoStep\x12\x96\x01\n" +
 	"\n" +
 	"InviteUser\x12\".orgplane.org.v1.InviteUserRequest\x1a\x1b.orgplane.org.v1.Invitation\"G\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x02\x82\xd3\xe4\x93\x025:\x01*\"0/v1/accounts/{account_id}/users/{user_id}:invite2\xfb\x01\n" +
 	"\x11SignInAuthService\x12x\n" +
@@ -1735,83 +2674,120 @@ func file_orgplane_org_v1_signin_proto_rawDescGZIP() []byte {
 	return file_orgplane_org_v1_signin_proto_rawDescData
 }
 
-var file_orgplane_org_v1_signin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_orgplane_org_v1_signin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_orgplane_org_v1_signin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_orgplane_org_v1_signin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_orgplane_org_v1_signin_proto_goTypes = []any{
-	(SignInLinkKind)(0),                  // 0: orgplane.org.v1.SignInLinkKind
-	(*SignInRequest)(nil),                // 1: orgplane.org.v1.SignInRequest
-	(*SignInResponse)(nil),               // 2: orgplane.org.v1.SignInResponse
-	(*CurrentUser)(nil),                  // 3: orgplane.org.v1.CurrentUser
-	(*Session)(nil),                      // 4: orgplane.org.v1.Session
-	(*SignOutRequest)(nil),               // 5: orgplane.org.v1.SignOutRequest
-	(*SignOutResponse)(nil),              // 6: orgplane.org.v1.SignOutResponse
-	(*GetCurrentUserRequest)(nil),        // 7: orgplane.org.v1.GetCurrentUserRequest
-	(*ListMySessionsRequest)(nil),        // 8: orgplane.org.v1.ListMySessionsRequest
-	(*ListMySessionsResponse)(nil),       // 9: orgplane.org.v1.ListMySessionsResponse
-	(*RevokeMySessionRequest)(nil),       // 10: orgplane.org.v1.RevokeMySessionRequest
-	(*RevokeMySessionResponse)(nil),      // 11: orgplane.org.v1.RevokeMySessionResponse
-	(*RevokeAllMySessionsRequest)(nil),   // 12: orgplane.org.v1.RevokeAllMySessionsRequest
-	(*RevokeAllMySessionsResponse)(nil),  // 13: orgplane.org.v1.RevokeAllMySessionsResponse
-	(*ChangePasswordRequest)(nil),        // 14: orgplane.org.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),       // 15: orgplane.org.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),  // 16: orgplane.org.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil), // 17: orgplane.org.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),         // 18: orgplane.org.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),        // 19: orgplane.org.v1.ResetPasswordResponse
-	(*AcceptInvitationRequest)(nil),      // 20: orgplane.org.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),     // 21: orgplane.org.v1.AcceptInvitationResponse
-	(*InviteUserRequest)(nil),            // 22: orgplane.org.v1.InviteUserRequest
-	(*Invitation)(nil),                   // 23: orgplane.org.v1.Invitation
-	(*IssueSignInLinkRequest)(nil),       // 24: orgplane.org.v1.IssueSignInLinkRequest
-	(*IssueSignInLinkResponse)(nil),      // 25: orgplane.org.v1.IssueSignInLinkResponse
-	(*AuthenticateSessionRequest)(nil),   // 26: orgplane.org.v1.AuthenticateSessionRequest
-	(*AuthenticateSessionResponse)(nil),  // 27: orgplane.org.v1.AuthenticateSessionResponse
-	(*User)(nil),                         // 28: orgplane.org.v1.User
-	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
+	(SignInChallengeKind)(0),                // 0: orgplane.org.v1.SignInChallengeKind
+	(SessionMethod)(0),                      // 1: orgplane.org.v1.SessionMethod
+	(SignInLinkKind)(0),                     // 2: orgplane.org.v1.SignInLinkKind
+	(*SignInRequest)(nil),                   // 3: orgplane.org.v1.SignInRequest
+	(*SignInResponse)(nil),                  // 4: orgplane.org.v1.SignInResponse
+	(*SignInChallenge)(nil),                 // 5: orgplane.org.v1.SignInChallenge
+	(*VerifySignInCodeRequest)(nil),         // 6: orgplane.org.v1.VerifySignInCodeRequest
+	(*StartSignInEnrollmentRequest)(nil),    // 7: orgplane.org.v1.StartSignInEnrollmentRequest
+	(*CompleteSignInEnrollmentRequest)(nil), // 8: orgplane.org.v1.CompleteSignInEnrollmentRequest
+	(*TwoStepEnrollment)(nil),               // 9: orgplane.org.v1.TwoStepEnrollment
+	(*RecoveryCodes)(nil),                   // 10: orgplane.org.v1.RecoveryCodes
+	(*StartTwoStepEnrollmentRequest)(nil),   // 11: orgplane.org.v1.StartTwoStepEnrollmentRequest
+	(*ConfirmTwoStepEnrollmentRequest)(nil), // 12: orgplane.org.v1.ConfirmTwoStepEnrollmentRequest
+	(*DisableTwoStepRequest)(nil),           // 13: orgplane.org.v1.DisableTwoStepRequest
+	(*DisableTwoStepResponse)(nil),          // 14: orgplane.org.v1.DisableTwoStepResponse
+	(*RegenerateRecoveryCodesRequest)(nil),  // 15: orgplane.org.v1.RegenerateRecoveryCodesRequest
+	(*ResetUserTwoStepRequest)(nil),         // 16: orgplane.org.v1.ResetUserTwoStepRequest
+	(*ResetUserTwoStepResponse)(nil),        // 17: orgplane.org.v1.ResetUserTwoStepResponse
+	(*CurrentUser)(nil),                     // 18: orgplane.org.v1.CurrentUser
+	(*Session)(nil),                         // 19: orgplane.org.v1.Session
+	(*SignOutRequest)(nil),                  // 20: orgplane.org.v1.SignOutRequest
+	(*SignOutResponse)(nil),                 // 21: orgplane.org.v1.SignOutResponse
+	(*GetCurrentUserRequest)(nil),           // 22: orgplane.org.v1.GetCurrentUserRequest
+	(*ListMySessionsRequest)(nil),           // 23: orgplane.org.v1.ListMySessionsRequest
+	(*ListMySessionsResponse)(nil),          // 24: orgplane.org.v1.ListMySessionsResponse
+	(*RevokeMySessionRequest)(nil),          // 25: orgplane.org.v1.RevokeMySessionRequest
+	(*RevokeMySessionResponse)(nil),         // 26: orgplane.org.v1.RevokeMySessionResponse
+	(*RevokeAllMySessionsRequest)(nil),      // 27: orgplane.org.v1.RevokeAllMySessionsRequest
+	(*RevokeAllMySessionsResponse)(nil),     // 28: orgplane.org.v1.RevokeAllMySessionsResponse
+	(*ChangePasswordRequest)(nil),           // 29: orgplane.org.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 30: orgplane.org.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),     // 31: orgplane.org.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 32: orgplane.org.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 33: orgplane.org.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 34: orgplane.org.v1.ResetPasswordResponse
+	(*AcceptInvitationRequest)(nil),         // 35: orgplane.org.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),        // 36: orgplane.org.v1.AcceptInvitationResponse
+	(*InviteUserRequest)(nil),               // 37: orgplane.org.v1.InviteUserRequest
+	(*Invitation)(nil),                      // 38: orgplane.org.v1.Invitation
+	(*IssueSignInLinkRequest)(nil),          // 39: orgplane.org.v1.IssueSignInLinkRequest
+	(*IssueSignInLinkResponse)(nil),         // 40: orgplane.org.v1.IssueSignInLinkResponse
+	(*AuthenticateSessionRequest)(nil),      // 41: orgplane.org.v1.AuthenticateSessionRequest
+	(*AuthenticateSessionResponse)(nil),     // 42: orgplane.org.v1.AuthenticateSessionResponse
+	(*timestamppb.Timestamp)(nil),           // 43: google.protobuf.Timestamp
+	(*User)(nil),                            // 44: orgplane.org.v1.User
 }
 var file_orgplane_org_v1_signin_proto_depIdxs = []int32{
-	3,  // 0: orgplane.org.v1.SignInResponse.current_user:type_name -> orgplane.org.v1.CurrentUser
-	28, // 1: orgplane.org.v1.CurrentUser.user:type_name -> orgplane.org.v1.User
-	4,  // 2: orgplane.org.v1.CurrentUser.session:type_name -> orgplane.org.v1.Session
-	29, // 3: orgplane.org.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	29, // 4: orgplane.org.v1.Session.last_used_time:type_name -> google.protobuf.Timestamp
-	29, // 5: orgplane.org.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 6: orgplane.org.v1.ListMySessionsResponse.sessions:type_name -> orgplane.org.v1.Session
-	29, // 7: orgplane.org.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	29, // 8: orgplane.org.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 9: orgplane.org.v1.IssueSignInLinkRequest.kind:type_name -> orgplane.org.v1.SignInLinkKind
-	29, // 10: orgplane.org.v1.IssueSignInLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 11: orgplane.org.v1.SignInService.SignIn:input_type -> orgplane.org.v1.SignInRequest
-	5,  // 12: orgplane.org.v1.SignInService.SignOut:input_type -> orgplane.org.v1.SignOutRequest
-	7,  // 13: orgplane.org.v1.SignInService.GetCurrentUser:input_type -> orgplane.org.v1.GetCurrentUserRequest
-	8,  // 14: orgplane.org.v1.SignInService.ListMySessions:input_type -> orgplane.org.v1.ListMySessionsRequest
-	10, // 15: orgplane.org.v1.SignInService.RevokeMySession:input_type -> orgplane.org.v1.RevokeMySessionRequest
-	12, // 16: orgplane.org.v1.SignInService.RevokeAllMySessions:input_type -> orgplane.org.v1.RevokeAllMySessionsRequest
-	14, // 17: orgplane.org.v1.SignInService.ChangePassword:input_type -> orgplane.org.v1.ChangePasswordRequest
-	16, // 18: orgplane.org.v1.SignInService.RequestPasswordReset:input_type -> orgplane.org.v1.RequestPasswordResetRequest
-	18, // 19: orgplane.org.v1.SignInService.ResetPassword:input_type -> orgplane.org.v1.ResetPasswordRequest
-	20, // 20: orgplane.org.v1.SignInService.AcceptInvitation:input_type -> orgplane.org.v1.AcceptInvitationRequest
-	22, // 21: orgplane.org.v1.SignInService.InviteUser:input_type -> orgplane.org.v1.InviteUserRequest
-	26, // 22: orgplane.org.v1.SignInAuthService.AuthenticateSession:input_type -> orgplane.org.v1.AuthenticateSessionRequest
-	24, // 23: orgplane.org.v1.SignInAuthService.IssueSignInLink:input_type -> orgplane.org.v1.IssueSignInLinkRequest
-	2,  // 24: orgplane.org.v1.SignInService.SignIn:output_type -> orgplane.org.v1.SignInResponse
-	6,  // 25: orgplane.org.v1.SignInService.SignOut:output_type -> orgplane.org.v1.SignOutResponse
-	3,  // 26: orgplane.org.v1.SignInService.GetCurrentUser:output_type -> orgplane.org.v1.CurrentUser
-	9,  // 27: orgplane.org.v1.SignInService.ListMySessions:output_type -> orgplane.org.v1.ListMySessionsResponse
-	11, // 28: orgplane.org.v1.SignInService.RevokeMySession:output_type -> orgplane.org.v1.RevokeMySessionResponse
-	13, // 29: orgplane.org.v1.SignInService.RevokeAllMySessions:output_type -> orgplane.org.v1.RevokeAllMySessionsResponse
-	15, // 30: orgplane.org.v1.SignInService.ChangePassword:output_type -> orgplane.org.v1.ChangePasswordResponse
-	17, // 31: orgplane.org.v1.SignInService.RequestPasswordReset:output_type -> orgplane.org.v1.RequestPasswordResetResponse
-	19, // 32: orgplane.org.v1.SignInService.ResetPassword:output_type -> orgplane.org.v1.ResetPasswordResponse
-	21, // 33: orgplane.org.v1.SignInService.AcceptInvitation:output_type -> orgplane.org.v1.AcceptInvitationResponse
-	23, // 34: orgplane.org.v1.SignInService.InviteUser:output_type -> orgplane.org.v1.Invitation
-	27, // 35: orgplane.org.v1.SignInAuthService.AuthenticateSession:output_type -> orgplane.org.v1.AuthenticateSessionResponse
-	25, // 36: orgplane.org.v1.SignInAuthService.IssueSignInLink:output_type -> orgplane.org.v1.IssueSignInLinkResponse
-	24, // [24:37] is the sub-list for method output_type
-	11, // [11:24] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	18, // 0: orgplane.org.v1.SignInResponse.current_user:type_name -> orgplane.org.v1.CurrentUser
+	5,  // 1: orgplane.org.v1.SignInResponse.challenge:type_name -> orgplane.org.v1.SignInChallenge
+	0,  // 2: orgplane.org.v1.SignInChallenge.kind:type_name -> orgplane.org.v1.SignInChallengeKind
+	43, // 3: orgplane.org.v1.SignInChallenge.expire_time:type_name -> google.protobuf.Timestamp
+	43, // 4: orgplane.org.v1.TwoStepEnrollment.expire_time:type_name -> google.protobuf.Timestamp
+	44, // 5: orgplane.org.v1.CurrentUser.user:type_name -> orgplane.org.v1.User
+	19, // 6: orgplane.org.v1.CurrentUser.session:type_name -> orgplane.org.v1.Session
+	43, // 7: orgplane.org.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	43, // 8: orgplane.org.v1.Session.last_used_time:type_name -> google.protobuf.Timestamp
+	43, // 9: orgplane.org.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 10: orgplane.org.v1.Session.method:type_name -> orgplane.org.v1.SessionMethod
+	19, // 11: orgplane.org.v1.ListMySessionsResponse.sessions:type_name -> orgplane.org.v1.Session
+	43, // 12: orgplane.org.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	43, // 13: orgplane.org.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 14: orgplane.org.v1.IssueSignInLinkRequest.kind:type_name -> orgplane.org.v1.SignInLinkKind
+	43, // 15: orgplane.org.v1.IssueSignInLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: orgplane.org.v1.AuthenticateSessionResponse.method:type_name -> orgplane.org.v1.SessionMethod
+	3,  // 17: orgplane.org.v1.SignInService.SignIn:input_type -> orgplane.org.v1.SignInRequest
+	20, // 18: orgplane.org.v1.SignInService.SignOut:input_type -> orgplane.org.v1.SignOutRequest
+	22, // 19: orgplane.org.v1.SignInService.GetCurrentUser:input_type -> orgplane.org.v1.GetCurrentUserRequest
+	23, // 20: orgplane.org.v1.SignInService.ListMySessions:input_type -> orgplane.org.v1.ListMySessionsRequest
+	25, // 21: orgplane.org.v1.SignInService.RevokeMySession:input_type -> orgplane.org.v1.RevokeMySessionRequest
+	27, // 22: orgplane.org.v1.SignInService.RevokeAllMySessions:input_type -> orgplane.org.v1.RevokeAllMySessionsRequest
+	29, // 23: orgplane.org.v1.SignInService.ChangePassword:input_type -> orgplane.org.v1.ChangePasswordRequest
+	31, // 24: orgplane.org.v1.SignInService.RequestPasswordReset:input_type -> orgplane.org.v1.RequestPasswordResetRequest
+	33, // 25: orgplane.org.v1.SignInService.ResetPassword:input_type -> orgplane.org.v1.ResetPasswordRequest
+	35, // 26: orgplane.org.v1.SignInService.AcceptInvitation:input_type -> orgplane.org.v1.AcceptInvitationRequest
+	6,  // 27: orgplane.org.v1.SignInService.VerifySignInCode:input_type -> orgplane.org.v1.VerifySignInCodeRequest
+	7,  // 28: orgplane.org.v1.SignInService.StartSignInEnrollment:input_type -> orgplane.org.v1.StartSignInEnrollmentRequest
+	8,  // 29: orgplane.org.v1.SignInService.CompleteSignInEnrollment:input_type -> orgplane.org.v1.CompleteSignInEnrollmentRequest
+	11, // 30: orgplane.org.v1.SignInService.StartTwoStepEnrollment:input_type -> orgplane.org.v1.StartTwoStepEnrollmentRequest
+	12, // 31: orgplane.org.v1.SignInService.ConfirmTwoStepEnrollment:input_type -> orgplane.org.v1.ConfirmTwoStepEnrollmentRequest
+	13, // 32: orgplane.org.v1.SignInService.DisableTwoStep:input_type -> orgplane.org.v1.DisableTwoStepRequest
+	15, // 33: orgplane.org.v1.SignInService.RegenerateRecoveryCodes:input_type -> orgplane.org.v1.RegenerateRecoveryCodesRequest
+	16, // 34: orgplane.org.v1.SignInService.ResetUserTwoStep:input_type -> orgplane.org.v1.ResetUserTwoStepRequest
+	37, // 35: orgplane.org.v1.SignInService.InviteUser:input_type -> orgplane.org.v1.InviteUserRequest
+	41, // 36: orgplane.org.v1.SignInAuthService.AuthenticateSession:input_type -> orgplane.org.v1.AuthenticateSessionRequest
+	39, // 37: orgplane.org.v1.SignInAuthService.IssueSignInLink:input_type -> orgplane.org.v1.IssueSignInLinkRequest
+	4,  // 38: orgplane.org.v1.SignInService.SignIn:output_type -> orgplane.org.v1.SignInResponse
+	21, // 39: orgplane.org.v1.SignInService.SignOut:output_type -> orgplane.org.v1.SignOutResponse
+	18, // 40: orgplane.org.v1.SignInService.GetCurrentUser:output_type -> orgplane.org.v1.CurrentUser
+	24, // 41: orgplane.org.v1.SignInService.ListMySessions:output_type -> orgplane.org.v1.ListMySessionsResponse
+	26, // 42: orgplane.org.v1.SignInService.RevokeMySession:output_type -> orgplane.org.v1.RevokeMySessionResponse
+	28, // 43: orgplane.org.v1.SignInService.RevokeAllMySessions:output_type -> orgplane.org.v1.RevokeAllMySessionsResponse
+	30, // 44: orgplane.org.v1.SignInService.ChangePassword:output_type -> orgplane.org.v1.ChangePasswordResponse
+	32, // 45: orgplane.org.v1.SignInService.RequestPasswordReset:output_type -> orgplane.org.v1.RequestPasswordResetResponse
+	34, // 46: orgplane.org.v1.SignInService.ResetPassword:output_type -> orgplane.org.v1.ResetPasswordResponse
+	36, // 47: orgplane.org.v1.SignInService.AcceptInvitation:output_type -> orgplane.org.v1.AcceptInvitationResponse
+	4,  // 48: orgplane.org.v1.SignInService.VerifySignInCode:output_type -> orgplane.org.v1.SignInResponse
+	9,  // 49: orgplane.org.v1.SignInService.StartSignInEnrollment:output_type -> orgplane.org.v1.TwoStepEnrollment
+	4,  // 50: orgplane.org.v1.SignInService.CompleteSignInEnrollment:output_type -> orgplane.org.v1.SignInResponse
+	9,  // 51: orgplane.org.v1.SignInService.StartTwoStepEnrollment:output_type -> orgplane.org.v1.TwoStepEnrollment
+	10, // 52: orgplane.org.v1.SignInService.ConfirmTwoStepEnrollment:output_type -> orgplane.org.v1.RecoveryCodes
+	14, // 53: orgplane.org.v1.SignInService.DisableTwoStep:output_type -> orgplane.org.v1.DisableTwoStepResponse
+	10, // 54: orgplane.org.v1.SignInService.RegenerateRecoveryCodes:output_type -> orgplane.org.v1.RecoveryCodes
+	17, // 55: orgplane.org.v1.SignInService.ResetUserTwoStep:output_type -> orgplane.org.v1.ResetUserTwoStepResponse
+	38, // 56: orgplane.org.v1.SignInService.InviteUser:output_type -> orgplane.org.v1.Invitation
+	42, // 57: orgplane.org.v1.SignInAuthService.AuthenticateSession:output_type -> orgplane.org.v1.AuthenticateSessionResponse
+	40, // 58: orgplane.org.v1.SignInAuthService.IssueSignInLink:output_type -> orgplane.org.v1.IssueSignInLinkResponse
+	38, // [38:59] is the sub-list for method output_type
+	17, // [17:38] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_orgplane_org_v1_signin_proto_init() }
@@ -1825,8 +2801,8 @@ func file_orgplane_org_v1_signin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_signin_proto_rawDesc), len(file_orgplane_org_v1_signin_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   27,
+			NumEnums:      3,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,17 +19,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SignInService_SignIn_FullMethodName               = "/orgplane.org.v1.SignInService/SignIn"
-	SignInService_SignOut_FullMethodName              = "/orgplane.org.v1.SignInService/SignOut"
-	SignInService_GetCurrentUser_FullMethodName       = "/orgplane.org.v1.SignInService/GetCurrentUser"
-	SignInService_ListMySessions_FullMethodName       = "/orgplane.org.v1.SignInService/ListMySessions"
-	SignInService_RevokeMySession_FullMethodName      = "/orgplane.org.v1.SignInService/RevokeMySession"
-	SignInService_RevokeAllMySessions_FullMethodName  = "/orgplane.org.v1.SignInService/RevokeAllMySessions"
-	SignInService_ChangePassword_FullMethodName       = "/orgplane.org.v1.SignInService/ChangePassword"
-	SignInService_RequestPasswordReset_FullMethodName = "/orgplane.org.v1.SignInService/RequestPasswordReset"
-	SignInService_ResetPassword_FullMethodName        = "/orgplane.org.v1.SignInService/ResetPassword"
-	SignInService_AcceptInvitation_FullMethodName     = "/orgplane.org.v1.SignInService/AcceptInvitation"
-	SignInService_InviteUser_FullMethodName           = "/orgplane.org.v1.SignInService/InviteUser"
+	SignInService_SignIn_FullMethodName                   = "/orgplane.org.v1.SignInService/SignIn"
+	SignInService_SignOut_FullMethodName                  = "/orgplane.org.v1.SignInService/SignOut"
+	SignInService_GetCurrentUser_FullMethodName           = "/orgplane.org.v1.SignInService/GetCurrentUser"
+	SignInService_ListMySessions_FullMethodName           = "/orgplane.org.v1.SignInService/ListMySessions"
+	SignInService_RevokeMySession_FullMethodName          = "/orgplane.org.v1.SignInService/RevokeMySession"
+	SignInService_RevokeAllMySessions_FullMethodName      = "/orgplane.org.v1.SignInService/RevokeAllMySessions"
+	SignInService_ChangePassword_FullMethodName           = "/orgplane.org.v1.SignInService/ChangePassword"
+	SignInService_RequestPasswordReset_FullMethodName     = "/orgplane.org.v1.SignInService/RequestPasswordReset"
+	SignInService_ResetPassword_FullMethodName            = "/orgplane.org.v1.SignInService/ResetPassword"
+	SignInService_AcceptInvitation_FullMethodName         = "/orgplane.org.v1.SignInService/AcceptInvitation"
+	SignInService_VerifySignInCode_FullMethodName         = "/orgplane.org.v1.SignInService/VerifySignInCode"
+	SignInService_StartSignInEnrollment_FullMethodName    = "/orgplane.org.v1.SignInService/StartSignInEnrollment"
+	SignInService_CompleteSignInEnrollment_FullMethodName = "/orgplane.org.v1.SignInService/CompleteSignInEnrollment"
+	SignInService_StartTwoStepEnrollment_FullMethodName   = "/orgplane.org.v1.SignInService/StartTwoStepEnrollment"
+	SignInService_ConfirmTwoStepEnrollment_FullMethodName = "/orgplane.org.v1.SignInService/ConfirmTwoStepEnrollment"
+	SignInService_DisableTwoStep_FullMethodName           = "/orgplane.org.v1.SignInService/DisableTwoStep"
+	SignInService_RegenerateRecoveryCodes_FullMethodName  = "/orgplane.org.v1.SignInService/RegenerateRecoveryCodes"
+	SignInService_ResetUserTwoStep_FullMethodName         = "/orgplane.org.v1.SignInService/ResetUserTwoStep"
+	SignInService_InviteUser_FullMethodName               = "/orgplane.org.v1.SignInService/InviteUser"
 )
 
 // SignInServiceClient is the client API for SignInService service.
@@ -65,6 +73,34 @@ type SignInServiceClient interface {
 	ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error)
 	// Sets the invited user's first password with the token of their invitation link.
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error)
+	// Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	VerifySignInCode(ctx context.Context, in *VerifySignInCodeRequest, opts ...grpc.CallOption) (*SignInResponse, error)
+	// Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	StartSignInEnrollment(ctx context.Context, in *StartSignInEnrollmentRequest, opts ...grpc.CallOption) (*TwoStepEnrollment, error)
+	// Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	CompleteSignInEnrollment(ctx context.Context, in *CompleteSignInEnrollmentRequest, opts ...grpc.CallOption) (*SignInResponse, error)
+	// Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	StartTwoStepEnrollment(ctx context.Context, in *StartTwoStepEnrollmentRequest, opts ...grpc.CallOption) (*TwoStepEnrollment, error)
+	// Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	ConfirmTwoStepEnrollment(ctx context.Context, in *ConfirmTwoStepEnrollmentRequest, opts ...grpc.CallOption) (*RecoveryCodes, error)
+	// Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	DisableTwoStep(ctx context.Context, in *DisableTwoStepRequest, opts ...grpc.CallOption) (*DisableTwoStepResponse, error)
+	// Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	RegenerateRecoveryCodes(ctx context.Context, in *RegenerateRecoveryCodesRequest, opts ...grpc.CallOption) (*RecoveryCodes, error)
+	// Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	ResetUserTwoStep(ctx context.Context, in *ResetUserTwoStepRequest, opts ...grpc.CallOption) (*ResetUserTwoStepResponse, error)
 	// Invites a user to set a password: the notification service emails them a single-use link
 	// that expires. Inviting again replaces the previous link.
 	InviteUser(ctx context.Context, in *InviteUserRequest, opts ...grpc.CallOption) (*Invitation, error)
@@ -178,6 +214,86 @@ func (c *signInServiceClient) AcceptInvitation(ctx context.Context, in *AcceptIn
 	return out, nil
 }
 
+func (c *signInServiceClient) VerifySignInCode(ctx context.Context, in *VerifySignInCodeRequest, opts ...grpc.CallOption) (*SignInResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignInResponse)
+	err := c.cc.Invoke(ctx, SignInService_VerifySignInCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) StartSignInEnrollment(ctx context.Context, in *StartSignInEnrollmentRequest, opts ...grpc.CallOption) (*TwoStepEnrollment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TwoStepEnrollment)
+	err := c.cc.Invoke(ctx, SignInService_StartSignInEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) CompleteSignInEnrollment(ctx context.Context, in *CompleteSignInEnrollmentRequest, opts ...grpc.CallOption) (*SignInResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignInResponse)
+	err := c.cc.Invoke(ctx, SignInService_CompleteSignInEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) StartTwoStepEnrollment(ctx context.Context, in *StartTwoStepEnrollmentRequest, opts ...grpc.CallOption) (*TwoStepEnrollment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TwoStepEnrollment)
+	err := c.cc.Invoke(ctx, SignInService_StartTwoStepEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) ConfirmTwoStepEnrollment(ctx context.Context, in *ConfirmTwoStepEnrollmentRequest, opts ...grpc.CallOption) (*RecoveryCodes, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecoveryCodes)
+	err := c.cc.Invoke(ctx, SignInService_ConfirmTwoStepEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) DisableTwoStep(ctx context.Context, in *DisableTwoStepRequest, opts ...grpc.CallOption) (*DisableTwoStepResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisableTwoStepResponse)
+	err := c.cc.Invoke(ctx, SignInService_DisableTwoStep_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) RegenerateRecoveryCodes(ctx context.Context, in *RegenerateRecoveryCodesRequest, opts ...grpc.CallOption) (*RecoveryCodes, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecoveryCodes)
+	err := c.cc.Invoke(ctx, SignInService_RegenerateRecoveryCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signInServiceClient) ResetUserTwoStep(ctx context.Context, in *ResetUserTwoStepRequest, opts ...grpc.CallOption) (*ResetUserTwoStepResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetUserTwoStepResponse)
+	err := c.cc.Invoke(ctx, SignInService_ResetUserTwoStep_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *signInServiceClient) InviteUser(ctx context.Context, in *InviteUserRequest, opts ...grpc.CallOption) (*Invitation, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Invitation)
@@ -221,6 +337,34 @@ type SignInServiceServer interface {
 	ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error)
 	// Sets the invited user's first password with the token of their invitation link.
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error)
+	// Completes a sign-in that asked for a second step (SignInResponse.challenge of kind
+	// TWO_STEP_CODE) with a code from the user's authenticator app or one of their recovery codes,
+	// and opens the session. A wrong code counts against the challenge (five, then it ends) and
+	// against the email's throttle; a code already used is refused like a wrong one.
+	VerifySignInCode(context.Context, *VerifySignInCodeRequest) (*SignInResponse, error)
+	// Starts two-step enrollment during a sign-in that asked for it (challenge kind
+	// TWO_STEP_ENROLLMENT: the account requires two-step verification and the user has none yet):
+	// returns a new secret to scan. Starting again replaces the secret.
+	StartSignInEnrollment(context.Context, *StartSignInEnrollmentRequest) (*TwoStepEnrollment, error)
+	// Confirms the enrollment started during sign-in with a first code from the app, turns
+	// two-step verification on, returns the recovery codes (once) and opens the session.
+	CompleteSignInEnrollment(context.Context, *CompleteSignInEnrollmentRequest) (*SignInResponse, error)
+	// Starts the caller's two-step enrollment: a new secret and its QR code. Refused when two-step
+	// verification is already on (disable it first). Starting again replaces the pending secret.
+	StartTwoStepEnrollment(context.Context, *StartTwoStepEnrollmentRequest) (*TwoStepEnrollment, error)
+	// Confirms the caller's pending enrollment with a first code from the app, turns two-step
+	// verification on and returns the recovery codes, shown this once.
+	ConfirmTwoStepEnrollment(context.Context, *ConfirmTwoStepEnrollmentRequest) (*RecoveryCodes, error)
+	// Turns the caller's two-step verification off, with their password and a current code (or a
+	// recovery code). Refused while the account requires two-step verification.
+	DisableTwoStep(context.Context, *DisableTwoStepRequest) (*DisableTwoStepResponse, error)
+	// Replaces the caller's recovery codes with new ones, shown this once; needs a current code.
+	RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RecoveryCodes, error)
+	// Turns a user's two-step verification off for someone who lost their authenticator and
+	// their recovery codes, and closes their sessions. When the account requires two-step
+	// verification, their next sign-in enrolls again. Nobody resets a user who holds more than
+	// they do.
+	ResetUserTwoStep(context.Context, *ResetUserTwoStepRequest) (*ResetUserTwoStepResponse, error)
 	// Invites a user to set a password: the notification service emails them a single-use link
 	// that expires. Inviting again replaces the previous link.
 	InviteUser(context.Context, *InviteUserRequest) (*Invitation, error)
@@ -263,6 +407,30 @@ func (UnimplementedSignInServiceServer) ResetPassword(context.Context, *ResetPas
 }
 func (UnimplementedSignInServiceServer) AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcceptInvitation not implemented")
+}
+func (UnimplementedSignInServiceServer) VerifySignInCode(context.Context, *VerifySignInCodeRequest) (*SignInResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifySignInCode not implemented")
+}
+func (UnimplementedSignInServiceServer) StartSignInEnrollment(context.Context, *StartSignInEnrollmentRequest) (*TwoStepEnrollment, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartSignInEnrollment not implemented")
+}
+func (UnimplementedSignInServiceServer) CompleteSignInEnrollment(context.Context, *CompleteSignInEnrollmentRequest) (*SignInResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteSignInEnrollment not implemented")
+}
+func (UnimplementedSignInServiceServer) StartTwoStepEnrollment(context.Context, *StartTwoStepEnrollmentRequest) (*TwoStepEnrollment, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartTwoStepEnrollment not implemented")
+}
+func (UnimplementedSignInServiceServer) ConfirmTwoStepEnrollment(context.Context, *ConfirmTwoStepEnrollmentRequest) (*RecoveryCodes, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmTwoStepEnrollment not implemented")
+}
+func (UnimplementedSignInServiceServer) DisableTwoStep(context.Context, *DisableTwoStepRequest) (*DisableTwoStepResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableTwoStep not implemented")
+}
+func (UnimplementedSignInServiceServer) RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RecoveryCodes, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegenerateRecoveryCodes not implemented")
+}
+func (UnimplementedSignInServiceServer) ResetUserTwoStep(context.Context, *ResetUserTwoStepRequest) (*ResetUserTwoStepResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetUserTwoStep not implemented")
 }
 func (UnimplementedSignInServiceServer) InviteUser(context.Context, *InviteUserRequest) (*Invitation, error) {
 	return nil, status.Error(codes.Unimplemented, "method InviteUser not implemented")
@@ -468,6 +636,150 @@ func _SignInService_AcceptInvitation_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SignInService_VerifySignInCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifySignInCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).VerifySignInCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_VerifySignInCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).VerifySignInCode(ctx, req.(*VerifySignInCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_StartSignInEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartSignInEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).StartSignInEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_StartSignInEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).StartSignInEnrollment(ctx, req.(*StartSignInEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_CompleteSignInEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteSignInEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).CompleteSignInEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_CompleteSignInEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).CompleteSignInEnrollment(ctx, req.(*CompleteSignInEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_StartTwoStepEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartTwoStepEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).StartTwoStepEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_StartTwoStepEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).StartTwoStepEnrollment(ctx, req.(*StartTwoStepEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_ConfirmTwoStepEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmTwoStepEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).ConfirmTwoStepEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_ConfirmTwoStepEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).ConfirmTwoStepEnrollment(ctx, req.(*ConfirmTwoStepEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_DisableTwoStep_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableTwoStepRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).DisableTwoStep(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_DisableTwoStep_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).DisableTwoStep(ctx, req.(*DisableTwoStepRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_RegenerateRecoveryCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegenerateRecoveryCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).RegenerateRecoveryCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_RegenerateRecoveryCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).RegenerateRecoveryCodes(ctx, req.(*RegenerateRecoveryCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignInService_ResetUserTwoStep_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetUserTwoStepRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignInServiceServer).ResetUserTwoStep(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignInService_ResetUserTwoStep_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignInServiceServer).ResetUserTwoStep(ctx, req.(*ResetUserTwoStepRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SignInService_InviteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InviteUserRequest)
 	if err := dec(in); err != nil {
@@ -532,6 +844,38 @@ var SignInService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AcceptInvitation",
 			Handler:    _SignInService_AcceptInvitation_Handler,
+		},
+		{
+			MethodName: "VerifySignInCode",
+			Handler:    _SignInService_VerifySignInCode_Handler,
+		},
+		{
+			MethodName: "StartSignInEnrollment",
+			Handler:    _SignInService_StartSignInEnrollment_Handler,
+		},
+		{
+			MethodName: "CompleteSignInEnrollment",
+			Handler:    _SignInService_CompleteSignInEnrollment_Handler,
+		},
+		{
+			MethodName: "StartTwoStepEnrollment",
+			Handler:    _SignInService_StartTwoStepEnrollment_Handler,
+		},
+		{
+			MethodName: "ConfirmTwoStepEnrollment",
+			Handler:    _SignInService_ConfirmTwoStepEnrollment_Handler,
+		},
+		{
+			MethodName: "DisableTwoStep",
+			Handler:    _SignInService_DisableTwoStep_Handler,
+		},
+		{
+			MethodName: "RegenerateRecoveryCodes",
+			Handler:    _SignInService_RegenerateRecoveryCodes_Handler,
+		},
+		{
+			MethodName: "ResetUserTwoStep",
+			Handler:    _SignInService_ResetUserTwoStep_Handler,
 		},
 		{
 			MethodName: "InviteUser",

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orgplane/orgplane/services/integration-sync/internal/secrets"
+	"github.com/orgplane/orgplane/pkg/secrets"
 )
 
 func mustParse(t *testing.T, spec string) *secrets.Keyring {

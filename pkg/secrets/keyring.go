@@ -1,7 +1,7 @@
-// Package secrets encrypts integration credentials at rest with AES-256-GCM under a keyring read
-// from the environment. The keyring is rotatable: several keys may be configured, the newest
-// seals, any of them opens, so credentials sealed under a retired key keep working until the
-// rotate command has resealed them.
+// Package secrets encrypts credentials at rest (integration credentials, TOTP secrets, SSO client
+// secrets) with AES-256-GCM under a keyring read from the environment. The keyring is rotatable:
+// several keys may be configured, the newest seals, any of them opens, so values sealed under a
+// retired key keep working until the owning service's rotate command has resealed them.
 package secrets
 
 import (
