@@ -27,6 +27,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/clients"
@@ -37,7 +38,6 @@ import (
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector/itglue"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/grpcapi"
-	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 )
 

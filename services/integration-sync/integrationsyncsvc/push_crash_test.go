@@ -13,10 +13,10 @@ import (
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/pkg/identity"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
-	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 )
 

@@ -15,10 +15,10 @@ import (
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/pagetoken"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/connector"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
-	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/transport"
 )

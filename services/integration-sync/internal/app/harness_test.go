@@ -20,11 +20,11 @@ import (
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/postgres"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/integrationsyncsvc"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/budget"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
-	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/store"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/orgplane/orgplane/deploy/simulators"
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/app"
 	"github.com/orgplane/orgplane/services/integration-sync/internal/domain"
-	"github.com/orgplane/orgplane/pkg/secrets"
 )
 
 // dumpSchema renders every row of every table of the service's schema (the outbox included) as
