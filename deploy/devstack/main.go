@@ -40,6 +40,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/orgplane/orgplane/deploy/devkit/oidcdev"
 	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/deploy/simulators"
@@ -94,6 +95,7 @@ type options struct {
 	gwPort, basePort, adminPort    int
 	natsPort, simPort, mailPort    int
 	smtpPort, simCompanies         int
+	oidcPort                       int
 	ratePerSec                     float64
 	rateBurst                      int
 	// env maps a flag's name to the variable that also sets it, for messages.
@@ -132,6 +134,9 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (op
 	o.env["smtp-port"] = "ORGPLANE_DEV_SMTP_PORT"
 	fs.StringVar(&o.smtpRelay, "smtp", "", "host:port of an SMTP server (plaintext, no login) to send through instead of the built-in one; no inbox then")
 	o.env["smtp"] = "ORGPLANE_DEV_SMTP"
+	// A fixed default, so the issuer an account was set up with stays valid across runs.
+	fs.IntVar(&o.oidcPort, "oidc-port", 5556, "port of the local OpenID Connect provider for single sign-on (0: any free port, -1: none)")
+	o.env["oidc-port"] = "ORGPLANE_DEV_OIDC_PORT"
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
 	o.env["log-level"] = "ORGPLANE_LOG_LEVEL"
 	fs.VisitAll(func(f *flag.Flag) {
@@ -232,6 +237,7 @@ func checkPorts(host string, o options) error {
 		add(o.mailPort, "mail inbox", "mail-port")
 		add(o.smtpPort, "SMTP", "smtp-port")
 	}
+	add(o.oidcPort, "OIDC provider", "oidc-port")
 	taken := map[int]string{}
 	var held []net.Listener
 	defer func() {
@@ -330,6 +336,7 @@ func run(ctx context.Context, stopSignals func(), o options) error {
 		Keys: keys, OperatorToken: secrets.operatorToken, CredentialKeys: secrets.credentialKeys,
 		RateLimit: gatewaysvc.RateLimit{PerSecond: o.ratePerSec, Burst: o.rateBurst},
 		SMTPAddr:  o.smtpRelay, MailSinkPort: o.smtpPort,
+		OIDCPort: o.oidcPort, OIDCClientSecret: secrets.oidcClientSecret, OIDCUsers: []oidcdev.User{devPerson(secrets)},
 	})
 	if err != nil {
 		return err
@@ -351,7 +358,7 @@ func run(ctx context.Context, stopSignals func(), o options) error {
 		}()
 	}
 	// The state folder as the user gave it (relative stays relative), where the credentials are.
-	banner(os.Stdout, st, o.host, secrets.operatorToken, inboxURL, filepath.Join(o.state, "dev-credentials"))
+	banner(os.Stdout, st, o.host, secrets, inboxURL, filepath.Join(o.state, "dev-credentials"))
 	if o.simPort >= 0 {
 		simPorts := map[string]int{}
 		if o.simPort > 0 {
@@ -382,7 +389,8 @@ func run(ctx context.Context, stopSignals func(), o options) error {
 	return nil
 }
 
-func banner(w io.Writer, st *stack.Stack, host, token, inboxURL, credPath string) {
+func banner(w io.Writer, st *stack.Stack, host string, s secrets, inboxURL, credPath string) {
+	token := s.operatorToken
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
@@ -405,6 +413,10 @@ func banner(w io.Writer, st *stack.Stack, host, token, inboxURL, credPath string
 	if st.AdminURL != "" {
 		fmt.Fprintf(&b, "  metrics        %s/metrics\n", st.AdminURL)
 	}
+	if st.OIDC != nil {
+		fmt.Fprintf(&b, "  OIDC provider  %s   (single sign-on for local use; discovery: %s/.well-known/openid-configuration)\n",
+			st.OIDC.Issuer, st.OIDC.Issuer)
+	}
 	switch {
 	case inboxURL != "":
 		fmt.Fprintf(&b, "  mail inbox     %s   (every email the suite sends; JSON at %s/api/messages)\n", inboxURL, inboxURL)
@@ -417,11 +429,37 @@ func banner(w io.Writer, st *stack.Stack, host, token, inboxURL, credPath string
 	fmt.Fprintf(&b, "\nPlatform operator credential (kept in %s):\n  %s\n", credPath, token)
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"account\":{\"displayName\":\"Contoso MSP\"},\"administrator\":{\"firstName\":\"Ada\",\"lastName\":\"Admin\",\"email\":\"ada@contoso.example\"}}' %s/v1/accounts\n", token, st.GatewayURL)
 	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n\n", st.ServiceAddrs["org"])
+	if st.OIDC != nil {
+		ssoBanner(&b, st, s, credPath)
+	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// devPerson is the person seeded at the local OpenID Connect provider: the README's example
+// administrator, with the password kept in the state folder.
+func devPerson(s secrets) oidcdev.User {
+	return oidcdev.User{Email: "ada@contoso.example", Password: s.oidcPassword, GivenName: "Ada", FamilyName: "Admin", EmailVerified: true}
+}
+
+// ssoBanner says how to sign in through the local OpenID Connect provider: its client and person,
+// setting it up for the example account, and starting a sign-in.
+func ssoBanner(b *strings.Builder, st *stack.Stack, s secrets, credPath string) {
+	p := devPerson(s)
+	fmt.Fprintf(b, "Single sign-on through the local OIDC provider (its secrets are kept in %s):\n", credPath)
+	fmt.Fprintf(b, "  issuer %s   client id %s   client secret %s\n", st.OIDC.Issuer, st.OIDCClientID, st.OIDCClientSecret)
+	fmt.Fprintf(b, "  person %s   password %s   (%s %s, email verified)\n", p.Email, p.Password, p.GivenName, p.FamilyName)
+	fmt.Fprintf(b, "Set it up for the account made above (its id and administratorApiKey are in that answer):\n")
+	fmt.Fprintf(b, "  curl -s -X PUT -H 'Authorization: Bearer <administratorApiKey>' -d '{\"issuer\":\"%s\",\"clientId\":\"%s\",\"clientSecret\":\"%s\"}' %s/v1/accounts/<account id>/singleSignOnProvider\n",
+		st.OIDC.Issuer, st.OIDCClientID, st.OIDCClientSecret, st.GatewayURL)
+	fmt.Fprintf(b, "Start a sign-in, follow its authorizationUrl with the same cookie jar (the flow is bound to it) and sign in there as %s;\n"+
+		"the provider sends you back to the callback, which sets the session cookie:\n", p.Email)
+	fmt.Fprintf(b, "  curl -s -c sso-cookies.txt -d '{\"email\":\"%s\"}' %s/v1/singleSignOn:start\n\n", p.Email, st.GatewayURL)
 }
 
 type secrets struct {
 	operatorToken, identityKeys, credentialKeys string
+	// The local OpenID Connect provider's client secret and its person's password.
+	oidcClientSecret, oidcPassword string
 	// The bootstrap account and its administrator's key, once made.
 	accountID, adminKey string
 }
@@ -444,18 +482,32 @@ func devSecrets(path string) (secrets, error) {
 				s.accountID = v
 			case "ORGPLANE_DEV_ADMIN_KEY":
 				s.adminKey = v
+			case "ORGPLANE_DEV_OIDC_CLIENT_SECRET":
+				s.oidcClientSecret = v
+			case "ORGPLANE_DEV_OIDC_PASSWORD":
+				s.oidcPassword = v
 			}
 		}
-		if s.operatorToken != "" && s.identityKeys != "" && s.credentialKeys != "" {
+		if s.operatorToken != "" && s.identityKeys != "" && s.credentialKeys != "" && s.oidcClientSecret != "" && s.oidcPassword != "" {
 			return s, nil
 		}
 	}
 	if s.operatorToken == "" || s.identityKeys == "" {
-		s = secrets{operatorToken: "op_" + random(32), identityKeys: "dev1:" + base64.StdEncoding.EncodeToString([]byte(random(32)))}
+		s = secrets{operatorToken: "op_" + random(32), identityKeys: "dev1:" + base64.StdEncoding.EncodeToString([]byte(random(32))),
+			oidcClientSecret: s.oidcClientSecret, oidcPassword: s.oidcPassword}
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	s.credentialKeys = "dev1:" + base64.StdEncoding.EncodeToString(key)
+	if s.credentialKeys == "" {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		s.credentialKeys = "dev1:" + base64.StdEncoding.EncodeToString(key)
+	}
+	// Added to an older state folder's file without touching what it already holds.
+	if s.oidcClientSecret == "" {
+		s.oidcClientSecret = random(24)
+	}
+	if s.oidcPassword == "" {
+		s.oidcPassword = random(12)
+	}
 	return s, s.save(path)
 }
 

@@ -87,7 +87,7 @@ func TestPortInUseNamesPortFlagAndVariable(t *testing.T) {
 	defer busy.Close()
 	port := busy.Addr().(*net.TCPAddr).Port
 	o, err := parseFlags([]string{"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0",
-		"-simulator-base-port", "0", "-mail-port", "0", "-smtp-port", "0", "-nats-port", strconv.Itoa(port)}, env(nil), nil)
+		"-simulator-base-port", "0", "-mail-port", "0", "-smtp-port", "0", "-oidc-port", "0", "-nats-port", strconv.Itoa(port)}, env(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

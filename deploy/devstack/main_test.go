@@ -37,7 +37,7 @@ func TestMakeRunLifecycle(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(bin, "-postgres", "private", "-state", state,
 		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0", "-simulator-base-port", "0",
-		"-simulator-companies", "40", "-mail-port", "0", "-smtp-port", "0")
+		"-simulator-companies", "40", "-mail-port", "0", "-smtp-port", "0", "-oidc-port", "0")
 	cmd.Env = append(os.Environ(), "DATABASE_URL=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -64,7 +64,7 @@ func TestMakeRunLifecycle(t *testing.T) {
 
 	// The banner lists every address.
 	addrs := map[string]string{}
-	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics|mail inbox|SMTP|itglue|connectwise|autotask|generic)\s+(\S+)`)
+	line := regexp.MustCompile(`^\s+(REST gateway|org|mapping|integration-sync|notification|billing|NATS|metrics|mail inbox|SMTP|OIDC provider|itglue|connectwise|autotask|generic)\s+(\S+)`)
 	bootstrap := regexp.MustCompile(`^Bootstrap account ([0-9a-f-]{36}),`)
 	var account, adminKey string
 	keyNext := false
@@ -138,6 +138,20 @@ func TestMakeRunLifecycle(t *testing.T) {
 			t.Errorf("org: reflection lists %v, missing the AccountService", services)
 		}
 	}
+	// The OpenID Connect provider answers its discovery document under the issuer it shows.
+	var discovery struct {
+		Issuer string `json:"issuer"`
+	}
+	if dresp, err := http.Get(addrs["OIDC provider"] + "/.well-known/openid-configuration"); err != nil {
+		t.Errorf("OIDC provider: %v (banner: %v)", err, addrs)
+	} else {
+		err = json.NewDecoder(dresp.Body).Decode(&discovery)
+		dresp.Body.Close()
+		if err != nil || discovery.Issuer != addrs["OIDC provider"] {
+			t.Errorf("OIDC discovery: issuer %q (%v), want %q", discovery.Issuer, err, addrs["OIDC provider"])
+		}
+	}
+
 	// The bootstrap account is connected to the three simulated tools.
 	for _, tool := range []string{"itglue", "connectwise", "autotask", "generic"} {
 		if !strings.HasPrefix(addrs[tool], "http://") {
@@ -257,7 +271,7 @@ func TestHelpAndBusyPortExitCodes(t *testing.T) {
 	defer busy.Close()
 	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
 	cmd := exec.Command(bin, "-state", t.TempDir(), "-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0",
-		"-simulator-base-port", "-1", "-mail-port", "-1", "-smtp-port", "0")
+		"-simulator-base-port", "-1", "-mail-port", "-1", "-smtp-port", "0", "-oidc-port", "0")
 	cmd.Env = append(os.Environ(), "ORGPLANE_DEV_NATS_PORT="+port)
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -356,11 +356,12 @@ func readmeDefaults(t *testing.T, bin string) map[string]string {
 		t.Fatalf("devstack -help: default host %q and state %q; the README test expects a host and .run", host, flags["state"])
 	}
 	d := map[string]string{
-		"REST gateway": port("gateway-port", 0),
-		"metrics":      port("admin-port", 0),
-		"NATS":         port("nats-port", 0),
-		"mail inbox":   port("mail-port", 0),
-		"SMTP":         port("smtp-port", 0),
+		"REST gateway":  port("gateway-port", 0),
+		"metrics":       port("admin-port", 0),
+		"NATS":          port("nats-port", 0),
+		"mail inbox":    port("mail-port", 0),
+		"SMTP":          port("smtp-port", 0),
+		"OIDC provider": port("oidc-port", 0),
 	}
 	for i, s := range stack.Specs(nil) {
 		d[s.Name] = port("service-base-port", i)
@@ -385,7 +386,7 @@ func startReadmeStack(t *testing.T, bin, state string, names []string) *readmeSt
 	t.Helper()
 	cmd := exec.Command(bin, "-postgres", "private", "-state", state,
 		"-gateway-port", "0", "-service-base-port", "0", "-admin-port", "0", "-nats-port", "0", "-simulator-base-port", "0",
-		"-simulator-companies", "40", "-mail-port", "0", "-smtp-port", "0")
+		"-simulator-companies", "40", "-mail-port", "0", "-smtp-port", "0", "-oidc-port", "0")
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k != "DATABASE_URL" && !strings.HasPrefix(k, "ORGPLANE_") {
 			cmd.Env = append(cmd.Env, kv)

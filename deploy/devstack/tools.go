@@ -169,6 +169,7 @@ func toolsBanner(w io.Writer, gatewayURL string, dev devTools) {
 func (s secrets) save(path string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ORGPLANE_OPERATOR_TOKEN=%s\nORGPLANE_IDENTITY_KEYS=%s\nORGPLANE_CREDENTIAL_KEYS=%s\n", s.operatorToken, s.identityKeys, s.credentialKeys)
+	fmt.Fprintf(&b, "ORGPLANE_DEV_OIDC_CLIENT_SECRET=%s\nORGPLANE_DEV_OIDC_PASSWORD=%s\n", s.oidcClientSecret, s.oidcPassword)
 	if s.accountID != "" {
 		fmt.Fprintf(&b, "ORGPLANE_DEV_ACCOUNT_ID=%s\nORGPLANE_DEV_ADMIN_KEY=%s\n", s.accountID, s.adminKey)
 	}

@@ -221,7 +221,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Log(ctx, level, "waiting for the producer to create its stream; retrying",
 				"stream", c.stream, "waiting_for", time.Since(started).Round(time.Second), "retry_in", backoff)
 		} else {
-			c.log.Warn("cannot provision consumer; retrying", "error", err, "retry_in", backoff)
+			// A stream created by several services at the same moment can fail for all but one
+			// of them while the winner's store is made; that settles within a retry or two.
+			level := slog.LevelWarn
+			if isConcurrentCreate(err) && time.Since(started) < 10*time.Second {
+				level = slog.LevelDebug
+			}
+			c.log.Log(ctx, level, "cannot provision consumer; retrying", "error", err, "retry_in", backoff)
 		}
 		sleep(ctx, backoff)
 	}
@@ -482,4 +488,12 @@ func AfterCommit(ctx context.Context, f func()) {
 		return
 	}
 	f()
+}
+
+// isConcurrentCreate reports whether err is JetStream's answer to a stream created by two
+// clients at once: the server's JSStreamStoreFailedF, which nats.go names no constant for.
+func isConcurrentCreate(err error) bool {
+	const streamStoreFailed jetstream.ErrorCode = 10049
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == streamStoreFailed
 }

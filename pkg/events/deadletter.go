@@ -52,6 +52,12 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream) error {
 		Duplicates: DuplicateWindow,
 	})
 	if err != nil {
+		// Every consumer of every service ensures this stream, so at a cold start several
+		// create it at once and the losers may be told the store could not be created: the
+		// stream being there now is what was wanted.
+		if _, serr := js.Stream(ctx, DeadLetterStream); serr == nil {
+			return nil
+		}
 		return fmt.Errorf("stream %s: %w", DeadLetterStream, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/orgplane/orgplane/deploy/devkit/mailsink"
 	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
+	"github.com/orgplane/orgplane/deploy/devkit/oidcdev"
 	"github.com/orgplane/orgplane/pkg/events"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/platform"
@@ -72,7 +74,24 @@ type Options struct {
 	// WebBaseURL is where the links in emails lead (reviews, unsubscribe pages); empty: the
 	// gateway, which serves the unsubscribe pages.
 	WebBaseURL string
+
+	// OIDCPort is the port of the local OpenID Connect provider (Stack.OIDC) on Host; 0 picks a
+	// free one, -1 runs none. Its client OIDCClientID is registered with the redirect URI
+	// WebBaseURL + SingleSignOnCallbackPath and the secret OIDCClientSecret (empty: random for
+	// this run). OIDCUsers are the people who can sign in there; OIDCClients are registered
+	// besides (a test's other relying party).
+	OIDCPort         int
+	OIDCClientSecret string
+	OIDCUsers        []oidcdev.User
+	OIDCClients      []oidcdev.Client
 }
+
+// OIDCClientID is the client the stack registers Orgplane under at its OpenID Connect provider.
+const OIDCClientID = "orgplane-dev"
+
+// SingleSignOnCallbackPath is where an identity provider sends the browser back to (the gateway's
+// CompleteSingleSignOn route), under the web base URL.
+const SingleSignOnCallbackPath = "/v1/singleSignOn/callback"
 
 // Stack is a running suite.
 type Stack struct {
@@ -94,6 +113,11 @@ type Stack struct {
 	// is where the notification service sends.
 	Mail     *mailsink.Sink
 	SMTPAddr string
+	// OIDC is the local OpenID Connect provider (nil when Options.OIDCPort is -1), where
+	// OIDCClientID with OIDCClientSecret is registered for single sign-on through the gateway.
+	OIDC             *oidcdev.Provider
+	OIDCClientID     string
+	OIDCClientSecret string
 
 	wait func() error
 }
@@ -137,6 +161,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 		if st.Mail != nil {
 			st.Mail.Stop()
+		}
+		if st.OIDC != nil {
+			_ = st.OIDC.Close()
 		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -182,6 +209,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	if o.WebBaseURL == "" {
 		o.WebBaseURL = st.GatewayURL
+	}
+	if o.OIDCPort >= 0 {
+		if err := st.startOIDC(ctx, o); err != nil {
+			closeAll()
+			return nil, err
+		}
 	}
 	specs = suite.Specs(suite.Options{Clock: o.Clock, CredentialKeys: o.CredentialKeys, WebBaseURL: o.WebBaseURL,
 		Mail: notificationsvc.MailOptions{Addr: st.SMTPAddr, TLS: "none"}})
@@ -243,6 +276,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if st.Mail != nil {
 			st.Mail.Stop()
 		}
+		if st.OIDC != nil {
+			_ = st.OIDC.Close()
+		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return err
@@ -257,4 +293,25 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	return st, nil
+}
+
+// startOIDC starts the local OpenID Connect provider with Orgplane's client and o's people.
+func (st *Stack) startOIDC(ctx context.Context, o Options) error {
+	st.OIDCClientID, st.OIDCClientSecret = OIDCClientID, o.OIDCClientSecret
+	if st.OIDCClientSecret == "" {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		st.OIDCClientSecret = base64.RawURLEncoding.EncodeToString(b)
+	}
+	clients := append([]oidcdev.Client{{ID: st.OIDCClientID, Secret: st.OIDCClientSecret,
+		RedirectURIs: []string{strings.TrimSuffix(o.WebBaseURL, "/") + SingleSignOnCallbackPath}}}, o.OIDCClients...)
+	// Stopped by Wait, after the services, like the other parts.
+	p, err := oidcdev.Start(context.WithoutCancel(ctx), oidcdev.Config{
+		Addr: net.JoinHostPort(o.Host, fmt.Sprint(o.OIDCPort)), Clients: clients, Users: o.OIDCUsers,
+	})
+	if err != nil {
+		return fmt.Errorf("the OpenID Connect provider (make run: -oidc-port moves it, -1 turns it off): %w", err)
+	}
+	st.OIDC = p
+	return nil
 }

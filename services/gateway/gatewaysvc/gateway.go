@@ -330,7 +330,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			r.Header.Del("Authorization")
 			id := identity.Service("gateway")
 			noteCaller(r.Context(), id)
-			c := &call{public: true, attest: g.attestation(r)}
+			c := g.publicCall(w, r)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(identity.With(r.Context(), id), callKey{}, c)))
 			return
 		}

@@ -35,9 +35,9 @@ import (
 // checks bearer requests do not need: every method but GET, HEAD and OPTIONS carries the session's
 // CSRF token in X-CSRF-Token (a page of another site cannot read it), and a request whose Origin
 // is neither the gateway's own nor an allowed CORS origin is refused. The few public routes
-// (signing in, redeeming an invitation or a reset link) take no credential at all: the gateway
-// calls them as itself and attests the client's address and user agent, which is all those RPCs
-// trust besides their request.
+// (signing in and its second step, single sign-on, redeeming an invitation or a reset link) take
+// no credential at all: the gateway calls them as itself and attests the client's address and user
+// agent, which is all those RPCs trust besides their request.
 
 const (
 	// secureCookie is the session cookie's name over HTTPS. The __Host- prefix makes browsers
@@ -69,6 +69,8 @@ type call struct {
 	session *sessionCall
 	// attest holds the metadata vouched for to the service: client address and user agent.
 	attest metadata.MD
+	// flow is set on the identity provider's redirect back (sso.go).
+	flow *flowReturn
 }
 
 // sessionCall is a request's session.
@@ -92,6 +94,9 @@ func callFrom(ctx context.Context) *call {
 type publicRoutes struct {
 	shapes  map[string]bool // "POST /v1/signIn" with each variable written {}
 	methods map[string]bool // "/orgplane.org.v1.SignInService/SignIn"
+	// flowReturns are the shapes of the routes that complete a single sign-on, known by their
+	// RPC's request type: those get the flow cookie's binding (sso.go).
+	flowReturns map[string]bool
 }
 
 var routeVariable = regexp.MustCompile(`\{[^}]*\}`)
@@ -107,7 +112,8 @@ func routeShape(method, path string) string {
 // never public here either; a public RPC with a route the gateway could not match exactly is an
 // error, so the gateway does not start with a public route it would misjudge.
 func findPublicRoutes() (*publicRoutes, error) {
-	pr := &publicRoutes{shapes: map[string]bool{}, methods: map[string]bool{}}
+	pr := &publicRoutes{shapes: map[string]bool{}, methods: map[string]bool{}, flowReturns: map[string]bool{}}
+	flowReturn := (*orgv1.CompleteSingleSignOnRequest)(nil).ProtoReflect().Descriptor().FullName()
 	var err error
 	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		if !strings.HasPrefix(string(f.Package()), "orgplane.") {
@@ -132,6 +138,9 @@ func findPublicRoutes() (*publicRoutes, error) {
 						return false
 					}
 					pr.shapes[routeShape(method, path)] = true
+					if md.Input().FullName() == flowReturn {
+						pr.flowReturns[routeShape(method, path)] = true
+					}
 				}
 			}
 		}
@@ -170,9 +179,11 @@ func (g *Gateway) isPublic(r *http.Request) bool {
 
 // guardCalls runs on every call the gateway makes to a service. A public request's call must
 // be one of the public RPCs, whatever route the mux found for it: the gateway's own identity
-// opens nothing else. And a session's call that closes this very session is noted, for the
+// opens nothing else. A single sign-on's completion carries the flow cookie's binding, never the
+// client's (bindFlow). And a session's call that closes this very session is noted, for the
 // response to clear the cookie.
 func (g *Gateway) guardCalls(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	bindFlow(ctx, req)
 	if c := callFrom(ctx); c != nil {
 		if c.public && !g.public.methods[method] {
 			return status.Error(codes.Unauthenticated, "authentication required")
@@ -265,12 +276,19 @@ func (g *Gateway) sessionToken(r *http.Request) string {
 // sessionCookie sets the cookie to token for lifetime (none: until the browser closes), or clears
 // it when token is empty.
 func (g *Gateway) sessionCookie(w http.ResponseWriter, token string, lifetime time.Duration) {
+	g.setCookie(w, g.cookieName(), token, lifetime)
+}
+
+// setCookie sets one of the gateway's cookies (the session's, the single sign-on flow's): HttpOnly,
+// Path=/, no Domain, Secure unless InsecureCookies, SameSite=Lax, for lifetime (none: until the
+// browser closes), or clears it when value is empty. The response is not to be cached.
+func (g *Gateway) setCookie(w http.ResponseWriter, name, value string, lifetime time.Duration) {
 	c := &http.Cookie{
-		Name: g.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: !g.cfg.InsecureCookies,
+		Name: name, Value: value, Path: "/", HttpOnly: true, Secure: !g.cfg.InsecureCookies,
 		SameSite: http.SameSiteLaxMode,
 	}
 	switch {
-	case token == "":
+	case value == "":
 		c.MaxAge = -1 // Max-Age=0: the browser drops it now
 	case lifetime > 0:
 		c.MaxAge = max(1, int(math.Ceil(lifetime.Seconds())))
@@ -346,19 +364,16 @@ func writeForbidden(w http.ResponseWriter, msg string) {
 // sessionResponses is a forward-response option: grpc-gateway calls it with each answer before
 // marshalling it. The session token of a sign-in goes into the cookie and never into the body;
 // the CSRF token is filled in where the API promises it; the cookie goes when its session ends.
+// It goes by the answer's type, not by the RPC that gave it, so every call that completes a
+// sign-in (the password, the second step, the enrollment, single sign-on, and any added later
+// with the same answer) is treated alike.
 func (g *Gateway) sessionResponses(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 	c := callFrom(ctx)
 	switch m := m.(type) {
 	case *orgv1.SignInResponse:
-		token := m.GetSessionToken()
-		m.SessionToken = ""
-		if token == "" {
-			return status.Error(codes.Internal, "the sign-in opened no session")
-		}
-		g.sessionCookie(w, token, sessionLifetime(m.GetCurrentUser().GetSession()))
-		if m.CurrentUser != nil {
-			m.CurrentUser.CsrfToken = g.csrfToken(token)
-		}
+		return g.signInAnswered(w, c, m)
+	case *orgv1.StartSingleSignOnResponse:
+		return g.flowStarted(w, m)
 	case *orgv1.CurrentUser:
 		m.CsrfToken = ""
 		if c != nil && c.session != nil {
@@ -373,6 +388,30 @@ func (g *Gateway) sessionResponses(ctx context.Context, w http.ResponseWriter, m
 		if c != nil && c.session != nil && c.session.ended {
 			g.sessionCookie(w, "", 0)
 		}
+	}
+	return nil
+}
+
+// signInAnswered handles every SignInResponse. With a session token it sets the cookie and fills
+// the CSRF token; on single sign-on's return it then sends the browser on to the web UI. Without
+// one it is a challenge for a second step, whose token stays in the body: it is short-lived and
+// good only for that step, and no session exists yet for a cookie to hold.
+func (g *Gateway) signInAnswered(w http.ResponseWriter, c *call, m *orgv1.SignInResponse) error {
+	w.Header().Set("Cache-Control", "no-store")
+	token := m.GetSessionToken()
+	m.SessionToken = ""
+	if token == "" {
+		if m.GetChallenge() == nil {
+			return status.Error(codes.Internal, "the sign-in opened no session")
+		}
+		return nil
+	}
+	g.sessionCookie(w, token, sessionLifetime(m.GetCurrentUser().GetSession()))
+	if m.CurrentUser != nil {
+		m.CurrentUser.CsrfToken = g.csrfToken(token)
+	}
+	if c != nil && c.flow != nil {
+		g.redirectToWebUI(w, m)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ type Options struct {
 	// Mail, when its Addr is set, is the SMTP server notifications are sent through (else the
 	// notification service's ORGPLANE_SMTP_* settings).
 	Mail notificationsvc.MailOptions
-	// WebBaseURL, when set, is where the links in emails lead (else ORGPLANE_WEB_BASE_URL).
+	// WebBaseURL, when set, is where the links in emails lead and single sign-on's redirect URI
+	// starts (else ORGPLANE_WEB_BASE_URL).
 	WebBaseURL string
 }
 
@@ -40,6 +41,7 @@ func Specs(o Options) []platform.Spec {
 	}
 	if o.WebBaseURL != "" {
 		notification = append(notification, notificationsvc.WithWebBaseURL(o.WebBaseURL))
+		org = append(org, orgsvc.WithWebBaseURL(o.WebBaseURL))
 	}
 	if o.CredentialKeys != "" {
 		sync = append(sync, integrationsyncsvc.WithCredentialKeys(o.CredentialKeys))

@@ -34,6 +34,10 @@ type Settings struct {
 	PasswordResetTTL   time.Duration `conf:"env:PASSWORD_RESET_TTL,flag:password-reset-ttl,default:1h,help:how long a password reset link works"`
 	// Two-step verification and single sign-on keep secrets (TOTP secrets, the identity
 	// provider's client secret) that the service must read back, so they are encrypted.
+	// WebBaseURL is the web UI's address (the gateway's): single sign-on's redirect URI, to
+	// register at the identity provider, is this + /v1/singleSignOn/callback. The notification
+	// service reads the same variable for the links in emails.
+	WebBaseURL     string `conf:"env:WEB_BASE_URL,default:http://localhost:8080,help:the web UI's address (the gateway's); single sign-on's redirect URI is this followed by /v1/singleSignOn/callback"`
 	CredentialKeys string `conf:"env:CREDENTIAL_KEYS,flag:credential-keys,mask,help:AES-256 keys that encrypt TOTP secrets and single sign-on client secrets: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts. Without it two-step verification and single sign-on are unavailable"`
 }
 
@@ -65,9 +69,14 @@ func (s *Settings) signInTimeouts() (domain.SignInTimeouts, error) {
 type Option func(*options)
 
 type options struct {
-	clock domain.Clock
-	keys  string
+	clock   domain.Clock
+	keys    string
+	webBase string
 }
+
+// WithWebBaseURL sets the web UI's address single sign-on's redirect URI starts with (it wins
+// over ORGPLANE_WEB_BASE_URL).
+func WithWebBaseURL(u string) Option { return func(o *options) { o.webBase = u } }
 
 // WithCredentialKeys sets the keyring TOTP and client secrets are encrypted with (the dev
 // stack generates and keeps one).
@@ -93,14 +102,14 @@ func Spec(opts ...Option) platform.Spec {
 			&orgv1.AccountCreated{}, &orgv1.AccountSettingsUpdated{}, &orgv1.UserCreated{}, &orgv1.UserUpdated{},
 			&orgv1.OrganizationCreated{}, &orgv1.OrganizationUpdated{}, &orgv1.OrganizationDeactivated{},
 			&orgv1.OrganizationReactivated{}, &orgv1.OrganizationDeleted{}, &orgv1.ReviewCreated{}, &orgv1.ReviewOwnerChanged{},
-			&orgv1.UserInvited{}, &orgv1.PasswordResetRequested{},
+			&orgv1.UserInvited{}, &orgv1.PasswordResetRequested{}, &orgv1.UserBreakGlassSignedIn{},
 		},
 		// LicenseService, AuthService, SignInAuthService and OrganizationSyncService have no
 		// REST routes: billing, the gateway, notification and integration-sync call them.
 		Routes: []platform.Route{
 			orgv1.RegisterAccountServiceHandler, orgv1.RegisterAccessServiceHandler,
 			orgv1.RegisterOrganizationServiceHandler, orgv1.RegisterReviewServiceHandler,
-			orgv1.RegisterSignInServiceHandler,
+			orgv1.RegisterSignInServiceHandler, orgv1.RegisterSingleSignOnServiceHandler,
 		},
 		New: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
 			// The org service's clock ages page tokens too, so tests can expire them.
@@ -114,7 +123,11 @@ func Spec(opts ...Option) platform.Spec {
 			if err != nil {
 				return platform.Parts{}, err
 			}
-			svc := app.New(st, o.clock, pages).WithSignInTimeouts(timeouts).WithSecrets(keys)
+			webBase := settings.WebBaseURL
+			if o.webBase != "" {
+				webBase = o.webBase
+			}
+			svc := app.New(st, o.clock, pages).WithSignInTimeouts(timeouts).WithSecrets(keys).WithSingleSignOn(webBase)
 			grpcapi.RegisterAccounts(d.Server, svc)
 			grpcapi.RegisterAccess(d.Server, svc)
 			grpcapi.RegisterAuth(d.Server, svc)
@@ -123,6 +136,7 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.RegisterLicenses(d.Server, svc)
 			grpcapi.RegisterSync(d.Server, svc)
 			grpcapi.RegisterSignIn(d.Server, svc)
+			grpcapi.RegisterSingleSignOn(d.Server, svc)
 			return platform.Parts{Consumers: consumers(svc),
 				Workers: []platform.Worker{licenseMetrics(st, settings.LicenseMetricsAccounts, d.Log)}}, nil
 		},

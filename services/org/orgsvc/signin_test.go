@@ -38,6 +38,7 @@ type signInOrg struct {
 	access   orgv1.AccessServiceClient
 	signIn   orgv1.SignInServiceClient
 	auth     orgv1.SignInAuthServiceClient
+	sso      orgv1.SingleSignOnServiceClient
 }
 
 type lockedBuffer struct {
@@ -63,10 +64,10 @@ func (c *movableClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func startSignInOrg(t *testing.T) *signInOrg {
+func startSignInOrg(t *testing.T, opts ...orgsvc.Option) *signInOrg {
 	t.Helper()
 	clock := &movableClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	spec := orgsvc.Spec(orgsvc.WithClock(clock.Now))
+	spec := orgsvc.Spec(append([]orgsvc.Option{orgsvc.WithClock(clock.Now)}, opts...)...)
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
 	keys := testkit.Keyring(t)
 	logs := &lockedBuffer{}
@@ -90,7 +91,8 @@ func startSignInOrg(t *testing.T) *signInOrg {
 	t.Cleanup(func() { admin.Close(context.Background()) })
 	return &signInOrg{t: t, clock: clock, logs: logs, db: admin,
 		accounts: orgv1.NewAccountServiceClient(conn), access: orgv1.NewAccessServiceClient(conn),
-		signIn: orgv1.NewSignInServiceClient(conn), auth: orgv1.NewSignInAuthServiceClient(conn)}
+		signIn: orgv1.NewSignInServiceClient(conn), auth: orgv1.NewSignInAuthServiceClient(conn),
+		sso: orgv1.NewSingleSignOnServiceClient(conn)}
 }
 
 var (
@@ -763,29 +765,6 @@ func TestPasswordResetAndChange(t *testing.T) {
 	o.clock.advance(71 * time.Hour)
 	_, err = o.signIn.AcceptInvitation(as(gateway), &orgv1.AcceptInvitationRequest{Token: invToken, Password: "bob builds with long passwords"})
 	wantInvalidField(t, "an expired invitation", err, "token", "expired")
-}
-
-// TestAccountsRequiringWhatSignInCannotDoRefuseIt: two-step verification or single sign-on
-// required means password sign-in is refused, naming the setting, once the password is right;
-// a wrong password still gets the usual answer.
-func TestAccountsRequiringWhatSignInCannotDoRefuseIt(t *testing.T) {
-	o := startSignInOrg(t)
-	te := o.newTenant("Contoso MSP")
-	o.onboard(te.account, te.ada, adaPassword)
-	for _, setting := range []string{"require_two_step_verification", "require_single_sign_on"} {
-		st := &orgv1.AccountSettings{RequireTwoStepVerification: setting == "require_two_step_verification",
-			RequireSingleSignOn: setting == "require_single_sign_on"}
-		if _, err := o.accounts.UpdateAccountSettings(as(operator), &orgv1.UpdateAccountSettingsRequest{AccountId: te.account, Settings: st,
-			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"require_two_step_verification", "require_single_sign_on"}}}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := o.signIn.SignIn(fromGateway(clientAddress), &orgv1.SignInRequest{Email: te.ada.GetEmail(), Password: adaPassword})
-		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), setting) {
-			t.Fatalf("%s: %v", setting, err)
-		}
-		_, err = o.signIn.SignIn(fromGateway(clientAddress), &orgv1.SignInRequest{Email: te.ada.GetEmail(), Password: "not the password"})
-		wantCode(t, setting+" with a wrong password", err, codes.Unauthenticated)
-	}
 }
 
 // TestSignInTablesOutsideTheTenantPolicyHoldOnlyDigests: the lookups read before the tenant is

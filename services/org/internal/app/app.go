@@ -23,6 +23,8 @@ type Service struct {
 	// secrets seals TOTP secrets and client secrets; nil when ORGPLANE_CREDENTIAL_KEYS is not
 	// set, and then two-step verification and single sign-on are unavailable (ErrNoSecrets).
 	secrets *secrets.Keyring
+	// sso is the OpenID Connect client single sign-on uses (WithSingleSignOn).
+	sso *relyingParty
 }
 
 // WithSecrets sets the keyring that seals what sign-in must read back (nil: none).

@@ -38,12 +38,19 @@ func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, i
 	}
 	var out domain.Settings
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		// Taken first, as removing the identity provider takes it: see checkSingleSignOnRequirement.
+		if _, err := tx.LockSingleSignOnRequirement(ctx); err != nil {
+			return err
+		}
 		cur, err := tx.Settings(ctx)
 		if err != nil {
 			return err
 		}
 		next, err := cur.Update(in, paths, func(ids []string) (bool, error) { return tx.UsersExist(ctx, ids) })
 		if err != nil {
+			return err
+		}
+		if err := checkSingleSignOnRequirement(ctx, tx, cur, next); err != nil {
 			return err
 		}
 		if err := tx.UpdateSettings(ctx, next, s.now()); err != nil {

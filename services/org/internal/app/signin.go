@@ -157,72 +157,127 @@ func (s *Service) matchPassword(ctx context.Context, email, password, accountID 
 	return matched, nil
 }
 
-// SignIn checks an email and password, opens a session and returns the person and the
-// session's token. Wrong password, unknown email, inactive user and no password yet all get
+// SignIn checks an email and password and, as the account's requirements and the user's
+// factors decide (domain.DecideSignIn), opens a session or issues the challenge of the second
+// step. Wrong password, unknown email, inactive user and no password yet all get
 // domain.ErrWrongPassword; too many failures get domain.Throttled before any check.
-func (s *Service) SignIn(ctx context.Context, email, password, accountID string, c domain.Client) (domain.CurrentUser, string, error) {
+func (s *Service) SignIn(ctx context.Context, email, password, accountID string, breakGlass bool, c domain.Client) (domain.SignInResult, error) {
 	now := s.now()
 	a, err := s.beginAttempt(ctx, email, c, now)
 	if err != nil {
-		return domain.CurrentUser{}, "", err
+		return domain.SignInResult{}, err
 	}
 	matched, err := s.matchPassword(ctx, email, password, accountID)
 	if err != nil {
-		return domain.CurrentUser{}, "", err
+		return domain.SignInResult{}, err
 	}
 	switch {
 	case len(matched) == 0:
-		return domain.CurrentUser{}, "", domain.ErrWrongPassword
+		return domain.SignInResult{}, domain.ErrWrongPassword
 	case len(matched) > 1:
 		// Said only to someone who knows the password, so it tells a guesser nothing.
 		if err := s.notAFailure(ctx, a); err != nil {
-			return domain.CurrentUser{}, "", err
+			return domain.SignInResult{}, err
 		}
-		return domain.CurrentUser{}, "", apperr.Invalid("account_id", "this email and password sign in to more than one account; name the account")
+		return domain.SignInResult{}, apperr.Invalid("account_id", "this email and password sign in to more than one account; name the account")
 	}
 	m := matched[0]
-	if err := m.user.Requirements.Check(); err != nil {
-		if ferr := s.notAFailure(ctx, a); ferr != nil {
-			return domain.CurrentUser{}, "", ferr
-		}
-		return domain.CurrentUser{}, "", err
-	}
-	token := domain.NewSessionToken()
-	var out domain.CurrentUser
+	var out domain.SignInResult
 	err = s.store.InTenant(ctx, m.accountID, func(tx *store.Tx) error {
-		if err := tx.DeleteEndedSessions(ctx, m.user.User.ID, now.Add(-keepEndedSessions)); err != nil {
-			return err
-		}
-		sess, err := tx.InsertSession(ctx, domain.NewSession(m.accountID, m.user.User.ID, now, s.signIn, c, domain.MethodPassword, false), domain.TokenDigest(token))
+		out = domain.SignInResult{}
+		f, err := tx.SignInFactors(ctx, m.user.User.ID)
 		if err != nil {
 			return err
 		}
-		if out, err = s.currentUser(ctx, tx, m.user.User, sess, now); err != nil {
+		d, err := domain.DecideSignIn(m.user.Requirements, f.TOTPOn, f.Administrator, breakGlass)
+		if err != nil {
 			return err
 		}
-		// A success forgets the email's failures; the address keeps the others it made.
-		if err := tx.ClearFailures(ctx, a.emailKey); err != nil {
+		if d.Challenge != 0 {
+			// The password alone proves nothing yet: the email's failures stay until the second
+			// step succeeds, only this attempt is not one.
+			out.Challenge, err = issueChallenge(ctx, tx, domain.NewChallenge(d.Challenge, m.accountID, m.user.User.ID, d.BreakGlass, now, c))
+			if err != nil {
+				return err
+			}
+			return tx.ForgetFailures(ctx, a.pending...)
+		}
+		out.User, out.SessionToken, err = s.openSession(ctx, tx, m.accountID, m.user.User, m.user.Requirements, d.Method, d.TwoStep, c, now)
+		if err != nil {
 			return err
 		}
 		return tx.ForgetFailures(ctx, a.pending...)
 	})
+	if errors.Is(err, domain.ErrSingleSignOnRequired) {
+		// A requirement refused the right password: not a guess.
+		if ferr := s.notAFailure(ctx, a); ferr != nil {
+			return domain.SignInResult{}, ferr
+		}
+	}
 	if err != nil {
+		return domain.SignInResult{}, err
+	}
+	return out, nil
+}
+
+// issueChallenge stores c with a new token's digest and returns it with the token.
+func issueChallenge(ctx context.Context, tx *store.Tx, c domain.Challenge) (*domain.IssuedChallenge, error) {
+	token := domain.NewChallengeToken()
+	c, err := tx.InsertChallenge(ctx, c, domain.TokenDigest(token))
+	if err != nil {
+		return nil, err
+	}
+	return &domain.IssuedChallenge{Kind: c.Kind, Token: token, Expires: c.Expires}, nil
+}
+
+// openSession opens a session of user u (method, twoStep) and returns the person in it with the
+// session's token. A break-glass session publishes user.break_glass_signed_in in the same
+// transaction, so there is none without its audit record. The person is in: their email's
+// failed sign-ins are forgiven (the address keeps the others it made).
+func (s *Service) openSession(ctx context.Context, tx *store.Tx, accountID string, u domain.User, req domain.SignInRequirements,
+	method domain.SessionMethod, twoStep bool, c domain.Client, now time.Time) (domain.CurrentUser, string, error) {
+	if err := tx.DeleteEndedSessions(ctx, u.ID, now.Add(-keepEndedSessions)); err != nil {
+		return domain.CurrentUser{}, "", err
+	}
+	token := domain.NewSessionToken()
+	sess, err := tx.InsertSession(ctx, domain.NewSession(accountID, u.ID, now, s.signIn, c, method, twoStep), domain.TokenDigest(token))
+	if err != nil {
+		return domain.CurrentUser{}, "", err
+	}
+	if method == domain.MethodBreakGlass {
+		ev := &orgv1.UserBreakGlassSignedIn{AccountId: accountID, UserId: u.ID, SessionId: sess.ID,
+			ClientAddress: sess.Client.Address, UserAgent: sess.Client.UserAgent}
+		if err := tx.Enqueue(ctx, ev, now); err != nil {
+			return domain.CurrentUser{}, "", err
+		}
+	}
+	out, err := s.currentUser(ctx, tx, u, sess, req, now)
+	if err != nil {
+		return domain.CurrentUser{}, "", err
+	}
+	if err := tx.ClearFailures(ctx, domain.EmailThrottleKey(u.Email)); err != nil {
 		return domain.CurrentUser{}, "", err
 	}
 	return out, token, nil
 }
 
-// currentUser is the person with what they hold now in session sess.
-func (s *Service) currentUser(ctx context.Context, tx *store.Tx, u domain.User, sess domain.Session, now time.Time) (domain.CurrentUser, error) {
+// currentUser is the person with what they hold now in session sess, under the account's
+// requirements req.
+func (s *Service) currentUser(ctx context.Context, tx *store.Tx, u domain.User, sess domain.Session, req domain.SignInRequirements, now time.Time) (domain.CurrentUser, error) {
 	grant, err := tx.UserGrant(ctx, u.ID)
 	if err != nil {
 		return domain.CurrentUser{}, err
 	}
-	id, err := domain.SessionGrant{Session: sess, User: grant}.Identity(now, s.signIn)
+	id, err := domain.SessionGrant{Session: sess, User: grant, Requirements: req}.Identity(now, s.signIn)
 	if err != nil {
 		return domain.CurrentUser{}, err
 	}
-	return domain.CurrentUser{User: u, Identity: id, Session: sess}, nil
+	f, err := tx.TwoStepStatus(ctx, u.ID)
+	if err != nil {
+		return domain.CurrentUser{}, err
+	}
+	return domain.CurrentUser{User: u, Identity: id, Session: sess, TwoStepEnabled: f.TOTPOn,
+		RecoveryCodesLeft: f.RecoveryCodesLeft, HasPassword: f.HasPassword}, nil
 }
 
 // GetCurrentUser returns the signed-in caller as they are now.
@@ -248,7 +303,11 @@ func (s *Service) GetCurrentUser(ctx context.Context) (domain.CurrentUser, error
 		if err != nil {
 			return err
 		}
-		out, err = s.currentUser(ctx, tx, u, sess, now)
+		req, err := tx.SignInRequirements(ctx)
+		if err != nil {
+			return err
+		}
+		out, err = s.currentUser(ctx, tx, u, sess, req, now)
 		return err
 	})
 	return out, err
@@ -568,30 +627,41 @@ func (s *Service) IssueSignInLink(ctx context.Context, accountID string, kind do
 }
 
 // AuthenticateSession resolves a session token's digest to the identity the session grants
-// now, for the gateway only: closed, idle or expired sessions and deactivated users get
-// domain.ErrSessionEnded. It reads the session and its user on every request, so a
-// deactivation, a role change or a sign-out applies to the very next one; a use is written at
-// most once a minute.
-func (s *Service) AuthenticateSession(ctx context.Context, digest []byte) (domain.KeyIdentity, string, error) {
+// now, and returns the session, for the gateway only: closed, idle or expired sessions,
+// deactivated users and sessions the account's requirements no longer admit get
+// domain.ErrSessionEnded. It reads the session, its user and the account's requirements on
+// every request, so a deactivation, a role change, a sign-out or a requirement turned on
+// applies to the very next one; a use is written at most once a minute.
+func (s *Service) AuthenticateSession(ctx context.Context, digest []byte) (domain.KeyIdentity, domain.Session, error) {
 	if err := onlyService(ctx, domain.GatewayService, domain.ErrOnlyGateway); err != nil {
-		return domain.KeyIdentity{}, "", err
+		return domain.KeyIdentity{}, domain.Session{}, err
 	}
 	grant, err := s.store.AuthenticateSession(ctx, digest)
 	if err != nil {
-		return domain.KeyIdentity{}, "", err
+		return domain.KeyIdentity{}, domain.Session{}, err
 	}
 	now := s.now()
 	id, err := grant.Identity(now, s.signIn)
 	if err != nil {
-		return domain.KeyIdentity{}, "", err
+		if grant.Session.Open(now, s.signIn) && !grant.Requirements.Admits(grant.Session) {
+			// Ended for good: turning the requirement off again does not bring it back, and it
+			// leaves the person's list of sessions.
+			if rerr := s.store.InTenant(ctx, grant.Session.AccountID, func(tx *store.Tx) error {
+				_, err := tx.RevokeSessions(ctx, grant.Session.UserID, grant.Session.ID, "", now)
+				return err
+			}); rerr != nil {
+				return domain.KeyIdentity{}, domain.Session{}, rerr
+			}
+		}
+		return domain.KeyIdentity{}, domain.Session{}, err
 	}
 	if grant.Session.NeedsUseRecorded(now) {
 		err := s.store.InTenant(ctx, grant.Session.AccountID, func(tx *store.Tx) error {
 			return tx.RecordSessionUse(ctx, grant.Session.ID, now)
 		})
 		if err != nil {
-			return domain.KeyIdentity{}, "", err
+			return domain.KeyIdentity{}, domain.Session{}, err
 		}
 	}
-	return id, grant.Session.ID, nil
+	return id, grant.Session, nil
 }

@@ -44,21 +44,29 @@ func (s *Service) CreateUser(ctx context.Context, accountID string, u domain.New
 		if err := grantOf(id).Covers(nu.Grant(role.Levels)); err != nil {
 			return err
 		}
-		user, err := tx.InsertUser(ctx, accountID, nu, "user")
-		if err != nil {
-			return err
-		}
-		admin, err := isAdmin(ctx, tx, user)
-		if err != nil {
-			return err
-		}
-		if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: accountID, User: pbconv.User(user), Administrator: admin}, s.now()); err != nil {
-			return err
-		}
+		user, err := s.insertUser(ctx, tx, accountID, nu, "user")
 		out = user
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// insertUser adds u, whose grant the caller has checked, and publishes user.created; field
+// names u in errors. Every way a user comes to be (CreateUser, single sign-on's first sign-in)
+// goes through it, so other services hear of each one.
+func (s *Service) insertUser(ctx context.Context, tx *store.Tx, accountID string, u domain.NewUser, field string) (domain.User, error) {
+	user, err := tx.InsertUser(ctx, accountID, u, field)
+	if err != nil {
+		return domain.User{}, err
+	}
+	admin, err := isAdmin(ctx, tx, user)
+	if err != nil {
+		return domain.User{}, err
+	}
+	if err := tx.Enqueue(ctx, &orgv1.UserCreated{AccountId: accountID, User: pbconv.User(user), Administrator: admin}, s.now()); err != nil {
+		return domain.User{}, err
+	}
+	return user, nil
 }
 
 // User returns a user.

@@ -88,25 +88,11 @@ const (
 	NotificationService = "notification"
 )
 
-// SignInRequirements are the account settings password sign-in cannot honour yet.
+// SignInRequirements are the account's settings that sign-in enforces (DecideSignIn when a
+// password is right, Admits on every use of a session).
 type SignInRequirements struct {
 	TwoStepVerification bool
 	SingleSignOn        bool
-}
-
-// Check refuses password sign-in to an account that requires what this version cannot do,
-// naming the setting, rather than letting people past a requirement silently. It is asked
-// only once the password is right, so it tells a guesser nothing.
-func (r SignInRequirements) Check() error {
-	switch {
-	case r.SingleSignOn:
-		return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "SINGLE_SIGN_ON_REQUIRED",
-			Message: "require_single_sign_on: this account requires single sign-on, which this Orgplane version cannot do yet; an administrator can turn the requirement off"}
-	case r.TwoStepVerification:
-		return &apperr.Error{Kind: apperr.KindFailedPrecondition, Reason: "TWO_STEP_VERIFICATION_REQUIRED",
-			Message: "require_two_step_verification: this account requires two-step verification, which this Orgplane version cannot do yet; an administrator can turn the requirement off"}
-	}
-	return nil
 }
 
 // Client is who is on the other end, as the gateway attests it: the client's address and the
@@ -196,15 +182,16 @@ func (s Session) NeedsUseRecorded(now time.Time) bool {
 // SessionGrant is what authenticating a session finds: the session and its user as they are
 // now.
 type SessionGrant struct {
-	Session Session
-	User    KeyUser
+	Session      Session
+	User         KeyUser
+	Requirements SignInRequirements
 }
 
 // Identity decides what the session grants now, as AuthenticateAPIKey decides it for a key
 // acting as the same user (KeyGrant.Identity): the user's role and scope, nothing once the user
-// is deactivated or the session has ended.
+// is deactivated, the session has ended or the account's requirements no longer admit it.
 func (g SessionGrant) Identity(now time.Time, t SignInTimeouts) (KeyIdentity, error) {
-	if !g.Session.Open(now, t) {
+	if !g.Session.Open(now, t) || !g.Requirements.Admits(g.Session) {
 		return KeyIdentity{}, ErrSessionEnded
 	}
 	u := g.User
@@ -386,6 +373,10 @@ type CurrentUser struct {
 	User     User
 	Identity KeyIdentity
 	Session  Session
+	// Their sign-in factors.
+	TwoStepEnabled    bool
+	RecoveryCodesLeft int
+	HasPassword       bool
 }
 
 // Invitation is an invitation link with the address it goes to.

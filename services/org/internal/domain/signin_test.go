@@ -178,23 +178,6 @@ func TestSignInLinks(t *testing.T) {
 	}
 }
 
-func TestRequirementsRefuseNamingTheSetting(t *testing.T) {
-	t.Parallel()
-	if err := (domain.SignInRequirements{}).Check(); err != nil {
-		t.Fatal(err)
-	}
-	for setting, r := range map[string]domain.SignInRequirements{
-		"require_two_step_verification": {TwoStepVerification: true},
-		"require_single_sign_on":        {SingleSignOn: true},
-	} {
-		err := r.Check()
-		if apperr.KindOf(err) != apperr.KindFailedPrecondition || !strings.Contains(err.Error(), setting) ||
-			!strings.Contains(err.Error(), "an administrator can turn the requirement off") {
-			t.Errorf("%s: %v", setting, err)
-		}
-	}
-}
-
 func TestTokensAreRandomPrefixedAndDigested(t *testing.T) {
 	t.Parallel()
 	a, b := domain.NewSessionToken(), domain.NewSessionToken()

@@ -86,11 +86,73 @@ func withRetryInfo(err error) error {
 }
 
 func (a *signInServer) SignIn(ctx context.Context, req *orgv1.SignInRequest) (*orgv1.SignInResponse, error) {
-	cu, token, err := a.svc.SignIn(ctx, req.GetEmail(), req.GetPassword(), req.GetAccountId(), client(ctx))
+	r, err := a.svc.SignIn(ctx, req.GetEmail(), req.GetPassword(), req.GetAccountId(), req.GetBreakGlass(), client(ctx))
 	if err != nil {
 		return nil, withRetryInfo(err)
 	}
-	return &orgv1.SignInResponse{CurrentUser: pbconv.CurrentUser(cu), SessionToken: token}, nil
+	return pbconv.SignInResponse(r), nil
+}
+
+func (a *signInServer) VerifySignInCode(ctx context.Context, req *orgv1.VerifySignInCodeRequest) (*orgv1.SignInResponse, error) {
+	r, err := a.svc.VerifySignInCode(ctx, req.GetChallengeToken(), req.GetCode(), req.GetRecoveryCode(), client(ctx))
+	if err != nil {
+		return nil, withRetryInfo(err)
+	}
+	return pbconv.SignInResponse(r), nil
+}
+
+func (a *signInServer) StartSignInEnrollment(ctx context.Context, req *orgv1.StartSignInEnrollmentRequest) (*orgv1.TwoStepEnrollment, error) {
+	e, err := a.svc.StartSignInEnrollment(ctx, req.GetChallengeToken())
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.TwoStepEnrollment(e), nil
+}
+
+func (a *signInServer) CompleteSignInEnrollment(ctx context.Context, req *orgv1.CompleteSignInEnrollmentRequest) (*orgv1.SignInResponse, error) {
+	r, err := a.svc.CompleteSignInEnrollment(ctx, req.GetChallengeToken(), req.GetCode(), client(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.SignInResponse(r), nil
+}
+
+func (a *signInServer) StartTwoStepEnrollment(ctx context.Context, _ *orgv1.StartTwoStepEnrollmentRequest) (*orgv1.TwoStepEnrollment, error) {
+	e, err := a.svc.StartTwoStepEnrollment(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.TwoStepEnrollment(e), nil
+}
+
+func (a *signInServer) ConfirmTwoStepEnrollment(ctx context.Context, req *orgv1.ConfirmTwoStepEnrollmentRequest) (*orgv1.RecoveryCodes, error) {
+	codes, err := a.svc.ConfirmTwoStepEnrollment(ctx, req.GetCode())
+	if err != nil {
+		return nil, err
+	}
+	return &orgv1.RecoveryCodes{Codes: codes}, nil
+}
+
+func (a *signInServer) DisableTwoStep(ctx context.Context, req *orgv1.DisableTwoStepRequest) (*orgv1.DisableTwoStepResponse, error) {
+	if err := a.svc.DisableTwoStep(ctx, req.GetPassword(), req.GetCode(), sessionClient(ctx)); err != nil {
+		return nil, withRetryInfo(err)
+	}
+	return &orgv1.DisableTwoStepResponse{}, nil
+}
+
+func (a *signInServer) RegenerateRecoveryCodes(ctx context.Context, req *orgv1.RegenerateRecoveryCodesRequest) (*orgv1.RecoveryCodes, error) {
+	codes, err := a.svc.RegenerateRecoveryCodes(ctx, req.GetCode(), sessionClient(ctx))
+	if err != nil {
+		return nil, withRetryInfo(err)
+	}
+	return &orgv1.RecoveryCodes{Codes: codes}, nil
+}
+
+func (a *signInServer) ResetUserTwoStep(ctx context.Context, req *orgv1.ResetUserTwoStepRequest) (*orgv1.ResetUserTwoStepResponse, error) {
+	if err := a.svc.ResetUserTwoStep(ctx, req.GetAccountId(), req.GetUserId()); err != nil {
+		return nil, err
+	}
+	return &orgv1.ResetUserTwoStepResponse{}, nil
 }
 
 func (a *signInServer) SignOut(ctx context.Context, _ *orgv1.SignOutRequest) (*orgv1.SignOutResponse, error) {
@@ -175,11 +237,11 @@ type signInAuthServer struct {
 }
 
 func (a *signInAuthServer) AuthenticateSession(ctx context.Context, req *orgv1.AuthenticateSessionRequest) (*orgv1.AuthenticateSessionResponse, error) {
-	id, sessionID, err := a.svc.AuthenticateSession(ctx, req.GetDigest())
+	id, sess, err := a.svc.AuthenticateSession(ctx, req.GetDigest())
 	if err != nil {
 		return nil, err
 	}
-	return pbconv.SessionIdentity(id, sessionID), nil
+	return pbconv.SessionIdentity(id, sess), nil
 }
 
 func (a *signInAuthServer) IssueSignInLink(ctx context.Context, req *orgv1.IssueSignInLinkRequest) (*orgv1.IssueSignInLinkResponse, error) {

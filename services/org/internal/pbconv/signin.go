@@ -40,7 +40,25 @@ func CurrentUser(c domain.CurrentUser) *orgv1.CurrentUser {
 		RestrictedToGroups: c.Identity.RestrictedToGroups,
 		GroupIds:           c.Identity.GroupIDs,
 		Session:            Session(c.Session, c.Session.ID),
+		TwoStepEnabled:     c.TwoStepEnabled,
+		RecoveryCodesLeft:  int32(c.RecoveryCodesLeft),
+		HasPassword:        c.HasPassword,
 	}
+}
+
+// SignInResponse is a sign-in step's outcome: the person and the session's token (for the
+// gateway to move into the cookie), or the challenge still to meet.
+func SignInResponse(r domain.SignInResult) *orgv1.SignInResponse {
+	if r.Challenge != nil {
+		return &orgv1.SignInResponse{Challenge: &orgv1.SignInChallenge{Kind: orgv1.SignInChallengeKind(r.Challenge.Kind),
+			Token: r.Challenge.Token, ExpireTime: timestamppb.New(r.Challenge.Expires)}}
+	}
+	return &orgv1.SignInResponse{CurrentUser: CurrentUser(r.User), SessionToken: r.SessionToken, RecoveryCodes: r.RecoveryCodes}
+}
+
+// TwoStepEnrollment is a new secret to scan.
+func TwoStepEnrollment(e domain.TOTPEnrollment) *orgv1.TwoStepEnrollment {
+	return &orgv1.TwoStepEnrollment{Secret: e.Secret, OtpauthUri: e.URI, QrCodePng: e.QRCodePNG, ExpireTime: timestamppb.New(e.Expires)}
 }
 
 // Invitation is an invitation as InviteUser returns it.
@@ -72,11 +90,12 @@ func IssuedLink(l domain.IssuedLink) *orgv1.IssueSignInLinkResponse {
 }
 
 // SessionIdentity is the identity a session grants, as the gateway receives it.
-func SessionIdentity(id domain.KeyIdentity, sessionID string) *orgv1.AuthenticateSessionResponse {
+func SessionIdentity(id domain.KeyIdentity, sess domain.Session) *orgv1.AuthenticateSessionResponse {
 	return &orgv1.AuthenticateSessionResponse{
 		AccountId:          id.AccountID,
 		UserId:             id.UserID,
-		SessionId:          sessionID,
+		SessionId:          sess.ID,
+		Method:             orgv1.SessionMethod(sess.Method),
 		Permissions:        id.Permissions,
 		RestrictedToGroups: id.RestrictedToGroups,
 		GroupIds:           id.GroupIDs,

@@ -261,7 +261,8 @@ func (t *Tx) RecordSessionUse(ctx context.Context, id string, at time.Time) erro
 }
 
 // AuthenticateSession finds the session whose token has digest, with its user as it is now
-// (active, role, scope); domain.ErrBadCredential when none has it. It takes one round trip
+// (active, role, scope) and its account's sign-in requirements (so a requirement turned on
+// applies to the next request); domain.ErrBadCredential when none has it. It takes one round trip
 // outside Tx, as AuthenticateAPIKey does and for the same reasons: the first statement scopes
 // the implicit transaction to the session's account (found by digest outside row-level
 // security), the second reads under that scope.
@@ -269,8 +270,10 @@ func (s *Store) AuthenticateSession(ctx context.Context, digest []byte) (domain.
 	batch := &pgx.Batch{}
 	batch.Queue(`SELECT set_config('app.account_id', coalesce((SELECT account_id::text FROM session_digests WHERE digest = $1), ''), true)`, digest)
 	batch.Queue(`SELECT `+sessionColumns+`, u.active, u.all_organizations, r.permissions,
-			coalesce((SELECT array_agg(g.group_id::text) FROM user_groups g WHERE g.user_id = u.id), '{}')
+			coalesce((SELECT array_agg(g.group_id::text) FROM user_groups g WHERE g.user_id = u.id), '{}'),
+			coalesce(st.require_two_step_verification, false), coalesce(st.require_single_sign_on, false)
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN roles r ON r.id = u.role_id
+			LEFT JOIN account_settings st ON st.account_id = s.account_id
 		WHERE s.id = (SELECT session_id FROM session_digests WHERE digest = $1)`, digest)
 	var g domain.SessionGrant
 	var perms []byte
@@ -280,7 +283,8 @@ func (s *Store) AuthenticateSession(ctx context.Context, digest []byte) (domain.
 	if err == nil {
 		ss := &g.Session
 		err = br.QueryRow().Scan(&ss.ID, &ss.AccountID, &ss.UserID, &ss.Created, &ss.LastUsed, &ss.Expires, &revoked,
-			&ss.Client.UserAgent, &ss.Client.Address, &ss.Method, &ss.TwoStep, &g.User.Active, &g.User.AllOrganizations, &perms, &g.User.GroupIDs)
+			&ss.Client.UserAgent, &ss.Client.Address, &ss.Method, &ss.TwoStep, &g.User.Active, &g.User.AllOrganizations, &perms, &g.User.GroupIDs,
+			&g.Requirements.TwoStepVerification, &g.Requirements.SingleSignOn)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
