@@ -255,6 +255,20 @@ func (fx *matrixFixtures) withAccountLogo() map[string]string {
 	return nil
 }
 
+// ssoProvider is the stack's OIDC provider as the account's identity provider.
+func (fx *matrixFixtures) ssoProvider() string {
+	st := fx.w.st
+	b, _ := json.Marshal(map[string]string{"issuer": st.OIDC.Issuer, "clientId": st.OIDCClientID, "clientSecret": st.OIDCClientSecret})
+	return string(b)
+}
+
+// withSSOProvider sets the account's identity provider up again, for a call that reads or
+// deletes it.
+func (fx *matrixFixtures) withSSOProvider() map[string]string {
+	fx.w.must(200, "PUT", "/v1/accounts/"+fx.account.id+"/singleSignOnProvider", fx.account.adminKey, fx.ssoProvider())
+	return nil
+}
+
 // matrixRequest builds valid-enough requests for one RPC's route.
 type matrixRequest struct {
 	query string
@@ -454,6 +468,39 @@ var matrixRequests = map[string]matrixRequest{
 		other.mustSignIn(fx.sessionEmail, fx.sessionPassword)
 		return map[string]string{"session_id": other.sessionID()}
 	}},
+	// Two-step verification of the session principal: it starts an enrollment (harmless: a
+	// pending secret until confirmed) but never turns it on, or its next sign-in would need a code.
+	"StartTwoStepEnrollment": {body: jsonBody(`{}`)},
+	"ConfirmTwoStepEnrollment": {body: jsonBody(`{"code":"000000"}`),
+		mayFail: "the matrix never confirms: a real code would turn two-step on for the session principal (400 naming code)"},
+	"DisableTwoStep": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
+		b, _ := json.Marshal(map[string]string{"password": fx.sessionPassword, "code": "000000"})
+		return string(b)
+	}, mayFail: "the matrix's person has no two-step verification to turn off"},
+	"RegenerateRecoveryCodes": {body: jsonBody(`{"code":"000000"}`),
+		mayFail: "the matrix's person has no two-step verification, so no recovery codes"},
+	// A user with nothing to reset: an admitted call succeeds and changes nothing.
+	"ResetUserTwoStep": {body: jsonBody(`{}`), vars: func(fx *matrixFixtures) map[string]string {
+		return map[string]string{"user_id": fx.nobodyUser}
+	}},
+	// Sign-in steps that need a challenge or a flow the matrix does not have: an admitted call is
+	// 400 naming the token, the state or the code.
+	"VerifySignInCode": {body: jsonBody(`{"challengeToken":"opc_matrix-not-a-challenge","code":"000000"}`),
+		mayFail: "a challenge comes from a password sign-in of a user with two-step on"},
+	"StartSignInEnrollment": {body: jsonBody(`{"challengeToken":"opc_matrix-not-a-challenge"}`),
+		mayFail: "a challenge comes from a password sign-in to an account that requires two-step"},
+	"CompleteSignInEnrollment": {body: jsonBody(`{"challengeToken":"opc_matrix-not-a-challenge","code":"000000"}`),
+		mayFail: "a challenge comes from a password sign-in to an account that requires two-step"},
+	// Single sign-on: the stack's provider as the account's.
+	"GetSingleSignOnProvider":    {vars: (*matrixFixtures).withSSOProvider},
+	"UpdateSingleSignOnProvider": {body: func(fx *matrixFixtures, _ matrixPrincipal) string { return fx.ssoProvider() }},
+	"DeleteSingleSignOnProvider": {vars: (*matrixFixtures).withSSOProvider},
+	"StartSingleSignOn": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
+		return fmt.Sprintf(`{"accountId":%q}`, fx.account.id)
+	}, vars: (*matrixFixtures).withSSOProvider},
+	// Without state and code: 400 naming them. (A callback of an unknown flow is 401, the answer
+	// of a failed sign-in, which the matrix would take for a credential check.)
+	"CompleteSingleSignOn": {mayFail: "a callback needs a flow started in the same browser and the provider's code"},
 	// The session principal's password changes (and its other sessions close); the others'
 	// bodies never reach org.
 	"ChangePassword": {body: func(fx *matrixFixtures, p matrixPrincipal) string {

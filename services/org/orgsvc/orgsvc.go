@@ -4,10 +4,13 @@ package orgsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgplane/orgplane/pkg/events"
@@ -38,7 +41,7 @@ type Settings struct {
 	// register at the identity provider, is this + /v1/singleSignOn/callback. The notification
 	// service reads the same variable for the links in emails.
 	WebBaseURL     string `conf:"env:WEB_BASE_URL,default:http://localhost:8080,help:the web UI's address (the gateway's); single sign-on's redirect URI is this followed by /v1/singleSignOn/callback"`
-	CredentialKeys string `conf:"env:CREDENTIAL_KEYS,flag:credential-keys,mask,help:AES-256 keys that encrypt TOTP secrets and single sign-on client secrets: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts. Without it two-step verification and single sign-on are unavailable"`
+	CredentialKeys string `conf:"env:CREDENTIAL_KEYS,flag:credential-keys,mask,help:AES-256 keys that encrypt TOTP secrets and single sign-on client secrets: id:base64(32 bytes) entries separated by commas; the last one encrypts and any decrypts (add a new one last then run the rotate command). Without it two-step verification and single sign-on are unavailable"`
 }
 
 // credentialKeys is the keyring the settings (or the option) name; nil when neither does.
@@ -139,6 +142,29 @@ func Spec(opts ...Option) platform.Spec {
 			grpcapi.RegisterSingleSignOn(d.Server, svc)
 			return platform.Parts{Consumers: consumers(svc),
 				Workers: []platform.Worker{licenseMetrics(st, settings.LicenseMetricsAccounts, d.Log)}}, nil
+		},
+		Commands: map[string]platform.Command{
+			"rotate": {
+				Help: "re-encrypt every TOTP secret, single sign-on client secret and sign-in flow verifier with the newest of ORGPLANE_CREDENTIAL_KEYS",
+				Run: func(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+					keys, err := settings.credentialKeys(o.keys)
+					if err != nil {
+						return err
+					}
+					if keys == nil {
+						return errors.New(secrets.EnvKeys + " is required: rotate re-encrypts with its newest key")
+					}
+					r, err := app.New(store.New(pool), o.clock, nil).WithSecrets(keys).Rotate(ctx)
+					// What was done is said even when something could not be: each batch committed.
+					log.Info("sealed secrets re-encrypted", "key", keys.Newest(), "accounts", r.Accounts,
+						"totp_enrollments", r.TOTPSecrets, "sso_providers", r.ClientSecrets, "sso_flows", r.FlowVerifiers,
+						"already_current", r.Current, "unopenable", r.Unopenable)
+					if err != nil {
+						return fmt.Errorf("rotate sealed secrets: %w", err)
+					}
+					return nil
+				},
+			},
 		},
 	}
 }

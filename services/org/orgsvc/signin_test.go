@@ -34,6 +34,7 @@ type signInOrg struct {
 	clock    *movableClock
 	logs     *lockedBuffer
 	db       *pgx.Conn
+	testDB   *testkit.DB
 	accounts orgv1.AccountServiceClient
 	access   orgv1.AccessServiceClient
 	signIn   orgv1.SignInServiceClient
@@ -66,9 +67,16 @@ func (c *movableClock) advance(d time.Duration) {
 
 func startSignInOrg(t *testing.T, opts ...orgsvc.Option) *signInOrg {
 	t.Helper()
-	clock := &movableClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	spec := orgsvc.Spec(append([]orgsvc.Option{orgsvc.WithClock(clock.Now)}, opts...)...)
+	spec := orgsvc.Spec()
 	db := testkit.NewDB(t, spec.Schema(), spec.Role(), spec.MigrationSets()...)
+	return serveSignInOrg(t, db, &movableClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, opts...)
+}
+
+// serveSignInOrg is startSignInOrg over an existing database and clock (a service restarted with
+// other settings).
+func serveSignInOrg(t *testing.T, db *testkit.DB, clock *movableClock, opts ...orgsvc.Option) *signInOrg {
+	t.Helper()
+	spec := orgsvc.Spec(append([]orgsvc.Option{orgsvc.WithClock(clock.Now)}, opts...)...)
 	keys := testkit.Keyring(t)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -89,7 +97,7 @@ func startSignInOrg(t *testing.T, opts ...orgsvc.Option) *signInOrg {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close(context.Background()) })
-	return &signInOrg{t: t, clock: clock, logs: logs, db: admin,
+	return &signInOrg{t: t, clock: clock, logs: logs, db: admin, testDB: db,
 		accounts: orgv1.NewAccountServiceClient(conn), access: orgv1.NewAccessServiceClient(conn),
 		signIn: orgv1.NewSignInServiceClient(conn), auth: orgv1.NewSignInAuthServiceClient(conn),
 		sso: orgv1.NewSingleSignOnServiceClient(conn)}
@@ -781,5 +789,82 @@ func TestSignInTablesOutsideTheTenantPolicyHoldOnlyDigests(t *testing.T) {
 		if err != nil || n == 0 || bad != 0 {
 			t.Errorf("%s: %d rows, %d not 32-byte digests (%v)", table, n, bad, err)
 		}
+	}
+}
+
+// TestPendingLinksFollowTheEmail: a new email address closes the user's pending invitation and
+// reset links in the same change, so a link mailed to the old address no longer sets the
+// password; a new invitation goes to the new address. Only another mailbox does: the same
+// address in other case keeps the links.
+func TestPendingLinksFollowTheEmail(t *testing.T) {
+	o := startSignInOrg(t)
+	te := o.newTenant("Contoso MSP")
+	bobID := te.bob.GetId()
+	inv, _ := o.invite(te.account, te.bob)
+	if _, err := o.signIn.RequestPasswordReset(as(gateway), &orgv1.RequestPasswordResetRequest{Email: te.bob.GetEmail()}); err != nil {
+		t.Fatal(err)
+	}
+	resets := outboxEvents(t, o.db, "user.password_reset_requested", func() *orgv1.PasswordResetRequested { return &orgv1.PasswordResetRequested{} })
+	if len(resets) != 1 || resets[0].GetUserId() != bobID {
+		t.Fatalf("reset events %v", resets)
+	}
+	// issue is the notification service emailing a link: the token it mails, and to whom.
+	issue := func(kind orgv1.SignInLinkKind, id string) (*orgv1.IssueSignInLinkResponse, error) {
+		return o.auth.IssueSignInLink(as(notification), &orgv1.IssueSignInLinkRequest{AccountId: te.account, Kind: kind, Id: id})
+	}
+	const invitation, reset = orgv1.SignInLinkKind_SIGN_IN_LINK_KIND_INVITATION, orgv1.SignInLinkKind_SIGN_IN_LINK_KIND_PASSWORD_RESET
+	updateEmail := func(email string) {
+		t.Helper()
+		if _, err := o.access.UpdateUser(as(operator), &orgv1.UpdateUserRequest{AccountId: te.account,
+			User: &orgv1.User{Id: bobID, Email: email, FirstName: "Robert"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"email", "first_name"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The same mailbox written otherwise: both links still pending, mailed to it.
+	updateEmail(strings.ToLower(te.bob.GetEmail()))
+	invLink, err := issue(invitation, inv.GetId())
+	if err != nil || invLink.GetEmail() != strings.ToLower(te.bob.GetEmail()) {
+		t.Fatalf("the invitation after a change of case: %v %v", invLink, err)
+	}
+	resetLink, err := issue(reset, resets[0].GetResetId())
+	if err != nil {
+		t.Fatalf("the reset after a change of case: %v", err)
+	}
+
+	// Another mailbox: the links mailed to the old one stop working, and are not mailed again.
+	const newEmail = "robert@fabrikam.example"
+	updateEmail(newEmail)
+	_, err = o.signIn.AcceptInvitation(as(gateway), &orgv1.AcceptInvitationRequest{Token: invLink.GetToken(), Password: bobPassword})
+	wantInvalidField(t, "the invitation mailed to the old address", err, "token", "not a valid invitation link")
+	_, err = o.signIn.ResetPassword(as(gateway), &orgv1.ResetPasswordRequest{Token: resetLink.GetToken(), NewPassword: bobPassword})
+	wantInvalidField(t, "the reset mailed to the old address", err, "token", "not a valid password reset link")
+	_, err = issue(invitation, inv.GetId())
+	wantCode(t, "mailing the closed invitation again", err, codes.FailedPrecondition)
+	_, err = issue(reset, resets[0].GetResetId())
+	wantCode(t, "mailing the closed reset again", err, codes.FailedPrecondition)
+	var pending, digests int
+	if err := o.db.QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM org.sign_in_links WHERE user_id = $1 AND used_at IS NULL AND closed_at IS NULL),
+			(SELECT count(*) FROM org.sign_in_link_digests d JOIN org.sign_in_links l ON l.id = d.link_id WHERE l.user_id = $1)`,
+		bobID).Scan(&pending, &digests); err != nil || pending != 0 || digests != 0 {
+		t.Fatalf("after the change: %d pending links, %d token digests (%v), want none", pending, digests, err)
+	}
+
+	// A new invitation goes to the new address and works.
+	again, err := o.signIn.InviteUser(as(operator), &orgv1.InviteUserRequest{AccountId: te.account, UserId: bobID})
+	if err != nil || again.GetEmail() != newEmail {
+		t.Fatalf("the new invitation: %v %v, want one for %s", again, err, newEmail)
+	}
+	fresh, err := issue(invitation, again.GetId())
+	if err != nil || fresh.GetEmail() != newEmail {
+		t.Fatalf("the new invitation is mailed to %v (%v), want %s", fresh, err, newEmail)
+	}
+	accepted, err := o.signIn.AcceptInvitation(as(gateway), &orgv1.AcceptInvitationRequest{Token: fresh.GetToken(), Password: bobPassword})
+	if err != nil || accepted.GetEmail() != newEmail {
+		t.Fatalf("accepting the new invitation: %v %v", accepted, err)
+	}
+	if s := o.signInAs(newEmail, bobPassword); s.id.UserID != bobID {
+		t.Fatalf("signed in as %s, want Bob", s.id.UserID)
 	}
 }

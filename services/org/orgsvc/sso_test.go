@@ -51,9 +51,10 @@ type ssoOrg struct {
 	te  signInTenant
 }
 
-func startSSOOrg(t *testing.T) *ssoOrg {
+// startSSOOrg starts it; opts win over its own (a keyring of the test's).
+func startSSOOrg(t *testing.T, opts ...orgsvc.Option) *ssoOrg {
 	t.Helper()
-	o := startSignInOrg(t, orgsvc.WithCredentialKeys(secrets.GenerateSpec("t")), orgsvc.WithWebBaseURL(webBase))
+	o := startSignInOrg(t, append([]orgsvc.Option{orgsvc.WithCredentialKeys(secrets.GenerateSpec("t")), orgsvc.WithWebBaseURL(webBase)}, opts...)...)
 	idp, err := oidcdev.Start(context.Background(), oidcdev.Config{
 		Clients: []oidcdev.Client{{ID: ssoClientID, Secret: ssoSecret, RedirectURIs: []string{redirectURI}}},
 		Users: []oidcdev.User{

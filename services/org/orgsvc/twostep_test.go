@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"image/png"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -478,4 +479,97 @@ func TestSingleSignOnRequiredAndBreakGlass(t *testing.T) {
 	// Without break-glass the code does not help: the password path is closed.
 	_, err = o.signIn.SignIn(fromGateway(clientAddress), &orgv1.SignInRequest{Email: te.ada.GetEmail(), Password: adaPassword})
 	wantCode(t, "an administrator's password sign-in without break-glass", err, codes.FailedPrecondition)
+}
+
+// TestRequirementsEndSessionsAtOnce: turning a requirement on ends, in the same change, every
+// session of the account it does not admit, used since or not: "my sessions" no longer lists
+// them and their cookies find nothing. Sessions it admits stay.
+func TestRequirementsEndSessionsAtOnce(t *testing.T) {
+	o := startTwoStepOrg(t)
+	te := o.newTenant("Contoso MSP")
+	o.onboard(te.account, te.ada, adaPassword)
+	o.onboard(te.account, te.bob, bobPassword)
+	adaPassword1 := o.signInAs(te.ada.GetEmail(), adaPassword)
+	secret, _ := o.enrollMe(adaPassword1.id)
+	bobPassword1 := o.signInAs(te.bob.GetEmail(), bobPassword)
+	// signInWithCode is Ada's sign-in with her code, as a session.
+	signInWithCode := func(breakGlass bool) session {
+		t.Helper()
+		o.clock.advance(30 * time.Second)
+		ch := o.passwordStep(&orgv1.SignInRequest{Email: te.ada.GetEmail(), Password: adaPassword, BreakGlass: breakGlass},
+			orgv1.SignInChallengeKind_SIGN_IN_CHALLENGE_KIND_TWO_STEP_CODE)
+		resp, err := o.signIn.VerifySignInCode(fromGateway(clientAddress), &orgv1.VerifySignInCodeRequest{ChallengeToken: ch.GetToken(), Code: o.codeNow(secret)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := o.authenticate(resp.GetSessionToken())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return session{token: resp.GetSessionToken(), id: id}
+	}
+	adaCode := signInWithCode(false)
+	mySessions := func(s session) []string {
+		t.Helper()
+		list, err := o.signIn.ListMySessions(as(s.id), &orgv1.ListMySessionsRequest{})
+		if err != nil {
+			t.Fatalf("my sessions: %v", err)
+		}
+		var ids []string
+		for _, x := range list.GetSessions() {
+			ids = append(ids, x.GetId())
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	if got := mySessions(adaCode); !slices.Equal(got, sorted(adaPassword1.id.SessionID, adaCode.id.SessionID)) {
+		t.Fatalf("Ada's sessions before any requirement: %v", got)
+	}
+	// ended checks that the sessions are closed in the table, with no digest left to find them.
+	ended := func(what string, ss ...session) {
+		t.Helper()
+		for _, s := range ss {
+			var revoked bool
+			var digests int
+			if err := o.db.QueryRow(context.Background(), `SELECT revoked_at IS NOT NULL,
+					(SELECT count(*) FROM org.session_digests WHERE session_id = s.id) FROM org.sessions s WHERE s.id = $1`,
+				s.id.SessionID).Scan(&revoked, &digests); err != nil || !revoked || digests != 0 {
+				t.Fatalf("%s: session %s revoked %v, %d digests (%v)", what, s.id.SessionID, revoked, digests, err)
+			}
+		}
+	}
+
+	// Two-step verification: the password-only sessions end, Ada's and Bob's, though neither
+	// is used in between; the one that proved a code stays.
+	o.setRequirements(te.account, true, false)
+	ended("password sessions once two-step is required", adaPassword1, bobPassword1)
+	if got := mySessions(adaCode); !slices.Equal(got, []string{adaCode.id.SessionID}) {
+		t.Fatalf("Ada's sessions under two-step: %v, want only the one with a code", got)
+	}
+	for name, s := range map[string]session{"Ada's password session": adaPassword1, "Bob's password session": bobPassword1} {
+		_, err := o.authenticate(s.token)
+		wantCode(t, name+" under two-step", err, codes.Unauthenticated)
+	}
+	if _, err := o.authenticate(adaCode.token); err != nil {
+		t.Fatalf("the session with a code under two-step: %v", err)
+	}
+
+	// Setting it again, or relaxing it, ends nothing more.
+	o.setRequirements(te.account, true, false)
+	o.setRequirements(te.account, false, false)
+	if got := mySessions(adaCode); !slices.Equal(got, []string{adaCode.id.SessionID}) {
+		t.Fatalf("Ada's sessions once two-step is off: %v", got)
+	}
+
+	// Single sign-on: the code session ends too; the break-glass session opened under it stays.
+	o.addIdentityProvider(te.account)
+	o.setRequirements(te.account, true, true)
+	ended("a password-and-code session once single sign-on is required", adaCode)
+	breakGlass := signInWithCode(true)
+	if got := mySessions(breakGlass); !slices.Equal(got, []string{breakGlass.id.SessionID}) {
+		t.Fatalf("Ada's sessions under single sign-on: %v, want only the break-glass one", got)
+	}
+	_, err := o.authenticate(adaCode.token)
+	wantCode(t, "the code session under single sign-on", err, codes.Unauthenticated)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/pagetoken"
 	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
+	"github.com/orgplane/orgplane/services/org/internal/oidcrp"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
@@ -24,7 +25,7 @@ type Service struct {
 	// set, and then two-step verification and single sign-on are unavailable (ErrNoSecrets).
 	secrets *secrets.Keyring
 	// sso is the OpenID Connect client single sign-on uses (WithSingleSignOn).
-	sso *relyingParty
+	sso *oidcrp.RelyingParty
 }
 
 // WithSecrets sets the keyring that seals what sign-in must read back (nil: none).

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -28,6 +29,7 @@ func (s *Service) AccountSettings(ctx context.Context, accountID string) (domain
 
 // UpdateAccountSettings changes the settings named in mask (as the caller wrote them; "*" is
 // all) to their values in in, after checking each, and publishes the settings after the change.
+// A sign-in requirement turned on ends, in the same transaction, the sessions it does not admit.
 func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, in domain.Settings, mask []string) (domain.Settings, error) {
 	if _, err := s.writer(ctx, accountID, domain.Write(domain.AreaAccountSettings)); err != nil {
 		return domain.Settings{}, err
@@ -56,6 +58,9 @@ func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, i
 		if err := tx.UpdateSettings(ctx, next, s.now()); err != nil {
 			return err
 		}
+		if err := endRefusedSessions(ctx, tx, cur, next, s.now()); err != nil {
+			return err
+		}
 		saved, err := tx.Settings(ctx)
 		if err != nil {
 			return err
@@ -67,4 +72,21 @@ func (s *Service) UpdateAccountSettings(ctx context.Context, accountID string, i
 		return nil
 	})
 	return out, err
+}
+
+// endRefusedSessions revokes the account's sessions that the requirements of next do not admit,
+// when they are stricter than those of cur. AuthenticateSession would end each at its next
+// request anyway; ending them here keeps them off "my sessions" and makes the change take
+// effect for every session at once, used or not.
+func endRefusedSessions(ctx context.Context, tx *store.Tx, cur, next domain.Settings, now time.Time) error {
+	req := next.SignInRequirements()
+	if !req.StricterThan(cur.SignInRequirements()) {
+		return nil
+	}
+	sessions, err := tx.UnendedSessions(ctx, now)
+	if err != nil {
+		return err
+	}
+	_, err = tx.RevokeSessionsByID(ctx, req.Refused(sessions), now)
+	return err
 }

@@ -2,253 +2,28 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/uuid"
-	"golang.org/x/oauth2"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/pkg/secrets"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
+	"github.com/orgplane/orgplane/services/org/internal/oidcrp"
 	"github.com/orgplane/orgplane/services/org/internal/store"
 )
 
 // Single sign-on through each account's OpenID Connect provider (authorization code flow with
-// PKCE). Every call to a provider (discovery, key set, token endpoint) happens outside any
-// database transaction, with a timeout: a slow provider holds no connection or lock. No state,
+// PKCE). The relying party (oidcrp) makes every call to a provider, outside any database
+// transaction and with a timeout: a slow provider holds no connection or lock. No state,
 // binding, nonce, verifier, code, token or client secret is logged or put in an error.
-
-const (
-	// providerTimeout bounds each call to a provider (and the client's whole request).
-	providerTimeout = 10 * time.Second
-	// providerCacheTTL is how long a discovered provider (and the signing keys its key set has
-	// fetched) is reused: long enough that sign-ins do not fetch the discovery document each
-	// time, short enough that a provider's change is seen within minutes on every replica.
-	providerCacheTTL = 5 * time.Minute
-	// providerCacheSize bounds the cache: one entry per issuer in use.
-	providerCacheSize = 256
-	// maxProviderResponse bounds what is read of any answer from a provider.
-	maxProviderResponse = 1 << 20
-)
-
-// relyingParty is Orgplane as an OpenID Connect client: the redirect URI it registers and the
-// providers it has discovered, by issuer.
-type relyingParty struct {
-	redirectURI string
-	client      *http.Client
-
-	mu     sync.Mutex
-	cached map[string]discovered
-}
-
-type discovered struct {
-	provider *oidc.Provider
-	at       time.Time
-}
-
-func newRelyingParty(webBase string) *relyingParty {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	client := &http.Client{
-		Timeout:   providerTimeout,
-		Transport: limitedTransport{transport},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
-				return errors.New("too many redirects")
-			}
-			if !domain.ProviderEndpointSecure(req.URL.String()) {
-				return errors.New("redirected to an address that is not https")
-			}
-			return nil
-		},
-	}
-	return &relyingParty{redirectURI: domain.RedirectURI(webBase), client: client, cached: map[string]discovered{}}
-}
-
-// limitedTransport cuts every answer at maxProviderResponse, so a provider cannot make the
-// service read without end (the libraries read bodies whole).
-type limitedTransport struct{ next http.RoundTripper }
-
-func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(resp.Body, maxProviderResponse), resp.Body}
-	return resp, nil
-}
-
-// errInsecureEndpoint and errMissingEndpoint refuse a discovery document the flow cannot use.
-var (
-	errInsecureEndpoint = errors.New("the discovery document names an endpoint that is not https")
-	errMissingEndpoint  = errors.New("the discovery document lacks the authorization, token or key set endpoint")
-)
-
-// discover returns the provider at issuer, from the cache unless fresh is set or the entry is
-// older than providerCacheTTL. The cache keeps the provider's key set, whose keys the library
-// refetches only for a key id it has not seen. Its age is read from the real clock: it is about
-// the provider's time, not the service's (which tests move).
-func (rp *relyingParty) discover(ctx context.Context, issuer string, fresh bool) (*oidc.Provider, error) {
-	rp.mu.Lock()
-	d, ok := rp.cached[issuer]
-	rp.mu.Unlock()
-	if ok && !fresh && time.Since(d.at) < providerCacheTTL {
-		return d.provider, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, providerTimeout)
-	defer cancel()
-	// The client travels in the context: the provider keeps it for its key set too.
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, rp.client), issuer)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := p.Claims(&doc); err != nil {
-		return nil, err
-	}
-	ep := p.Endpoint()
-	if ep.AuthURL == "" || ep.TokenURL == "" || doc.JWKSURI == "" {
-		return nil, errMissingEndpoint
-	}
-	for _, u := range []string{ep.AuthURL, ep.TokenURL, doc.JWKSURI} {
-		if !domain.ProviderEndpointSecure(u) {
-			return nil, errInsecureEndpoint
-		}
-	}
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if len(rp.cached) >= providerCacheSize {
-		rp.evictLocked()
-	}
-	rp.cached[issuer] = discovered{provider: p, at: time.Now()}
-	return p, nil
-}
-
-// evictLocked drops the expired entries, or the oldest one when none has expired.
-func (rp *relyingParty) evictLocked() {
-	var oldest string
-	for issuer, d := range rp.cached {
-		if time.Since(d.at) >= providerCacheTTL {
-			delete(rp.cached, issuer)
-		} else if oldest == "" || d.at.Before(rp.cached[oldest].at) {
-			oldest = issuer
-		}
-	}
-	if len(rp.cached) >= providerCacheSize {
-		delete(rp.cached, oldest)
-	}
-}
-
-// whyUndiscoverable says in a few words why discovery failed, for the administrator setting the
-// provider up; the library's own text (which may quote the answer's body) stays out of it.
-func whyUndiscoverable(err error) string {
-	var mismatch *oidc.IssuerMismatchError
-	var netErr net.Error
-	var urlErr *url.Error
-	switch {
-	case errors.As(err, &mismatch):
-		named := mismatch.Discovered
-		if len(named) > 200 {
-			named = named[:200] + "..."
-		}
-		return fmt.Sprintf("the document names the issuer %q; give exactly that", named)
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		return fmt.Sprintf("no answer within %v", providerTimeout)
-	case errors.Is(err, errInsecureEndpoint), errors.Is(err, errMissingEndpoint):
-		return err.Error()
-	case errors.As(err, &urlErr):
-		return "the address could not be reached"
-	}
-	return "no discovery document was found at /.well-known/openid-configuration under this issuer"
-}
-
-// oauthConfig is the authorization code flow with the account's provider.
-func (rp *relyingParty) oauthConfig(p *oidc.Provider, clientID, clientSecret string) *oauth2.Config {
-	return &oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
-		RedirectURL: rp.redirectURI, Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}
-}
-
-// redeem exchanges the code (with the PKCE verifier) at the provider's token endpoint and
-// verifies the ID token it returns: signature against the provider's keys, issuer, audience
-// (clientID) and expiry. Expiry is checked against the real clock, the one the provider signs
-// by. The nonce is the caller's to compare.
-func (rp *relyingParty) redeem(ctx context.Context, p *oidc.Provider, clientID, clientSecret, code, verifier string) (domain.SSOClaims, error) {
-	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, rp.client), providerTimeout)
-	defer cancel()
-	tok, err := rp.oauthConfig(p, clientID, clientSecret).Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		return domain.SSOClaims{}, exchangeError(err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return domain.SSOClaims{}, domain.ErrSSOTokenRejected.Wrap(errors.New("the token response has no id_token"))
-	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: clientID}).Verify(ctx, raw)
-	if err != nil {
-		return domain.SSOClaims{}, domain.ErrSSOTokenRejected.Wrap(err)
-	}
-	var c struct {
-		Email         string          `json:"email"`
-		EmailVerified json.RawMessage `json:"email_verified"`
-		GivenName     string          `json:"given_name"`
-		FamilyName    string          `json:"family_name"`
-		Name          string          `json:"name"`
-	}
-	if err := idt.Claims(&c); err != nil {
-		return domain.SSOClaims{}, domain.ErrSSOTokenRejected.Wrap(errors.New("the ID token's claims are malformed"))
-	}
-	return domain.SSOClaims{Email: c.Email, EmailVerified: verifiedClaim(c.EmailVerified), GivenName: c.GivenName,
-		FamilyName: c.FamilyName, Name: c.Name, Nonce: idt.Nonce}, nil
-}
-
-// verifiedClaim reads email_verified, a boolean, which some providers send as the string
-// "true"; anything else is not verified.
-func verifiedClaim(raw json.RawMessage) bool {
-	var b bool
-	if json.Unmarshal(raw, &b) == nil {
-		return b
-	}
-	var s string
-	return json.Unmarshal(raw, &s) == nil && s == "true"
-}
-
-// exchangeError classifies a failed code exchange. The token endpoint's body is never kept: a
-// provider (or a forger) could echo the request, code and secret included, into it.
-func exchangeError(err error) error {
-	var re *oauth2.RetrieveError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &re):
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		return domain.ErrSSOCodeRefused.Wrap(fmt.Errorf("token endpoint answered %d %.64q", status, re.ErrorCode))
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		return domain.ErrSSOProviderUnreachable.Wrap(errors.New("the token endpoint did not answer in time"))
-	case errors.As(err, new(*url.Error)):
-		return domain.ErrSSOProviderUnreachable.Wrap(errors.New("the token endpoint could not be reached"))
-	}
-	return domain.ErrSSOCodeRefused.Wrap(errors.New("the token endpoint's answer is not a token response"))
-}
 
 // WithSingleSignOn sets the web UI's address (the redirect URI registered at providers is
 // webBase + domain.SSOCallbackPath) and starts the service's provider cache.
 func (s *Service) WithSingleSignOn(webBase string) *Service {
-	s.sso = newRelyingParty(webBase)
+	s.sso = oidcrp.New(domain.RedirectURI(webBase))
 	return s
 }
 
@@ -290,7 +65,7 @@ func (s *Service) SingleSignOnProvider(ctx context.Context, accountID string) (d
 		out = rec.Provider
 		return err
 	})
-	out.RedirectURI = s.sso.redirectURI
+	out.RedirectURI = s.sso.RedirectURI()
 	return out, err
 }
 
@@ -309,8 +84,8 @@ func (s *Service) UpdateSingleSignOnProvider(ctx context.Context, accountID stri
 	if err := c.Check(); err != nil {
 		return domain.SSOProvider{}, err
 	}
-	if _, err := s.sso.discover(ctx, c.Issuer, true); err != nil {
-		return domain.SSOProvider{}, domain.ErrIssuerUnusable(whyUndiscoverable(err))
+	if _, err := s.sso.Discover(ctx, c.Issuer, true); err != nil {
+		return domain.SSOProvider{}, domain.ErrIssuerUnusable(err.Error())
 	}
 	var sealed []byte
 	if c.ClientSecret != "" {
@@ -336,7 +111,7 @@ func (s *Service) UpdateSingleSignOnProvider(ctx context.Context, accountID stri
 		out = rec.Provider
 		return err
 	})
-	out.RedirectURI = s.sso.redirectURI
+	out.RedirectURI = s.sso.RedirectURI()
 	return out, err
 }
 
@@ -450,11 +225,11 @@ func (s *Service) StartSingleSignOn(ctx context.Context, accountID, email, retur
 	if err != nil {
 		return domain.SSOStart{}, err
 	}
-	p, err := s.sso.discover(ctx, rec.Provider.Issuer, false)
+	p, err := s.sso.Discover(ctx, rec.Provider.Issuer, false)
 	if err != nil {
-		return domain.SSOStart{}, domain.ErrSSOProviderUnreachable.Wrap(errors.New(whyUndiscoverable(err)))
+		return domain.SSOStart{}, domain.ErrSSOProviderUnreachable.Wrap(err)
 	}
-	state, binding, nonce, verifier := domain.NewSSOSecret(), domain.NewSSOSecret(), domain.NewSSOSecret(), oauth2.GenerateVerifier()
+	state, binding, nonce, verifier := domain.NewSSOSecret(), domain.NewSSOSecret(), domain.NewSSOSecret(), oidcrp.NewVerifier()
 	flowID := uuid.NewString()
 	sealed, err := s.secrets.Seal([]byte(verifier), verifierAAD(accountID, flowID))
 	if err != nil {
@@ -471,12 +246,8 @@ func (s *Service) StartSingleSignOn(ctx context.Context, accountID, email, retur
 	if err != nil {
 		return domain.SSOStart{}, err
 	}
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}
-	if email != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("login_hint", email))
-	}
-	// The secret plays no part in the authorization URL.
-	authURL := s.sso.oauthConfig(p, rec.Provider.ClientID, "").AuthCodeURL(state, opts...)
+	authURL := p.AuthorizationURL(oidcrp.Authorization{ClientID: rec.Provider.ClientID, State: state, Nonce: nonce,
+		Verifier: verifier, LoginHint: email})
 	return domain.SSOStart{AuthorizationURL: authURL, Binding: binding, Expires: flow.Expires}, nil
 }
 
@@ -565,11 +336,12 @@ func (s *Service) CompleteSingleSignOn(ctx context.Context, in domain.SSOCallbac
 			return domain.SSOSignIn{}, fmt.Errorf("open the provider's client secret: %w", err)
 		}
 	}
-	p, err := s.sso.discover(ctx, rec.Provider.Issuer, false)
+	p, err := s.sso.Discover(ctx, rec.Provider.Issuer, false)
 	if err != nil {
-		return domain.SSOSignIn{}, domain.ErrSSOProviderUnreachable.Wrap(errors.New(whyUndiscoverable(err)))
+		return domain.SSOSignIn{}, domain.ErrSSOProviderUnreachable.Wrap(err)
 	}
-	claims, err := s.sso.redeem(ctx, p, rec.Provider.ClientID, string(clientSecret), in.Code, string(verifier))
+	claims, err := p.Redeem(ctx, oidcrp.Redemption{ClientID: rec.Provider.ClientID, ClientSecret: string(clientSecret),
+		Code: in.Code, Verifier: string(verifier)})
 	if err != nil {
 		return domain.SSOSignIn{}, err
 	}

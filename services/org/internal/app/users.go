@@ -107,7 +107,8 @@ func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int3
 }
 
 // UpdateUser changes the fields of user c.ID named in mask (as the caller wrote them; "*" is
-// all) and publishes user.updated. A change of the user's role, scope or activity is checked
+// all) and publishes user.updated. A new email address closes the user's pending invitation
+// and password reset links in the same transaction. A change of the user's role, scope or activity is checked
 // against what the caller holds (domain.UserChange.CheckGrant): nobody changes their own role
 // or scope, or hands out or takes away more than they hold.
 func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.UserChange, mask []string) (domain.User, error) {
@@ -135,6 +136,13 @@ func (s *Service) UpdateUser(ctx context.Context, accountID string, c domain.Use
 		}
 		if err := tx.UpdateUser(ctx, accountID, c, paths); err != nil {
 			return err
+		}
+		if c.MovesMailbox(cur, paths) {
+			// An invitation or reset mailed to the old address would let whoever reads it set
+			// the user's password. The notification service drops a closed link's email.
+			if _, err := tx.ClosePendingLinks(ctx, c.ID, s.now()); err != nil {
+				return err
+			}
 		}
 		user, err := tx.User(ctx, c.ID)
 		if err != nil {

@@ -331,6 +331,29 @@ func (r SignInRequirements) Admits(s Session) bool {
 	return true
 }
 
+// SignInRequirements are the requirements settings s put on sign-in.
+func (s Settings) SignInRequirements() SignInRequirements {
+	return SignInRequirements{TwoStepVerification: s.RequireTwoStepVerification, SingleSignOn: s.RequireSingleSignOn}
+}
+
+// StricterThan reports whether r requires something was did not, so that sessions was admitted
+// may no longer be admitted.
+func (r SignInRequirements) StricterThan(was SignInRequirements) bool {
+	return (r.SingleSignOn && !was.SingleSignOn) || (r.TwoStepVerification && !was.TwoStepVerification)
+}
+
+// Refused returns the ids of the sessions r does not admit: those a requirement just turned
+// on ends at once, in the change that turns it on, rather than at their next request.
+func (r SignInRequirements) Refused(sessions []Session) []string {
+	var ids []string
+	for _, s := range sessions {
+		if !r.Admits(s) {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
 // IssuedChallenge is a challenge as its sign-in returns it: the token names it in the next call.
 type IssuedChallenge struct {
 	Kind    ChallengeKind

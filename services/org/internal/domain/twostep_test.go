@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,41 @@ func TestRequirementsAdmitOnlySessionsThatMeetThem(t *testing.T) {
 	g.Requirements = domain.SignInRequirements{}
 	if _, err := g.Identity(t0, domain.SignInTimeouts{}.WithDefaults()); err != nil {
 		t.Fatalf("the same session with nothing required: %v", err)
+	}
+}
+
+func TestStricterRequirementsRefuseTheSessionsTheyNoLongerAdmit(t *testing.T) {
+	t.Parallel()
+	none, twoStep := domain.SignInRequirements{}, domain.SignInRequirements{TwoStepVerification: true}
+	sso, both := domain.SignInRequirements{SingleSignOn: true}, domain.SignInRequirements{SingleSignOn: true, TwoStepVerification: true}
+	for _, c := range []struct {
+		was, now domain.SignInRequirements
+		want     bool
+	}{
+		{none, none, false}, {none, twoStep, true}, {none, sso, true}, {none, both, true},
+		{twoStep, twoStep, false}, {twoStep, none, false}, {twoStep, sso, true}, {twoStep, both, true},
+		{sso, twoStep, true}, {sso, both, true}, {both, sso, false}, {both, none, false}, {both, both, false},
+	} {
+		if got := c.now.StricterThan(c.was); got != c.want {
+			t.Errorf("%+v after %+v: stricter %v, want %v", c.now, c.was, got, c.want)
+		}
+	}
+	settings := domain.Settings{RequireSingleSignOn: true}
+	if settings.SignInRequirements() != sso {
+		t.Fatalf("requirements of %+v: %+v", settings, settings.SignInRequirements())
+	}
+	sessions := []domain.Session{{ID: "password", Method: domain.MethodPassword}, {ID: "code", Method: domain.MethodPasswordAndCode, TwoStep: true},
+		{ID: "sso", Method: domain.MethodSingleSignOn, TwoStep: true}, {ID: "break-glass", Method: domain.MethodBreakGlass}}
+	for _, c := range []struct {
+		r    domain.SignInRequirements
+		want []string
+	}{
+		{none, nil}, {twoStep, []string{"password", "break-glass"}}, {sso, []string{"password", "code"}},
+		{both, []string{"password", "code", "break-glass"}},
+	} {
+		if got := c.r.Refused(sessions); !slices.Equal(got, c.want) {
+			t.Errorf("%+v refuses %v, want %v", c.r, got, c.want)
+		}
 	}
 }
 

@@ -175,3 +175,11 @@ func (c UserChange) CheckGrant(caller Grant, self bool, cur User, curRole, roleA
 	}
 	return caller.Covers(after.Grant(roleAfter))
 }
+
+// MovesMailbox reports whether an update naming paths gives user cur another mailbox: its email
+// changes other than in case or spacing (NormalizeEmail, as sign-in compares emails). Links
+// mailed to the old address must then stop working: whoever reads that mailbox is no longer the
+// user.
+func (c UserChange) MovesMailbox(cur User, paths []string) bool {
+	return slices.Contains(paths, "email") && NormalizeEmail(c.Email) != NormalizeEmail(cur.Email)
+}

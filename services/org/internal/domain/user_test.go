@@ -79,3 +79,25 @@ func TestUserChangeRefusesBlankingARequiredField(t *testing.T) {
 		})
 	}
 }
+
+func TestUserChangeMovesMailboxOnlyToAnotherAddress(t *testing.T) {
+	t.Parallel()
+	cur := domain.User{ID: "u", Email: "Bob@Contoso.example"}
+	for _, c := range []struct {
+		name  string
+		email string
+		paths []string
+		want  bool
+	}{
+		{"another address", "bob@fabrikam.example", []string{"email"}, true},
+		{"another address among other fields", "robert@contoso.example", []string{"first_name", "email"}, true},
+		{"the same address in other case and spacing", "  bob@contoso.EXAMPLE ", []string{"email"}, false},
+		{"the same address", "Bob@Contoso.example", []string{"email"}, false},
+		{"email not in the mask", "bob@fabrikam.example", []string{"first_name"}, false},
+	} {
+		got := domain.UserChange{ID: "u", Email: c.email}.MovesMailbox(cur, c.paths)
+		if got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -239,12 +239,41 @@ func (t *Tx) RevokeSessions(ctx context.Context, userID, id, except string, at t
 	if err != nil {
 		return 0, err
 	}
+	return t.forgetRevoked(ctx, rows)
+}
+
+// forgetRevoked deletes the digests of the sessions rows (ids) names, just revoked, and returns
+// how many there were.
+func (t *Tx) forgetRevoked(ctx context.Context, rows pgx.Rows) (int, error) {
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	_, err = t.tx.Exec(ctx, `DELETE FROM session_digests WHERE session_id = ANY($1::uuid[])`, ids)
 	return len(ids), err
+}
+
+// UnendedSessions reads the account's sessions neither revoked nor past their end at now, of
+// every user (idle ones included: they have not ended for good).
+func (t *Tx) UnendedSessions(ctx context.Context, now time.Time) ([]domain.Session, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > $1`, now)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Session, error) { return scanSession(r) })
+}
+
+// RevokeSessionsByID closes the account's open sessions among ids at at and forgets their
+// digests; it returns how many it closed.
+func (t *Tx) RevokeSessionsByID(ctx context.Context, ids []string, at time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	rows, err := t.tx.Query(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL RETURNING id`, ids, at)
+	if err != nil {
+		return 0, err
+	}
+	return t.forgetRevoked(ctx, rows)
 }
 
 // DeleteEndedSessions removes the user's sessions that ended before before (revoked or
@@ -342,22 +371,33 @@ func scanLink(row pgx.Row) (domain.SignInLink, error) {
 // InsertLink closes the user's pending link of the same kind (a new invitation replaces the
 // old) and adds l.
 func (t *Tx) InsertLink(ctx context.Context, l domain.SignInLink) (domain.SignInLink, error) {
-	rows, err := t.tx.Query(ctx, `UPDATE sign_in_links SET closed_at = $3
-		WHERE user_id = $1 AND kind = $2 AND used_at IS NULL AND closed_at IS NULL RETURNING id`, l.UserID, l.Kind, l.Created)
-	if err != nil {
+	if _, err := t.closeLinks(ctx, l.UserID, l.Kind, l.Created); err != nil {
 		return domain.SignInLink{}, err
-	}
-	closed, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return domain.SignInLink{}, err
-	}
-	if len(closed) > 0 {
-		if _, err := t.tx.Exec(ctx, `DELETE FROM sign_in_link_digests WHERE link_id = ANY($1::uuid[])`, closed); err != nil {
-			return domain.SignInLink{}, err
-		}
 	}
 	return scanLink(t.tx.QueryRow(ctx, `INSERT INTO sign_in_links (account_id, user_id, kind, created_by, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+linkColumns, l.AccountID, l.UserID, l.Kind, l.CreatedBy, l.Created, l.Expires))
+}
+
+// ClosePendingLinks closes every pending link of the user (invitations and resets) at at and
+// forgets their tokens, so a link already mailed finds nothing; it returns how many it closed.
+func (t *Tx) ClosePendingLinks(ctx context.Context, userID string, at time.Time) (int, error) {
+	return t.closeLinks(ctx, userID, 0, at)
+}
+
+// closeLinks closes the user's pending links of kind (0: of every kind) at at and deletes their
+// digests.
+func (t *Tx) closeLinks(ctx context.Context, userID string, kind domain.LinkKind, at time.Time) (int, error) {
+	rows, err := t.tx.Query(ctx, `UPDATE sign_in_links SET closed_at = $3
+		WHERE user_id = $1 AND ($2 = 0 OR kind = $2) AND used_at IS NULL AND closed_at IS NULL RETURNING id`, userID, kind, at)
+	if err != nil {
+		return 0, err
+	}
+	closed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(closed) == 0 {
+		return 0, err
+	}
+	_, err = t.tx.Exec(ctx, `DELETE FROM sign_in_link_digests WHERE link_id = ANY($1::uuid[])`, closed)
+	return len(closed), err
 }
 
 // LastLinkTime is when the user's latest link of kind was made (zero: never).

@@ -152,3 +152,28 @@ func (t *Tx) UserByEmail(ctx context.Context, accountID string, digest []byte) (
 	u, err = t.User(ctx, id)
 	return u, err == nil, err
 }
+
+// ResealClientSecret replaces the provider's sealed client secret old with sealed (the same
+// secret under another key), unless it changed meanwhile; it reports whether it did.
+func (t *Tx) ResealClientSecret(ctx context.Context, old, sealed []byte) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE sso_providers SET client_secret_sealed = $2 WHERE client_secret_sealed = $1`, old, sealed)
+	return tag.RowsAffected() == 1, err
+}
+
+// SealedVerifiers reads up to limit of the account's flows' sealed PKCE verifiers, by flow id
+// after afterFlowID ("" from the first).
+func (t *Tx) SealedVerifiers(ctx context.Context, afterFlowID string, limit int) ([]Sealed, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id::text, verifier_sealed FROM sso_flows
+		WHERE $1 = '' OR id > nullif($1, '')::uuid ORDER BY id LIMIT $2`, afterFlowID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Sealed])
+}
+
+// ResealVerifier replaces flow id's sealed verifier old with sealed, unless it changed
+// meanwhile; it reports whether it did.
+func (t *Tx) ResealVerifier(ctx context.Context, id string, old, sealed []byte) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE sso_flows SET verifier_sealed = $3 WHERE id = $1::uuid AND verifier_sealed = $2`, id, old, sealed)
+	return tag.RowsAffected() == 1, err
+}

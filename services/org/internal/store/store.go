@@ -38,6 +38,13 @@ type Tx struct {
 	events.Outbox
 }
 
+// Sealed is a sealed value as the rotate command reads it: the id of the row it is in (a user, a
+// flow, an account) and the value.
+type Sealed struct {
+	ID    string
+	Value []byte
+}
+
 func nullable(s string) *string {
 	if s == "" {
 		return nil

@@ -236,3 +236,21 @@ func (t *Tx) SignInRequirements(ctx context.Context) (domain.SignInRequirements,
 	}
 	return r, err
 }
+
+// SealedTOTPSecrets reads up to limit of the account's TOTP secrets, pending ones included, by
+// user id after afterUserID ("" from the first).
+func (t *Tx) SealedTOTPSecrets(ctx context.Context, afterUserID string, limit int) ([]Sealed, error) {
+	rows, err := t.tx.Query(ctx, `SELECT user_id::text, secret_sealed FROM user_totp
+		WHERE $1 = '' OR user_id > nullif($1, '')::uuid ORDER BY user_id LIMIT $2`, afterUserID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Sealed])
+}
+
+// ResealTOTP replaces the user's sealed TOTP secret old with sealed (the same secret under
+// another key), unless it changed meanwhile (a new enrollment); it reports whether it did.
+func (t *Tx) ResealTOTP(ctx context.Context, userID string, old, sealed []byte) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE user_totp SET secret_sealed = $3 WHERE user_id = $1 AND secret_sealed = $2`, userID, old, sealed)
+	return tag.RowsAffected() == 1, err
+}
