@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orgplane/orgplane/deploy/devkit/oidcdev"
 	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/deploy/devstack/stack"
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -81,6 +82,8 @@ type env struct {
 	admin    *pgx.Conn     // the database owner, for seeding
 	operator string
 	dbURL    string
+	// ssoClient is the bare relying party registered at the stack's OpenID Connect provider.
+	ssoClient oidcdev.Client
 }
 
 func benchmark(ctx context.Context, c config) error {
@@ -108,10 +111,12 @@ func benchmark(ctx context.Context, c config) error {
 	operator := "op_bench_" + hex.EncodeToString(secret)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	ssoClient := ssoBaselineClient()
 	st, err := stack.Start(sctx, stack.Options{
 		Log: slog.New(slog.DiscardHandler), DatabaseURL: dbURL, NATSDir: filepath.Join(os.TempDir(), "orgplane-bench-nats-"+hex.EncodeToString(secret[:4])),
 		Host: "127.0.0.1", AdminPort: -1, Keys: keys, OperatorToken: operator,
 		RateLimit: gatewaysvc.RateLimit{PerSecond: 1e9, Burst: 1 << 30},
+		OIDCUsers: ssoProviderUsers(), OIDCClients: []oidcdev.Client{ssoClient},
 	})
 	if err != nil {
 		return err
@@ -128,7 +133,7 @@ func benchmark(ctx context.Context, c config) error {
 		return err
 	}
 	defer admin.Close(ctx)
-	e := &env{cfg: c, st: st, keys: keys, raw: raw, admin: admin, operator: operator, dbURL: dbURL,
+	e := &env{cfg: c, st: st, keys: keys, raw: raw, admin: admin, operator: operator, dbURL: dbURL, ssoClient: ssoClient,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.clients * 2}}}
 
 	rep := &report{Started: time.Now().UTC(), Smoke: c.smoke, Rounds: c.rounds, Clients: c.clients, Machine: machine()}

@@ -22,7 +22,7 @@ import (
 // Sign-in (issue 18): reads through the gateway with a session cookie (org's
 // AuthenticateSession on every request) beside the same reads with API keys of the same role
 // (AuthenticateApiKey), and the rate of successful sign-ins beside the bare argon2id comparison
-// every sign-in makes.
+// every sign-in makes; then single sign-on with the same users (sso.go).
 
 const (
 	// signInUsers is how many people sign in: each read client uses one of their sessions, so
@@ -145,8 +145,12 @@ func (e *env) signInScenario(ctx context.Context) ([]Row, error) {
 	signInRow := throughputRow(fmt.Sprintf("sign-in rate: POST /v1/signIn, %d users, %d clients", len(users), signInClients),
 		"POST /v1/signIn through the gateway, every one a success (throttle check, argon2id m=19456 KiB t=2 p=1, session row, cookie)",
 		"argon2id.ComparePasswordAndHash with the same parameters, same concurrency (the floor)", signInSys, signInBase, signInTarget)
-	return []Row{readRow, signInRow}, runErr
+	ssoRows, err := e.singleSignOnRows(ctx, a, users)
+	return append([]Row{readRow, signInRow}, ssoRows...), errors.Join(runErr, err)
 }
+
+// signInEmail is the email of the scenario's user i, here and at the OpenID Connect provider.
+func signInEmail(i int) string { return fmt.Sprintf("signin-%02d@%s", i, benchMailDomain) }
 
 // signInUsers creates signInUsers users of role, invites them, takes each invitation's token
 // from the email in the sink, accepts it with a password (the API's only way to set a first
@@ -157,7 +161,7 @@ func (e *env) signInUsers(ctx context.Context, a account, sink *mailsink.Sink, r
 	users := make([]signInUser, signInUsers)
 	for i := range users {
 		u := &users[i]
-		u.email = fmt.Sprintf("signin-%02d@%s", i, benchMailDomain)
+		u.email = signInEmail(i)
 		var created struct {
 			ID string `json:"id"`
 		}

@@ -116,7 +116,7 @@ func (s *Store) SSOFlowByState(ctx context.Context, digest []byte) (accountID, f
 func (t *Tx) SSOFlowForUpdate(ctx context.Context, id string) (f domain.SSOFlow, ok bool, err error) {
 	var used *time.Time
 	err = t.tx.QueryRow(ctx, `SELECT id::text, account_id::text, binding_digest, nonce_digest, verifier_sealed, return_path,
-			created_at, expires_at, used_at, user_agent, client_address FROM sso_flows WHERE id::text = $1 FOR UPDATE`, id).
+			created_at, expires_at, used_at, user_agent, client_address FROM sso_flows WHERE id = $1::uuid FOR UPDATE`, id).
 		Scan(&f.ID, &f.AccountID, &f.BindingDigest, &f.NonceDigest, &f.VerifierSealed, &f.ReturnPath, &f.Created, &f.Expires,
 			&used, &f.Client.UserAgent, &f.Client.Address)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -197,7 +197,7 @@ func (t *Tx) ChallengeForUpdate(ctx context.Context, id string) (domain.Challeng
 }
 
 func (t *Tx) challenge(ctx context.Context, id, lock string) (domain.Challenge, bool, error) {
-	c, err := scanChallenge(t.tx.QueryRow(ctx, `SELECT `+challengeColumns+` FROM sign_in_challenges WHERE id::text = $1`+lock, id))
+	c, err := scanChallenge(t.tx.QueryRow(ctx, `SELECT `+challengeColumns+` FROM sign_in_challenges WHERE id = $1::uuid`+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Challenge{}, false, nil
 	}
