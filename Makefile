@@ -9,7 +9,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 MODULES   := pkg deploy/devkit deploy/simulators services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack
 PLUGINS   := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
-GENERATED := pkg/gen services/gateway/internal/openapi deploy/devstack/oapiclient
+GENERATED := pkg/gen services/gateway/internal/openapi deploy/devstack/oapiclient services/gateway/ui/src/api/schema.d.ts
 # The build stamped into every binary (pkg/version; `<binary> --version`, build_info, GET /version).
 # VERSION is the release tag (v0.1.0 -> 0.1.0) or 0.0.0-dev; override any of them: make build VERSION=1.2.3.
 VERSION    ?= $(or $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null)),0.0.0-dev)
@@ -72,6 +72,10 @@ generate: tools $(BIN)/.oapi.stamp ## regenerate Go, gateway and OpenAPI code fr
 	$(GO) run ./services/gateway/internal/openapi/enrich services/gateway/internal/openapi/orgplane.swagger.json
 	$(BIN)/openapi3 services/gateway/internal/openapi/orgplane.swagger.json services/gateway/internal/openapi/orgplane.openapi3.json
 	$(BIN)/oapi-codegen -config deploy/devstack/oapiclient/oapi-codegen.yaml services/gateway/internal/openapi/orgplane.openapi3.json
+	@# The web UI's API types come from the same document. Without node they stay as they are, and
+	@# make ui-check (part of make test) fails if that leaves them stale.
+	@if command -v npm >/dev/null; then cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent gen:api; \
+	  else echo "npm not found: $(UI_DIR)/src/api/schema.d.ts not regenerated (install node >= 20.19)"; fi
 
 # The API as last released: buf breaking compares proto/ with it, so an incompatible change
 # (a removed or renumbered field, a changed type, a moved RPC) cannot land by accident. Cutting a
@@ -127,13 +131,77 @@ vet: ## go vet every module
 lint: $(BIN)/.staticcheck.stamp ## staticcheck every module (settings in staticcheck.conf files)
 	$(BIN)/staticcheck $(PACKAGES)
 
+# --- web UI --------------------------------------------------------------------------------
+# services/gateway/ui: TypeScript sources, the pinned npm packages (package-lock.json) and the
+# build in dist/, committed and embedded by the gateway so that building it needs Go alone.
+.PHONY: ui
+ui: ## build the web UI into services/gateway/ui/dist (commit it): npm ci, API types, vite build
+	@command -v npm >/dev/null || { echo "make ui needs node >= 20.19 and npm"; exit 1; }
+	cd $(UI_DIR) && npm ci --no-audit --no-fund && npm run gen:api && npm run build
+
+.PHONY: ui-check
+ui-check: ## fail if the web UI's committed API types or build are stale; type-check and unit-test it
+	@command -v npm >/dev/null || { echo "make ui-check needs node >= 20.19 and npm"; exit 1; }
+	cd $(UI_DIR) && npm ci --no-audit --no-fund
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd $(UI_DIR); \
+	  npx openapi-typescript ../internal/openapi/orgplane.openapi3.json --output "$$tmp/schema.d.ts" >/dev/null 2>&1; \
+	  if ! cmp -s "$$tmp/schema.d.ts" src/api/schema.d.ts; then \
+	    echo "$(UI_DIR)/src/api/schema.d.ts differs from the API document (run make ui and commit it)"; exit 1; fi; \
+	  npx tsc --noEmit; \
+	  npx vitest run; \
+	  npx vite build --outDir "$$tmp/dist" --emptyOutDir --logLevel warn; \
+	  if ! diff -r "$$tmp/dist" dist >/dev/null; then \
+	    echo "$(UI_DIR)/dist differs from a build of the sources (run make ui and commit it):"; \
+	    diff -rq "$$tmp/dist" dist || true; exit 1; fi; \
+	  echo "web UI: API types, type check, unit tests and the committed build are current"
+
 .PHONY: test
-test: check vet lint build $(BIN)/devstack ## everything CI checks: generation, lint, vet, build, tests with -race
+test: check vet lint build ui-check $(BIN)/devstack browser-deps ## everything CI checks: generation, lint, vet, build, web UI, tests with -race (browser tests included)
 	$(BIN)/devstack with-postgres -- $(GO) test -race -count=1 -timeout 40m $(PACKAGES)
 
 .PHONY: test-short
-test-short: $(BIN)/devstack ## tests only, skipping the slowest (no generation checks)
+test-short: $(BIN)/devstack browser-deps ## tests only, skipping the slowest (no generation checks)
 	$(BIN)/devstack with-postgres -- $(GO) test -short -count=1 $(PACKAGES)
+
+# --- browser tests -------------------------------------------------------------------------
+# deploy/devstack/browser drives Debian's chromium (headless) against the suite and checks every
+# page with axe-core, a pinned devDependency of the web UI. Both are fetched here when missing;
+# the Go tests fail, naming what to install, when they are not there.
+UI_DIR := services/gateway/ui
+AXE_JS := $(UI_DIR)/node_modules/axe-core/axe.min.js
+
+.PHONY: chromium
+chromium: ## install Debian's chromium for the browser tests when it is missing (as root, with apt-get)
+	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "install Debian's chromium package (apt-get install chromium) to run the browser tests"; exit 1; \
+	  fi
+
+$(AXE_JS): $(UI_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "install Node.js and npm (apt-get install nodejs npm): the browser tests take axe-core from the web UI's packages"; exit 1; }
+	cd $(UI_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: browser-deps
+browser-deps: chromium $(AXE_JS) ## Chromium and axe-core for the browser tests
+
+# The screenshots the README shows: every docs/screenshots/NAME.png it names is the browser
+# tests' step NAME (a Page.Step or Page.Shot), copied from a fresh run.
+.PHONY: screenshots
+screenshots: $(BIN)/devstack browser-deps ## run the browser tests and refresh the screenshots README.md shows (docs/screenshots/)
+	@names=$$(grep -o 'docs/screenshots/[A-Za-z0-9_.-]*\.png' README.md | sort -u); \
+	  if [ -z "$$names" ]; then echo "README.md shows no docs/screenshots/*.png"; exit 1; fi; \
+	  out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	  ORGPLANE_SCREENSHOTS=$$out $(BIN)/devstack with-postgres -- $(GO) test -count=1 ./deploy/devstack/browser/...; \
+	  mkdir -p docs/screenshots; \
+	  for f in $$names; do \
+	    b=$${f##*/}; set -- "$$out"/*/[0-9][0-9]-"$$b"; \
+	    if [ $$# -ne 1 ] || [ ! -f "$$1" ]; then echo "$$f: want exactly one test step named $${b%.png}, found: $$*"; exit 1; fi; \
+	    cp "$$1" "$$f"; echo "$$f"; \
+	  done
 
 # --- benchmarks ----------------------------------------------------------------------------
 .PHONY: bench

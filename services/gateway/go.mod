@@ -2,6 +2,9 @@ module github.com/orgplane/orgplane/services/gateway
 
 go 1.26.0
 
+// The web UI's npm packages are no Go code of this module, whatever files they ship.
+ignore ./ui/node_modules
+
 require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1
 	github.com/ardanlabs/conf/v3 v3.10.0

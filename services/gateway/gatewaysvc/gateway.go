@@ -33,6 +33,7 @@ import (
 	"github.com/orgplane/orgplane/pkg/platform"
 	"github.com/orgplane/orgplane/pkg/rpc"
 	"github.com/orgplane/orgplane/services/gateway/internal/openapi"
+	"github.com/orgplane/orgplane/services/gateway/ui"
 )
 
 // Upstream is a service behind the gateway: where it is and the REST routes it declares in its
@@ -238,7 +239,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	root.Handle("GET /docs/", v5emb.New("Orgplane API", "/openapi.json", "/docs/"))
 	root.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	api := retryAfterOn503(g.authenticate(g.limitRate(limitBody(requireUTF8(g.withTimeout(etag(g.isStream, mux)))))))
-	root.Handle("/", withCORS(origins, api))
+	web, err := newWebUI(ui.FS, withCORS(origins, api))
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	root.Handle("/", web)
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
 	if err != nil {
 		g.Close()
