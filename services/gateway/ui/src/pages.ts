@@ -17,7 +17,15 @@ export type AppPage = {
  * here; a page that is not built yet has no entry (and so no link). The bell links to the page
  * at "notifications" once there is one.
  */
-export const appPages: AppPage[] = [{ path: "account", load: () => import("./pages/account/AccountPage") }];
+export const appPages: AppPage[] = [
+  // @organizations
+  // @setup-organizations
+  // @integrations
+  // @reviews
+  // @settings
+  // @notifications
+  { path: "account", load: () => import("./pages/account/AccountPage") },
+];
 
 /** navPages are the pages the main navigation links to. */
 export const navPages = appPages.filter((p): p is AppPage & { nav: string } => Boolean(p.nav));
