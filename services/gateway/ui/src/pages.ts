@@ -23,6 +23,7 @@ export const appPages: AppPage[] = [
   // @integrations
   // @reviews
   // @settings
+  // @settings-access
   // @notifications
   { path: "account", load: () => import("./pages/account/AccountPage") },
 ];
