@@ -393,6 +393,7 @@ func banner(w io.Writer, st *stack.Stack, host string, s secrets, inboxURL, cred
 	token := s.operatorToken
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOrgplane is running.\n\n")
+	fmt.Fprintf(&b, "  web UI         %s/   (sign in with an account's user; the same origin serves the API)\n", st.GatewayURL)
 	fmt.Fprintf(&b, "  REST gateway   %s   (readiness: %s/readyz, API document: %s/openapi.json)\n", st.GatewayURL, st.GatewayURL, st.GatewayURL)
 	for _, s := range stack.Specs(nil) {
 		fmt.Fprintf(&b, "  %-16s grpc://%s\n", s.Name, st.ServiceAddrs[s.Name])

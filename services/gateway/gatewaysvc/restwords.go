@@ -364,6 +364,9 @@ func explainQuery(md protoreflect.MessageDescriptor, key string, vals []string) 
 // restErrorHandler renders every error in the google.rpc.Status shape, replacing what a library
 // said about a request it could not decode with the API's words.
 func restErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if flowFailedInBrowser(w, r, err) {
+		return
+	}
 	var ie *inputError
 	if errors.As(err, &ie) {
 		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, ie.status().Err())

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -180,4 +182,31 @@ func returnPath(p string) string {
 		}
 	}
 	return b.String()
+}
+
+// ssoErrorPath is the web UI's sign-in page, where a browser whose single sign-on failed is sent
+// with the reason (ssoError=<ErrorInfo reason, or the gRPC code's name>), to show in words and
+// offer to start again, instead of a JSON body on a page nobody's script asked for.
+const ssoErrorPath = "/signin"
+
+// flowFailedInBrowser answers a failed single sign-on return with 303 See Other to the sign-in
+// page when a browser navigated there (its Accept names text/html); API clients keep the JSON
+// error. Only the reason travels, never the provider's or org's free text.
+func flowFailedInBrowser(w http.ResponseWriter, r *http.Request, err error) bool {
+	c := callFrom(r.Context())
+	if c == nil || c.flow == nil || !acceptsHTML(r.Header.Get("Accept")) {
+		return false
+	}
+	reason := status.Code(err).String()
+	if s, ok := status.FromError(err); ok {
+		for _, d := range s.Details() {
+			if info, isInfo := d.(*errdetails.ErrorInfo); isInfo && info.GetReason() != "" {
+				reason = info.GetReason()
+			}
+		}
+	}
+	w.Header().Set("Location", ssoErrorPath+"?"+url.Values{"ssoError": {reason}}.Encode())
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+	return true
 }

@@ -517,3 +517,31 @@ func TestSingleSignOnCallbackFailureIsAJSONErrorAndEndsTheFlow(t *testing.T) {
 		}
 	}
 }
+
+// A browser that navigated back from the provider is sent to the sign-in page with the reason,
+// not shown a JSON body; the flow ends all the same, and no free text travels in the URL.
+func TestSingleSignOnCallbackFailureSendsABrowserToSignIn(t *testing.T) {
+	o, g, _ := sessionGateway(t, func(c *gatewaysvc.Config) { c.InsecureCookies = true })
+	flow, state, _ := startFlow(t, o, g, "/organizations")
+	for _, tc := range []struct{ name, query string }{
+		{"the provider refused", "?state=" + state + "&error=access_denied&error_description=The+user+said+no"},
+		{"a query the gateway refuses", "?state=a&state=b"},
+	} {
+		w := send(g, "GET", "/v1/singleSignOn/callback"+tc.query, "", "Cookie", cookieHeader(flow),
+			"Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		loc, err := url.Parse(w.Header().Get("Location"))
+		if w.Code != http.StatusSeeOther || err != nil || loc.Path != "/signin" || loc.Query().Get("ssoError") == "" {
+			t.Errorf("%s: %d Location %q", tc.name, w.Code, w.Header().Get("Location"))
+		}
+		if strings.Contains(w.Header().Get("Location"), "said") || cookieIn(t, w, "orgplane_session") != nil {
+			t.Errorf("%s: Location %q, Set-Cookie %v", tc.name, w.Header().Get("Location"), w.Header().Values("Set-Cookie"))
+		}
+		if !flowCleared(t, w, "orgplane_sso") {
+			t.Errorf("%s: the flow cookie stays: %v", tc.name, w.Header().Values("Set-Cookie"))
+		}
+	}
+	// Any other route's error stays JSON for a browser too.
+	if w := send(g, "GET", "/v1/me", "", "Accept", "text/html"); w.Code != http.StatusUnauthorized || w.Header().Get("Location") != "" {
+		t.Errorf("GET /v1/me from a browser without a session: %d Location %q", w.Code, w.Header().Get("Location"))
+	}
+}

@@ -45,12 +45,12 @@ var pageCSP = func() string {
 var unsubscribePages = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{{.Title}} · Orgplane</title><style>{{.Style}}</style></head>
-<body><h1>{{.Title}}</h1>
+<body><main><h1>{{.Title}}</h1>
 {{if .Token}}<p>You will stop receiving these emails from Orgplane. Other notifications, and other people's, are not affected.</p>
 <form method="post" action="/unsubscribe"><input type="hidden" name="token" value="{{.Token}}"><button type="submit">Unsubscribe</button></form>
 <p class="small">Nothing changes until you press the button.</p>
 {{else}}<p>{{.Message}}</p>{{end}}
-</body></html>
+</main></body></html>
 `))
 
 type unsubscribePage struct {

@@ -23,6 +23,27 @@ type Step =
 /** The notice another page hands over ("Your password is set"), and the email to fill in. */
 export type SignInState = { notice?: string; email?: string } | null;
 
+/**
+ * Why a single sign-on came back refused, in words: the gateway sends the browser here with the
+ * reason only (ssoError), never the provider's text.
+ */
+const ssoFailures: Record<string, string> = {
+  SINGLE_SIGN_ON_REFUSED: "Your identity provider did not sign you in. Try again, or ask your administrator.",
+  SINGLE_SIGN_ON_FLOW_INVALID: "That single sign-on attempt expired or was already used. Start again.",
+  SINGLE_SIGN_ON_OTHER_BROWSER: "That single sign-on was started in another browser. Start again here.",
+  SINGLE_SIGN_ON_NO_USER: "Your identity provider signed you in, but this account has no active user with your email. Ask your administrator to add you.",
+  SINGLE_SIGN_ON_EMAIL_UNVERIFIED: "Your identity provider has not verified your email address, so it cannot sign you in here.",
+  SINGLE_SIGN_ON_NO_EMAIL: "Your identity provider did not share your email address, so it cannot sign you in here.",
+  SINGLE_SIGN_ON_TOKEN_REJECTED: "The answer from your identity provider could not be verified. Start again, or ask your administrator.",
+  SINGLE_SIGN_ON_CODE_REFUSED: "Your identity provider refused to complete the sign-in. Start again.",
+  SINGLE_SIGN_ON_PROVIDER_UNREACHABLE: "Your identity provider could not be reached. Try again in a moment.",
+  SINGLE_SIGN_ON_NOT_SET_UP: "Single sign-on is not set up for this account.",
+};
+
+/** ssoFailure is the words for an ssoError reason, or a general sentence for one it does not know. */
+export const ssoFailure = (reason: string | null) =>
+  reason ? (ssoFailures[reason] ?? "Single sign-on did not complete. Start again, or sign in another way.") : undefined;
+
 /** A challenge that expired, was completed or used up its tries: the sign-in starts again. */
 const challengeEnded = (e: unknown) => e instanceof ApiError && "challengeToken" in e.fieldErrors;
 
@@ -34,6 +55,7 @@ export default function SignInPage() {
   const handed = location.state as SignInState;
   const [step, setStep] = useState<Step>({ kind: "password" });
   const [notice, setNotice] = useState(handed?.notice);
+  const ssoError = ssoFailure(params.get("ssoError"));
 
   const restart = useCallback((why?: string) => {
     setNotice(why);
@@ -64,6 +86,7 @@ export default function SignInPage() {
       return (
         <PublicPage title="Sign in">
           {notice && <Alert tone="info">{notice}</Alert>}
+          {ssoError && !notice && <Alert tone="error">{ssoError}</Alert>}
           <PasswordStep email={handed?.email ?? ""} next={next} onAnswer={answered} onTry={() => setNotice(undefined)} />
         </PublicPage>
       );
