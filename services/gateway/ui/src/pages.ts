@@ -19,12 +19,29 @@ export type AppPage = {
  */
 export const appPages: AppPage[] = [
   // @organizations
+  { path: "organizations", nav: "Organizations", load: () => import("./pages/organizations/OrganizationsPage") },
+  { path: "organizations/new", load: () => import("./pages/organizations/OrganizationPage") },
+  { path: "organizations/:organizationId", load: () => import("./pages/organizations/OrganizationPage") },
   // @setup-organizations
+  { path: "setup-organizations", nav: "Setup Organizations", load: () => import("./pages/setup/SetupOrganizationsPage") },
   // @integrations
+  { path: "integrations", nav: "Integrations", load: () => import("./pages/integrations/IntegrationsPage") },
+  { path: "integrations/:integrationId", load: () => import("./pages/integrations/IntegrationPage") },
   // @reviews
+  { path: "reviews", nav: "Reviews", load: () => import("./pages/reviews/ReviewsPage") },
+  { path: "reviews/:reviewId", load: () => import("./pages/reviews/ReviewPage") },
   // @settings
+  { path: "settings", nav: "Settings", load: () => import("./pages/settings/SettingsPage") },
+  { path: "settings/notifications", load: () => import("./pages/settings/SettingsPage") },
+  { path: "settings/subscription", load: () => import("./pages/settings/SettingsPage") },
   // @settings-access
+  { path: "settings/security", load: () => import("./pages/settings-access/SecurityPage") },
+  { path: "settings/users", load: () => import("./pages/settings-access/UsersPage") },
+  { path: "settings/users/:userId", load: () => import("./pages/settings-access/UserPage") },
+  { path: "settings/roles", load: () => import("./pages/settings-access/RolesPage") },
+  { path: "settings/api-keys", load: () => import("./pages/settings-access/ApiKeysPage") },
   // @notifications
+  { path: "notifications", load: () => import("./pages/notifications/NotificationsPage") },
   { path: "account", load: () => import("./pages/account/AccountPage") },
 ];
 

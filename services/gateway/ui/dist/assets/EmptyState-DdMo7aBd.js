@@ -1,0 +1,1 @@
+import{t as e}from"./react-DCTAcUCH.js";var t=e();function n({title:e,children:n,action:r}){return(0,t.jsxs)(`div`,{className:`empty-state`,children:[(0,t.jsx)(`p`,{className:`empty-title`,children:e}),n&&(0,t.jsx)(`div`,{className:`empty-body`,children:n}),r&&(0,t.jsx)(`div`,{className:`empty-action`,children:r})]})}export{n as t};

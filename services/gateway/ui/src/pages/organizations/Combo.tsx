@@ -1,0 +1,79 @@
+import type { ReactNode } from "react";
+import { Button, ComboBox, FieldError, Input, Label, ListBox, ListBoxItem, Popover, Text, type Key } from "react-aria-components";
+import type { Option } from "./model";
+
+type Props = {
+  label: string;
+  /** The API's name of the field, so that its errors show here. */
+  name?: string;
+  options: Option[];
+  /** The chosen id, "" for none. */
+  value: string;
+  onChange: (id: string) => void;
+  placeholder?: string;
+  description?: ReactNode;
+  /** With items and onInputChange, the options come from the server as the person types. */
+  items?: Option[];
+  inputValue?: string;
+  onInputChange?: (text: string) => void;
+  isLoading?: boolean;
+};
+
+/**
+ * OrgsCombo picks one of the account's things (a user, a type, an organization) by typing part
+ * of its name; Clear empties it, since a combobox's own text cannot say "none".
+ */
+export function OrgsCombo({ label, name, options, value, onChange, placeholder, description, items, inputValue, onInputChange, isLoading }: Props) {
+  const chosen = options.find((o) => o.id === value);
+  const asyncProps =
+    items !== undefined ? { items, inputValue: inputValue ?? "", onInputChange } : { defaultItems: options };
+  return (
+    <div className="orgs-combo-row">
+      <ComboBox
+        className="field orgs-combo"
+        name={name}
+        selectedKey={value || null}
+        onSelectionChange={(k: Key | null) => onChange(k == null ? "" : String(k))}
+        menuTrigger="focus"
+        allowsEmptyCollection
+        {...asyncProps}
+      >
+        <Label>{label}</Label>
+        <div className="orgs-combo-input">
+          <Input placeholder={placeholder} />
+          <Button className="orgs-combo-toggle" aria-label={`Show the choices of ${label}`}>
+            <span aria-hidden="true">▾</span>
+          </Button>
+        </div>
+        {description && (
+          <Text slot="description" className="field-description">
+            {description}
+          </Text>
+        )}
+        <FieldError className="field-error" />
+        <Popover className="popover orgs-popover" placement="bottom start">
+          <ListBox<Option>
+            className="orgs-listbox"
+            renderEmptyState={() => <div className="orgs-listbox-empty">{isLoading ? "Searching…" : "No match"}</div>}
+          >
+            {(o) => (
+              <ListBoxItem id={o.id} textValue={o.name} className="orgs-option">
+                <Text slot="label">{o.name}</Text>
+                {o.detail && (
+                  <Text slot="description" className="orgs-option-detail">
+                    {o.detail}
+                  </Text>
+                )}
+              </ListBoxItem>
+            )}
+          </ListBox>
+        </Popover>
+      </ComboBox>
+      {value && (
+        <Button className="button small secondary orgs-clear" aria-label={`Clear ${label}${chosen ? ` (${chosen.name})` : ""}`} onPress={() => onChange("")}>
+          Clear
+        </Button>
+      )}
+    </div>
+  );
+}
