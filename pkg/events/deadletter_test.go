@@ -123,7 +123,7 @@ func TestPoisonEventsAreDeadLetteredAndReplayed(t *testing.T) {
 	goodID := h.commitEvent(&orgv1.AccountCreated{AccountId: account, DisplayName: "fine"})
 	h.startRelay()
 	h.background(c.Run)
-	h.waitApplied(goodID, 10*time.Second) // behind both poison events of the same account
+	h.waitApplied(goodID, 30*time.Second) // behind both poison events of the same account
 
 	dls := h.waitDeadLetters(durable, 2)
 	reasons := map[string]events.DeadLetter{}
@@ -154,7 +154,7 @@ func TestPoisonEventsAreDeadLetteredAndReplayed(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("replayed %d, %v; want 2", n, err)
 	}
-	h.waitApplied(poisonID, 10*time.Second)
+	h.waitApplied(poisonID, 30*time.Second)
 	again := h.waitDeadLetters(durable, 1)
 	if again[0].Reason != "undecodable" {
 		t.Errorf("after the replay: %+v, want the undecodable event alone", again)
@@ -187,7 +187,7 @@ func (h *harness) commitEvent(ev *orgv1.AccountCreated) string {
 // waitDeadLetters waits until durable has exactly n dead letters and returns them.
 func (h *harness) waitDeadLetters(durable string, n int) []events.DeadLetter {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		dls, err := events.ListDeadLetters(h.ctx, h.js, durable)
 		if err != nil {

@@ -89,6 +89,35 @@ export type ApiForm = {
  *     {form.error && <Alert tone="error">{form.error}</Alert>}
  *     <TextInput name="newPassword" label="New password" type="password" />
  */
+// Forms already listening for input (one listener per form element, for its lifetime).
+const listening = new WeakSet<HTMLFormElement>();
+
+/**
+ * forgetOnInput drops a field's server error as soon as the person types in that field. Left to
+ * react-aria, the error would go only when the field is committed, that is on blur: a person who
+ * corrects the value and then clicks the submit button blurs the field on mouse down, the error
+ * text under it disappears, everything below moves up, and the mouse comes up beside the button
+ * that was under it, so the click is lost and nothing is sent.
+ */
+function forgetOnInput(form: HTMLFormElement, set: (f: (cur: Record<string, string>) => Record<string, string>) => void) {
+  if (listening.has(form)) return;
+  listening.add(form);
+  form.addEventListener("input", (e) => {
+    const name = (e.target as HTMLInputElement | null)?.name;
+    if (!name) return;
+    // After React has handled this input: an update scheduled from here, ahead of the field's own
+    // onChange, would re-render the controlled field with its old value and undo the keystroke.
+    setTimeout(() =>
+      set((cur) => {
+        if (!(name in cur)) return cur;
+        const next = { ...cur };
+        delete next[name];
+        return next;
+      }),
+    );
+  });
+}
+
 export function useApiForm(): ApiForm {
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
@@ -122,6 +151,7 @@ export function useApiForm(): ApiForm {
             else elsewhere.push(`${field}: ${msg}`);
           }
           setFieldErrors(placed);
+          forgetOnInput(form, setFieldErrors);
           const nothingPlaced = Object.keys(placed).length === 0;
           if (nothingPlaced || elsewhere.length > 0) {
             setError(nothingPlaced ? err.message : elsewhere.join(" "));
