@@ -12,13 +12,7 @@ import (
 // nth email sets their password, and they sign in with it.
 func firstSignIn(t *testing.T, s *browser.Suite, p *browser.Page, email string, nth int, password string) {
 	t.Helper()
-	p.Goto(s.LinkIn(s.WaitMail(email, nth), "/invitations/accept"))
-	p.ByRole("heading", "Welcome to Orgplane").WaitVisible()
-	p.A11y()
-	p.ByLabel("New password").Fill(password)
-	p.ByLabel("Confirm the new password").Fill(password)
-	p.ByRole("button", "Set my password").Click()
-	p.WaitPath("/signin")
+	p.AcceptInvitation(s.LinkIn(s.WaitMail(email, nth), "/invitations/accept"), password)
 	p.ByLabel("Email").Fill(email)
 	p.ByLabel("Password").Fill(password)
 	p.A11y()

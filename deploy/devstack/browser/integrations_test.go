@@ -20,21 +20,10 @@ func integrationsSignIn(t *testing.T, s *browser.Suite, a browser.Account) *brow
 	// The notification service learns the administrator's address from org's events.
 	s.Settle()
 	s.Must(http.StatusOK, "POST", "/v1/accounts/"+a.ID+"/users/"+a.AdminID+":invite", a.AdminKey, "{}")
-	link := s.LinkIn(s.WaitMail(a.AdminEmail, 1), "/invitations/accept")
 	p := s.Open(t)
-	p.Goto(link)
-	p.ByRole("heading", "Welcome to Orgplane").WaitVisible()
-	p.A11y()
 	const password = "Integrations-and-orphans-2026"
-	p.ByLabel("New password").Fill(password)
-	p.ByLabel("Confirm the new password").Fill(password)
-	p.ByRole("button", "Set my password").Click()
-	p.ByRole("heading", "Sign in").WaitVisible()
-	p.A11y()
-	p.ByLabel("Email").Fill(a.AdminEmail)
-	p.ByLabel("Password").Fill(password)
-	p.ByRole("button", "Sign in").Click()
-	p.ByRole("button", "User menu (Ada Admin)").WaitVisible()
+	p.AcceptInvitation(s.LinkIn(s.WaitMail(a.AdminEmail, 1), "/invitations/accept"), password)
+	p.SignIn(a.AdminEmail, password, "Ada Admin", "")
 	p.A11y()
 	return p
 }

@@ -24,20 +24,9 @@ import (
 // as the invitation page's form would) and signs in at /signin in the browser.
 func orgsSignIn(t *testing.T, s *browser.Suite, a browser.Account, p *browser.Page) {
 	t.Helper()
-	s.Settle()
-	s.Must(http.StatusOK, "POST", "/v1/accounts/"+a.ID+"/users/"+a.AdminID+":invite", a.AdminKey, "{}")
-	link, err := url.Parse(s.LinkIn(s.WaitMail(a.AdminEmail, 1), "/invitations/accept"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const password = "Grace-Hopper-and-the-moth-1947"
-	s.Must(http.StatusOK, "POST", "/v1/invitations:accept", "",
-		fmt.Sprintf(`{"token":%q,"password":%q}`, link.Query().Get("token"), password))
-	p.Goto("/signin")
-	p.ByLabel("Email").Fill(a.AdminEmail)
-	p.ByLabel("Password").Fill(password)
-	p.Step("organizations-signin")
-	p.ByRole("button", "Sign in").Click()
+	s.GivePassword(a.ID, a.AdminKey, a.AdminID, a.AdminEmail, 1, password)
+	p.SignIn(a.AdminEmail, password, "Ada Admin", "")
 	p.ByRole("heading", "Organizations").WaitVisible()
 }
 

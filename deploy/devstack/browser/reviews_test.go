@@ -1,9 +1,7 @@
 package browser_test
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/orgplane/orgplane/deploy/devstack/browser"
@@ -13,19 +11,9 @@ import (
 // through the API) and signs them in at /signin in p, as a person would, going on to next.
 func reviewsSignIn(t *testing.T, s *browser.Suite, p *browser.Page, a browser.Account, userID, email, name, next string) {
 	t.Helper()
-	s.Must(http.StatusOK, "POST", "/v1/accounts/"+a.ID+"/users/"+userID+":invite", a.AdminKey, "{}")
-	link, err := url.Parse(s.LinkIn(s.WaitMail(email, len(s.MailTo(email))+1), "/invitations/accept"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const password = "Cobol-and-compilers-1959"
-	s.Must(http.StatusOK, "POST", "/v1/invitations:accept", "",
-		fmt.Sprintf(`{"token":%q,"password":%q}`, link.Query().Get("token"), password))
-	p.Goto("/signin?next=" + url.QueryEscape(next))
-	p.ByLabel("Email").Fill(email)
-	p.ByLabel("Password").Fill(password)
-	p.ByRole("button", "Sign in").Click()
-	p.ByRole("button", "User menu ("+name+")").WaitVisible()
+	s.GivePassword(a.ID, a.AdminKey, userID, email, len(s.MailTo(email))+1, password)
+	p.SignIn(email, password, name, next)
 	p.WaitPath(next)
 }
 

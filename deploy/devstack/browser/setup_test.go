@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -25,22 +24,10 @@ import (
 // page has its own test) and signs them in at /signin in a new browser.
 func setupSignIn(t *testing.T, s *browser.Suite, a browser.Account) *browser.Page {
 	t.Helper()
-	s.Settle()
-	s.Must(http.StatusOK, "POST", "/v1/accounts/"+a.ID+"/users/"+a.AdminID+":invite", a.AdminKey, "{}")
-	link, err := url.Parse(s.LinkIn(s.WaitMail(a.AdminEmail, 1), "/invitations/accept"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const password = "Setup-organizations-pw-1"
-	body, _ := json.Marshal(map[string]string{"token": link.Query().Get("token"), "password": password})
-	s.Must(http.StatusOK, "POST", "/v1/invitations:accept", "", string(body))
+	s.GivePassword(a.ID, a.AdminKey, a.AdminID, a.AdminEmail, 1, password)
 	p := s.Open(t)
-	p.Goto("/signin")
-	p.ByLabel("Email").Fill(a.AdminEmail)
-	p.ByLabel("Password").Fill(password)
-	p.A11y()
-	p.ByRole("button", "Sign in").Click()
-	p.ByRole("button", "User menu (Ada Admin)").WaitVisible()
+	p.SignIn(a.AdminEmail, password, "Ada Admin", "")
 	// Sign-in lands on the first page of the navigation, whichever it is: check it once it shows.
 	evalFloat(t, p, `new Promise((resolve) => {
   const check = () => document.querySelector("h1") && location.pathname !== "/" ? resolve(1) : setTimeout(check, 20);

@@ -249,17 +249,7 @@ func (s *Service) CompleteSignInEnrollment(ctx context.Context, token, code stri
 		if err != nil {
 			return err
 		}
-		t, ok, err := tx.TOTPForUpdate(ctx, ch.UserID)
-		if err != nil {
-			return err
-		}
-		if ok && t.On() {
-			return domain.ErrBadChallenge
-		}
-		if !ok || !t.PendingAt(now) {
-			return domain.ErrNoPendingEnrollment
-		}
-		step, right, err := s.matchTOTP(ctx, tx, t, code, now)
+		right, err := s.confirmEnrollment(ctx, tx, ch.AccountID, ch.UserID, code, codes, now, domain.ErrBadChallenge)
 		if err != nil {
 			return err
 		}
@@ -267,12 +257,6 @@ func (s *Service) CompleteSignInEnrollment(ctx context.Context, token, code stri
 			last := ch.FailCode()
 			wrong = domain.ErrWrongCode("code", last)
 			return tx.FailChallengeCode(ctx, ch, last, now)
-		}
-		if err := tx.EnableTOTP(ctx, ch.UserID, step, now); err != nil {
-			return err
-		}
-		if err := tx.ReplaceRecoveryCodes(ctx, ch.AccountID, ch.UserID, domain.RecoveryCodeDigests(codes), now); err != nil {
-			return err
 		}
 		out.User, out.SessionToken, err = s.completeChallenge(ctx, tx, ch, su, c, now)
 		return err
@@ -285,6 +269,31 @@ func (s *Service) CompleteSignInEnrollment(ctx context.Context, token, code stri
 	}
 	out.RecoveryCodes = codes
 	return out, nil
+}
+
+// confirmEnrollment turns the user's pending TOTP on when code is right for its secret, with
+// codes as the new recovery codes; right is false, and nothing changes, when the code is wrong.
+// alreadyOn is the refusal for a user who has it on already (the two callers word it their way).
+func (s *Service) confirmEnrollment(ctx context.Context, tx *store.Tx, accountID, userID, code string, codes []string,
+	now time.Time, alreadyOn error) (right bool, err error) {
+	t, ok, err := tx.TOTPForUpdate(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	if ok && t.On() {
+		return false, alreadyOn
+	}
+	if !ok || !t.PendingAt(now) {
+		return false, domain.ErrNoPendingEnrollment
+	}
+	step, right, err := s.matchTOTP(ctx, tx, t, code, now)
+	if err != nil || !right {
+		return false, err
+	}
+	if err := tx.EnableTOTP(ctx, userID, step, now); err != nil {
+		return false, err
+	}
+	return true, tx.ReplaceRecoveryCodes(ctx, accountID, userID, domain.RecoveryCodeDigests(codes), now)
 }
 
 // StartTwoStepEnrollment gives the signed-in caller a new secret to scan, replacing a pending
@@ -335,27 +344,11 @@ func (s *Service) ConfirmTwoStepEnrollment(ctx context.Context, code string) ([]
 	now := s.now()
 	codes := domain.NewRecoveryCodes()
 	err = s.store.InTenant(ctx, id.AccountID, func(tx *store.Tx) error {
-		t, ok, err := tx.TOTPForUpdate(ctx, id.UserID)
-		if err != nil {
-			return err
+		right, err := s.confirmEnrollment(ctx, tx, id.AccountID, id.UserID, code, codes, now, domain.ErrTwoStepAlreadyOn)
+		if err == nil && !right {
+			err = domain.ErrWrongCode("code", false)
 		}
-		if ok && t.On() {
-			return domain.ErrTwoStepAlreadyOn
-		}
-		if !ok || !t.PendingAt(now) {
-			return domain.ErrNoPendingEnrollment
-		}
-		step, right, err := s.matchTOTP(ctx, tx, t, code, now)
-		if err != nil {
-			return err
-		}
-		if !right {
-			return domain.ErrWrongCode("code", false)
-		}
-		if err := tx.EnableTOTP(ctx, id.UserID, step, now); err != nil {
-			return err
-		}
-		return tx.ReplaceRecoveryCodes(ctx, id.AccountID, id.UserID, domain.RecoveryCodeDigests(codes), now)
+		return err
 	})
 	if err != nil {
 		return nil, err
