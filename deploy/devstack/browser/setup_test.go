@@ -200,6 +200,21 @@ func TestSetupOrganizationsInTheBrowser(t *testing.T) {
 	}
 	p.Step("setup-saved")
 
+	// The state filter asks the API for the rows unmapped in IT Glue: the row just mapped there
+	// goes, the one mapped in Autotask only stays, and the summary still counts the account.
+	p.ByRole("button", "All Show").Click()
+	p.ByRole("option", "Unmapped").Click()
+	p.ByRole("button", "Any integration in").Click()
+	p.ByRole("option", cols["itglue"]).Click()
+	p.ByRole("rowheader", first).WaitGone()
+	p.ByRole("rowheader", second).WaitVisible()
+	p.WaitText("Total Organizations: 6 · 6 remaining")
+	p.Step("setup-filtered")
+	p.ByRole("button", "Unmapped Show").Click()
+	p.ByRole("option", "All").Click()
+	p.ByRole("rowheader", first).WaitVisible()
+	p.ByRole("button", "Any integration in").WaitVisible()
+
 	// An edit cancelled leaves nothing behind.
 	itFourth := suggestionFor(t, s, a, ids["itglue"], fourth)
 	pick("itglue", fourth, itFourth)

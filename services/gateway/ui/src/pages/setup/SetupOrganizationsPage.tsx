@@ -1,5 +1,5 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
-import { Button, Input, Label, ProgressBar, SearchField } from "react-aria-components";
+import { Button, Input, Label, ListBox, ListBoxItem, Popover, ProgressBar, SearchField, Select, SelectValue } from "react-aria-components";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { ApiError, api, call, errorMessage, isAbort, type Schemas } from "../../api/client";
 import { useClock, useSession } from "../../app/session";
@@ -26,6 +26,14 @@ import {
 import "./setup.css";
 
 type Operation = Schemas["integrationsyncV1Operation"];
+type GridFilter = Schemas["v1GridFilter"];
+
+const filters: { id: string; name: string }[] = [
+  { id: "all", name: "All" },
+  { id: "GRID_FILTER_UNMAPPED", name: "Unmapped" },
+  { id: "GRID_FILTER_MAPPED", name: "Mapped" },
+  { id: "GRID_FILTER_ORPHANED", name: "Orphaned in their tool" },
+];
 
 const pageSize = 1000;
 const rowHeight = 64;
@@ -49,8 +57,13 @@ export default function SetupOrganizationsPage() {
   const [grid, setGrid] = useState<{ loading: boolean; complete: boolean; error?: unknown }>({ loading: true, complete: false });
   const [round, setRound] = useState(0);
   const reload = useCallback(() => setRound((r) => r + 1), []);
+  // The API's state filter ("" shows every row) and the integration it applies to ("" any).
+  const [filter, setFilter] = useState("");
+  const [filterIn, setFilterIn] = useState("");
+  const filtered = filter !== "";
 
-  // The rows, a page at a time: the first page shows at once, the rest follow.
+  // The rows, a page at a time: the first page shows at once, the rest follow. A new filter
+  // starts again from the first page.
   useEffect(() => {
     const ctrl = new AbortController();
     setGrid((g) => ({ ...g, loading: true, error: undefined }));
@@ -60,7 +73,13 @@ export default function SetupOrganizationsPage() {
       do {
         const page = await call(
           api.GET("/v1/accounts/{accountId}/mappingGrid", {
-            params: { path: { accountId }, query: { pageSize, pageToken: token || undefined } },
+            params: { path: { accountId }, query: {
+                pageSize,
+                pageToken: token || undefined,
+                filter: (filter || undefined) as GridFilter | undefined,
+                integrationId: (filter && filterIn) || undefined,
+              },
+            },
             signal: ctrl.signal,
           }),
         );
@@ -75,7 +94,7 @@ export default function SetupOrganizationsPage() {
       if (!isAbort(error)) setGrid({ loading: false, complete: false, error });
     });
     return () => ctrl.abort();
-  }, [accountId, round]);
+  }, [accountId, round, filter, filterIn]);
 
   // Suggestions for every unmapped cell, best one per organization and integration.
   const [suggestions, setSuggestions] = useState<Map<string, Suggestion>>(new Map());
@@ -113,6 +132,27 @@ export default function SetupOrganizationsPage() {
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<string>();
   const [saved, setSaved] = useState<string>();
+  const [saves, setSaves] = useState(0);
+
+  // While a filter narrows the rows, the summary still counts the whole account: the API counts
+  // every row, and those missing a link in some integration (what "remaining" means).
+  const [accountCounts, setAccountCounts] = useState<{ total: number; unmapped: number }>();
+  useEffect(() => {
+    if (!filtered) return;
+    const ctrl = new AbortController();
+    const count = (f?: GridFilter) =>
+      call(api.GET("/v1/accounts/{accountId}/mappingGrid", { params: { path: { accountId }, query: { pageSize: 1, filter: f } }, signal: ctrl.signal })).then((g) =>
+        Number(g.totalSize ?? 0),
+      );
+    setAccountCounts(undefined);
+    Promise.all([count(), count("GRID_FILTER_UNMAPPED")]).then(
+      ([total, unmapped]) => setAccountCounts({ total, unmapped }),
+      (e: unknown) => {
+        if (!isAbort(e)) setAccountCounts(undefined);
+      },
+    );
+    return () => ctrl.abort();
+  }, [accountId, filtered, round, saves]);
 
   const change = useCallback((organizationId: string, integrationId: string, c: PendingChange | undefined) => {
     setSaved(undefined);
@@ -140,6 +180,7 @@ export default function SetupOrganizationsPage() {
         setRows((rs) => mergeRows(rs, r.rows ?? []));
         setRowErrors(new Map());
         if (clearAfter) setPending(new Map());
+        setSaves((n) => n + 1);
         setSaved(body.length === 1 ? "Saved 1 change." : `Saved ${body.length} changes.`);
       } catch (e) {
         if (e instanceof ApiError && e.reason === "ROWS_CHANGED") {
@@ -220,13 +261,18 @@ export default function SetupOrganizationsPage() {
     );
   }
 
-  const unmapped = unmappedCount(rows, columns);
+  const total = filtered ? accountCounts?.total : rows.length;
+  const unmapped = filtered ? accountCounts?.unmapped : grid.complete ? unmappedCount(rows, columns) : undefined;
+  const showAll = () => {
+    setFilter("");
+    setFilterIn("");
+  };
   return (
     <Page title="Setup Organizations" actions={actions}>
       <div className="setup-summary" role="status">
         <span>
-          <strong>Total Organizations: {rows.length}</strong>
-          {columns.length > 0 && <> · {grid.complete ? `${unmapped} remaining` : "counting…"}</>}
+          <strong>Total Organizations: {total ?? "…"}</strong>
+          {columns.length > 0 && <> · {unmapped !== undefined ? `${unmapped} remaining` : "counting…"}</>}
         </span>
         <span className="muted">
           {columns.length > 0 && "Remaining: missing a mapping in at least one integration. "}
@@ -239,7 +285,7 @@ export default function SetupOrganizationsPage() {
         <EmptyState title="No integration is connected">
           Connect IT Glue, ConnectWise or Autotask under Integrations; each one becomes a column here to map your organizations to.
         </EmptyState>
-      ) : rows.length === 0 ? (
+      ) : rows.length === 0 && !filtered ? (
         <EmptyState title="No organizations yet">
           Create organizations under Organizations{canImport && itGlue ? ", or add them from IT Glue" : ""}.
         </EmptyState>
@@ -250,9 +296,24 @@ export default function SetupOrganizationsPage() {
               <Label className="visually-hidden">Search organizations</Label>
               <Input placeholder="Search organizations" />
             </SearchField>
+            <FilterSelect
+              label="Show"
+              value={filter || "all"}
+              items={filters}
+              isDisabled={pending.size > 0}
+              onChange={(k) => (k === "all" ? showAll() : setFilter(k))}
+            />
+            <FilterSelect
+              label="in"
+              value={filterIn || "any"}
+              items={[{ id: "any", name: "Any integration" }, ...columns.map((c) => ({ id: c.id ?? "", name: columnName(c) }))]}
+              isDisabled={pending.size > 0 || !filtered}
+              onChange={(k) => setFilterIn(k === "any" ? "" : k)}
+            />
             <span className="muted" aria-live="polite">
+              {pending.size > 0 && "Save or cancel your changes to change the filter. "}
               {query.trim() ? `${shown.length} of ${rows.length} shown` : ""}
-              {!grid.complete && " Loading more organizations…"}
+              {grid.loading ? " Loading organizations…" : !grid.complete && " Loading more organizations…"}
             </span>
           </div>
           {(pending.size > 0 || saveError || saved) && (
@@ -289,7 +350,16 @@ export default function SetupOrganizationsPage() {
               {saved && !saveError && <Alert tone="success">{saved}</Alert>}
             </div>
           )}
-          {shown.length === 0 ? (
+          {rows.length === 0 ? (
+            <EmptyState
+              title="No organizations match this filter"
+              action={
+                <Button className="button secondary" onPress={showAll}>
+                  Show all organizations
+                </Button>
+              }
+            />
+          ) : shown.length === 0 ? (
             <EmptyState title={`No organization matches “${query.trim()}”`} />
           ) : (
             <Grid
@@ -320,6 +390,40 @@ export default function SetupOrganizationsPage() {
         />
       )}
     </Page>
+  );
+}
+
+/** FilterSelect is one of the toolbar's filter drop-downs; its keys are never empty. */
+function FilterSelect({
+  label,
+  value,
+  items,
+  isDisabled,
+  onChange,
+}: {
+  label: string;
+  value: string;
+  items: { id: string; name: string }[];
+  isDisabled: boolean;
+  onChange: (key: string) => void;
+}) {
+  return (
+    <Select className="field setup-filter" selectedKey={value} onSelectionChange={(k) => onChange(String(k))} isDisabled={isDisabled}>
+      <Label>{label}</Label>
+      <Button className="setup-select-button">
+        <SelectValue />
+        <span aria-hidden="true">▾</span>
+      </Button>
+      <Popover className="popover setup-popover">
+        <ListBox className="menu" items={items}>
+          {(i) => (
+            <ListBoxItem className="menu-item" id={i.id} textValue={i.name}>
+              {i.name}
+            </ListBoxItem>
+          )}
+        </ListBox>
+      </Popover>
+    </Select>
   );
 }
 
