@@ -2013,7 +2013,7 @@ type V1ListOrganizationsResponse struct {
 	// NextPageToken Token of the next page; empty on the last.
 	NextPageToken *string `json:"nextPageToken,omitempty"`
 
-	// Organizations One page, ordered by name then id.
+	// Organizations One page, in the order asked for (by name by default), ties broken by id.
 	Organizations *[]V1Organization `json:"organizations,omitempty"`
 
 	// TotalSize How many organizations match the filters in all.
@@ -3466,6 +3466,11 @@ type OrganizationServiceListOrganizationsParams struct {
 
 	// ParentId Only sub-organizations of this parent. Empty, or a UUID.
 	ParentId *string `form:"parentId,omitempty" json:"parentId,omitempty"`
+
+	// OrderBy The order of the list: "name" (the default), "create_time" or "update_time", each
+	// optionally followed by " desc". Ties are broken by id; a page token only continues the order
+	// it was issued for.
+	OrderBy *string `form:"orderBy,omitempty" json:"orderBy,omitempty"`
 }
 
 // OrganizationServiceUpdateOrganizationJSONBody defines parameters for OrganizationServiceUpdateOrganization.
@@ -3550,8 +3555,12 @@ type ReviewServiceListReviewsParams struct {
 	// PageSize At most this many (default 100, at most 1000).
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
-	// PageToken next_page_token of the previous page.
+	// PageToken next_page_token of the previous page, with the same filters.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// AssigneeId Only reviews this user is assigned to, as engineer or as vCIO; "me" is the caller (a person
+	// signed in; an API key has no "me").
+	AssigneeId *string `form:"assigneeId,omitempty" json:"assigneeId,omitempty"`
 }
 
 // AccessServiceListRolesParams defines parameters for AccessServiceListRoles.
@@ -3609,8 +3618,11 @@ type AccessServiceListUsersParams struct {
 	// PageSize At most this many users (default 100, at most 1000).
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
-	// PageToken next_page_token of the previous page.
+	// PageToken next_page_token of the previous page, with the same query.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Query Case-insensitive substring of the first name, last name or email.
+	Query *string `form:"query,omitempty" json:"query,omitempty"`
 }
 
 // AccessServiceUpdateUserJSONBody defines parameters for AccessServiceUpdateUser.
@@ -4766,6 +4778,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{accountId}/roles (the `AccessServiceCreateRole` operationId).
 	AccessServiceCreateRole(ctx context.Context, accountId openapi_types.UUID, body AccessServiceCreateRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccessServiceDeleteRole Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+	//
+	// Corresponds with DELETE /v1/accounts/{accountId}/roles/{roleId} (the `AccessServiceDeleteRole` operationId).
+	AccessServiceDeleteRole(ctx context.Context, accountId openapi_types.UUID, roleId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccessServiceUpdateRoleWithBody Updates a custom role; built-in roles cannot change.
 	//
@@ -7095,6 +7112,21 @@ func (c *Client) AccessServiceCreateRoleWithBody(ctx context.Context, accountId 
 // Corresponds with POST /v1/accounts/{accountId}/roles (the `AccessServiceCreateRole` operationId).
 func (c *Client) AccessServiceCreateRole(ctx context.Context, accountId openapi_types.UUID, body AccessServiceCreateRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccessServiceCreateRoleRequest(c.Server, accountId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccessServiceDeleteRole Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+//
+// Corresponds with DELETE /v1/accounts/{accountId}/roles/{roleId} (the `AccessServiceDeleteRole` operationId).
+func (c *Client) AccessServiceDeleteRole(ctx context.Context, accountId openapi_types.UUID, roleId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccessServiceDeleteRoleRequest(c.Server, accountId, roleId)
 	if err != nil {
 		return nil, err
 	}
@@ -11505,6 +11537,18 @@ func NewOrganizationServiceListOrganizationsRequest(server string, accountId ope
 
 		}
 
+		if params.OrderBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "orderBy", *params.OrderBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -12303,6 +12347,18 @@ func NewReviewServiceListReviewsRequest(server string, accountId openapi_types.U
 
 		}
 
+		if params.AssigneeId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "assigneeId", *params.AssigneeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -12575,6 +12631,47 @@ func NewAccessServiceCreateRoleRequestWithBody(server string, accountId openapi_
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAccessServiceDeleteRoleRequest constructs an http.Request for the AccessServiceDeleteRole method
+func NewAccessServiceDeleteRoleRequest(server string, accountId openapi_types.UUID, roleId openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "accountId", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "roleId", roleId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/roles/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -13292,6 +13389,18 @@ func NewAccessServiceListUsersRequest(server string, accountId openapi_types.UUI
 		if params.PageToken != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Query != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "query", *params.Query, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -15346,6 +15455,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{accountId}/roles (the `AccessServiceCreateRole` operationId).
 	AccessServiceCreateRoleWithResponse(ctx context.Context, accountId openapi_types.UUID, body AccessServiceCreateRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*AccessServiceCreateRoleResponse, error)
+
+	// AccessServiceDeleteRoleWithResponse Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/accounts/{accountId}/roles/{roleId} (the `AccessServiceDeleteRole` operationId).
+	AccessServiceDeleteRoleWithResponse(ctx context.Context, accountId openapi_types.UUID, roleId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceDeleteRoleResponse, error)
 
 	// AccessServiceUpdateRoleWithBodyWithResponse Updates a custom role; built-in roles cannot change.
 	//
@@ -23421,6 +23537,110 @@ func (r AccessServiceCreateRoleResponse) ContentType() string {
 	return ""
 }
 
+type AccessServiceDeleteRoleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON500() *RpcStatus {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccessServiceDeleteRoleResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccessServiceDeleteRoleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccessServiceDeleteRoleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccessServiceDeleteRoleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccessServiceDeleteRoleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type AccessServiceUpdateRoleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -28909,6 +29129,19 @@ func (c *ClientWithResponses) AccessServiceCreateRoleWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParseAccessServiceCreateRoleResponse(rsp)
+}
+
+// AccessServiceDeleteRoleWithResponse Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/accounts/{accountId}/roles/{roleId} (the `AccessServiceDeleteRole` operationId).
+func (c *ClientWithResponses) AccessServiceDeleteRoleWithResponse(ctx context.Context, accountId openapi_types.UUID, roleId openapi_types.UUID, reqEditors ...RequestEditorFn) (*AccessServiceDeleteRoleResponse, error) {
+	rsp, err := c.AccessServiceDeleteRole(ctx, accountId, roleId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccessServiceDeleteRoleResponse(rsp)
 }
 
 // AccessServiceUpdateRoleWithBodyWithResponse Updates a custom role; built-in roles cannot change.
@@ -36216,6 +36449,95 @@ func ParseAccessServiceCreateRoleResponse(rsp *http.Response) (*AccessServiceCre
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1Role
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAccessServiceDeleteRoleResponse parses an HTTP response from a AccessServiceDeleteRoleWithResponse call
+func ParseAccessServiceDeleteRoleResponse(rsp *http.Response) (*AccessServiceDeleteRoleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccessServiceDeleteRoleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

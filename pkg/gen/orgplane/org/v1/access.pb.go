@@ -12,6 +12,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -666,8 +667,10 @@ type ListUsersRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// At most this many users (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// next_page_token of the previous page, with the same query.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Case-insensitive substring of the first name, last name or email.
+	Query         string `protobuf:"bytes,4,opt,name=query,proto3" json:"query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -719,6 +722,13 @@ func (x *ListUsersRequest) GetPageSize() int32 {
 func (x *ListUsersRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListUsersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
 	}
 	return ""
 }
@@ -898,6 +908,61 @@ func (x *CreateRoleRequest) GetRole() *Role {
 	return nil
 }
 
+// DeleteRoleRequest is the input of DeleteRole.
+type DeleteRoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The custom role.
+	RoleId        string `protobuf:"bytes,2,opt,name=role_id,json=roleId,proto3" json:"role_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRoleRequest) Reset() {
+	*x = DeleteRoleRequest{}
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRoleRequest) ProtoMessage() {}
+
+func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRoleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRoleRequest) Descriptor() ([]byte, []int) {
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteRoleRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *DeleteRoleRequest) GetRoleId() string {
+	if x != nil {
+		return x.RoleId
+	}
+	return ""
+}
+
 // ListRolesRequest is the input of ListRoles.
 type ListRolesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -913,7 +978,7 @@ type ListRolesRequest struct {
 
 func (x *ListRolesRequest) Reset() {
 	*x = ListRolesRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +990,7 @@ func (x *ListRolesRequest) String() string {
 func (*ListRolesRequest) ProtoMessage() {}
 
 func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[10]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1003,7 @@ func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolesRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{10}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRolesRequest) GetAccountId() string {
@@ -975,7 +1040,7 @@ type ListRolesResponse struct {
 
 func (x *ListRolesResponse) Reset() {
 	*x = ListRolesResponse{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1052,7 @@ func (x *ListRolesResponse) String() string {
 func (*ListRolesResponse) ProtoMessage() {}
 
 func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[11]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1065,7 @@ func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolesResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{11}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRolesResponse) GetRoles() []*Role {
@@ -1032,7 +1097,7 @@ type UpdateRoleRequest struct {
 
 func (x *UpdateRoleRequest) Reset() {
 	*x = UpdateRoleRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1109,7 @@ func (x *UpdateRoleRequest) String() string {
 func (*UpdateRoleRequest) ProtoMessage() {}
 
 func (x *UpdateRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[12]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1122,7 @@ func (x *UpdateRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRoleRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{12}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateRoleRequest) GetAccountId() string {
@@ -1107,7 +1172,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1184,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[13]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1197,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{13}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApiKey) GetId() string {
@@ -1204,7 +1269,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1281,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[14]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1294,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{14}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateApiKeyRequest) GetAccountId() string {
@@ -1259,7 +1324,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1336,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[15]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1349,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{15}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -1316,7 +1381,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1393,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[16]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1406,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{16}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListApiKeysRequest) GetAccountId() string {
@@ -1378,7 +1443,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1455,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[17]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1468,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{17}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -1433,7 +1498,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1510,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[18]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1523,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{18}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeApiKeyRequest) GetAccountId() string {
@@ -1487,7 +1552,7 @@ type AuthenticateApiKeyRequest struct {
 
 func (x *AuthenticateApiKeyRequest) Reset() {
 	*x = AuthenticateApiKeyRequest{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1564,7 @@ func (x *AuthenticateApiKeyRequest) String() string {
 func (*AuthenticateApiKeyRequest) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[19]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1577,7 @@ func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{19}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuthenticateApiKeyRequest) GetDigest() []byte {
@@ -1543,7 +1608,7 @@ type AuthenticateApiKeyResponse struct {
 
 func (x *AuthenticateApiKeyResponse) Reset() {
 	*x = AuthenticateApiKeyResponse{}
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1620,7 @@ func (x *AuthenticateApiKeyResponse) String() string {
 func (*AuthenticateApiKeyResponse) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgplane_org_v1_access_proto_msgTypes[20]
+	mi := &file_orgplane_org_v1_access_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1633,7 @@ func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{20}
+	return file_orgplane_org_v1_access_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AuthenticateApiKeyResponse) GetAccountId() string {
@@ -1617,7 +1682,7 @@ var File_orgplane_org_v1_access_proto protoreflect.FileDescriptor
 
 const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xc5\x06\n" +
+	"\x1corgplane/org/v1/access.proto\x12\x0forgplane.org.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1forgplane/authz/v1/options.proto\"\xc5\x06\n" +
 	"\vPermissions\x12P\n" +
 	"\rorganizations\x18\x01 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\rorganizations\x12D\n" +
 	"\areviews\x18\x02 \x01(\x0e2 .orgplane.org.v1.PermissionLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\areviews\x12@\n" +
@@ -1669,14 +1734,15 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\x0eGetUserRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12!\n" +
-	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\x8d\x01\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\xad\x01\n" +
 	"\x10ListUsersRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"h\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12\x1e\n" +
+	"\x05query\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x05query\"h\n" +
 	"\x11ListUsersResponse\x12+\n" +
 	"\x05users\x18\x01 \x03(\v2\x15.orgplane.org.v1.UserR\x05users\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb4\x01\n" +
@@ -1689,7 +1755,11 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\x11CreateRoleRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
-	"\x04role\x18\x02 \x01(\v2\x15.orgplane.org.v1.RoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\"\x8d\x01\n" +
+	"\x04role\x18\x02 \x01(\v2\x15.orgplane.org.v1.RoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\"_\n" +
+	"\x11DeleteRoleRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12!\n" +
+	"\arole_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roleId\"\x8d\x01\n" +
 	"\x10ListRolesRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
@@ -1760,7 +1830,7 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"\x18BUILTIN_ROLE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eBUILTIN_ROLE_IT_PROVIDER_ADMIN\x10\x01\x12\x15\n" +
 	"\x11BUILTIN_ROLE_VCIO\x10\x02\x12\x19\n" +
-	"\x15BUILTIN_ROLE_ENGINEER\x10\x032\x9c\v\n" +
+	"\x15BUILTIN_ROLE_ENGINEER\x10\x032\xa6\f\n" +
 	"\rAccessService\x12\x82\x01\n" +
 	"\n" +
 	"CreateUser\x12\".orgplane.org.v1.CreateUserRequest\x1a\x15.orgplane.org.v1.User\"9\xe2\xf9\x18\b\b\x04\x12\x04\b\x03\x10\x02\x82\xd3\xe4\x93\x02':\x04user\"\x1f/v1/accounts/{account_id}/users\x12\x80\x01\n" +
@@ -1772,7 +1842,9 @@ const file_orgplane_org_v1_access_proto_rawDesc = "" +
 	"CreateRole\x12\".orgplane.org.v1.CreateRoleRequest\x1a\x15.orgplane.org.v1.Role\"9\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x02':\x04role\"\x1f/v1/accounts/{account_id}/roles\x12\x87\x01\n" +
 	"\tListRoles\x12!.orgplane.org.v1.ListRolesRequest\x1a\".orgplane.org.v1.ListRolesResponse\"3\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/accounts/{account_id}/roles\x12\x8c\x01\n" +
 	"\n" +
-	"UpdateRole\x12\".orgplane.org.v1.UpdateRoleRequest\x1a\x15.orgplane.org.v1.Role\"C\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x021:\x04role2)/v1/accounts/{account_id}/roles/{role.id}\x12\x9b\x01\n" +
+	"UpdateRole\x12\".orgplane.org.v1.UpdateRoleRequest\x1a\x15.orgplane.org.v1.Role\"C\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x021:\x04role2)/v1/accounts/{account_id}/roles/{role.id}\x12\x87\x01\n" +
+	"\n" +
+	"DeleteRole\x12\".orgplane.org.v1.DeleteRoleRequest\x1a\x16.google.protobuf.Empty\"=\xe2\xf9\x18\b\b\x04\x12\x04\b\x04\x10\x02\x82\xd3\xe4\x93\x02+*)/v1/accounts/{account_id}/roles/{role_id}\x12\x9b\x01\n" +
 	"\fCreateApiKey\x12$.orgplane.org.v1.CreateApiKeyRequest\x1a%.orgplane.org.v1.CreateApiKeyResponse\">\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x02\x82\xd3\xe4\x93\x02,:\aapi_key\"!/v1/accounts/{account_id}/apiKeys\x12\x8f\x01\n" +
 	"\vListApiKeys\x12#.orgplane.org.v1.ListApiKeysRequest\x1a$.orgplane.org.v1.ListApiKeysResponse\"5\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x01\x82\xd3\xe4\x93\x02#\x12!/v1/accounts/{account_id}/apiKeys\x12\x9b\x01\n" +
 	"\fRevokeApiKey\x12$.orgplane.org.v1.RevokeApiKeyRequest\x1a\x17.orgplane.org.v1.ApiKey\"L\xe2\xf9\x18\b\b\x04\x12\x04\b\t\x10\x02\x82\xd3\xe4\x93\x02::\x01*\"5/v1/accounts/{account_id}/apiKeys/{api_key_id}:revoke2\x84\x01\n" +
@@ -1792,7 +1864,7 @@ func file_orgplane_org_v1_access_proto_rawDescGZIP() []byte {
 }
 
 var file_orgplane_org_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orgplane_org_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_orgplane_org_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_orgplane_org_v1_access_proto_goTypes = []any{
 	(PermissionLevel)(0),               // 0: orgplane.org.v1.PermissionLevel
 	(BuiltinRole)(0),                   // 1: orgplane.org.v1.BuiltinRole
@@ -1806,19 +1878,21 @@ var file_orgplane_org_v1_access_proto_goTypes = []any{
 	(*ListUsersResponse)(nil),          // 9: orgplane.org.v1.ListUsersResponse
 	(*UpdateUserRequest)(nil),          // 10: orgplane.org.v1.UpdateUserRequest
 	(*CreateRoleRequest)(nil),          // 11: orgplane.org.v1.CreateRoleRequest
-	(*ListRolesRequest)(nil),           // 12: orgplane.org.v1.ListRolesRequest
-	(*ListRolesResponse)(nil),          // 13: orgplane.org.v1.ListRolesResponse
-	(*UpdateRoleRequest)(nil),          // 14: orgplane.org.v1.UpdateRoleRequest
-	(*ApiKey)(nil),                     // 15: orgplane.org.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),        // 16: orgplane.org.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),       // 17: orgplane.org.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),         // 18: orgplane.org.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),        // 19: orgplane.org.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),        // 20: orgplane.org.v1.RevokeApiKeyRequest
-	(*AuthenticateApiKeyRequest)(nil),  // 21: orgplane.org.v1.AuthenticateApiKeyRequest
-	(*AuthenticateApiKeyResponse)(nil), // 22: orgplane.org.v1.AuthenticateApiKeyResponse
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 24: google.protobuf.FieldMask
+	(*DeleteRoleRequest)(nil),          // 12: orgplane.org.v1.DeleteRoleRequest
+	(*ListRolesRequest)(nil),           // 13: orgplane.org.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),          // 14: orgplane.org.v1.ListRolesResponse
+	(*UpdateRoleRequest)(nil),          // 15: orgplane.org.v1.UpdateRoleRequest
+	(*ApiKey)(nil),                     // 16: orgplane.org.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),        // 17: orgplane.org.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),       // 18: orgplane.org.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),         // 19: orgplane.org.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),        // 20: orgplane.org.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),        // 21: orgplane.org.v1.RevokeApiKeyRequest
+	(*AuthenticateApiKeyRequest)(nil),  // 22: orgplane.org.v1.AuthenticateApiKeyRequest
+	(*AuthenticateApiKeyResponse)(nil), // 23: orgplane.org.v1.AuthenticateApiKeyResponse
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 25: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),              // 26: google.protobuf.Empty
 }
 var file_orgplane_org_v1_access_proto_depIdxs = []int32{
 	0,  // 0: orgplane.org.v1.Permissions.organizations:type_name -> orgplane.org.v1.PermissionLevel
@@ -1835,46 +1909,48 @@ var file_orgplane_org_v1_access_proto_depIdxs = []int32{
 	1,  // 11: orgplane.org.v1.Role.builtin:type_name -> orgplane.org.v1.BuiltinRole
 	2,  // 12: orgplane.org.v1.Role.permissions:type_name -> orgplane.org.v1.Permissions
 	4,  // 13: orgplane.org.v1.User.email_preferences:type_name -> orgplane.org.v1.EmailPreferences
-	23, // 14: orgplane.org.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	23, // 15: orgplane.org.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	24, // 14: orgplane.org.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	24, // 15: orgplane.org.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	5,  // 16: orgplane.org.v1.CreateUserRequest.user:type_name -> orgplane.org.v1.User
 	5,  // 17: orgplane.org.v1.ListUsersResponse.users:type_name -> orgplane.org.v1.User
 	5,  // 18: orgplane.org.v1.UpdateUserRequest.user:type_name -> orgplane.org.v1.User
-	24, // 19: orgplane.org.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	25, // 19: orgplane.org.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 20: orgplane.org.v1.CreateRoleRequest.role:type_name -> orgplane.org.v1.Role
 	3,  // 21: orgplane.org.v1.ListRolesResponse.roles:type_name -> orgplane.org.v1.Role
 	3,  // 22: orgplane.org.v1.UpdateRoleRequest.role:type_name -> orgplane.org.v1.Role
-	24, // 23: orgplane.org.v1.UpdateRoleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 24: orgplane.org.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	23, // 25: orgplane.org.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	23, // 26: orgplane.org.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	15, // 27: orgplane.org.v1.CreateApiKeyRequest.api_key:type_name -> orgplane.org.v1.ApiKey
-	15, // 28: orgplane.org.v1.CreateApiKeyResponse.api_key:type_name -> orgplane.org.v1.ApiKey
-	15, // 29: orgplane.org.v1.ListApiKeysResponse.api_keys:type_name -> orgplane.org.v1.ApiKey
+	25, // 23: orgplane.org.v1.UpdateRoleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 24: orgplane.org.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	24, // 25: orgplane.org.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	24, // 26: orgplane.org.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	16, // 27: orgplane.org.v1.CreateApiKeyRequest.api_key:type_name -> orgplane.org.v1.ApiKey
+	16, // 28: orgplane.org.v1.CreateApiKeyResponse.api_key:type_name -> orgplane.org.v1.ApiKey
+	16, // 29: orgplane.org.v1.ListApiKeysResponse.api_keys:type_name -> orgplane.org.v1.ApiKey
 	6,  // 30: orgplane.org.v1.AccessService.CreateUser:input_type -> orgplane.org.v1.CreateUserRequest
 	7,  // 31: orgplane.org.v1.AccessService.GetUser:input_type -> orgplane.org.v1.GetUserRequest
 	8,  // 32: orgplane.org.v1.AccessService.ListUsers:input_type -> orgplane.org.v1.ListUsersRequest
 	10, // 33: orgplane.org.v1.AccessService.UpdateUser:input_type -> orgplane.org.v1.UpdateUserRequest
 	11, // 34: orgplane.org.v1.AccessService.CreateRole:input_type -> orgplane.org.v1.CreateRoleRequest
-	12, // 35: orgplane.org.v1.AccessService.ListRoles:input_type -> orgplane.org.v1.ListRolesRequest
-	14, // 36: orgplane.org.v1.AccessService.UpdateRole:input_type -> orgplane.org.v1.UpdateRoleRequest
-	16, // 37: orgplane.org.v1.AccessService.CreateApiKey:input_type -> orgplane.org.v1.CreateApiKeyRequest
-	18, // 38: orgplane.org.v1.AccessService.ListApiKeys:input_type -> orgplane.org.v1.ListApiKeysRequest
-	20, // 39: orgplane.org.v1.AccessService.RevokeApiKey:input_type -> orgplane.org.v1.RevokeApiKeyRequest
-	21, // 40: orgplane.org.v1.AuthService.AuthenticateApiKey:input_type -> orgplane.org.v1.AuthenticateApiKeyRequest
-	5,  // 41: orgplane.org.v1.AccessService.CreateUser:output_type -> orgplane.org.v1.User
-	5,  // 42: orgplane.org.v1.AccessService.GetUser:output_type -> orgplane.org.v1.User
-	9,  // 43: orgplane.org.v1.AccessService.ListUsers:output_type -> orgplane.org.v1.ListUsersResponse
-	5,  // 44: orgplane.org.v1.AccessService.UpdateUser:output_type -> orgplane.org.v1.User
-	3,  // 45: orgplane.org.v1.AccessService.CreateRole:output_type -> orgplane.org.v1.Role
-	13, // 46: orgplane.org.v1.AccessService.ListRoles:output_type -> orgplane.org.v1.ListRolesResponse
-	3,  // 47: orgplane.org.v1.AccessService.UpdateRole:output_type -> orgplane.org.v1.Role
-	17, // 48: orgplane.org.v1.AccessService.CreateApiKey:output_type -> orgplane.org.v1.CreateApiKeyResponse
-	19, // 49: orgplane.org.v1.AccessService.ListApiKeys:output_type -> orgplane.org.v1.ListApiKeysResponse
-	15, // 50: orgplane.org.v1.AccessService.RevokeApiKey:output_type -> orgplane.org.v1.ApiKey
-	22, // 51: orgplane.org.v1.AuthService.AuthenticateApiKey:output_type -> orgplane.org.v1.AuthenticateApiKeyResponse
-	41, // [41:52] is the sub-list for method output_type
-	30, // [30:41] is the sub-list for method input_type
+	13, // 35: orgplane.org.v1.AccessService.ListRoles:input_type -> orgplane.org.v1.ListRolesRequest
+	15, // 36: orgplane.org.v1.AccessService.UpdateRole:input_type -> orgplane.org.v1.UpdateRoleRequest
+	12, // 37: orgplane.org.v1.AccessService.DeleteRole:input_type -> orgplane.org.v1.DeleteRoleRequest
+	17, // 38: orgplane.org.v1.AccessService.CreateApiKey:input_type -> orgplane.org.v1.CreateApiKeyRequest
+	19, // 39: orgplane.org.v1.AccessService.ListApiKeys:input_type -> orgplane.org.v1.ListApiKeysRequest
+	21, // 40: orgplane.org.v1.AccessService.RevokeApiKey:input_type -> orgplane.org.v1.RevokeApiKeyRequest
+	22, // 41: orgplane.org.v1.AuthService.AuthenticateApiKey:input_type -> orgplane.org.v1.AuthenticateApiKeyRequest
+	5,  // 42: orgplane.org.v1.AccessService.CreateUser:output_type -> orgplane.org.v1.User
+	5,  // 43: orgplane.org.v1.AccessService.GetUser:output_type -> orgplane.org.v1.User
+	9,  // 44: orgplane.org.v1.AccessService.ListUsers:output_type -> orgplane.org.v1.ListUsersResponse
+	5,  // 45: orgplane.org.v1.AccessService.UpdateUser:output_type -> orgplane.org.v1.User
+	3,  // 46: orgplane.org.v1.AccessService.CreateRole:output_type -> orgplane.org.v1.Role
+	14, // 47: orgplane.org.v1.AccessService.ListRoles:output_type -> orgplane.org.v1.ListRolesResponse
+	3,  // 48: orgplane.org.v1.AccessService.UpdateRole:output_type -> orgplane.org.v1.Role
+	26, // 49: orgplane.org.v1.AccessService.DeleteRole:output_type -> google.protobuf.Empty
+	18, // 50: orgplane.org.v1.AccessService.CreateApiKey:output_type -> orgplane.org.v1.CreateApiKeyResponse
+	20, // 51: orgplane.org.v1.AccessService.ListApiKeys:output_type -> orgplane.org.v1.ListApiKeysResponse
+	16, // 52: orgplane.org.v1.AccessService.RevokeApiKey:output_type -> orgplane.org.v1.ApiKey
+	23, // 53: orgplane.org.v1.AuthService.AuthenticateApiKey:output_type -> orgplane.org.v1.AuthenticateApiKeyResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -1892,7 +1968,7 @@ func file_orgplane_org_v1_access_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgplane_org_v1_access_proto_rawDesc), len(file_orgplane_org_v1_access_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

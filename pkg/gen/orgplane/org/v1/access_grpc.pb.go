@@ -11,6 +11,7 @@ import (
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -26,6 +27,7 @@ const (
 	AccessService_CreateRole_FullMethodName   = "/orgplane.org.v1.AccessService/CreateRole"
 	AccessService_ListRoles_FullMethodName    = "/orgplane.org.v1.AccessService/ListRoles"
 	AccessService_UpdateRole_FullMethodName   = "/orgplane.org.v1.AccessService/UpdateRole"
+	AccessService_DeleteRole_FullMethodName   = "/orgplane.org.v1.AccessService/DeleteRole"
 	AccessService_CreateApiKey_FullMethodName = "/orgplane.org.v1.AccessService/CreateApiKey"
 	AccessService_ListApiKeys_FullMethodName  = "/orgplane.org.v1.AccessService/ListApiKeys"
 	AccessService_RevokeApiKey_FullMethodName = "/orgplane.org.v1.AccessService/RevokeApiKey"
@@ -52,6 +54,8 @@ type AccessServiceClient interface {
 	ListRoles(ctx context.Context, in *ListRolesRequest, opts ...grpc.CallOption) (*ListRolesResponse, error)
 	// Updates a custom role; built-in roles cannot change.
 	UpdateRole(ctx context.Context, in *UpdateRoleRequest, opts ...grpc.CallOption) (*Role, error)
+	// Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+	DeleteRole(ctx context.Context, in *DeleteRoleRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Creates an API key. The key itself is returned only here.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// Lists API keys (never the keys themselves).
@@ -138,6 +142,16 @@ func (c *accessServiceClient) UpdateRole(ctx context.Context, in *UpdateRoleRequ
 	return out, nil
 }
 
+func (c *accessServiceClient) DeleteRole(ctx context.Context, in *DeleteRoleRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, AccessService_DeleteRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *accessServiceClient) CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateApiKeyResponse)
@@ -189,6 +203,8 @@ type AccessServiceServer interface {
 	ListRoles(context.Context, *ListRolesRequest) (*ListRolesResponse, error)
 	// Updates a custom role; built-in roles cannot change.
 	UpdateRole(context.Context, *UpdateRoleRequest) (*Role, error)
+	// Deletes a custom role that no user or API key holds; built-in roles cannot be deleted.
+	DeleteRole(context.Context, *DeleteRoleRequest) (*emptypb.Empty, error)
 	// Creates an API key. The key itself is returned only here.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// Lists API keys (never the keys themselves).
@@ -225,6 +241,9 @@ func (UnimplementedAccessServiceServer) ListRoles(context.Context, *ListRolesReq
 }
 func (UnimplementedAccessServiceServer) UpdateRole(context.Context, *UpdateRoleRequest) (*Role, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateRole not implemented")
+}
+func (UnimplementedAccessServiceServer) DeleteRole(context.Context, *DeleteRoleRequest) (*emptypb.Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRole not implemented")
 }
 func (UnimplementedAccessServiceServer) CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateApiKey not implemented")
@@ -382,6 +401,24 @@ func _AccessService_UpdateRole_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccessService_DeleteRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccessServiceServer).DeleteRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccessService_DeleteRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccessServiceServer).DeleteRole(ctx, req.(*DeleteRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AccessService_CreateApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateApiKeyRequest)
 	if err := dec(in); err != nil {
@@ -470,6 +507,10 @@ var AccessService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateRole",
 			Handler:    _AccessService_UpdateRole_Handler,
+		},
+		{
+			MethodName: "DeleteRole",
+			Handler:    _AccessService_DeleteRole_Handler,
 		},
 		{
 			MethodName: "CreateApiKey",

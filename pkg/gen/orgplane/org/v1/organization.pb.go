@@ -489,7 +489,11 @@ type ListOrganizationsRequest struct {
 	// Only with this default vCIO.
 	VcioId string `protobuf:"bytes,10,opt,name=vcio_id,json=vcioId,proto3" json:"vcio_id,omitempty"`
 	// Only sub-organizations of this parent.
-	ParentId      string `protobuf:"bytes,11,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	ParentId string `protobuf:"bytes,11,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// The order of the list: "name" (the default), "create_time" or "update_time", each
+	// optionally followed by " desc". Ties are broken by id; a page token only continues the order
+	// it was issued for.
+	OrderBy       string `protobuf:"bytes,12,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,10 +605,17 @@ func (x *ListOrganizationsRequest) GetParentId() string {
 	return ""
 }
 
+func (x *ListOrganizationsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
 // ListOrganizationsResponse is the output of ListOrganizations.
 type ListOrganizationsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One page, ordered by name then id.
+	// One page, in the order asked for (by name by default), ties broken by id.
 	Organizations []*Organization `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
 	// Token of the next page; empty on the last.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1887,7 +1898,7 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"\x16GetOrganizationRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x121\n" +
-	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"\xef\x03\n" +
+	"\x0forganization_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0eorganizationId\"\xe2\x04\n" +
 	"\x18ListOrganizationsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12'\n" +
@@ -1904,7 +1915,8 @@ const file_orgplane_org_v1_organization_proto_rawDesc = "" +
 	"engineerId\x12$\n" +
 	"\avcio_id\x18\n" +
 	" \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06vcioId\x12(\n" +
-	"\tparent_id\x18\v \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bparentId\"\xa7\x01\n" +
+	"\tparent_id\x18\v \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bparentId\x12q\n" +
+	"\border_by\x18\f \x01(\tBV\xbaHSrQR\x00R\x04nameR\tname descR\vcreate_timeR\x10create_time descR\vupdate_timeR\x10update_time descR\aorderBy\"\xa7\x01\n" +
 	"\x19ListOrganizationsResponse\x12C\n" +
 	"\rorganizations\x18\x01 \x03(\v2\x1d.orgplane.org.v1.OrganizationR\rorganizations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +

@@ -381,8 +381,11 @@ type ListReviewsRequest struct {
 	OrganizationId string `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	// At most this many (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// next_page_token of the previous page, with the same filters.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only reviews this user is assigned to, as engineer or as vCIO; "me" is the caller (a person
+	// signed in; an API key has no "me").
+	AssigneeId    string `protobuf:"bytes,5,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +444,13 @@ func (x *ListReviewsRequest) GetPageSize() int32 {
 func (x *ListReviewsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListReviewsRequest) GetAssigneeId() string {
+	if x != nil {
+		return x.AssigneeId
 	}
 	return ""
 }
@@ -620,7 +630,7 @@ const file_orgplane_org_v1_review_proto_rawDesc = "" +
 	"\x10GetReviewRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12%\n" +
-	"\treview_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breviewId\"\xc5\x01\n" +
+	"\treview_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breviewId\"\xc4\x02\n" +
 	"\x12ListReviewsRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x124\n" +
@@ -628,7 +638,9 @@ const file_orgplane_org_v1_review_proto_rawDesc = "" +
 	"\tpage_size\x18\x03 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"p\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12}\n" +
+	"\vassignee_id\x18\x05 \x01(\tB\\\xbaHYrW\x18$2S^(|me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$R\n" +
+	"assigneeId\"p\n" +
 	"\x13ListReviewsResponse\x121\n" +
 	"\areviews\x18\x01 \x03(\v2\x17.orgplane.org.v1.ReviewR\areviews\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa9\a\n" +

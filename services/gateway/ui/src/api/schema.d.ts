@@ -1018,7 +1018,8 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /** Deletes a custom role that no user or API key holds; built-in roles cannot be deleted. */
+        delete: operations["AccessService_DeleteRole"];
         options?: never;
         head?: never;
         /** Updates a custom role; built-in roles cannot change. */
@@ -2861,7 +2862,7 @@ export interface components {
         v1ListOrganizationsResponse: {
             /** @description Token of the next page; empty on the last. */
             nextPageToken?: string;
-            /** @description One page, ordered by name then id. */
+            /** @description One page, in the order asked for (by name by default), ties broken by id. */
             organizations?: components["schemas"]["v1Organization"][];
             /**
              * Format: int64
@@ -9637,6 +9638,12 @@ export interface operations {
                 vcioId?: string;
                 /** @description Only sub-organizations of this parent. Empty, or a UUID. */
                 parentId?: string;
+                /**
+                 * @description The order of the list: "name" (the default), "create_time" or "update_time", each
+                 *     optionally followed by " desc". Ties are broken by id; a page token only continues the order
+                 *     it was issued for.
+                 */
+                orderBy?: string;
             };
             header?: never;
             path: {
@@ -11199,8 +11206,13 @@ export interface operations {
                 organizationId?: string;
                 /** @description At most this many (default 100, at most 1000). */
                 pageSize?: number;
-                /** @description next_page_token of the previous page. */
+                /** @description next_page_token of the previous page, with the same filters. */
                 pageToken?: string;
+                /**
+                 * @description Only reviews this user is assigned to, as engineer or as vCIO; "me" is the caller (a person
+                 *     signed in; an API key has no "me").
+                 */
+                assigneeId?: string;
             };
             header?: never;
             path: {
@@ -11761,6 +11773,112 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["v1Role"];
+                };
+            };
+            /** @description The request breaks a rule: google.rpc.BadRequest names each field (413 when the body is too large). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description No valid credential. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description The credential's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description Not found, or not visible to this credential. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description A conflicting record exists (for example the same name). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description Rate limited (Retry-After, google.rpc.RetryInfo) or out of licenses (google.rpc.QuotaFailure). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description Internal error: the message carries a correlation id, nothing else. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description A service is unavailable; retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+            /** @description An unexpected error response. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["rpcStatus"];
+                };
+            };
+        };
+    };
+    AccessService_DeleteRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account. */
+                accountId: string;
+                /** @description The custom role. */
+                roleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
                 };
             };
             /** @description The request breaks a rule: google.rpc.BadRequest names each field (413 when the body is too large). */
@@ -13356,8 +13474,10 @@ export interface operations {
             query?: {
                 /** @description At most this many users (default 100, at most 1000). */
                 pageSize?: number;
-                /** @description next_page_token of the previous page. */
+                /** @description next_page_token of the previous page, with the same query. */
                 pageToken?: string;
+                /** @description Case-insensitive substring of the first name, last name or email. */
+                query?: string;
             };
             header?: never;
             path: {
