@@ -56,8 +56,9 @@ func roleID(s *browser.Suite, a browser.Account, name string) (string, map[strin
 }
 
 // An administrator makes a custom role with the permission matrix, adds a user with it and
-// invites them; the user accepts in another browser and signs in. Then an API key: its secret
-// shows once, works, is gone after a reload, and stops working when revoked.
+// invites them; the user accepts in another browser and signs in; searching users finds them.
+// Then an API key: its secret shows once, works, is gone after a reload, and stops working when
+// revoked. Last, deleting the role the user holds is refused with why, and an unheld role goes.
 func TestAccessRolesUsersAndApiKeysInTheBrowser(t *testing.T) {
 	s := browser.StartSuite(t, browser.Options{SimulatorCompanies: -1})
 	a := s.NewAccount("Contoso MSP", "ada@contoso.example")
@@ -131,6 +132,23 @@ func TestAccessRolesUsersAndApiKeysInTheBrowser(t *testing.T) {
 	p.ByRole("button", "Reactivate user").Click()
 	p.WaitText("The user is active again.")
 
+	// Searching users narrows the list as one types: by a part of a name or of an email.
+	p.Goto("/settings/users")
+	p.ByRole("link", "Ada Admin").WaitVisible()
+	p.ByLabel("Search users").Fill("REVIEW")
+	p.ByRole("link", "Ada Admin").WaitGone()
+	p.ByRole("link", "Rita Reviewer").WaitVisible()
+	p.Step("users-search")
+	p.ByLabel("Search users").Fill("ada@")
+	p.ByRole("link", "Rita Reviewer").WaitGone()
+	p.ByRole("link", "Ada Admin").WaitVisible()
+	p.ByLabel("Search users").Fill("nobody here")
+	p.WaitText("No user’s name or email holds “nobody here”")
+	p.Step("users-search-none")
+	p.ByLabel("Search users").Fill("")
+	p.ByRole("link", "Rita Reviewer").WaitVisible()
+	p.ByRole("link", "Ada Admin").WaitVisible()
+
 	// API keys: the secret shows once.
 	p.Goto("/settings/api-keys")
 	p.ByRole("heading", "API keys").WaitVisible()
@@ -163,6 +181,31 @@ func TestAccessRolesUsersAndApiKeysInTheBrowser(t *testing.T) {
 	}
 	p.Resize(browser.Tablet)
 	p.Step("api-keys-tablet")
+	p.Resize(browser.Desktop)
+
+	// Deleting roles: one Rita holds is refused, saying so (her revoked key no longer holds it);
+	// one nobody holds goes.
+	s.Must(http.StatusOK, "POST", "/v1/accounts/"+a.ID+"/roles", a.AdminKey, `{"name":"Temporary","permissions":{}}`)
+	p.Goto("/settings/roles")
+	p.ByRole("rowheader", "Temporary").WaitVisible()
+	p.ByRole("group", "Actions for the role Reviewer").ByRole("button", "Delete").Click()
+	confirm := p.ByRole("alertdialog", "Delete the role Reviewer?")
+	confirm.ByRole("button", "Delete role").Click()
+	p.WaitText(`role "Reviewer" is still held by 1 user: give the users another role before deleting it`)
+	p.Step("role-delete-refused")
+	confirm.ByRole("button", "Cancel").Click()
+	confirm.WaitGone()
+	if id, _ := roleID(s, a, "Reviewer"); id != reviewer {
+		t.Fatal("the refused delete removed the role")
+	}
+	p.ByRole("group", "Actions for the role Temporary").ByRole("button", "Delete").Click()
+	p.ByRole("alertdialog", "Delete the role Temporary?").ByRole("button", "Delete role").Click()
+	p.WaitText("The role Temporary is deleted.")
+	p.ByRole("rowheader", "Temporary").WaitGone()
+	p.Step("role-deleted")
+	if id, _ := roleID(s, a, "Temporary"); id != "" {
+		t.Fatal("the page says the role is deleted, but the API still lists it")
+	}
 }
 
 // Single sign-on through the stack's OpenID Connect provider: requiring it is refused while no

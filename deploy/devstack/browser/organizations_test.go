@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/orgplane/orgplane/deploy/devstack/browser"
 )
@@ -65,6 +67,24 @@ func orgsByName(t *testing.T, s *browser.Suite, a browser.Account, name string) 
 	return ""
 }
 
+// orgsWaitRows waits until the list's rows are the organizations named want, in that order.
+func orgsWaitRows(t *testing.T, p *browser.Page, want ...string) {
+	t.Helper()
+	var got []string
+	var err error
+	for deadline := time.Now().Add(browser.Timeout); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(p.Context(), 10*time.Second)
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(".orgs-table tbody th a"), (a) => a.textContent)`))
+		cancel()
+		if err == nil && slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the list's rows are %v (%v), want %v", got, err, want)
+		}
+	}
+}
+
 // orgsLogo writes a small PNG for the logo upload.
 func orgsLogo(t *testing.T) string {
 	img := image.NewRGBA(image.Rect(0, 0, 48, 24))
@@ -86,7 +106,8 @@ func orgsLogo(t *testing.T) string {
 
 // An MSP administrator manages the client list in the browser: creates organizations (type,
 // engineer, group, logo with preview) and a sub-organization, sees the API's refusal of a name
-// under the field, searches and filters (the filter outlives a reload, Reset clears it), saves
+// under the field, searches and filters (the filter outlives a reload, Reset clears it), orders
+// the list by a column header (by mouse and by keyboard; remembered, and reset by Reset), saves
 // one edit and cancels another, deactivates a sub-organization (the page says from when it can
 // be reactivated) and deletes the parent after the dialog lists the sub-organization it takes.
 func TestOrganizationsInTheBrowser(t *testing.T) {
@@ -175,6 +196,31 @@ func TestOrganizationsInTheBrowser(t *testing.T) {
 	p.ByRole("button", "Reset").Click()
 	p.WaitText("3 organizations")
 	p.WaitText("Contoso Retail")
+
+	// A column header orders the list by its column, and again the other way; the order is
+	// remembered with the filters, and Reset goes back to names A to Z.
+	orgsWaitRows(t, p, "Contoso Retail", "Northwind East", "Northwind Traders")
+	if got := p.ByRole("columnheader", "Name").Attribute("aria-sort"); got != "ascending" {
+		t.Errorf("the Name column's aria-sort is %q, want ascending", got)
+	}
+	p.ByRole("button", "Name").Click()
+	orgsWaitRows(t, p, "Northwind Traders", "Northwind East", "Contoso Retail")
+	if got := p.ByRole("columnheader", "Name").Attribute("aria-sort"); got != "descending" {
+		t.Errorf("after pressing Name its column's aria-sort is %q, want descending", got)
+	}
+	p.Step("organizations-sorted-by-name-desc")
+	// By keyboard: the Created header, newest first.
+	p.ByRole("button", "Created").Focus()
+	p.Press(kb.Enter)
+	orgsWaitRows(t, p, "Northwind East", "Northwind Traders", "Contoso Retail")
+	if name, created := p.ByRole("columnheader", "Name").Attribute("aria-sort"), p.ByRole("columnheader", "Created").Attribute("aria-sort"); name != "" || created != "descending" {
+		t.Errorf("ordered by creation, aria-sort is %q on Name and %q on Created, want none and descending", name, created)
+	}
+	p.Goto("/organizations")
+	orgsWaitRows(t, p, "Northwind East", "Northwind Traders", "Contoso Retail")
+	p.Step("organizations-order-remembered")
+	p.ByRole("button", "Reset").Click()
+	orgsWaitRows(t, p, "Contoso Retail", "Northwind East", "Northwind Traders")
 
 	// An edit saved, then one cancelled, which leaves the organization as it was.
 	p.ByRole("link", "Northwind Traders").Click()

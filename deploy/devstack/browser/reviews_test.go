@@ -19,7 +19,8 @@ func reviewsSignIn(t *testing.T, s *browser.Suite, p *browser.Page, a browser.Ac
 
 // An administrator creates a review and reassigns its engineer (a malformed due date is refused
 // at its field first); the engineer, signed in in another browser, sees the notification arrive
-// in the bell and the feed without reloading, follows it to the review and marks it read.
+// in the bell and the feed without reloading, finds it under Mine (the administrator does not),
+// follows it to the review and marks it read.
 func TestReviewsReassignNotifiesInTheBrowser(t *testing.T) {
 	s := browser.StartSuite(t, browser.Options{SimulatorCompanies: -1})
 	a := s.NewAccount("Contoso MSP", "ada@contoso.example")
@@ -80,11 +81,18 @@ func TestReviewsReassignNotifiesInTheBrowser(t *testing.T) {
 	engineer.WaitText("1 unread.")
 	engineer.Step("notifications-arrived")
 
-	// Mine shows the review to its engineer.
+	// Mine (the API's assigneeId=me) shows the review to its engineer, and not to the
+	// administrator, who is neither its engineer nor its vCIO.
 	engineer.Goto("/reviews")
 	engineer.ByRole("radio", "Mine").Click()
 	engineer.ByRole("link", "Quarterly alignment").WaitVisible()
 	engineer.Step("reviews-mine")
+	admin.ByRole("radio", "Mine").Click()
+	admin.WaitText("No reviews are assigned to you")
+	admin.ByRole("link", "Quarterly alignment").WaitGone()
+	admin.Step("reviews-mine-none")
+	admin.ByRole("radio", "All reviews").Click()
+	admin.ByRole("link", "Quarterly alignment").WaitVisible()
 
 	// The notification leads to the review; marking it read empties the bell.
 	engineer.ByRole("link", "Notifications, 1 unread").Click()

@@ -174,6 +174,7 @@ func TestErrorsSpeakTheAPIsWords(t *testing.T) {
 		field, want        string
 	}{
 		{"GET", acct + "/organizations?pageSize=abc", "", 400, "pageSize", "must be an integer"},
+		{"GET", acct + "/organizations?orderBy=name%20asc", "", 400, "orderBy", "orderBy"},
 		{"POST", acct + "/organizations", `{"name":123}`, 400, "name", "must be a string"},
 		{"POST", acct + "/organizations", strings.Repeat("[", 20000), 400, "body", "nested too deeply"},
 		{"POST", acct + "/organizations", `{"name":`, 400, "body", "not valid JSON"},

@@ -394,6 +394,9 @@ func TestPageTokensAreSealedAndBoundOnEveryListRoute(t *testing.T) {
 					candidates = []string{"true"}
 				case f.Type == "integer":
 					candidates = []string{"2", "1"}
+				case f.Name == "orderBy":
+					// Not the default order ("" and "name" are the same one).
+					candidates = []string{"name desc", "create_time", "update_time desc"}
 				case strings.HasSuffix(f.Name, "Date"):
 					candidates = []string{"2026-01-13", "2026-01-16"}
 				case f.Format == "uuid" || strings.HasSuffix(f.Name, "Id") || strings.HasSuffix(f.Name, "Ids"):

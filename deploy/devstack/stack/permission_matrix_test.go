@@ -218,6 +218,12 @@ func (fx *matrixFixtures) freshKey() string {
 		`{"name":"Matrix victim %d","roleId":"%s","userId":"%s"}`, fx.next(), fx.nothingRole, fx.nobodyUser))["apiKey"].(map[string]any)["id"].(string)
 }
 
+// freshRole creates a custom role that grants nothing, for a call that deletes one.
+func (fx *matrixFixtures) freshRole() string {
+	return fx.w.must(200, "POST", "/v1/accounts/"+fx.account.id+"/roles", fx.account.adminKey,
+		fmt.Sprintf(`{"name":"Matrix doomed %d","permissions":{}}`, fx.next()))["id"].(string)
+}
+
 // psa points a sync-settings call at the matrix's Autotask integration (sync settings are for PSAs).
 func (fx *matrixFixtures) psa() map[string]string {
 	return map[string]string{"integration_id": fx.vars["psa_integration_id"]}
@@ -318,6 +324,10 @@ var matrixRequests = map[string]matrixRequest{
 	"CreateRole": {body: jsonBody(`{"name":"Matrix role %N","permissions":{}}`)},
 	"ListRoles":  {},
 	"UpdateRole": {query: "updateMask=name", body: jsonBody(`{"name":"Matrix target %N"}`)},
+	// A custom role nobody holds, made for each admitted call.
+	"DeleteRole": {vars: func(fx *matrixFixtures) map[string]string {
+		return map[string]string{"role_id": fx.freshRole()}
+	}},
 	"CreateApiKey": {body: func(fx *matrixFixtures, _ matrixPrincipal) string {
 		return fmt.Sprintf(`{"name":"Matrix key %d","roleId":"%s","userId":"%s"}`, fx.next(), fx.nothingRole, fx.nobodyUser)
 	}},
@@ -603,7 +613,7 @@ func setUpMatrix(t *testing.T, w *world) (*matrixFixtures, []matrixPrincipal) {
 		"integration_id":     integ, "integration.id": integ, "operation_id": operation, "import_id": imp,
 		"account_id": a.id, "user_id": fx.nobodyUser, "user.id": fx.nobodyUser,
 		"organization_id": org, "organization.id": org, "review_id": review,
-		"role.id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,
+		"role.id": targetRole, "role_id": targetRole, "group.id": otherGroup, "api_key_id": victimKey,
 		// Nobody's session: the routes that name one admit the session principal only, which
 		// gets one of its own (matrixRequests).
 		"session_id": uuid.NewString(),

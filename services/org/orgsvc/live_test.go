@@ -48,6 +48,7 @@ type liveOrg struct {
 	auth     orgv1.AuthServiceClient
 	orgs     orgv1.OrganizationServiceClient
 	reviews  orgv1.ReviewServiceClient
+	signIn   orgv1.SignInServiceClient
 	licenses orgv1.LicenseServiceClient
 	syncs    orgv1.OrganizationSyncServiceClient
 
@@ -133,6 +134,7 @@ func startLiveOrg(t testing.TB) *liveOrg {
 		accounts: orgv1.NewAccountServiceClient(conn), access: orgv1.NewAccessServiceClient(conn),
 		auth: orgv1.NewAuthServiceClient(conn), orgs: orgv1.NewOrganizationServiceClient(conn),
 		reviews: orgv1.NewReviewServiceClient(conn), licenses: orgv1.NewLicenseServiceClient(conn),
+		signIn: orgv1.NewSignInServiceClient(conn),
 		syncs:  orgv1.NewOrganizationSyncServiceClient(conn),
 		events: readEvents(t, bus),
 		bus:    bus,

@@ -118,6 +118,7 @@ func (s *Service) GetOrganization(ctx context.Context, accountID, orgID string) 
 type OrganizationQuery struct {
 	AccountID string
 	Filter    domain.OrganizationFilter
+	Order     domain.OrganizationOrder
 	PageSize  int32
 	PageToken string
 }
@@ -130,14 +131,15 @@ type OrganizationPage struct {
 	NextPageToken string
 }
 
-// ListOrganizations lists the organizations the caller may see, by name then id, with filters,
-// case-insensitive substring search and the total count.
+// ListOrganizations lists the organizations the caller may see in the order asked for (ties by
+// id), with filters, case-insensitive substring search and the total count. A page token
+// continues only the filters and the order it was issued for.
 func (s *Service) ListOrganizations(ctx context.Context, q OrganizationQuery) (OrganizationPage, error) {
 	id, err := caller(ctx, q.AccountID, domain.Read(domain.AreaOrganizations))
 	if err != nil {
 		return OrganizationPage{}, err
 	}
-	page, err := pagetoken.Open[store.OrgPosition](ctx, s.pages, "organizations", q.PageSize, q.PageToken, q.AccountID, q.Filter.Key())
+	page, err := pagetoken.Open[store.OrgPosition](ctx, s.pages, "organizations", q.PageSize, q.PageToken, q.AccountID, q.Filter.Key(), q.Order.String())
 	if err != nil {
 		return OrganizationPage{}, err
 	}
@@ -148,14 +150,14 @@ func (s *Service) ListOrganizations(ctx context.Context, q OrganizationQuery) (O
 	var out OrganizationPage
 	err = s.store.InTenant(ctx, q.AccountID, func(tx *store.Tx) error {
 		var err error
-		out.Organizations, out.Total, err = tx.ListOrganizations(ctx, q.AccountID, visibility(id), q.Filter, after, page.Size+1)
+		out.Organizations, out.Total, err = tx.ListOrganizations(ctx, q.AccountID, visibility(id), q.Filter, q.Order, after, page.Size+1)
 		return err
 	})
 	if err != nil {
 		return OrganizationPage{}, err
 	}
 	out.Organizations, out.NextPageToken, err = pagetoken.Next(page, out.Organizations, func(o domain.Organization) store.OrgPosition {
-		return store.OrgPosition{Name: o.Name, ID: o.ID}
+		return store.PositionOf(o, q.Order)
 	})
 	if err != nil {
 		return OrganizationPage{}, err

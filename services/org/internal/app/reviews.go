@@ -67,10 +67,12 @@ func (s *Service) GetReview(ctx context.Context, accountID, reviewID string) (do
 }
 
 // ReviewQuery asks for a page of an account's reviews, of one organization unless
-// OrganizationID is "".
+// OrganizationID is "", of one assignee (engineer or vCIO; "me" for the caller) unless
+// AssigneeID is "".
 type ReviewQuery struct {
 	AccountID      string
 	OrganizationID string
+	AssigneeID     string
 	PageSize       int32
 	PageToken      string
 }
@@ -87,16 +89,21 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 	if err != nil {
 		return ReviewPage{}, err
 	}
-	// The position is the last review's id; the token is bound to the account and the
-	// organization filter.
-	page, err := pagetoken.Open[string](ctx, s.pages, "reviews", q.PageSize, q.PageToken, q.AccountID, q.OrganizationID)
+	assignee, err := domain.ResolveAssignee(q.AssigneeID, id)
+	if err != nil {
+		return ReviewPage{}, err
+	}
+	// The position is the last review's id; the token is bound to the account and the filters,
+	// the assignee as resolved (the caller is bound anyway).
+	page, err := pagetoken.Open[string](ctx, s.pages, "reviews", q.PageSize, q.PageToken, q.AccountID, q.OrganizationID, assignee)
 	if err != nil {
 		return ReviewPage{}, err
 	}
 	var out ReviewPage
 	err = s.store.InTenant(ctx, q.AccountID, func(tx *store.Tx) error {
 		var err error
-		out.Reviews, err = tx.ListReviews(ctx, visibility(id), q.OrganizationID, page.After, page.Size+1)
+		out.Reviews, err = tx.ListReviews(ctx, visibility(id), store.ReviewFilter{OrganizationID: q.OrganizationID, AssigneeID: assignee},
+			page.After, page.Size+1)
 		return err
 	})
 	if err != nil {

@@ -104,3 +104,35 @@ func (s *Service) UpdateRole(ctx context.Context, accountID string, r domain.Rol
 	})
 	return out, err
 }
+
+// DeleteRole deletes custom role roleID once nothing holds it: no user (deactivated and invited
+// ones included), no valid API key, not single sign-on's default role. Like UpdateRole it takes
+// a caller holding everything the role holds. The role stays locked from the count to the
+// delete, and handing a role out reads it FOR SHARE (RoleToGrant), so a user or key given the
+// role meanwhile either gets it first, and is counted, or finds it gone.
+func (s *Service) DeleteRole(ctx context.Context, accountID, roleID string) error {
+	id, err := s.writer(ctx, accountID, domain.Write(domain.AreaRoles))
+	if err != nil {
+		return err
+	}
+	return s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		cur, err := tx.RoleForUpdate(ctx, roleID)
+		if err != nil {
+			return err
+		}
+		if err := cur.CheckDeletable(); err != nil {
+			return err
+		}
+		if err := grantOf(id).CoversHolder("role", domain.Grant{Levels: cur.Levels}); err != nil {
+			return err
+		}
+		holders, err := tx.RoleHolders(ctx, cur.ID)
+		if err != nil {
+			return err
+		}
+		if err := holders.CheckUnheld(cur.Name); err != nil {
+			return err
+		}
+		return tx.DeleteRole(ctx, cur.ID)
+	})
+}

@@ -83,11 +83,13 @@ func (s *Service) User(ctx context.Context, accountID, userID string) (domain.Us
 	return out, err
 }
 
-// ListUsers lists users by last name, first name and id, a page at a time, and returns the
-// token of the next page ("" on the last).
-func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int32, pageToken string) ([]domain.User, string, error) {
-	// The token is checked first, as before the split: a forged token is a 400 for anyone.
-	page, err := pagetoken.Open[string](ctx, s.pages, "users", pageSize, pageToken, accountID)
+// ListUsers lists users by last name, first name and id, only those whose first name, last
+// name or email contains query regardless of case ("" for all), a page at a time, and returns
+// the token of the next page ("" on the last).
+func (s *Service) ListUsers(ctx context.Context, accountID, query string, pageSize int32, pageToken string) ([]domain.User, string, error) {
+	// The token is checked first, as before the split: a forged token is a 400 for anyone. It
+	// is bound to the query: a position in one search's results means nothing in another's.
+	page, err := pagetoken.Open[string](ctx, s.pages, "users", pageSize, pageToken, accountID, query)
 	if err != nil {
 		return nil, "", err
 	}
@@ -96,7 +98,7 @@ func (s *Service) ListUsers(ctx context.Context, accountID string, pageSize int3
 	}
 	var users []domain.User
 	err = s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
-		list, err := tx.Users(ctx, page.After, page.Size+1)
+		list, err := tx.Users(ctx, query, page.After, page.Size+1)
 		users = list
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/identity"
 )
 
 // ReviewStatus is how far a review is; the numbers are stored and equal the API's ReviewStatus.
@@ -151,4 +152,23 @@ func OwnerChanges(before, after Review) []OwnerChange {
 		out = append(out, OwnerChange{ReviewRoleVCIO, before.VCIOID, after.VCIOID, after.VCIODueDate})
 	}
 	return out
+}
+
+// AssigneeMe is the assignee filter that stands for the caller.
+const AssigneeMe = "me"
+
+// ErrNoMe refuses the assignee filter "me" to a caller that is no person: an API key (even one
+// acting as a user, whose "me" would be ambiguous), an operator or a service.
+var ErrNoMe = apperr.Invalid("assignee_id", `"me" is the signed-in person, and this caller is not one: give a user id`)
+
+// ResolveAssignee turns a list's assignee filter into a user id: "" (no filter) and user ids as
+// they are, "me" as the id of the person calling.
+func ResolveAssignee(filter string, caller identity.Identity) (string, error) {
+	if filter != AssigneeMe {
+		return filter, nil
+	}
+	if caller.Kind != identity.KindUser || caller.UserID == "" {
+		return "", ErrNoMe
+	}
+	return caller.UserID, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/orgplane/orgplane/pkg/apperr"
+	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 )
 
@@ -104,4 +105,35 @@ func TestOnlyActiveUsersAreAssigned(t *testing.T) {
 	wantErr(t, domain.CheckAssigneesActive("review.", "gone", "", inactive), apperr.KindInvalid, "review.engineer_id", msg)
 	wantErr(t, domain.CheckAssigneesActive("", "here", "gone", inactive), apperr.KindInvalid, "vcio_id", msg)
 	wantErr(t, domain.CheckAssigneesActive("", "here", "", inactive), apperr.KindInternal, "", "")
+}
+
+func TestAssigneeMeIsTheSignedInPerson(t *testing.T) {
+	t.Parallel()
+	const user = "0b0e1d5c-0000-4000-8000-000000000001"
+	person := identity.Identity{Kind: identity.KindUser, PrincipalID: user, UserID: user, AccountID: "acct"}
+	key := identity.Identity{Kind: identity.KindAPIKey, PrincipalID: "key", UserID: user, AccountID: "acct"}
+	operator := identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"}
+	for _, c := range []struct {
+		filter string
+		caller identity.Identity
+		want   string
+		err    bool
+	}{
+		{"", person, "", false},
+		{"", key, "", false},
+		{user, key, user, false},
+		{user, operator, user, false},
+		{"me", person, user, false},
+		{"me", key, "", true},
+		{"me", operator, "", true},
+		{"me", identity.Service("gateway"), "", true},
+	} {
+		got, err := domain.ResolveAssignee(c.filter, c.caller)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("%q for %s: %q, %v; want %q (error %v)", c.filter, c.caller.Kind, got, err, c.want, c.err)
+		}
+		if ae, ok := apperr.As(err); c.err && (!ok || ae.Kind != apperr.KindInvalid || ae.Field != "assignee_id") {
+			t.Errorf("%q for %s: %v, want InvalidArgument naming assignee_id", c.filter, c.caller.Kind, err)
+		}
+	}
 }

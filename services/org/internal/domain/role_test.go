@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/orgplane/orgplane/pkg/apperr"
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 )
 
@@ -136,5 +137,42 @@ func TestRoleUpdateOfOneAreaChangesOnlyThatArea(t *testing.T) {
 	}
 	if !slices.Contains(domain.RoleFields(), "permissions.account_settings") {
 		t.Fatalf("RoleFields() = %v, want every area as a field of its own", domain.RoleFields())
+	}
+}
+
+func TestOnlyUnheldCustomRolesAreDeletable(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []domain.BuiltinRole{domain.RoleITProviderAdmin, domain.RoleVCIO, domain.RoleEngineer} {
+		if err := (domain.Role{Name: "x", Builtin: kind}).CheckDeletable(); apperr.KindOf(err) != apperr.KindFailedPrecondition {
+			t.Errorf("built-in role %d: %v, want FailedPrecondition", kind, err)
+		}
+	}
+	if err := (domain.Role{Name: "Reviewer"}).CheckDeletable(); err != nil {
+		t.Errorf("a custom role: %v", err)
+	}
+	for _, c := range []struct {
+		holders domain.RoleHolders
+		want    string // "" when deletable
+	}{
+		{domain.RoleHolders{}, ""},
+		{domain.RoleHolders{Users: 1}, `the role "Reviewer" is still held by 1 user: give the users another role before deleting it`},
+		{domain.RoleHolders{Users: 3, Deactivated: 1, Invited: 2, APIKeys: 1},
+			`the role "Reviewer" is still held by 3 users (1 deactivated, 2 invited and not yet signed in) and 1 API key: ` +
+				`give the users another role and revoke the API keys before deleting it`},
+		{domain.RoleHolders{APIKeys: 2, SingleSignOnDefault: true},
+			`the role "Reviewer" is still held by 2 API keys and single sign-on, which gives it to the users it creates: ` +
+				`revoke the API keys and choose another role for single sign-on before deleting it`},
+	} {
+		err := c.holders.CheckUnheld("Reviewer")
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%+v: %v, want deletable", c.holders, err)
+			}
+			continue
+		}
+		ae, ok := apperr.As(err)
+		if !ok || ae.Kind != apperr.KindConflict || ae.Reason != domain.ReasonRoleInUse || ae.Message != c.want {
+			t.Errorf("%+v:\n got %v\nwant Conflict %s: %s", c.holders, err, domain.ReasonRoleInUse, c.want)
+		}
 	}
 }

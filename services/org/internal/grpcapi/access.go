@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/services/org/internal/app"
@@ -37,7 +38,7 @@ func (a *accessServer) GetUser(ctx context.Context, req *orgv1.GetUserRequest) (
 }
 
 func (a *accessServer) ListUsers(ctx context.Context, req *orgv1.ListUsersRequest) (*orgv1.ListUsersResponse, error) {
-	users, next, err := a.svc.ListUsers(ctx, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
+	users, next, err := a.svc.ListUsers(ctx, req.GetAccountId(), req.GetQuery(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +75,13 @@ func (a *accessServer) UpdateRole(ctx context.Context, req *orgv1.UpdateRoleRequ
 		return nil, err
 	}
 	return pbconv.Role(r), nil
+}
+
+func (a *accessServer) DeleteRole(ctx context.Context, req *orgv1.DeleteRoleRequest) (*emptypb.Empty, error) {
+	if err := a.svc.DeleteRole(ctx, req.GetAccountId(), req.GetRoleId()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
 }
 
 func (a *accessServer) CreateApiKey(ctx context.Context, req *orgv1.CreateApiKeyRequest) (*orgv1.CreateApiKeyResponse, error) {

@@ -8,6 +8,7 @@ import (
 
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/services/org/internal/app"
+	"github.com/orgplane/orgplane/services/org/internal/domain"
 	"github.com/orgplane/orgplane/services/org/internal/pbconv"
 )
 
@@ -47,8 +48,12 @@ func (s *organizations) GetOrganization(ctx context.Context, req *orgv1.GetOrgan
 }
 
 func (s *organizations) ListOrganizations(ctx context.Context, req *orgv1.ListOrganizationsRequest) (*orgv1.ListOrganizationsResponse, error) {
+	order, err := domain.ParseOrganizationOrder(req.GetOrderBy())
+	if err != nil {
+		return nil, err
+	}
 	page, err := s.svc.ListOrganizations(ctx, app.OrganizationQuery{AccountID: req.GetAccountId(),
-		Filter: pbconv.OrganizationFilter(req), PageSize: req.GetPageSize(), PageToken: req.GetPageToken()})
+		Filter: pbconv.OrganizationFilter(req), Order: order, PageSize: req.GetPageSize(), PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}

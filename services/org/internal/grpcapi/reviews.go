@@ -38,7 +38,7 @@ func (s *reviews) GetReview(ctx context.Context, req *orgv1.GetReviewRequest) (*
 
 func (s *reviews) ListReviews(ctx context.Context, req *orgv1.ListReviewsRequest) (*orgv1.ListReviewsResponse, error) {
 	page, err := s.svc.ListReviews(ctx, app.ReviewQuery{AccountID: req.GetAccountId(), OrganizationID: req.GetOrganizationId(),
-		PageSize: req.GetPageSize(), PageToken: req.GetPageToken()})
+		AssigneeID: req.GetAssigneeId(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/orgplane/orgplane/services/org/internal/domain"
 )
 
-const keyColumns = `id::text, name, prefix, role_id::text, coalesce(user_id::text, ''), coalesce(owner_user_id::text, ''),
+// A revoked key whose role was deleted since has none ("").
+const keyColumns = `id::text, name, prefix, coalesce(role_id::text, ''), coalesce(user_id::text, ''), coalesce(owner_user_id::text, ''),
 	created_at, last_used_at, revoked_at`
 
 func scanKey(row pgx.Row) (domain.APIKey, error) {

@@ -322,10 +322,23 @@ func (t *Tx) DeleteOrganization(ctx context.Context, orgID string) error {
 	return err
 }
 
-// OrgPosition is an organization's place in a list: by name, then id.
+// OrgPosition is an organization's place in a list: its value of the order's key (Name in the
+// name order, Time in the others), then its id.
 type OrgPosition struct {
-	Name string `json:"n"`
-	ID   string `json:"i"`
+	Name string    `json:"n,omitempty"`
+	Time time.Time `json:"t,omitzero"`
+	ID   string    `json:"i"`
+}
+
+// PositionOf is o's place in a list in order ord.
+func PositionOf(o domain.Organization, ord domain.OrganizationOrder) OrgPosition {
+	switch ord.By {
+	case domain.OrderByCreateTime:
+		return OrgPosition{Time: o.CreatedAt, ID: o.ID}
+	case domain.OrderByUpdateTime:
+		return OrgPosition{Time: o.UpdatedAt, ID: o.ID}
+	}
+	return OrgPosition{Name: o.Name, ID: o.ID}
 }
 
 // likePattern turns a search string into a case-insensitive substring LIKE pattern.
@@ -335,10 +348,43 @@ func likePattern(q string) string {
 }
 
 // ListOrganizations reads up to limit organizations of the account that vis may see and f
-// selects, by name then id, after the position after (nil: from the start), and how many there
-// are in all.
+// selects, in order ord after the position after (nil: from the start), and how many there are
+// in all.
 func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain.Visibility, f domain.OrganizationFilter,
-	after *OrgPosition, limit int) ([]domain.Organization, int64, error) {
+	ord domain.OrganizationOrder, after *OrgPosition, limit int) ([]domain.Organization, int64, error) {
+	q := organizationListSQL(accountID, vis, f, ord, after, limit)
+	// How selective a search is depends on the text typed; a plan cached for one pattern is
+	// wrong for the next (measured: 196 ms instead of a few), so each search is planned anew.
+	if f.Query != "" {
+		if _, err := t.tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return nil, 0, err
+		}
+	}
+	var total int64
+	if err := t.tx.QueryRow(ctx, q.countSQL, q.countArgs...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := t.tx.Query(ctx, q.pageSQL, q.pageArgs...)
+	if err != nil {
+		return nil, 0, err
+	}
+	orgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Organization, error) { return scanOrg(r) })
+	if err != nil {
+		return nil, 0, err
+	}
+	return orgs, total, nil
+}
+
+// organizationList is the SQL of one ListOrganizations call: the total, then the page.
+type organizationList struct {
+	countSQL  string
+	countArgs []any
+	pageSQL   string
+	pageArgs  []any
+}
+
+func organizationListSQL(accountID string, vis domain.Visibility, f domain.OrganizationFilter, ord domain.OrganizationOrder,
+	after *OrgPosition, limit int) organizationList {
 	// Only the filters in use go into the SQL: a catch-all "($n = '' OR ...)" form would keep
 	// the planner from using the indexes.
 	var args []any
@@ -347,7 +393,7 @@ func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain
 		return fmt.Sprintf("$%d", len(args))
 	}
 	// The explicit account filter (row-level security applies it anyway) lets the planner use
-	// the (account_id, name, id) indexes for counting and ordering.
+	// the per-account indexes for counting and ordering.
 	acct := arg(accountID)
 	var conds []string // on o, besides the account
 	if vis.Restricted {
@@ -368,23 +414,29 @@ func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain
 			conds = append(conds, `o.`+c.col+` = `+arg(c.v)+`::uuid`)
 		}
 	}
-	// A search walks the search index (see migration 00003) in name order and joins each hit
-	// to its organization, which row-level security still guards.
-	var from, countFrom, order, key string
-	var where, countWhere []string
-	if f.Query != "" {
-		from = `organization_search s JOIN organizations o ON o.id = s.organization_id`
-		where = []string{`s.account_id = ` + acct + `::uuid`, `s.name_lower LIKE ` + arg(likePattern(f.Query))}
-		order, key = `s.name, s.organization_id`, `(s.name, s.organization_id)`
-		countFrom, countWhere = `organization_search s`, slices.Clone(where)
-		if len(conds) > 0 {
-			countFrom, countWhere = from, append(slices.Clone(where), conds...)
+	// A search walks the search index (see migration 00003) and joins each hit to its
+	// organization, which row-level security still guards. The name order walks the same table
+	// even without a search: it holds the lower-cased name as a plain column, and under the
+	// tenant policy only leakproof comparisons of plain columns can bound an index scan (lower()
+	// is not leakproof), so it is what lets a later page start where the previous one ended.
+	const searchJoin = `organization_search s JOIN organizations o ON o.id = s.organization_id`
+	inAccount, inSearchAccount := `o.account_id = `+acct+`::uuid`, `s.account_id = `+acct+`::uuid`
+	from, where := `organizations o`, []string{inAccount}
+	if f.Query != "" || ord.By == domain.OrderByName {
+		from, where = searchJoin, []string{inSearchAccount}
+		if ord.By != domain.OrderByName {
+			// Lets the planner walk organizations in time order and look each one's name up.
+			where = append(where, inAccount)
 		}
-	} else {
-		from = `organizations o`
-		where = []string{`o.account_id = ` + acct + `::uuid`}
-		order, key = `o.name, o.id`, `(o.name, o.id)`
-		countFrom, countWhere = from, append(slices.Clone(where), conds...)
+	}
+	countFrom, countWhere := `organizations o`, append([]string{inAccount}, conds...)
+	if f.Query != "" {
+		like := `s.name_lower LIKE ` + arg(likePattern(f.Query))
+		where = append(where, like)
+		countFrom, countWhere = `organization_search s`, []string{inSearchAccount, like}
+		if len(conds) > 0 {
+			countFrom, countWhere = searchJoin, append(countWhere, conds...)
+		}
 	}
 	where = append(where, conds...)
 	countSQL := `SELECT count(*) FROM ` + countFrom + ` WHERE ` + strings.Join(countWhere, ` AND `)
@@ -401,32 +453,35 @@ func (t *Tx) ListOrganizations(ctx context.Context, accountID string, vis domain
 			countSQL = `SELECT total_count FROM account_limits`
 		}
 	}
+	// Each order is one index's order (migration 00016), read backwards for desc: the id that
+	// breaks ties goes the same way as the key, and the keyset compares both as a row.
+	dir, cmp := "", ">"
+	if ord.Desc {
+		dir, cmp = " DESC", "<"
+	}
+	var keyCol, idCol string
+	switch ord.By {
+	case domain.OrderByCreateTime:
+		keyCol, idCol = `o.created_at`, `o.id`
+	case domain.OrderByUpdateTime:
+		keyCol, idCol = `o.updated_at`, `o.id`
+	default:
+		keyCol, idCol = `s.name_lower`, `s.organization_id`
+	}
 	if after != nil {
-		where = append(where, key+` > (`+arg(after.Name)+`, `+arg(after.ID)+`::uuid)`)
+		// The position keeps the name as shown; lower() here is the trigger's, so the key
+		// compared is exactly the one stored.
+		var key string
+		if ord.By == domain.OrderByName {
+			key = `lower(` + arg(after.Name) + `::text)`
+		} else {
+			key = arg(after.Time) + `::timestamptz`
+		}
+		where = append(where, `(`+keyCol+`, `+idCol+`) `+cmp+` (`+key+`, `+arg(after.ID)+`::uuid)`)
 	}
 	pageSQL := `SELECT ` + orgColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` ORDER BY ` + order + ` LIMIT ` + arg(limit)
-
-	// How selective a search is depends on the text typed; a plan cached for one pattern is
-	// wrong for the next (measured: 196 ms instead of a few), so each search is planned anew.
-	if f.Query != "" {
-		if _, err := t.tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return nil, 0, err
-		}
-	}
-	var total int64
-	if err := t.tx.QueryRow(ctx, countSQL, countArgs...).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	rows, err := t.tx.Query(ctx, pageSQL, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	orgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Organization, error) { return scanOrg(r) })
-	if err != nil {
-		return nil, 0, err
-	}
-	return orgs, total, nil
+		` ORDER BY ` + keyCol + dir + `, ` + idCol + dir + ` LIMIT ` + arg(limit)
+	return organizationList{countSQL: countSQL, countArgs: countArgs, pageSQL: pageSQL, pageArgs: args}
 }
 
 // TakenNames returns which of names are already organizations of the account, so a bulk create

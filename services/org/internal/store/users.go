@@ -78,12 +78,16 @@ func (t *Tx) setUserGroups(ctx context.Context, accountID, userID string, groups
 	return userRefErr(err, field)
 }
 
-// Users lists at most limit users by last name, first name and id; a page after the first
-// continues after the user afterID.
-func (t *Tx) Users(ctx context.Context, afterID string, limit int) ([]domain.User, error) {
+// Users lists at most limit users by last name, first name and id, only those whose first name,
+// last name or email contains query regardless of case (every user for ""); a page after the
+// first continues after the user afterID.
+func (t *Tx) Users(ctx context.Context, query, afterID string, limit int) ([]domain.User, error) {
+	// An account has hundreds of users, not hundreds of thousands: a scan of its rows is cheap,
+	// and under the tenant policy no trigram index could serve ILIKE anyway (migration 00008).
 	rows, err := t.tx.Query(ctx, `SELECT `+userColumns+` FROM users u
-		WHERE $1::text = '' OR (u.last_name, u.first_name, u.id) > (SELECT last_name, first_name, id FROM users WHERE id = nullif($1, '')::uuid)
-		ORDER BY u.last_name, u.first_name, u.id LIMIT $2`, afterID, limit)
+		WHERE ($1::text = '' OR (u.last_name, u.first_name, u.id) > (SELECT last_name, first_name, id FROM users WHERE id = nullif($1, '')::uuid))
+		AND ($3::text = '' OR u.first_name ILIKE '%' || $3 || '%' OR u.last_name ILIKE '%' || $3 || '%' OR u.email ILIKE '%' || $3 || '%')
+		ORDER BY u.last_name, u.first_name, u.id LIMIT $2`, afterID, limit, postgres.EscapeLike(query))
 	if err != nil {
 		return nil, err
 	}

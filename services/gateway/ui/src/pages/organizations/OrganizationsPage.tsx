@@ -2,14 +2,30 @@ import { useEffect, useMemo, useState } from "react";
 import { Button, Input, Label, SearchField } from "react-aria-components";
 import { Link, useLocation } from "react-router";
 import { api, call, errorMessage } from "../../api/client";
-import { useSession } from "../../app/session";
+import { useClock, useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
 import { EmptyState } from "../../components/EmptyState";
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
 import { useLoad } from "../../lib/useLoad";
 import { OrgsCombo } from "./Combo";
-import { filtering, loadVocabulary, nameOf, noFilters, pageSizes, readFilters, writeFilters, type Filters, type Option } from "./model";
+import {
+  ariaSort,
+  filtering,
+  loadVocabulary,
+  nameOf,
+  noFilters,
+  orderLabel,
+  pageSizes,
+  readFilters,
+  sameFilters,
+  toggleOrder,
+  writeFilters,
+  type Filters,
+  type Option,
+  type Order,
+  type SortKey,
+} from "./model";
 import "./organizations.css";
 
 const states: Option[] = [
@@ -31,12 +47,31 @@ function useDebounced<T>(value: T, ms: number): T {
 const storage = () => (typeof window === "undefined" ? undefined : window.localStorage);
 
 /**
+ * SortHeader is a column header that orders the list: a button (Enter or Space when focused)
+ * inside the header cell, which carries aria-sort while the list is ordered by it.
+ */
+function SortHeader({ label, sortKey, order, onSort }: { label: string; sortKey: SortKey; order: Order; onSort: (o: Order) => void }) {
+  const sort = ariaSort(order, sortKey);
+  return (
+    <th scope="col" aria-sort={sort}>
+      <Button className="orgs-sort" onPress={() => onSort(toggleOrder(order, sortKey))}>
+        {label}
+        <span className="orgs-sort-icon" aria-hidden="true">
+          {sort === "ascending" ? "▲" : sort === "descending" ? "▼" : "↕"}
+        </span>
+      </Button>
+    </th>
+  );
+}
+
+/**
  * OrganizationsPage lists the account's organizations (/organizations): search by name as one
- * types, filters remembered in this browser per account, the total, and pages by the API's
- * page tokens.
+ * types, filters and the order (by name, creation or last change, either way) remembered in
+ * this browser per account, the total, and pages by the API's page tokens.
  */
 export default function OrganizationsPage() {
   const { accountId, can } = useSession();
+  const clock = useClock();
   const location = useLocation();
   const notice = (location.state as { notice?: string } | null)?.notice;
   const [query, setQuery] = useState("");
@@ -51,8 +86,8 @@ export default function OrganizationsPage() {
   };
   const set = (k: keyof Filters) => (v: string) => change({ ...filters, [k]: k === "pageSize" ? Number(v) || noFilters.pageSize : v });
 
-  // tokens[i] is the page token of page i (the first has none). Tokens belong to the search and
-  // filters they were issued for: a new search or filter starts again at the first page.
+  // tokens[i] is the page token of page i (the first has none). Tokens belong to the search,
+  // filters and order they were issued for: changing any of them starts again at the first page.
   const key = JSON.stringify([search, filters]);
   const [paging, setPaging] = useState<{ key: string; tokens: string[] }>({ key, tokens: [""] });
   const tokens = paging.key === key ? paging.tokens : [""];
@@ -75,6 +110,7 @@ export default function OrganizationsPage() {
               statusId: filters.statusId || undefined,
               engineerId: filters.engineerId || undefined,
               vcioId: filters.vcioId || undefined,
+              orderBy: filters.orderBy,
             },
           },
           signal,
@@ -129,7 +165,7 @@ export default function OrganizationsPage() {
         <div className="orgs-filter-actions">
           <Button
             className="button secondary"
-            isDisabled={!narrowed && filters.pageSize === noFilters.pageSize}
+            isDisabled={!narrowed && sameFilters(filters, noFilters)}
             onPress={() => {
               setQuery("");
               change({ ...noFilters });
@@ -159,17 +195,17 @@ export default function OrganizationsPage() {
         <>
           <div className="table-wrap" aria-busy={list.loading}>
             <table className="table orgs-table">
-              <caption className="visually-hidden">Organizations, by name</caption>
+              <caption className="visually-hidden">Organizations, {orderLabel(filters.orderBy)}</caption>
               <thead>
                 <tr>
-                  <th scope="col" aria-sort="ascending">
-                    Name
-                  </th>
+                  <SortHeader label="Name" sortKey="name" order={filters.orderBy} onSort={set("orderBy")} />
                   <th scope="col">Type</th>
                   <th scope="col">Status</th>
                   <th scope="col">Engineer</th>
                   <th scope="col">vCIO</th>
                   <th scope="col">State</th>
+                  <SortHeader label="Created" sortKey="create_time" order={filters.orderBy} onSort={set("orderBy")} />
+                  <SortHeader label="Updated" sortKey="update_time" order={filters.orderBy} onSort={set("orderBy")} />
                 </tr>
               </thead>
               <tbody>
@@ -193,6 +229,12 @@ export default function OrganizationsPage() {
                       ) : (
                         <span className="orgs-state orgs-state-active">Active</span>
                       )}
+                    </td>
+                    <td className="orgs-date">
+                      <time dateTime={o.createTime}>{clock.date(o.createTime)}</time>
+                    </td>
+                    <td className="orgs-date">
+                      <time dateTime={o.updateTime}>{clock.date(o.updateTime)}</time>
                     </td>
                   </tr>
                 ))}

@@ -1,6 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../api/client";
-import { canReactivateOn, checkLogo, filtering, placeErrors, noFilters, reactivationDay, readFilters, writeFilters } from "./model";
+import {
+  ariaSort,
+  canReactivateOn,
+  checkLogo,
+  filtering,
+  orderLabel,
+  orders,
+  placeErrors,
+  noFilters,
+  reactivationDay,
+  readFilters,
+  toggleOrder,
+  writeFilters,
+} from "./model";
 
 const memory = () => {
   const m = new Map<string, string>();
@@ -35,9 +48,44 @@ describe("filters", () => {
     expect(readFilters(s, a)).toEqual(noFilters);
   });
 
-  it("tell a narrowed list from a bigger page", () => {
+  it("tell a narrowed list from a bigger page or another order", () => {
     expect(filtering({ ...noFilters, pageSize: 100 })).toBe(false);
+    expect(filtering({ ...noFilters, orderBy: "update_time desc" })).toBe(false);
     expect(filtering({ ...noFilters, vcioId: g })).toBe(true);
+  });
+
+  it("remember the order with the filters, and only an order the API knows", () => {
+    const s = memory();
+    writeFilters(s, a, { ...noFilters, orderBy: "create_time desc" });
+    expect(readFilters(s, a)).toEqual({ ...noFilters, orderBy: "create_time desc" });
+    s.setItem(`orgplane.organizations.filters.${a}`, JSON.stringify({ orderBy: "name; DROP", typeId: g }));
+    expect(readFilters(s, a)).toEqual({ ...noFilters, typeId: g });
+    writeFilters(s, a, { ...noFilters, orderBy: "name" });
+    expect(s.size()).toBe(0);
+  });
+});
+
+describe("order", () => {
+  it("turns around on the same column, and starts names A to Z and dates newest first", () => {
+    expect(toggleOrder("name", "name")).toBe("name desc");
+    expect(toggleOrder("name desc", "name")).toBe("name");
+    expect(toggleOrder("name", "create_time")).toBe("create_time desc");
+    expect(toggleOrder("create_time desc", "create_time")).toBe("create_time");
+    expect(toggleOrder("create_time", "update_time")).toBe("update_time desc");
+    expect(toggleOrder("update_time desc", "name")).toBe("name");
+  });
+
+  it("marks only the sorted column, in its direction", () => {
+    expect(ariaSort("name", "name")).toBe("ascending");
+    expect(ariaSort("name desc", "name")).toBe("descending");
+    expect(ariaSort("name desc", "create_time")).toBeUndefined();
+    expect(ariaSort("update_time desc", "update_time")).toBe("descending");
+  });
+
+  it("says every order differently", () => {
+    const labels = orders.map(orderLabel);
+    expect(new Set(labels).size).toBe(orders.length);
+    expect(orderLabel("name")).toBe("by name, A to Z");
   });
 });
 

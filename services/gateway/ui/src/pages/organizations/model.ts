@@ -6,7 +6,15 @@ export type OrgState = Schemas["v1OrganizationState"];
 /** Option is one choice of a combobox: an id the API knows and the name a person reads. */
 export type Option = { id: string; name: string; detail?: string };
 
-/** Filters are the list's filters, remembered per account in this browser. */
+/** SortKey is what the list can be ordered by, as the API's orderBy names it. */
+export type SortKey = "name" | "create_time" | "update_time";
+
+/** Order is the list's order as the API's orderBy spells it. */
+export type Order = SortKey | `${SortKey} desc`;
+
+export const orders: readonly Order[] = ["name", "name desc", "create_time", "create_time desc", "update_time", "update_time desc"];
+
+/** Filters are the list's filters, its order and its page size, remembered per account in this browser. */
 export type Filters = {
   state: "" | "ORGANIZATION_STATE_ACTIVE" | "ORGANIZATION_STATE_INACTIVE";
   groupId: string;
@@ -14,12 +22,59 @@ export type Filters = {
   statusId: string;
   engineerId: string;
   vcioId: string;
+  orderBy: Order;
   pageSize: number;
 };
 
 export const pageSizes = [25, 50, 100] as const;
 
-export const noFilters: Filters = { state: "", groupId: "", typeId: "", statusId: "", engineerId: "", vcioId: "", pageSize: 25 };
+export const noFilters: Filters = {
+  state: "",
+  groupId: "",
+  typeId: "",
+  statusId: "",
+  engineerId: "",
+  vcioId: "",
+  orderBy: "name",
+  pageSize: 25,
+};
+
+/** sortKeyOf is the key an order sorts by, and whether it runs from the largest value. */
+export function sortKeyOf(o: Order): { key: SortKey; desc: boolean } {
+  const [key, dir] = o.split(" ") as [SortKey, string | undefined];
+  return { key, desc: dir === "desc" };
+}
+
+/** ariaSort is a column's aria-sort: undefined on the columns the list is not ordered by. */
+export function ariaSort(o: Order, key: SortKey): "ascending" | "descending" | undefined {
+  const cur = sortKeyOf(o);
+  if (cur.key !== key) return undefined;
+  return cur.desc ? "descending" : "ascending";
+}
+
+/**
+ * toggleOrder is the order after pressing key's column header: the same column turns the order
+ * around; another column starts A to Z for names and newest first for dates, which is what one
+ * looks for first there.
+ */
+export function toggleOrder(o: Order, key: SortKey): Order {
+  const cur = sortKeyOf(o);
+  const desc = cur.key === key ? !cur.desc : key !== "name";
+  return desc ? `${key} desc` : key;
+}
+
+/** orderLabel says the order in words, for the table's caption. */
+export function orderLabel(o: Order): string {
+  const { key, desc } = sortKeyOf(o);
+  switch (key) {
+    case "name":
+      return desc ? "by name, Z to A" : "by name, A to Z";
+    case "create_time":
+      return desc ? "newest first" : "oldest first";
+    case "update_time":
+      return desc ? "most recently updated first" : "least recently updated first";
+  }
+}
 
 /** filtersKey is where an account's filters are kept: two accounts in one browser keep theirs apart. */
 export const filtersKey = (accountId: string) => `orgplane.organizations.filters.${accountId}`;
@@ -40,6 +95,7 @@ export function readFilters(storage: Pick<Storage, "getItem"> | undefined, accou
   const id = (v: unknown) => (typeof v === "string" && /^[0-9a-f-]{36}$/i.test(v) ? v : "");
   const state = s.state === "ORGANIZATION_STATE_ACTIVE" || s.state === "ORGANIZATION_STATE_INACTIVE" ? s.state : "";
   const pageSize = pageSizes.find((n) => n === s.pageSize) ?? noFilters.pageSize;
+  const orderBy = orders.find((o) => o === s.orderBy) ?? noFilters.orderBy;
   return {
     state,
     groupId: id(s.groupId),
@@ -47,6 +103,7 @@ export function readFilters(storage: Pick<Storage, "getItem"> | undefined, accou
     statusId: id(s.statusId),
     engineerId: id(s.engineerId),
     vcioId: id(s.vcioId),
+    orderBy,
     pageSize,
   };
 }
@@ -63,8 +120,8 @@ export function writeFilters(storage: Pick<Storage, "setItem" | "removeItem"> | 
 export const sameFilters = (a: Filters, b: Filters) =>
   (Object.keys(noFilters) as (keyof Filters)[]).every((k) => a[k] === b[k]);
 
-/** filtering reports whether any filter narrows the list (the page size is not a filter). */
-export const filtering = (f: Filters) => sameFilters({ ...f, pageSize: noFilters.pageSize }, noFilters) === false;
+/** filtering reports whether any filter narrows the list (the order and the page size do not). */
+export const filtering = (f: Filters) => sameFilters({ ...f, orderBy: noFilters.orderBy, pageSize: noFilters.pageSize }, noFilters) === false;
 
 /**
  * reactivationDay is the calendar day (YYYY-MM-DD, UTC) from which an organization deactivated

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Button, Radio, RadioGroup, Label } from "react-aria-components";
 import { Link as RouterLink } from "react-router";
 import { api, call, errorMessage } from "../../api/client";
@@ -16,7 +16,8 @@ const showKey = "orgplane.reviews.show";
 
 /**
  * ReviewsPage lists the account's reviews, newest first, a page at a time: all of them, or only
- * those assigned to the signed-in person (Mine); creates reviews and reassigns them.
+ * those assigned to the signed-in person (Mine, which the API selects: assigneeId=me); creates
+ * reviews and reassigns them.
  */
 export default function ReviewsPage() {
   const { accountId, can, me } = useSession();
@@ -30,39 +31,46 @@ export default function ReviewsPage() {
   const [notice, setNotice] = useState<string>();
   const names = useOrganizationNames(reviews.map((r) => r.organizationId ?? ""));
   const writable = can("reviews:write");
-  const myId = me.user?.id ?? "";
+  // The request under way: switching between All and Mine (or leaving) cancels it, so a page of
+  // one list never lands in the other.
+  const pending = useRef<AbortController>(undefined);
 
   const load = useCallback(
-    async (pageToken: string | undefined, signal?: AbortSignal) => {
+    async (pageToken: string | undefined) => {
+      pending.current?.abort();
+      const ctrl = new AbortController();
+      pending.current = ctrl;
       setLoading(true);
       setError(undefined);
       try {
         const r = await call(
           api.GET("/v1/accounts/{accountId}/reviews", {
-            params: { path: { accountId }, query: { pageSize, ...(pageToken ? { pageToken } : {}) } },
-            ...(signal ? { signal } : {}),
+            params: {
+              path: { accountId },
+              query: { pageSize, ...(pageToken ? { pageToken } : {}), ...(show === "mine" ? { assigneeId: "me" } : {}) },
+            },
+            signal: ctrl.signal,
           }),
         );
         setReviews((all) => (pageToken ? [...all, ...(r.reviews ?? [])] : (r.reviews ?? [])));
         setNext(r.nextPageToken || undefined);
         setLoading(false);
       } catch (e) {
-        if (signal?.aborted) return;
+        if (ctrl.signal.aborted) return;
         setError(errorMessage(e));
         setLoading(false);
       }
     },
-    [accountId],
+    [accountId, show],
   );
 
   useEffect(() => {
-    const ctrl = new AbortController();
-    void load(undefined, ctrl.signal);
-    return () => ctrl.abort();
+    setReviews([]);
+    setNext(undefined);
+    void load(undefined);
+    return () => pending.current?.abort();
   }, [load]);
 
-  // The API lists every review; "Mine" keeps those the person is the engineer or vCIO of.
-  const shown = show === "mine" ? reviews.filter((r) => r.engineerId === myId || r.vcioId === myId) : reviews;
   const replace = (r: Review) => setReviews((all) => all.map((x) => (x.id === r.id ? r : x)));
 
   let body;
@@ -70,10 +78,10 @@ export default function ReviewsPage() {
     body = <Loading label="Loading reviews" />;
   } else if (error && reviews.length === 0) {
     body = <Alert tone="error">{error}</Alert>;
-  } else if (shown.length === 0) {
+  } else if (reviews.length === 0) {
     body =
       show === "mine" ? (
-        <EmptyState title={next ? "None of the reviews loaded so far are yours" : "No reviews are assigned to you"}>
+        <EmptyState title="No reviews are assigned to you">
           <p>Reviews whose engineer or vCIO you are show here.</p>
         </EmptyState>
       ) : (
@@ -102,7 +110,7 @@ export default function ReviewsPage() {
             </tr>
           </thead>
           <tbody>
-            {shown.map((r) => (
+            {reviews.map((r) => (
               <tr key={r.id}>
                 <th scope="row">
                   <RouterLink to={`/reviews/${r.id}`}>{r.title}</RouterLink>
@@ -145,7 +153,9 @@ export default function ReviewsPage() {
           <CreateReviewDialog
             users={users.data ?? []}
             onCreated={(r) => {
-              setReviews((all) => [r, ...all]);
+              // Mine shows the new review only if it is the person's.
+              const myId = me.user?.id;
+              if (show === "all" || (myId && (r.engineerId === myId || r.vcioId === myId))) setReviews((all) => [r, ...all]);
               setNotice(`“${r.title}” is created.`);
             }}
           />

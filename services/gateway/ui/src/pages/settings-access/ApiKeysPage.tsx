@@ -65,7 +65,7 @@ export default function ApiKeysPage() {
                 <td>
                   <code>{k.prefix}…</code>
                 </td>
-                {can("roles:read") && <td>{roleName(roles.data, k.roleId)}</td>}
+                {can("roles:read") && <td>{k.roleId ? roleName(roles.data, k.roleId) : "Deleted role"}</td>}
                 <td>{userName(k.userId)}</td>
                 <td>{clock.dateTime(k.createTime)}</td>
                 <td>{k.lastUseTime ? clock.dateTime(k.lastUseTime) : "Never"}</td>

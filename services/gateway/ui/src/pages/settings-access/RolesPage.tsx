@@ -3,6 +3,7 @@ import { Button, Form } from "react-aria-components";
 import { api, call, errorMessage } from "../../api/client";
 import { useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { EmptyState } from "../../components/EmptyState";
 import { SubmitButton, TextInput, useApiForm } from "../../components/forms";
 import { Loading } from "../../components/Loading";
@@ -21,7 +22,8 @@ const builtinNote: Record<string, string> = {
 
 /**
  * RolesPage is Settings › Roles (/settings/roles): the built-in roles, which cannot change, and
- * the account's custom roles with their permission matrix (None, Read-only or Full per area).
+ * the account's custom roles with their permission matrix (None, Read-only or Full per area),
+ * which can be deleted once nobody holds them.
  */
 export default function RolesPage() {
   const { accountId, can } = useSession();
@@ -44,16 +46,37 @@ export default function RolesPage() {
         <td>{isBuiltin(r) ? (builtinNote[r.builtin ?? ""] ?? "Built-in role") : summary(r.permissions)}</td>
         <td className="actions">
           {!isBuiltin(r) && writable ? (
-            <Button
-              className="button small secondary"
-              aria-label={`Edit the role ${r.name}`}
-              onPress={() => {
-                setNotice(undefined);
-                setEditing({ kind: "edit", role: r });
-              }}
-            >
-              Edit
-            </Button>
+            <span role="group" aria-label={`Actions for the role ${r.name}`} className="access-row-actions">
+              <Button
+                className="button small secondary"
+                aria-label={`Edit the role ${r.name}`}
+                onPress={() => {
+                  setNotice(undefined);
+                  setEditing({ kind: "edit", role: r });
+                }}
+              >
+                Edit
+              </Button>
+              <ConfirmButton
+                label="Delete"
+                title={`Delete the role ${r.name}?`}
+                confirmLabel="Delete role"
+                onConfirm={async () => {
+                  setNotice(undefined);
+                  // A role someone still holds is refused (409) with who holds it; the dialog
+                  // shows that message and stays open.
+                  await call(api.DELETE("/v1/accounts/{accountId}/roles/{roleId}", { params: { path: { accountId, roleId: r.id ?? "" } } }));
+                  if (editing.kind !== "none" && editing.kind !== "new" && editing.role.id === r.id) setEditing({ kind: "none" });
+                  setNotice(`The role ${r.name} is deleted.`);
+                  roles.setData(all.filter((x) => x.id !== r.id));
+                }}
+              >
+                <p>
+                  Only a role nobody holds can be deleted: give its users another role and revoke its API keys first. This cannot be
+                  undone.
+                </p>
+              </ConfirmButton>
+            </span>
           ) : (
             <Button className="button small secondary" aria-label={`View the role ${r.name}`} onPress={() => setEditing({ kind: "view", role: r })}>
               View

@@ -1,5 +1,5 @@
-import { useState } from "react";
-import { Button } from "react-aria-components";
+import { useEffect, useState } from "react";
+import { Button, Input, Label, SearchField, Text } from "react-aria-components";
 import { Link, useLocation } from "react-router";
 import { api, call, errorMessage } from "../../api/client";
 import { useSession } from "../../app/session";
@@ -13,22 +13,42 @@ import "./access.css";
 
 const pageSize = 50;
 
+/** useDebounced is value once it has stopped changing for ms: a search per pause, not per key. */
+function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}
+
 /**
  * UsersPage is Settings › Users (/settings/users): the account's staff, a page at a time in the
- * API's order (last name, first name), each leading to its own page to edit, invite, reset
- * two-step or deactivate.
+ * API's order (last name, first name), narrowed as one types to those whose name or email holds
+ * the search, each leading to its own page to edit, invite, reset two-step or deactivate.
  */
 export default function UsersPage() {
   const { accountId, can } = useSession();
   const location = useLocation();
   const notice = (location.state as { notice?: string } | null)?.notice;
-  // tokens[i] is the page token of page i; the first page has none.
-  const [tokens, setTokens] = useState<string[]>([""]);
+  const [query, setQuery] = useState("");
+  const search = useDebounced(query.trim(), 250);
+  // tokens[i] is the page token of page i; the first page has none. Tokens belong to the search
+  // they were issued for: a new search starts again at the first page.
+  const [paging, setPaging] = useState<{ search: string; tokens: string[] }>({ search, tokens: [""] });
+  const tokens = paging.search === search ? paging.tokens : [""];
+  const setTokens = (f: (t: string[]) => string[]) => setPaging({ search, tokens: f(tokens) });
   const pageToken = tokens[tokens.length - 1]!;
   const users = useLoad(
     (signal) =>
-      call(api.GET("/v1/accounts/{accountId}/users", { params: { path: { accountId }, query: { pageSize, pageToken } }, signal })),
-    [accountId, pageToken],
+      call(
+        api.GET("/v1/accounts/{accountId}/users", {
+          params: { path: { accountId }, query: { pageSize, ...(pageToken ? { pageToken } : {}), ...(search ? { query: search } : {}) } },
+          signal,
+        }),
+      ),
+    [accountId, search, pageToken],
   );
   const roles = useLoad((signal) => (can("roles:read") ? loadRoles(accountId, signal) : Promise.resolve([])), [accountId]);
 
@@ -38,14 +58,22 @@ export default function UsersPage() {
   } else if (users.error) {
     body = <Alert tone="error">{errorMessage(users.error)}</Alert>;
   } else if (!users.data?.users?.length) {
-    body = <EmptyState title="No users yet" />;
+    body = search ? (
+      <EmptyState title={`No user’s name or email holds “${search}”`}>
+        <p>Search by a part of a first name, a last name or an email address.</p>
+      </EmptyState>
+    ) : (
+      <EmptyState title="No users yet" />
+    );
   } else {
     const list = users.data.users;
     body = (
       <>
         <div className="table-wrap">
           <table className="table">
-            <caption className="visually-hidden">The account&apos;s users by last name</caption>
+            <caption className="visually-hidden">
+              {search ? `Users whose name or email holds “${search}”, by last name` : "The account’s users by last name"}
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -106,6 +134,13 @@ export default function UsersPage() {
         <h2 id="users-title" className="visually-hidden">
           All users
         </h2>
+        <SearchField className="field access-search" value={query} onChange={setQuery}>
+          <Label>Search users</Label>
+          <Input />
+          <Text slot="description" className="field-description">
+            By a part of the name or the email; the list narrows as you type.
+          </Text>
+        </SearchField>
         {body}
       </section>
     </Page>
