@@ -64,8 +64,9 @@ var ErrUnavailable = apperr.Unavailable("the database is unavailable; retry shor
 
 // ConnectionLost reports whether err says the database could not be reached or the connection
 // broke (refused, reset, closed mid-query, the server shutting down or out of connection
-// slots), as opposed to an error in the statement itself. Such an error is retryable by the
-// caller once the database is back.
+// slots), or reached a server that cannot take writes now (a standby, during a failover), as
+// opposed to an error in the statement itself. Such an error is retryable by the caller once
+// the database is back or a new primary is.
 func ConnectionLost(err error) bool {
 	if err == nil {
 		return false
@@ -83,10 +84,15 @@ func ConnectionLost(err error) bool {
 			return true
 		case pe.Code == "53300": // too_many_connections
 			return true
+		case pe.Code == "25006": // read_only_sql_transaction: a standby, or a primary being demoted
+			// The services' own read-only transactions only read, so a write refused as read-only
+			// went to a server that is not the primary (yet): a failover's window, not a bug of
+			// the request.
+			return true
 		}
 		return false // the server answered: the statement, not the connection, failed
 	}
-	if errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, syscall.ECONNREFUSED) ||
+	if errors.Is(err, errServerHungUp) || errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}

@@ -5,8 +5,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
+	"time"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
@@ -56,6 +60,8 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	}
 	pc.ConnConfig.RuntimeParams["search_path"] = cfg.Schema
 	pc.ConnConfig.Tracer = otelpgx.NewTracer()
+	failoverTimeouts(pc)
+	markHangUps(pc)
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}
@@ -75,6 +81,62 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to postgres (%s): %w", pc.ConnConfig.Host, err)
 	}
 	return pool, nil
+}
+
+// Unless the URL sets them (connect_timeout, pool_ping_timeout), a pool gives up on one host of
+// a multi-host URL after HostConnectTimeout and on a ping after PingTimeout.
+const (
+	HostConnectTimeout = 5 * time.Second
+	PingTimeout        = 2 * time.Second
+)
+
+// failoverTimeouts bounds the two waits on a server that vanished without a word (a machine
+// down, a network partition: no reset, only silence), which would otherwise last as long as the
+// caller's context. pgx tries the hosts of a multi-host URL in order, so an unbounded connect to
+// a dead first host would never reach the new primary behind it; and pgxpool pings a connection
+// idle for a second or more before handing it out, destroying it if the ping fails, which only
+// helps if the ping ends. A server that dies on this machine refuses at once and needs neither.
+func failoverTimeouts(pc *pgxpool.Config) {
+	multiHost := false
+	for _, fb := range pc.ConnConfig.Fallbacks {
+		// sslmode=prefer adds a fallback for the same host without TLS: not another host.
+		multiHost = multiHost || fb.Host != pc.ConnConfig.Host || fb.Port != pc.ConnConfig.Port
+	}
+	if pc.ConnConfig.ConnectTimeout == 0 && multiHost {
+		pc.ConnConfig.ConnectTimeout = HostConnectTimeout
+	}
+	if pc.PingTimeout == 0 {
+		pc.PingTimeout = PingTimeout
+	}
+}
+
+// errServerHungUp is the end of a pooled connection's byte stream: the server closed it or died
+// (the socket's EOF). pgx returns a bare io.ErrUnexpectedEOF for it mid-query, which could be any
+// reader's; this error says it was the database's, so ConnectionLost can tell.
+var errServerHungUp = errors.New("the database server closed the connection")
+
+// hangUpConn reports its socket's EOF as errServerHungUp.
+type hangUpConn struct{ net.Conn }
+
+func (c hangUpConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err == io.EOF {
+		err = errServerHungUp
+	}
+	return n, err
+}
+
+// markHangUps makes the pool's connections report the server hanging up as errServerHungUp.
+// The EOF stops pgx's readers just the same: they stop at any error.
+func markHangUps(pc *pgxpool.Config) {
+	dial := pc.ConnConfig.DialFunc
+	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return hangUpConn{c}, nil
+	}
 }
 
 // ObservePool exports pool's use, labelled service, until stop is called:

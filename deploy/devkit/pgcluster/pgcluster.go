@@ -14,6 +14,11 @@
 // stops it for all of them. Processes running in parallel (for example test
 // binaries of different packages) should either share a single Ensure through
 // DATABASE_URL or use distinct DataDirs.
+//
+// StartReplicated is the other way in: a durable primary with a synchronous
+// streaming standby, made afresh in a directory of the caller's, with the means
+// to crash the primary and promote the standby. It is the database of the
+// failover proof, not of make run.
 package pgcluster
 
 import (

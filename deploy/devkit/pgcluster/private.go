@@ -41,6 +41,9 @@ type cluster struct {
 	logf func(string, ...any)
 	// unsynced is Options.Unsynced.
 	unsynced bool
+	// settings are further -c name=value server settings (a replicated pair's roles); Ensure's
+	// clusters have none.
+	settings []string
 
 	// runuser is set when we are root: initdb and postgres refuse to run as
 	// root, so every server-side command is run as the postgres OS user,
@@ -615,7 +618,7 @@ func (c *cluster) serverOptions(port int) string {
 		c.logf("postgres: %s is too long for a unix socket; listening on TCP only", sock)
 		sock = ""
 	}
-	return strings.Join([]string{
+	opts := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-p " + strconv.Itoa(port),
 		"-k " + shellQuote(sock),
@@ -624,7 +627,11 @@ func (c *cluster) serverOptions(port int) string {
 		"-c full_page_writes=" + c.syncSetting(),
 		"-c max_connections=300",
 		"-c shared_buffers=128MB",
-	}, " ")
+	}
+	for _, s := range c.settings {
+		opts = append(opts, "-c "+shellQuote(s))
+	}
+	return strings.Join(opts, " ")
 }
 
 func (c *cluster) syncSetting() string {
