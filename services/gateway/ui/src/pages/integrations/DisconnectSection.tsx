@@ -43,12 +43,25 @@ export function DisconnectSection({ integration, onChange }: { integration: Inte
   const integrationId = integration.id ?? "";
   const name = integration.displayName || "this integration";
 
+  const integrationGone = () =>
+    call(api.GET("/v1/accounts/{accountId}/integrations/{integrationId}", { params: { path: { accountId, integrationId } } })).then(
+      () => false,
+      (e: unknown) => e instanceof ApiError && e.status === 404,
+    );
+
   const waitFor = async (op: Operation) => {
     let o = op;
     // Pausing and keeping data end at once; deleting the organizations takes a while.
     while (!operationDone(o)) {
       await new Promise((r) => setTimeout(r, 1000));
-      o = await call(api.GET("/v1/accounts/{accountId}/operations/{operationId}", { params: { path: { accountId, operationId: o.id ?? "" } } }));
+      try {
+        o = await call(api.GET("/v1/accounts/{accountId}/operations/{operationId}", { params: { path: { accountId, operationId: o.id ?? "" } } }));
+      } catch (e) {
+        // Deleting the data ends by removing the integration, and its operations with it: the
+        // operation gone along with the integration is the disconnect's success.
+        if (e instanceof ApiError && e.status === 404 && (await integrationGone())) return o;
+        throw e;
+      }
     }
     if (o.state === "OPERATION_STATE_FAILED") throw new ApiError(o.error?.message || "The disconnection failed.", { status: 500 });
     return o;

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Button, Form } from "react-aria-components";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
-import { api, call, errorMessage, type Schemas } from "../../api/client";
+import { api, ApiError, call, errorMessage, type Schemas } from "../../api/client";
 import { useClock, useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
 import { ConfirmButton } from "../../components/ConfirmButton";
@@ -121,7 +121,17 @@ function UserForm({ user, onSaved }: { user: User | undefined; onSaved: (u: User
             return;
           }
           onSaved(
-            await call(api.PATCH("/v1/accounts/{accountId}/users/{userId}", { params: { path: { accountId, userId: user.id ?? "" } }, body })),
+            await call(api.PATCH("/v1/accounts/{accountId}/users/{userId}", { params: { path: { accountId, userId: user.id ?? "" } }, body })).catch(
+              (e: unknown) => {
+                // A role above the caller's own is refused without naming a field; when only the
+                // role changed, that refusal is about the Role field and shows there.
+                const roleOnly = body.roleId !== undefined && body.allOrganizations === undefined;
+                if (e instanceof ApiError && e.reason === "GRANT_EXCEEDS_CALLER" && roleOnly) {
+                  throw new ApiError(e.message, { status: e.status, code: e.code, reason: e.reason, fieldErrors: { roleId: e.message } });
+                }
+                throw e;
+              },
+            ),
           );
           setSaved("The user is saved.");
         })}
