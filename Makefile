@@ -7,7 +7,7 @@ SHELL := bash
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
-MODULES   := pkg deploy/devkit deploy/simulators services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack
+MODULES   := pkg deploy/devkit deploy/simulators services/org services/mapping services/integration-sync services/notification services/billing services/gateway deploy/devstack deploy/images deploy/helm
 PLUGINS   := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 GENERATED := pkg/gen services/gateway/internal/openapi deploy/devstack/oapiclient services/gateway/ui/src/api/schema.d.ts
 # The build stamped into every binary (pkg/version; `<binary> --version`, build_info, GET /version).
@@ -156,7 +156,7 @@ ui-check: ## fail if the web UI's committed API types or build are stale; type-c
 	  echo "web UI: API types, type check, unit tests and the committed build are current"
 
 .PHONY: test
-test: check vet lint build ui-check $(BIN)/devstack browser-deps ## everything CI checks: generation, lint, vet, build, web UI, tests with -race (browser tests included)
+test: check vet lint build ui-check $(BIN)/devstack browser-deps helm-lint ## everything CI checks: generation, lint, vet, build, web UI, tests with -race (browser tests included)
 	$(BIN)/devstack with-postgres -- $(GO) test -race -count=1 -timeout 40m $(PACKAGES)
 
 .PHONY: test-short
@@ -202,6 +202,41 @@ screenshots: $(BIN)/devstack browser-deps ## run the browser tests and refresh t
 	    if [ $$# -ne 1 ] || [ ! -f "$$1" ]; then echo "$$f: want exactly one test step named $${b%.png}, found: $$*"; exit 1; fi; \
 	    cp "$$1" "$$f"; echo "$$f"; \
 	  done
+
+# --- images --------------------------------------------------------------------------------
+# One OCI image per service and the gateway, assembled by deploy/images without Docker (its
+# README says how to load or push them; its Dockerfile builds the same with Docker). The images'
+# times, and the build time the binaries report, are the last commit's rather than the clock's,
+# so one commit always gives the same digests; IMAGE_TIME=2025-01-02T03:04:05Z sets another.
+IMAGE_TIME    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+IMAGE_LDFLAGS  = $(patsubst $(VERSION_PKG).buildTime=%,$(VERSION_PKG).buildTime=$(IMAGE_TIME),$(LDFLAGS))
+
+.PHONY: images
+images: ## build an OCI image per service and the gateway into .run/images (an OCI layout and docker-loadable tarballs), no Docker needed
+	$(GO) run ./deploy/images/cmd/images -out .run/images -version '$(VERSION)' -revision '$(REVISION)' -created '$(IMAGE_TIME)' -ldflags '$(IMAGE_LDFLAGS)'
+
+# --- kubernetes ----------------------------------------------------------------------------
+# deploy/helm/orgplane is the Helm chart. deploy/helm's Go tests render it with the Helm SDK and
+# check every manifest (they run with the other modules' tests); helm-lint runs Helm's own linter.
+# helm is built from tools/helm, pinned apart from the services, with the linker flags of Helm's
+# release builds: its version, and the Kubernetes version of its client libraries (without them
+# helm assumes 1.20, which the chart's kubeVersion refuses).
+HELM_VERSION   = $(shell sed -n 's|^[[:space:]]*helm.sh/helm/v3 \(v[0-9.]*\).*|\1|p' tools/helm/go.mod)
+HELM_K8S_MINOR = $(shell sed -n 's|^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' tools/helm/go.mod)
+HELM_LDFLAGS   = -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+                 $(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(HELM_K8S_MINOR))
+CHART          := deploy/helm/orgplane
+
+$(BIN)/.helm.stamp: tools/helm/go.mod tools/helm/go.sum
+	@mkdir -p $(BIN)
+	cd tools/helm && GOWORK=off $(GO) build -ldflags '$(HELM_LDFLAGS)' -o $(BIN)/helm helm.sh/helm/v3/cmd/helm
+	@touch $@
+
+.PHONY: helm-lint
+helm-lint: $(BIN)/.helm.stamp ## helm lint --strict the chart with its default values and with each examples/values-*.yaml
+	$(BIN)/helm lint --strict $(CHART)
+	@for f in $(CHART)/examples/values-*.yaml; do \
+	  echo "helm lint --strict $(CHART) -f $$f"; $(BIN)/helm lint --strict --quiet $(CHART) -f "$$f"; done
 
 # --- benchmarks ----------------------------------------------------------------------------
 .PHONY: bench
