@@ -112,6 +112,10 @@ type Consumer struct {
 	rejected metric.Int64Counter
 	dead     metric.Int64Counter
 	consumed metric.Int64Counter
+
+	// DeadLetterReplicas is how many servers keep the dead-letter stream Run ensures
+	// (NATSConfig.StreamReplicas); 0 means 1.
+	DeadLetterReplicas int
 }
 
 // NewConsumer checks spec and returns its consumer; Run provisions and runs it.
@@ -194,7 +198,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
 	started, waited := time.Now(), false
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
-		err := EnsureDeadLetterStream(ctx, c.js)
+		err := EnsureReplicatedDeadLetterStream(ctx, c.js, c.DeadLetterReplicas)
 		if err == nil {
 			cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
 				Durable:        c.spec.Durable,

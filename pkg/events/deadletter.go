@@ -41,24 +41,36 @@ func DeadLetterSubject(durable, reason string) string {
 	return deadLetterPrefix + "." + durable + "." + reason
 }
 
-// EnsureDeadLetterStream creates or updates the dead-letter stream.
+// EnsureDeadLetterStream creates or updates the dead-letter stream, kept by one server.
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return EnsureReplicatedDeadLetterStream(ctx, js, 1)
+}
+
+// EnsureReplicatedDeadLetterStream creates or updates the dead-letter stream, kept by replicas
+// servers of the cluster (0 means 1), like EnsureReplicatedStreams.
+func EnsureReplicatedDeadLetterStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	replicas, err := checkReplicas(replicas)
+	if err != nil {
+		return err
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       DeadLetterStream,
 		Subjects:   []string{deadLetterPrefix + ".>"},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     DeadLetterRetention,
 		Duplicates: DuplicateWindow,
+		Replicas:   replicas,
 	})
 	if err != nil {
 		// Every consumer of every service ensures this stream, so at a cold start several
 		// create it at once and the losers may be told the store could not be created: the
-		// stream being there now is what was wanted.
-		if _, serr := js.Stream(ctx, DeadLetterStream); serr == nil {
+		// stream being there now, as asked, is what was wanted. There with another replica
+		// count, the refusal stands (the cluster could not place the copies).
+		if s, serr := js.Stream(ctx, DeadLetterStream); serr == nil && s.CachedInfo().Config.Replicas == replicas {
 			return nil
 		}
-		return fmt.Errorf("stream %s: %w", DeadLetterStream, err)
+		return streamError(DeadLetterStream, replicas, err)
 	}
 	return nil
 }

@@ -41,8 +41,8 @@ type Config struct {
 	DatabaseSetRole    bool   `conf:"env:DATABASE_SET_ROLE,default:true,help:SET ROLE orgplane_<service> on every connection so queries run under row-level security"`
 	MigrateOnStart     bool   `conf:"env:MIGRATE_ON_START,default:false,help:apply migrations before serving; Kubernetes runs the migrate command as a Job instead"`
 
-	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,mask,help:NATS server with JetStream (masked when logged: a URL can carry a password)"`
-	Peers        []string `conf:"env:PEERS,help:gRPC addresses of the services this one calls as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
+	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,mask,help:NATS server with JetStream; for a cluster its servers separated by commas (masked when logged: a URL can carry a password)"`
+	Peers        []string `conf:"env:PEERS,help:gRPC addresses of the services this one calls as name=address separated by semicolons; an address is host:port or replicas as host:port separated by commas or a target such as dns:///headless-service:port (calls spread round robin); default each at 127.0.0.1 on its usual port"`
 	IdentityKeys string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 
 	TLSCertFile       string `conf:"env:TLS_CERT_FILE,help:PEM certificate the gRPC server presents; with TLS_KEY_FILE it serves TLS only; re-read when the file changes"`
@@ -60,6 +60,8 @@ type Config struct {
 	NatsCAFile       string `conf:"env:NATS_CA_FILE,help:PEM CAs that sign the NATS server's certificate; setting it requires TLS to NATS"`
 	NatsCertFile     string `conf:"env:NATS_CERT_FILE,help:PEM client certificate for a NATS server that verifies clients"`
 	NatsKeyFile      string `conf:"env:NATS_KEY_FILE,help:PEM private key of NATS_CERT_FILE"`
+
+	NatsStreamReplicas int `conf:"env:NATS_STREAM_REPLICAS,default:1,notzero,help:servers of the NATS cluster that keep each stream the service creates; 1 to 5 and at most the cluster's size; 3 survives the loss of one"`
 
 	// Traces and metrics are exported as the standard OTEL_* variables say (docs/observability.md).
 	LogLevel string `conf:"env:LOG_LEVEL,default:info,help:debug or info or warn or error"`
@@ -374,7 +376,8 @@ func EnvNames(cfg any) map[string]string {
 	return out
 }
 
-// peerAddrs reads ORGPLANE_PEERS entries, name=host:port.
+// peerAddrs reads ORGPLANE_PEERS entries, name=address (an address in a form rpc.ParseTarget
+// reads).
 func peerAddrs(entries []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, e := range entries {
@@ -382,7 +385,10 @@ func peerAddrs(entries []string) (map[string]string, error) {
 		if !ok || name == "" || addr == "" {
 			return nil, fmt.Errorf("%s_PEERS: %q is not name=host:port", EnvPrefix, e)
 		}
-		out[name] = addr
+		if _, err := rpc.ParseTarget(addr); err != nil {
+			return nil, fmt.Errorf("%s_PEERS: %s: %w", EnvPrefix, name, err)
+		}
+		out[name] = strings.TrimSpace(addr)
 	}
 	return out, nil
 }
@@ -455,7 +461,8 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 	o := Options{Log: log, Keys: keys, DB: s.DBConfig(cfg.DatabaseURL), GRPC: lis, Metrics: tel.Metrics,
 		Peers: peers}
 	o.NATS = events.NATSConfig{URL: cfg.NatsURL, CredsFile: cfg.NatsCreds, NKeySeedFile: cfg.NatsNKeySeedFile,
-		User: cfg.NatsUser, Password: cfg.NatsPassword, CAFile: cfg.NatsCAFile, CertFile: cfg.NatsCertFile, KeyFile: cfg.NatsKeyFile}
+		User: cfg.NatsUser, Password: cfg.NatsPassword, CAFile: cfg.NatsCAFile, CertFile: cfg.NatsCertFile, KeyFile: cfg.NatsKeyFile,
+		StreamReplicas: cfg.NatsStreamReplicas}
 	o.TLS = rpc.ServerTLS{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile}
 	o.PeerTLS = rpc.ClientTLS{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSClientCertFile, KeyFile: cfg.TLSClientKeyFile,
 		ServerName: cfg.TLSServerName}

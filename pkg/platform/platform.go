@@ -232,6 +232,7 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
+		c.DeadLetterReplicas = o.NATS.StreamReplicas
 		workers = append(workers, c.Run)
 	}
 
@@ -265,7 +266,7 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 	defer stopOutboxMetrics()
 	g.Go(func() error {
 		if len(streams) > 0 {
-			if !provision(wctx, js, log, streams) {
+			if !provision(wctx, js, log, streams, o.NATS.StreamReplicas) {
 				return nil
 			}
 		}
@@ -288,10 +289,10 @@ func Serve(ctx context.Context, s Spec, o Options) error {
 
 // provision creates the service's streams, retrying while NATS is unreachable (the outbox keeps
 // events meanwhile). It reports false if ctx ended first.
-func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger, streams []events.Stream) bool {
+func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger, streams []events.Stream, replicas int) bool {
 	for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := events.EnsureStreams(pctx, js, streams...)
+		err := events.EnsureReplicatedStreams(pctx, js, replicas, streams...)
 		cancel()
 		if err == nil {
 			return true

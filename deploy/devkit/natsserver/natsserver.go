@@ -1,6 +1,6 @@
-// Package natsserver runs an in-process NATS server with JetStream: the dev stack's broker and
-// every test's. It is the real server, not a fake, and it requires a credential of every client
-// the way production NATS does (Auth).
+// Package natsserver runs in-process NATS servers with JetStream: the dev stack's broker and
+// every test's, alone (Start) or as a cluster (StartCluster). It is the real server, not a fake,
+// and it requires a credential of every client the way production NATS does (Auth).
 package natsserver
 
 import (
@@ -31,6 +31,17 @@ type Options struct {
 // Start runs a JetStream-enabled server that refuses any client without a credential from
 // o.Auth.
 func Start(o Options) (*server.Server, error) {
+	opts, err := o.serverOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.ServerName = "orgplane-embedded"
+	return run(opts, o.Auth)
+}
+
+// serverOptions are the settings every embedded server shares, alone or in a cluster: loopback,
+// JetStream on o.Dir, and o.Auth's operator as the only one trusted.
+func (o Options) serverOptions() (*server.Options, error) {
 	if o.Auth == nil {
 		return nil, errors.New("nats server: an Auth is required; every connection is authenticated")
 	}
@@ -46,7 +57,6 @@ func Start(o Options) (*server.Server, error) {
 		return nil, err
 	}
 	opts := &server.Options{
-		ServerName:       "orgplane-embedded",
 		Host:             "127.0.0.1",
 		Port:             port,
 		JetStream:        true,
@@ -67,6 +77,10 @@ func Start(o Options) (*server.Server, error) {
 		opts.TLSVerify = o.VerifyClients
 		opts.TLSTimeout = 2
 	}
+	return opts, nil
+}
+
+func run(opts *server.Options, auth *Auth) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
@@ -75,6 +89,14 @@ func Start(o Options) (*server.Server, error) {
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		return nil, fmt.Errorf("nats server did not become ready")
+	}
+	// A server loads an account when it is first needed, and enabling JetStream for it creates
+	// and removes its store folder: a stream created on the account meanwhile fails ("could not
+	// create storage directory", "JetStream not enabled for account"). That happens to the first
+	// stream a cluster places on a node, so every server loads the account before it is used.
+	if _, err := s.LookupAccount(auth.accountPub); err != nil {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats server: account %s: %w", AccountName, err)
 	}
 	return s, nil
 }

@@ -21,7 +21,7 @@ import (
 type EnvConfig struct {
 	conf.Version
 	HTTPAddr          string   `conf:"env:HTTP_ADDR,default::8080,help:REST listen address"`
-	Upstreams         []string `conf:"env:UPSTREAMS,help:service gRPC addresses as name=host:port separated by semicolons; default each at 127.0.0.1 on its usual port"`
+	Upstreams         []string `conf:"env:UPSTREAMS,help:service gRPC addresses as name=address separated by semicolons; an address is host:port or replicas as host:port separated by commas or a target such as dns:///headless-service:port (calls spread round robin); default each at 127.0.0.1 on its usual port"`
 	OperatorToken     string   `conf:"env:OPERATOR_TOKEN,required,mask,help:the platform operator's bearer credential of at least 32 characters"`
 	IdentityKeys      string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
 	RateLimit         float64  `conf:"env:RATE_LIMIT,default:100,help:requests per second allowed per API key (sustained); 0 disables"`
@@ -68,7 +68,10 @@ func run(ctx context.Context, cfg EnvConfig, specs []platform.Spec, log *slog.Lo
 		if !ok || name == "" || addr == "" {
 			return fmt.Errorf("ORGPLANE_UPSTREAMS: %q is not name=host:port", e)
 		}
-		addrs[name] = addr
+		if _, err := rpc.ParseTarget(addr); err != nil {
+			return fmt.Errorf("ORGPLANE_UPSTREAMS: %s: %w", name, err)
+		}
+		addrs[name] = strings.TrimSpace(addr)
 	}
 	var throttle AuthThrottle
 	for _, c := range cfg.TrustedProxy {

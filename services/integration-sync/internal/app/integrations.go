@@ -183,6 +183,11 @@ func (s *Service) UpdateIntegration(ctx context.Context, accountID, integrationI
 	reconnect := false
 	var previous domain.IntegrationState
 	err := s.store.InTenant(ctx, accountID, func(tx *store.Tx) error {
+		// A reconnect lifts the schedule's pause: the schedule is locked before the integration,
+		// in the scheduler's order (store.Tx.LockSchedule).
+		if err := tx.LockSchedule(ctx, integrationID); err != nil {
+			return err
+		}
 		integ, err := tx.Integration(ctx, integrationID, true)
 		if err != nil {
 			return err
@@ -364,6 +369,11 @@ func (s *Service) TestIntegration(ctx context.Context, accountID, integrationID 
 func (s *Service) recordState(ctx context.Context, integ domain.Integration, st domain.IntegrationState, msg string) error {
 	now := s.clock()
 	return s.store.InTenant(ctx, integ.AccountID, func(tx *store.Tx) error {
+		// A new state pauses or resumes the schedule: the schedule is locked before the
+		// integration, in the scheduler's order (store.Tx.LockSchedule).
+		if err := tx.LockSchedule(ctx, integ.ID); err != nil {
+			return err
+		}
 		cur, err := tx.Integration(ctx, integ.ID, true)
 		if err != nil {
 			return err
