@@ -28,6 +28,7 @@ func signInAdmin(t *testing.T, s *browser.Suite, a browser.Account) *browser.Pag
 	p := s.Open(t)
 	firstSignIn(t, s, p, a.AdminEmail, 1, "Admin-password-for-tests-1")
 	p.ByRole("button", "User menu (Ada Admin)").WaitVisible()
+	p.WaitLanded()
 	p.A11y()
 	return p
 }

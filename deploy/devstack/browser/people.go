@@ -1,9 +1,12 @@
 package browser
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+
+	"github.com/chromedp/chromedp"
 )
 
 // People in the tests get a password the only way the API gives one, an invitation, and sign in
@@ -58,6 +61,17 @@ func (p *Page) SignIn(email, password, name, next string) {
 	p.ByLabel("Password").Fill(password)
 	p.ByRole("button", "Sign in").Click()
 	p.ByRole("button", "User menu ("+name+")").WaitVisible()
+	p.WaitLanded()
+}
+
+// WaitLanded waits until the page has left "/" for the page it leads to and shows that page's
+// heading: the shell (and its user menu) renders on "/" a moment before the redirect, and a
+// check made then would judge a page nobody sees and leave the real one unchecked.
+func (p *Page) WaitLanded() {
+	p.t.Helper()
+	p.waitFor("wait for the page after sign-in", func(ctx context.Context) (bool, error) {
+		return chromedp.Run(ctx, chromedp.Evaluate[bool](`location.pathname !== "/" && !!document.querySelector("h1")`))
+	})
 }
 
 func hasPath(raw, path string) bool {

@@ -336,8 +336,14 @@ func TestSetupOrganizationsGridPerformance(t *testing.T) {
 	const n = 5000
 	s := browser.StartSuite(t, browser.Options{SimulatorCompanies: n})
 	a := s.NewAccount("Contoso MSP", "ada@contoso.example")
-	// Billing sets the subscription up when it hears of the account.
+	// Billing sets the subscription up when it hears of the account: the event may still be in
+	// org's outbox, where Settle does not see it, so the subscription itself is waited for.
 	s.Settle()
+	for deadline := time.Now().Add(2 * time.Minute); s.Call("GET", "/v1/accounts/"+a.ID+"/subscription", s.OperatorToken, "").Code != http.StatusOK; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("billing has no subscription for the account after 2 minutes")
+		}
+	}
 	s.Must(http.StatusOK, "PATCH", "/v1/accounts/"+a.ID+"/subscription?updateMask=unlimited", s.OperatorToken, `{"unlimited":true}`)
 	started := time.Now()
 	setupOrganizations(s, a, simkit.BaseNames(n, 42))
