@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -105,8 +107,21 @@ func (s *refusingStream) Header() (metadata.MD, error) {
 // rather than an error it did not cause.
 func (s *refusingStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
-	if err != nil && s.ctx.Err() != nil {
+	if err != nil && (s.ctx.Err() != nil || s.lifetimeOver(err)) {
 		return io.EOF
 	}
 	return s.mask(err)
+}
+
+// lifetimeEarly is how far before the stream's own deadline a deadline error still counts as
+// the lifetime's end.
+const lifetimeEarly = time.Second
+
+// lifetimeOver tells the service's end of the lifetime from a failure. The deadline travels to
+// the service as a grpc-timeout, rounded down, and the service's timer may fire (and its
+// RST_STREAM arrive) before the gateway's own: the stream ends with DeadlineExceeded while the
+// gateway's context is, for a moment, still live.
+func (s *refusingStream) lifetimeOver(err error) bool {
+	dl, ok := s.ctx.Deadline()
+	return ok && status.Code(err) == codes.DeadlineExceeded && time.Until(dl) < lifetimeEarly
 }

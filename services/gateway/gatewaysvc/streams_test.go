@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
 	notificationv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/notification/v1"
@@ -24,16 +26,25 @@ import (
 type fakeFeed struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	push chan *notificationv1.Notification
+	// endEarly, when set, makes the feed give up with DeadlineExceeded this long before the
+	// deadline it was given, as a service whose timer fires before the gateway's does.
+	endEarly time.Duration
 }
 
 func (f *fakeFeed) StreamNotifications(_ *notificationv1.StreamNotificationsRequest, s grpc.ServerStreamingServer[notificationv1.Notification]) error {
 	if err := s.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
+	var early <-chan time.Time
+	if dl, ok := s.Context().Deadline(); ok && f.endEarly > 0 {
+		early = time.After(time.Until(dl) - f.endEarly)
+	}
 	for {
 		select {
 		case <-s.Context().Done():
 			return nil
+		case <-early:
+			return status.Error(codes.DeadlineExceeded, "context deadline exceeded")
 		case n := <-f.push:
 			if err := s.Send(n); err != nil {
 				return err
@@ -124,6 +135,21 @@ func TestStreamAnswersAtOnceAndOutlivesTheCallTimeouts(t *testing.T) {
 	}
 	if d := time.Since(start); d < 2500*time.Millisecond || d > 6*time.Second {
 		t.Fatalf("the stream lasted %v, want its 3 s lifetime", d)
+	}
+}
+
+// The service's copy of the deadline can run out first (it travels rounded down, and timers fire
+// late under load): the stream still ends cleanly at its lifetime, not with an error line.
+func TestStreamEndsCleanlyWhenTheServiceTimesOutFirst(t *testing.T) {
+	gw, feed := streamGateway(t, 1500*time.Millisecond)
+	feed.endEarly = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := openStream(t, ctx, gw.URL+"/v1/accounts/"+feedAccount+"/notifications:stream", feedKey)
+	defer resp.Body.Close()
+	rest, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || err != nil || len(rest) != 0 {
+		t.Fatalf("end of stream: %d %q %v", resp.StatusCode, rest, err)
 	}
 }
 
