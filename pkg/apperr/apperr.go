@@ -59,7 +59,10 @@ type Error struct {
 	// QuotaSubject names the exhausted quota of a ResourceExhausted error (for example
 	// "accounts/<id>/licenses"); it becomes a google.rpc.QuotaFailure.
 	QuotaSubject string
-	Err          error
+	// Metadata are facts a client acts on without reading the message (the rows a conflict
+	// names); they travel with Reason in the google.rpc.ErrorInfo, so they need a Reason.
+	Metadata map[string]string
+	Err      error
 
 	sentinel *Error
 }

@@ -217,7 +217,7 @@ func classified(ae *apperr.Error) error {
 		}})
 	}
 	if ae.Reason != "" {
-		s, _ = s.WithDetails(&errdetails.ErrorInfo{Reason: ae.Reason, Domain: ErrorDomain})
+		s, _ = s.WithDetails(&errdetails.ErrorInfo{Reason: ae.Reason, Domain: ErrorDomain, Metadata: ae.Metadata})
 	}
 	return s.Err()
 }

@@ -742,6 +742,12 @@ func TestOverlappingSavesConflictNamingTheRows(t *testing.T) {
 			t.Errorf("the conflict names %s (%s): %v; want rows 1 and 2 only: %s", row.OrganizationName, row.OrganizationID, named, msg)
 		}
 	}
+	// A client marks the rows from the ErrorInfo, without reading the message.
+	wantIDs := []string{readB.Rows[1].OrganizationID, readB.Rows[2].OrganizationID}
+	slices.Sort(wantIDs)
+	if got := errorInfo(t, r, "ROWS_CHANGED")["organizationIds"]; got != strings.Join(wantIDs, ",") {
+		t.Errorf("ROWS_CHANGED metadata organizationIds %q, want %q", got, strings.Join(wantIDs, ","))
+	}
 	now := m.grid(m.a.adminKey, nil)
 	for i, row := range now.Rows {
 		c := row.cell(it.id)
@@ -757,6 +763,41 @@ func TestOverlappingSavesConflictNamingTheRows(t *testing.T) {
 	if r := m.save(keyB, change(fresh.Rows[1], it.id, ext(4)), change(fresh.Rows[2], it.id, ext(5)), change(fresh.Rows[3], it.id, ext(6))); r.code != 200 {
 		t.Fatalf("bob's save after reading again: %d %s", r.code, r.body)
 	}
+
+	// An external organization another row holds: refused, naming the change and the holder.
+	fresh = m.grid(keyB, nil)
+	r = m.save(keyB, change(fresh.Rows[4], it.id, ext(4)))
+	if _, reasons := refusal(t, r); r.code != http.StatusConflict || !slices.Contains(reasons, "EXTERNAL_ORGANIZATION_LINKED") {
+		t.Fatalf("linking row 4 to row 1's twin: %d %s, want 409 EXTERNAL_ORGANIZATION_LINKED", r.code, r.body)
+	}
+	md := errorInfo(t, r, "EXTERNAL_ORGANIZATION_LINKED")
+	if md["change"] != "0" || md["organizationId"] != fresh.Rows[1].OrganizationID || md["externalOrganizationId"] != ext(4) {
+		t.Errorf("EXTERNAL_ORGANIZATION_LINKED metadata %v, want change 0, organizationId %s, externalOrganizationId %s",
+			md, fresh.Rows[1].OrganizationID, ext(4))
+	}
+	// Moved in one batch: the holder lets go (relinked to the twin row 1 had before) as row 4 takes it.
+	if r := m.save(keyB, change(fresh.Rows[4], it.id, ext(4)), change(fresh.Rows[1], it.id, ext(2))); r.code != 200 {
+		t.Fatalf("moving row 1's twin to row 4 in one batch: %d %s", r.code, r.body)
+	}
+	now = m.grid(m.a.adminKey, nil)
+	if c := now.Rows[4].cell(it.id); c == nil || c.ExternalOrganizationID != ext(4) {
+		t.Errorf("after the move, row 4 is %+v, want %s", c, ext(4))
+	}
+	if c := now.Rows[1].cell(it.id); c == nil || c.ExternalOrganizationID != ext(2) {
+		t.Errorf("after the move, row 1 is %+v, want %s", c, ext(2))
+	}
+}
+
+// errorInfo is the metadata of a refusal's google.rpc.ErrorInfo with reason.
+func errorInfo(t testing.TB, r response, reason string) map[string]string {
+	t.Helper()
+	for _, d := range decode[restError](t, r).Details {
+		if d.Reason == reason {
+			return d.Metadata
+		}
+	}
+	t.Fatalf("no ErrorInfo %s in %s", reason, r.body)
+	return nil
 }
 
 func TestConcurrentImportsOfOneITGlueOrganizationLinkItOnce(t *testing.T) {

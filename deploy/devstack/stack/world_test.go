@@ -226,8 +226,9 @@ type restError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Details []struct {
-		Type            string `json:"@type"`
-		Reason          string `json:"reason"`
+		Type            string            `json:"@type"`
+		Reason          string            `json:"reason"`
+		Metadata        map[string]string `json:"metadata"`
 		FieldViolations []struct {
 			Field string `json:"field"`
 		} `json:"fieldViolations"`

@@ -199,7 +199,7 @@ func (s *Service) SaveMappings(ctx context.Context, accountID string, changes []
 				ExternalOrganizationID: p.c.ExternalID, ExternalName: e.Name, Method: domain.MethodManual, CreatedBy: id.Actor(), Created: now}
 			if l.ID, err = tx.InsertLink(ctx, l); err != nil {
 				if postgres.ConstraintName(err) == "links_one_twin" { // a concurrent batch or import took it
-					return domain.ExternalTaken(p.i, p.c.ExternalID, "another organization")
+					return domain.ExternalTaken(p.i, p.c.ExternalID, "")
 				}
 				return err
 			}

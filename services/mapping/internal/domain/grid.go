@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,18 +74,27 @@ func CheckBatch(changes []Change) error {
 }
 
 // RowsChanged is the 409 of a batch whose rows were changed since they were read: it names them
-// and nothing of the batch is applied.
+// (in the message, and as organizationIds in the ErrorInfo for a client to mark them) and nothing
+// of the batch is applied.
 func RowsChanged(ids []string) error {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	return &apperr.Error{Kind: apperr.KindConflict, Reason: "ROWS_CHANGED",
-		Message: "these rows changed since they were read; read them again and retry: " + strings.Join(ids, ", ")}
+		Message:  "these rows changed since they were read; read them again and retry: " + strings.Join(ids, ", "),
+		Metadata: map[string]string{"organizationIds": strings.Join(ids, ",")}}
 }
 
-// ExternalTaken is the 409 of a change linking an external organization another row holds.
+// ExternalTaken is the 409 of a change linking an external organization another row holds;
+// organizationID is empty when a concurrent batch took it and the holder is not known.
 func ExternalTaken(i int, externalID, organizationID string) error {
-	return &apperr.Error{Kind: apperr.KindConflict, Reason: "EXTERNAL_ORGANIZATION_LINKED",
-		Message: fmt.Sprintf("changes[%d]: external organization %s is linked to organization %s; unlink it there in the same batch", i, externalID, organizationID)}
+	md := map[string]string{"change": strconv.Itoa(i), "externalOrganizationId": externalID}
+	holder := "another organization"
+	if organizationID != "" {
+		md["organizationId"] = organizationID
+		holder = "organization " + organizationID
+	}
+	return &apperr.Error{Kind: apperr.KindConflict, Reason: "EXTERNAL_ORGANIZATION_LINKED", Metadata: md,
+		Message: fmt.Sprintf("changes[%d]: external organization %s is linked to %s; unlink it there in the same batch", i, externalID, holder)}
 }
 
 // Licenses is the account's license count, and whether it may change anything (a canceled or
