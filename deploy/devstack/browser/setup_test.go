@@ -77,9 +77,10 @@ func setupOrganizations(s *browser.Suite, a browser.Account, names []string) {
 
 // gridRow is a row of the mapping grid as the API gives it.
 type gridRow struct {
-	ID    string `json:"organizationId"`
-	Name  string `json:"organizationName"`
-	Cells []struct {
+	ID      string `json:"organizationId"`
+	Name    string `json:"organizationName"`
+	Version string `json:"version"`
+	Cells   []struct {
 		IntegrationID string `json:"integrationId"`
 		ExternalID    string `json:"externalOrganizationId"`
 		ExternalName  string `json:"externalName"`
@@ -172,14 +173,15 @@ func TestSetupOrganizationsInTheBrowser(t *testing.T) {
 	first, second, third, fourth := sorted[0], sorted[1], sorted[2], sorted[3]
 
 	// Two rows mapped by hand through the cells' drop-downs, then saved in one batch.
-	pick := func(kind, org string, want suggestion) {
+	// choose opens a cell showing from and picks want in its drop-down.
+	choose := func(kind, org, from string, want suggestion) {
 		t.Helper()
-		p.ByRole("button", cols[kind]+" for "+org+": Not mapped").Click()
-		box := p.ByLabel(cols[kind] + " organization for " + org)
-		box.Fill(want.ExternalName)
+		p.ByRole("button", cols[kind]+" for "+org+": "+from).Click()
+		p.ByLabel(cols[kind] + " organization for " + org).Fill(want.ExternalName)
 		p.ByRole("option", want.ExternalName).Click()
 		p.ByRole("button", cols[kind]+" for "+org+": "+want.ExternalName).WaitVisible()
 	}
+	pick := func(kind, org string, want suggestion) { t.Helper(); choose(kind, org, "Not mapped", want) }
 	itFirst := suggestionFor(t, s, a, ids["itglue"], first)
 	atSecond := suggestionFor(t, s, a, ids["autotask"], second)
 	pick("itglue", first, itFirst)
@@ -248,6 +250,47 @@ func TestSetupOrganizationsInTheBrowser(t *testing.T) {
 	p.WaitText("Saved 1 change.")
 	if got := link(setupGrid(t, s, a), third, ids["connectwise"]); got != cwThird.ExternalID {
 		t.Errorf("the accepted suggestion linked %s to %q, want %q", third, got, cwThird.ExternalID)
+	}
+
+	// An Autotask organization moves between two rows in one batch: the row holding it takes
+	// another, which frees it for the other row before anything is saved.
+	atFourth := suggestionFor(t, s, a, ids["autotask"], fourth)
+	choose("autotask", second, atSecond.ExternalName, atFourth)
+	pick("autotask", first, atSecond)
+	p.WaitText("2 unsaved changes")
+	p.ByRole("button", "Save").Click()
+	p.WaitText("Saved 2 changes.")
+	rows = setupGrid(t, s, a)
+	if got := link(rows, first, ids["autotask"]); got != atSecond.ExternalID {
+		t.Errorf("after the move, %s in Autotask is linked to %q, want %q", first, got, atSecond.ExternalID)
+	}
+	if got := link(rows, second, ids["autotask"]); got != atFourth.ExternalID {
+		t.Errorf("after the move, %s in Autotask is linked to %q, want %q", second, got, atFourth.ExternalID)
+	}
+
+	// Someone else saves a row this page holds an unsaved change to: nothing is saved, the row
+	// is marked (from the refusal's ErrorInfo), and the change stays for a save after a reload.
+	pick("itglue", fourth, itFourth)
+	p.WaitText("1 unsaved change")
+	cwFourth := suggestionFor(t, s, a, ids["connectwise"], fourth)
+	other := setupGrid(t, s, a)[fourth]
+	s.Must(http.StatusOK, "POST", acct+"/mappings:batchSave", a.AdminKey, fmt.Sprintf(
+		`{"changes":[{"organizationId":%q,"version":%q,"integrationId":%q,"externalOrganizationId":%q}]}`,
+		other.ID, other.Version, ids["connectwise"], cwFourth.ExternalID))
+	p.ByRole("button", "Save").Click()
+	p.WaitText("Nothing was saved: 1 row was changed by someone else")
+	p.ByText("Changed by someone else since the grid was loaded.").WaitVisible()
+	p.Step("setup-rows-changed")
+	if got := link(setupGrid(t, s, a), fourth, ids["itglue"]); got != "" {
+		t.Errorf("a refused save linked %s to %q in IT Glue", fourth, got)
+	}
+	p.ByRole("button", "Reload the grid").Click()
+	p.ByRole("button", cols["connectwise"]+" for "+fourth+": "+cwFourth.ExternalName).WaitVisible()
+	p.WaitText("1 unsaved change")
+	p.ByRole("button", "Save").Click()
+	p.WaitText("Saved 1 change.")
+	if got := link(setupGrid(t, s, a), fourth, ids["itglue"]); got != itFourth.ExternalID {
+		t.Errorf("after the reload, %s in IT Glue is linked to %q, want %q", fourth, got, itFourth.ExternalID)
 	}
 
 	// Keyboard: the arrow keys move between cells.

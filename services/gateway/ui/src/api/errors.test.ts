@@ -33,6 +33,17 @@ describe("parseError", () => {
     });
     expect(e.reason).toBe("SINGLE_SIGN_ON_REQUIRED");
     expect(e.message).toBe("This account requires single sign-on");
+    expect(e.metadata).toEqual({});
+  });
+
+  it("keeps the metadata of the refusal's reason", () => {
+    const e = parseError(409, {
+      code: 10,
+      message: "these rows changed since they were read; read them again and retry: a, b",
+      details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "ROWS_CHANGED", metadata: { organizationIds: "a,b" } }],
+    });
+    expect(e.reason).toBe("ROWS_CHANGED");
+    expect(e.metadata).toEqual({ organizationIds: "a,b" });
   });
 
   it("tells how long to wait after a 429, from Retry-After or RetryInfo", () => {

@@ -6,6 +6,7 @@ type Detail = {
   "@type"?: string;
   fieldViolations?: { field?: string; description?: string }[];
   reason?: string;
+  metadata?: Record<string, string>;
   retryDelay?: string;
 };
 
@@ -18,6 +19,8 @@ export class ApiError extends Error {
   readonly code: number;
   /** ErrorInfo.reason, a stable machine-readable cause ("SINGLE_SIGN_ON_REQUIRED"). */
   readonly reason: string;
+  /** ErrorInfo.metadata: facts to act on without reading the message (ROWS_CHANGED's "organizationIds"). */
+  readonly metadata: Readonly<Record<string, string>>;
   /** One sentence per field, keyed by the field's REST name ("newPassword", "organization.name"). */
   readonly fieldErrors: Record<string, string>;
   /** Seconds to wait before trying again (429 and 503). */
@@ -25,13 +28,21 @@ export class ApiError extends Error {
 
   constructor(
     message: string,
-    init: { status: number; code?: number; reason?: string; fieldErrors?: Record<string, string>; retryAfter?: number },
+    init: {
+      status: number;
+      code?: number;
+      reason?: string;
+      metadata?: Record<string, string>;
+      fieldErrors?: Record<string, string>;
+      retryAfter?: number;
+    },
   ) {
     super(message);
     this.name = "ApiError";
     this.status = init.status;
     this.code = init.code ?? 0;
     this.reason = init.reason ?? "";
+    this.metadata = init.metadata ?? {};
     this.fieldErrors = init.fieldErrors ?? {};
     this.retryAfter = init.retryAfter;
   }
@@ -70,6 +81,7 @@ export function parseError(status: number, body: unknown, headers?: Headers): Ap
   const details = Array.isArray(s.details) ? s.details : [];
   const fieldErrors: Record<string, string> = {};
   let reason = "";
+  let metadata: Record<string, string> = {};
   let retryAfter = seconds(headers?.get("Retry-After"));
   for (const d of details) {
     switch (typeSuffix(d)) {
@@ -81,7 +93,10 @@ export function parseError(status: number, body: unknown, headers?: Headers): Ap
         }
         break;
       case "google.rpc.ErrorInfo":
-        reason ||= d.reason ?? "";
+        if (!reason && d.reason) {
+          reason = d.reason;
+          metadata = d.metadata && typeof d.metadata === "object" ? d.metadata : {};
+        }
         break;
       case "google.rpc.RetryInfo":
         retryAfter ??= seconds(d.retryDelay);
@@ -106,6 +121,7 @@ export function parseError(status: number, body: unknown, headers?: Headers): Ap
     status,
     code: typeof s.code === "number" ? s.code : 0,
     reason,
+    metadata,
     fieldErrors,
     ...(retryAfter !== undefined ? { retryAfter } : {}),
   });

@@ -13,6 +13,8 @@ type Props = {
   organizationId: string;
   /** External ids chosen in unsaved changes of other rows of this column. */
   takenElsewhere: ReadonlySet<string>;
+  /** External ids linked to rows whose unsaved change replaces the link: free to choose here. */
+  freed: ReadonlySet<string>;
   onChoose: (externalId: string, name: string) => void;
   onClose: () => void;
 };
@@ -20,9 +22,10 @@ type Props = {
 /**
  * CellPicker is the drop-down of one grid cell: it searches the integration's cached
  * organizations through the API as the user types. Organizations mapped to another row are
- * listed but cannot be chosen (an external organization has one link in all).
+ * listed but cannot be chosen (an external organization has one link in all), unless that row's
+ * unsaved change lets go of it.
  */
-export function CellPicker({ accountId, integrationId, label, organizationId, takenElsewhere, onChoose, onClose }: Props) {
+export function CellPicker({ accountId, integrationId, label, organizationId, takenElsewhere, freed, onChoose, onClose }: Props) {
   const [input, setInput] = useState("");
   const [items, setItems] = useState<External[]>([]);
   const [state, setState] = useState<{ loading: boolean; error?: string; total?: number }>({ loading: true });
@@ -55,7 +58,9 @@ export function CellPicker({ accountId, integrationId, label, organizationId, ta
   }, [accountId, integrationId, input]);
 
   const unavailable = (e: External) =>
-    takenElsewhere.has(e.externalId ?? "") || (Boolean(e.organizationId) && e.organizationId !== organizationId) || e.deleted === true;
+    takenElsewhere.has(e.externalId ?? "") ||
+    (Boolean(e.organizationId) && e.organizationId !== organizationId && !freed.has(e.externalId ?? "")) ||
+    e.deleted === true;
   const disabledKeys = items.filter(unavailable).map((e) => e.externalId ?? "");
 
   return (

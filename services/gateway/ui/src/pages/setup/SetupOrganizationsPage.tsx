@@ -184,7 +184,7 @@ export default function SetupOrganizationsPage() {
         setSaved(body.length === 1 ? "Saved 1 change." : `Saved ${body.length} changes.`);
       } catch (e) {
         if (e instanceof ApiError && e.reason === "ROWS_CHANGED") {
-          const ids = changedRowIds(e.message);
+          const ids = changedRowIds(e.metadata);
           setRowErrors(new Map(ids.map((id) => [id, "Changed by someone else since the grid was loaded."])));
           setSaveError(
             `Nothing was saved: ${ids.length === 1 ? "1 row was" : `${ids.length} rows were`} changed by someone else since the grid was loaded (marked below). Reload the grid to see their changes; your unsaved changes stay.`,
@@ -216,13 +216,23 @@ export default function SetupOrganizationsPage() {
   const shown = useMemo(() => filterRows(rows, query), [rows, query]);
 
   // External organizations in use per column (saved or unsaved), so that a suggestion or a
-  // choice never offers one twice.
-  const taken = useMemo(() => {
-    const m = new Map<string, Set<string>>();
-    for (const c of columns) m.set(c.id ?? "", new Set());
-    for (const r of rows) for (const cell of r.cells ?? []) m.get(cell.integrationId ?? "")?.add(cell.externalOrganizationId ?? "");
-    for (const [key, c] of pending) if (c.externalId) m.get(key.split("|")[1] ?? "")?.add(c.externalId);
-    return m;
+  // choice never offers one twice; and those whose saved row an unsaved change replaces, which
+  // another row may take in the same batch (the API applies unlinks first).
+  const { taken, freed } = useMemo(() => {
+    const taken = new Map<string, Set<string>>();
+    const freed = new Map<string, Set<string>>();
+    for (const c of columns) {
+      taken.set(c.id ?? "", new Set());
+      freed.set(c.id ?? "", new Set());
+    }
+    for (const r of rows)
+      for (const cell of r.cells ?? []) {
+        const col = cell.integrationId ?? "";
+        const replaced = pending.has(cellKey(r.organizationId ?? "", col));
+        (replaced ? freed : taken).get(col)?.add(cell.externalOrganizationId ?? "");
+      }
+    for (const [key, c] of pending) if (c.externalId) taken.get(key.split("|")[1] ?? "")?.add(c.externalId);
+    return { taken, freed };
   }, [rows, columns, pending]);
 
   const [importing, setImporting] = useState(false);
@@ -370,6 +380,7 @@ export default function SetupOrganizationsPage() {
               pending={pending}
               suggestions={suggestions}
               taken={taken}
+              freed={freed}
               rowErrors={rowErrors}
               canMap={canMap && !saving}
               onChange={change}
@@ -435,6 +446,7 @@ type GridProps = {
   pending: Map<string, PendingChange>;
   suggestions: Map<string, Suggestion>;
   taken: Map<string, Set<string>>;
+  freed: Map<string, Set<string>>;
   rowErrors: Map<string, string>;
   canMap: boolean;
   onChange: (organizationId: string, integrationId: string, c: PendingChange | undefined) => void;
@@ -446,7 +458,7 @@ type GridProps = {
  * per organization, a cell per integration, the first column fixed while the others scroll
  * sideways. Arrow keys move between cells.
  */
-function Grid({ accountId, rows, query, columns, pending, suggestions, taken, rowErrors, canMap, onChange, onRemove }: GridProps) {
+function Grid({ accountId, rows, query, columns, pending, suggestions, taken, freed, rowErrors, canMap, onChange, onRemove }: GridProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const gridRef = useRef<HTMLDivElement>(null);
   const [editing, setEditing] = useState<string>();
@@ -537,6 +549,7 @@ function Grid({ accountId, rows, query, columns, pending, suggestions, taken, ro
                       pending={pending.get(key)}
                       suggestion={suggestions.get(key)}
                       taken={taken.get(c.id ?? "")}
+                      freed={freed.get(c.id ?? "")}
                       editing={editing === key}
                       canMap={canMap}
                       onEdit={(on) => setEditing(on ? key : undefined)}
@@ -575,6 +588,7 @@ type CellProps = {
   pending: PendingChange | undefined;
   suggestion: Suggestion | undefined;
   taken: Set<string> | undefined;
+  freed: Set<string> | undefined;
   editing: boolean;
   canMap: boolean;
   onEdit: (on: boolean) => void;
@@ -588,8 +602,10 @@ const stateNames: Record<string, string> = {
   EXTERNAL_STATE_SYNC_ERROR: "Sync error",
 };
 
+const noneFreed: ReadonlySet<string> = new Set();
+
 /** Cell is one organization in one integration: its twin, an unsaved choice, or a suggestion. */
-const Cell = memo(function Cell({ accountId, row, column, r, c, pending, suggestion, taken, editing, canMap, onEdit, onChange, onRemove }: CellProps) {
+const Cell = memo(function Cell({ accountId, row, column, r, c, pending, suggestion, taken, freed, editing, canMap, onEdit, onChange, onRemove }: CellProps) {
   const org = row.organizationName ?? "";
   const integrationId = column.id ?? "";
   const organizationId = row.organizationId ?? "";
@@ -603,7 +619,9 @@ const Cell = memo(function Cell({ accountId, row, column, r, c, pending, suggest
 
   if (editing) {
     const elsewhere = new Set(taken);
-    if (saved?.externalOrganizationId) elsewhere.delete(saved.externalOrganizationId);
+    // The row's own saved twin may be chosen again, unless its unsaved change let go of it and
+    // another row took it since.
+    if (saved?.externalOrganizationId && !freed?.has(saved.externalOrganizationId)) elsewhere.delete(saved.externalOrganizationId);
     if (pending?.externalId) elsewhere.delete(pending.externalId);
     return (
       <div role="gridcell" className="setup-cell setup-editing" data-r={r} data-c={c}>
@@ -613,6 +631,7 @@ const Cell = memo(function Cell({ accountId, row, column, r, c, pending, suggest
           organizationId={organizationId}
           label={`${tool} organization for ${org}`}
           takenElsewhere={elsewhere}
+          freed={freed ?? noneFreed}
           onChoose={(externalId, externalName) => {
             onChange(
               organizationId,

@@ -22,8 +22,9 @@ describe("setup organizations model", () => {
   });
 
   it("reads the rows a ROWS_CHANGED refusal names", () => {
-    const m = "These rows changed since they were read; read them again and retry: 0F8FAD5B-D9CB-469F-A165-70867728950E, 7c9e6679-7425-40de-944b-e07fc1f90ae7";
-    expect(changedRowIds(m)).toEqual(["0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7"]);
+    const md = { organizationIds: "0f8fad5b-d9cb-469f-a165-70867728950e,7c9e6679-7425-40de-944b-e07fc1f90ae7" };
+    expect(changedRowIds(md)).toEqual(["0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7"]);
+    expect(changedRowIds({})).toEqual([]);
   });
 
   it("merges saved rows in place", () => {

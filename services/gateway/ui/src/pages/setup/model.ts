@@ -39,14 +39,9 @@ export function unmappedCount(rows: Row[], columns: Column[]): number {
   return n;
 }
 
-const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-
-/**
- * changedRowIds reads which rows a ROWS_CHANGED refusal names. The API names them in the
- * message only (no structured detail), so the ids are taken from it.
- */
-export function changedRowIds(message: string): string[] {
-  return [...new Set((message.match(uuid) ?? []).map((s) => s.toLowerCase()))];
+/** changedRowIds reads which rows a ROWS_CHANGED refusal names (its ErrorInfo's organizationIds). */
+export function changedRowIds(metadata: Readonly<Record<string, string>>): string[] {
+  return [...new Set((metadata.organizationIds ?? "").split(",").filter(Boolean))];
 }
 
 /** mergeRows replaces the rows the API answered with (new versions and links), keeping order. */
