@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/orgplane/orgplane/pkg/identity"
@@ -66,6 +67,7 @@ func NewServer(log *slog.Logger, keys *identity.Keyring, opts ...grpc.ServerOpti
 		return fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 	})
 	base := []grpc.ServerOption{
+		ConnectionAge(DefaultMaxConnectionAge, DefaultMaxConnectionAgeGrace),
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(lg, logOpts...),
@@ -95,6 +97,25 @@ func NewServer(log *slog.Logger, keys *identity.Keyring, opts ...grpc.ServerOpti
 	// Not serving until Serve runs: a load balancer must not route to a half-started process.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
+}
+
+// A client following a name (a headless Service through dns:///) looks the name up again only
+// when a connection ends: without an age limit, replicas added by scaling out would take no
+// calls from clients already connected. A server therefore ends each connection after
+// DefaultMaxConnectionAge (gRPC adds 10% jitter) with a GOAWAY: its client looks the name up
+// again and spreads over the replicas it finds; calls in flight finish on the old connection.
+// The grace outlasts the gateway's longest stream (its default lifetime is 15 minutes), so an
+// open notification stream ends at its own lifetime, not cut by the age limit.
+const (
+	DefaultMaxConnectionAge      = 5 * time.Minute
+	DefaultMaxConnectionAgeGrace = 20 * time.Minute
+)
+
+// ConnectionAge sets how long a server keeps a client's connection before asking it to
+// reconnect, and how long calls in flight then have to finish; given to NewServer, it replaces
+// the defaults.
+func ConnectionAge(age, grace time.Duration) grpc.ServerOption {
+	return grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: age, MaxConnectionAgeGrace: grace})
 }
 
 // RegisterService registers an implementation; generated RegisterXServer functions accept it.

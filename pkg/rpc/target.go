@@ -20,8 +20,9 @@ import (
 //     takes calls ("org:9101", "127.0.0.1:9101").
 //   - host:port,host:port,... the replicas listed, each taking calls ("10.0.0.5:9101,10.0.0.6:9101").
 //   - a gRPC target URI whose scheme names a resolver, most often a headless Service through
-//     gRPC's dns resolver ("dns:///org-headless.orgplane.svc:9101"), which keeps following the
-//     name as pods come and go.
+//     gRPC's dns resolver ("dns:///org-headless.orgplane.svc:9101"), which looks the name up
+//     again whenever a connection ends: when a replica goes, and at the servers' connection age
+//     limit (DefaultMaxConnectionAge), so replicas added by scaling out take calls too.
 //
 // Calls spread over the replicas round robin and skip one that cannot be reached.
 type Target struct {

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/orgplane/orgplane/deploy/devkit/testkit"
+	notificationv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/notification/v1"
 	orgv1 "github.com/orgplane/orgplane/pkg/gen/orgplane/org/v1"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/rpc"
@@ -86,9 +89,9 @@ type replica struct {
 	done chan struct{}
 }
 
-func startReplica(t *testing.T, keys *identity.Keyring) *replica {
+func startReplica(t *testing.T, keys *identity.Keyring, opts ...grpc.ServerOption) *replica {
 	t.Helper()
-	srv, err := rpc.NewServer(slog.New(slog.DiscardHandler), keys)
+	srv, err := rpc.NewServer(slog.New(slog.DiscardHandler), keys, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +200,107 @@ func TestDNSTargetDials(t *testing.T) {
 	}
 	if r.impl.calls.Load() != 1 {
 		t.Fatalf("the replica served %d calls, want 1", r.impl.calls.Load())
+	}
+}
+
+// Replicas added behind a name take calls from clients already connected: a server ends each
+// connection at its age limit, and the client, reconnecting, looks the name up again. The name
+// here is a dns:/// target whose lookups the test answers, first with one replica, then two.
+func TestAConnectionsAgeLimitMakesClientsFindNewReplicas(t *testing.T) {
+	t.Parallel()
+	keys := testkit.Keyring(t)
+	age := rpc.ConnectionAge(300*time.Millisecond, 5*time.Second)
+	a, b := startReplica(t, keys, age), startReplica(t, keys, age)
+	dns := manual.NewBuilderWithScheme("dns")
+	dns.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: a.addr}}})
+	var lookups atomic.Int64
+	dns.ResolveNowCallback = func(resolver.ResolveNowOptions) {
+		// Scaled out since the first lookup; answered asynchronously, as the real resolver does.
+		if lookups.Add(1) == 1 {
+			go dns.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: a.addr}, {Addr: b.addr}}})
+		}
+	}
+	conn, err := rpc.Dial("dns:///org-headless:9101", keys, grpc.WithResolvers(dns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client := orgv1.NewAccountServiceClient(conn)
+	ctx := identity.With(context.Background(), identity.Identity{Kind: identity.KindOperator, PrincipalID: "op"})
+	deadline := time.Now().Add(20 * time.Second)
+	for b.impl.calls.Load() == 0 {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := client.CreateAccount(cctx, validCreate)
+		cancel()
+		if err != nil {
+			t.Fatalf("a call while connections age: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the added replica took no call in 20 s (%d lookups, %d calls on the first)", lookups.Load(), a.impl.calls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("the added replica took calls after %d lookup(s); the first served %d", lookups.Load(), a.impl.calls.Load())
+}
+
+// A server stream open past the connection's age limit goes on: the limit asks the client to
+// reconnect for new calls, and the grace lets calls in flight finish.
+func TestAStreamOutlivesTheConnectionsAgeLimit(t *testing.T) {
+	t.Parallel()
+	keys := testkit.Keyring(t)
+	srv, err := rpc.NewServer(slog.New(slog.DiscardHandler), keys, rpc.ConnectionAge(200*time.Millisecond, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := &ticker{}
+	notificationv1.RegisterNotificationServiceServer(srv, feed)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(sctx, lis) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	conn, err := rpc.Dial(lis.Addr().String(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	const account = "00000000-0000-4000-8000-000000000001"
+	member := identity.Identity{Kind: identity.KindUser, PrincipalID: "u1", UserID: "u1", AccountID: account, SessionID: "s1"}
+	ctx, cancel := context.WithTimeout(identity.With(context.Background(), member), 10*time.Second)
+	defer cancel()
+	stream, err := notificationv1.NewNotificationServiceClient(conn).StreamNotifications(ctx,
+		&notificationv1.StreamNotificationsRequest{AccountId: account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 1500*time.Millisecond { // seven times the age limit
+		if _, err := stream.Recv(); err != nil {
+			t.Fatalf("the stream ended after %v and %d messages: %v", time.Since(start), n, err)
+		}
+		n++
+	}
+}
+
+// ticker streams a notification every 50 ms until the call ends.
+type ticker struct {
+	notificationv1.UnimplementedNotificationServiceServer
+}
+
+func (ticker) StreamNotifications(_ *notificationv1.StreamNotificationsRequest, s grpc.ServerStreamingServer[notificationv1.Notification]) error {
+	for {
+		select {
+		case <-s.Context().Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+			if err := s.Send(&notificationv1.Notification{Title: "tick"}); err != nil {
+				return err
+			}
+		}
 	}
 }
