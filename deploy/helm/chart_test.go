@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -237,7 +238,9 @@ func checkProbes(t *testing.T, rel release) {
 					t.Errorf("%s: no HTTP %s probe", where, pr.name)
 					continue
 				}
-				if pr.probe.HTTPGet.Path != pr.path {
+				if pr.name == "readiness" && d.Name == componentName("gateway") {
+					checkGatewayReadiness(t, rel, pr.probe.HTTPGet.Path)
+				} else if pr.probe.HTTPGet.Path != pr.path {
 					t.Errorf("%s: %s probe on %s, want %s", where, pr.name, pr.probe.HTTPGet.Path, pr.path)
 				}
 				if _, ok := portOf(c, pr.probe.HTTPGet.Port); !ok {
@@ -245,6 +248,104 @@ func checkProbes(t *testing.T, rel release) {
 				}
 			}
 		}
+	}
+}
+
+// checkGatewayReadiness: the gateway's readiness probe asks /readyz to exclude exactly the
+// services gateway.readiness.requiredServices leaves out, so that one of those being down does
+// not take every gateway pod, and so the whole API, out of its Service.
+func checkGatewayReadiness(t *testing.T, rel release, path string) {
+	t.Helper()
+	var required []string
+	for _, v := range valueAt(t, rel.values, "gateway.readiness.requiredServices").([]any) {
+		required = append(required, v.(string))
+	}
+	var want []string
+	for _, n := range serviceNames {
+		if !slices.Contains(required, n) {
+			want = append(want, n)
+		}
+	}
+	u, err := url.Parse(path)
+	if err != nil {
+		t.Fatalf("the gateway's readiness probe path %q: %v", path, err)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil || u.Path != "/readyz" || len(q) > 1 || (len(q) == 1 && q["exclude"] == nil) {
+		t.Errorf("the gateway's readiness probe asks %q, want /readyz with exclude parameters only", path)
+	}
+	if got := q["exclude"]; !slices.Equal(got, want) {
+		t.Errorf("the gateway's readiness probe (%s) excludes %v; requiring %v, it must exclude %v", path, got, required, want)
+	}
+	if want == nil && path != "/readyz" {
+		t.Errorf("the gateway's readiness probe asks %q, want plain /readyz when every service is required", path)
+	}
+}
+
+// TestTheGatewaysReadinessRequiresTheChosenServices: by default only org (it authenticates every
+// request) keeps gateway pods ready; a platform team may require more.
+func TestTheGatewaysReadinessRequiresTheChosenServices(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		required []any
+		path     string
+	}{
+		{"defaults", nil, "/readyz?exclude=mapping&exclude=integration-sync&exclude=notification&exclude=billing"},
+		{"org and billing", []any{"billing", "org"}, "/readyz?exclude=mapping&exclude=integration-sync&exclude=notification"},
+		{"every service", []any{"org", "mapping", "integration-sync", "notification", "billing"}, "/readyz"},
+		{"not even org", []any{"notification"}, "/readyz?exclude=org&exclude=mapping&exclude=integration-sync&exclude=billing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var values map[string]any
+			if tc.required != nil {
+				values = map[string]any{"gateway": map[string]any{"readiness": map[string]any{"requiredServices": tc.required}}}
+			}
+			rel, err := render(t, values)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			for _, d := range of[appsv1.Deployment](rel) {
+				c := d.Spec.Template.Spec.Containers[0]
+				if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil {
+					t.Fatalf("Deployment %s: no HTTP readiness probe", d.Name)
+				}
+				want := "/readyz"
+				if d.Name == componentName("gateway") {
+					want = tc.path
+				}
+				if got := c.ReadinessProbe.HTTPGet.Path; got != want {
+					t.Errorf("Deployment %s: readiness probe on %s, want %s", d.Name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestTheSchemaKnowsTheServices: the services gateway.readiness.requiredServices may name are
+// the suite's services.
+func TestTheSchemaKnowsTheServices(t *testing.T) {
+	var schema struct {
+		Properties struct {
+			Gateway struct {
+				Properties struct {
+					Readiness struct {
+						Properties struct {
+							RequiredServices struct {
+								Items struct {
+									Enum []string `json:"enum"`
+								} `json:"items"`
+							} `json:"requiredServices"`
+						} `json:"properties"`
+					} `json:"readiness"`
+				} `json:"properties"`
+			} `json:"gateway"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(loadChart(t).Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if got := schema.Properties.Gateway.Properties.Readiness.Properties.RequiredServices.Items.Enum; !slices.Equal(got, serviceNames) {
+		t.Errorf("gateway.readiness.requiredServices may name %v, want the services %v", got, serviceNames)
 	}
 }
 
@@ -792,6 +893,9 @@ func TestTheSchemaRefusesBadValues(t *testing.T) {
 		{"no memory limit", map[string]any{"gateway": map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": nil, "cpu": "1"}}}}, "memory"},
 		{"wildcard CORS origin", map[string]any{"gateway": map[string]any{"corsOrigins": []any{"https://*.example.com"}}}, "corsOrigins"},
 		{"bad image digest", map[string]any{"services": map[string]any{"mapping": map[string]any{"image": map[string]any{"digest": "latest"}}}}, "digest"},
+		{"unknown required service", readinessRequires("org", "notifications"), "requiredServices"},
+		{"no required service", readinessRequires(), "requiredServices"},
+		{"a required service twice", readinessRequires("org", "org"), "requiredServices"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.values)
@@ -803,6 +907,13 @@ func TestTheSchemaRefusesBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+func readinessRequires(services ...any) map[string]any {
+	if services == nil {
+		services = []any{}
+	}
+	return map[string]any{"gateway": map[string]any{"readiness": map[string]any{"requiredServices": services}}}
 }
 
 // TestMissingCredentialsStopTheRender: a credential the binaries require, given neither as a

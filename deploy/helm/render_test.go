@@ -218,7 +218,8 @@ func exampleValues(t *testing.T, name string) map[string]any {
 }
 
 // valueSets are the default values, every example values file of the chart, and a trial
-// set: network policies, monitoring and autoscaling off, every credential given as a value.
+// set: network policies, monitoring and autoscaling off, every credential given as a value,
+// billing required for the gateway's readiness besides org.
 func valueSets(t *testing.T) []valueSet {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(chartDir, "examples", "values-*.yaml"))
@@ -271,7 +272,8 @@ func trialValues() map[string]any {
 		"otel":         map[string]any{"endpoint": "http://collector:4318", "protocol": "http/protobuf", "headers": cred(trialOTLPHeaders)},
 		"services":     services,
 		"gateway": map[string]any{"autoscaling": off, "replicaCount": 1, "podDisruptionBudget": off,
-			"operatorToken": cred(trialOperatorToken)},
+			"operatorToken": cred(trialOperatorToken),
+			"readiness":     map[string]any{"requiredServices": []any{"org", "billing"}}},
 		"networkPolicy": off,
 		"monitoring": map[string]any{"serviceMonitor": off, "prometheusRule": off,
 			"grafanaDashboard": off},

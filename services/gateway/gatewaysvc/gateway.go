@@ -8,12 +8,15 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -277,35 +280,107 @@ func (g *Gateway) Close() {
 	}
 }
 
-// readyz answers 200 only when every service reports SERVING, so a load balancer sends
-// traffic only to a gateway that can complete it.
+// readinessBudget bounds /readyz as a whole; the checks share it, so it stays under the
+// probes' timeout (3 s in the Helm chart) whatever the services do.
+const readinessBudget = 2 * time.Second
+
+// readyz answers 200 only when every required service reports SERVING, so a load balancer sends
+// traffic only to a gateway that can complete it. Every service is required unless named by an
+// exclude parameter (kube-apiserver's convention, `/readyz?exclude=billing`): the Helm chart's
+// probe requires only org, since a gateway whose every pod left its Service over one service's
+// outage would take the whole API with it, while the routes of a service that is down already
+// answer 503 with Retry-After (unavailable.go). Excluded services are still checked and
+// reported, for the operator reading /readyz. The body always lists every check, so kube's
+// verbose parameter is accepted and changes nothing.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(identity.With(r.Context(), identity.Service("gateway")), 2*time.Second)
-	defer cancel()
+	excluded, bad := g.readinessExclusions(r.URL.RawQuery)
+	if bad != nil {
+		writeStatus(w, bad.status())
+		return
+	}
 	report := map[string]string{}
 	ready := true
-	for _, u := range g.cfg.Upstreams {
-		var md metadata.MD
-		resp, err := healthpb.NewHealthClient(g.conns[u.Name]).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
-		switch {
-		case err != nil:
-			report[u.Name] = "UNREACHABLE"
-			ready = false
-		default:
-			report[u.Name] = resp.GetStatus().String()
-			// A service that cannot work says why ("schema version 0, want 3"); an operator
-			// reading /readyz learns it without the service's logs.
-			if why := md.Get(platform.NotServingReasonHeader); resp.GetStatus() != healthpb.HealthCheckResponse_SERVING && len(why) > 0 {
-				report[u.Name] += ": " + why[0]
-			}
-			ready = ready && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
-		}
+	for _, h := range g.checkUpstreams(r.Context()) {
+		report[h.name] = h.report
+		ready = ready && (h.serving || slices.Contains(excluded, h.name))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "services": report})
+	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "services": report, "excluded": excluded})
+}
+
+// readinessExclusions reads /readyz's query: the services named by exclude, in the gateway's
+// order. A name that is no service, or a parameter /readyz does not take, is refused rather than
+// ignored: a typo in a probe would otherwise change what readiness requires without anyone
+// noticing.
+func (g *Gateway) readinessExclusions(rawQuery string) ([]string, *inputError) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, &inputError{"query", "is not a valid query string"}
+	}
+	for _, key := range slices.Sorted(maps.Keys(q)) {
+		if key != "exclude" && key != "verbose" {
+			return nil, &inputError{key, "is not a parameter of /readyz (it takes exclude and verbose)"}
+		}
+	}
+	names := make([]string, 0, len(g.cfg.Upstreams))
+	for _, u := range g.cfg.Upstreams {
+		names = append(names, u.Name)
+	}
+	for _, name := range q["exclude"] {
+		if !slices.Contains(names, name) {
+			return nil, &inputError{"exclude", fmt.Sprintf("%q is not a service; the services are %s", name, strings.Join(names, ", "))}
+		}
+	}
+	excluded := []string{}
+	for _, name := range names {
+		if slices.Contains(q["exclude"], name) {
+			excluded = append(excluded, name)
+		}
+	}
+	return excluded, nil
+}
+
+// upstreamHealth is what one service said to the gateway's health check.
+type upstreamHealth struct {
+	name    string
+	serving bool
+	// report is the status as /readyz shows it, with the service's reason when it has one.
+	report string
+}
+
+// checkUpstreams asks every service at once, within one budget: checked in turn, a service that
+// hangs would spend the others' time and have them reported unreachable too.
+func (g *Gateway) checkUpstreams(ctx context.Context) []upstreamHealth {
+	ctx, cancel := context.WithTimeout(identity.With(ctx, identity.Service("gateway")), readinessBudget)
+	defer cancel()
+	out := make([]upstreamHealth, len(g.cfg.Upstreams))
+	var wg sync.WaitGroup
+	for i, u := range g.cfg.Upstreams {
+		wg.Go(func() { out[i] = g.checkUpstream(ctx, u.Name) })
+	}
+	wg.Wait()
+	return out
+}
+
+func (g *Gateway) checkUpstream(ctx context.Context, name string) upstreamHealth {
+	var md metadata.MD
+	resp, err := healthpb.NewHealthClient(g.conns[name]).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
+	switch {
+	case status.Code(err) == codes.DeadlineExceeded:
+		return upstreamHealth{name: name, report: "UNREACHABLE: no answer within " + readinessBudget.String()}
+	case err != nil:
+		return upstreamHealth{name: name, report: "UNREACHABLE"}
+	}
+	h := upstreamHealth{name: name, serving: resp.GetStatus() == healthpb.HealthCheckResponse_SERVING, report: resp.GetStatus().String()}
+	// A service that cannot work says why ("schema version 0, want 3"); an operator reading
+	// /readyz learns it without the service's logs.
+	if why := md.Get(platform.NotServingReasonHeader); !h.serving && len(why) > 0 {
+		h.report += ": " + why[0]
+	}
+	return h
 }
 
 func (g *Gateway) withTimeout(next http.Handler) http.Handler {

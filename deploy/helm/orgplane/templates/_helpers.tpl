@@ -64,6 +64,20 @@ services/<name>/<name>svc). The chart's tests compare this with the specs.
 {{- list "org" "mapping" "integration-sync" "notification" "billing" | toJson }}
 {{- end }}
 
+{{/* The gateway's readiness probe path: /readyz excluding every service not in
+gateway.readiness.requiredServices, so one of those being down does not take every gateway pod
+out of its Service (the gateway answers calls to it with 503 meanwhile). */}}
+{{- define "orgplane.gatewayReadinessPath" -}}
+{{- $required := .Values.gateway.readiness.requiredServices }}
+{{- $exclude := list }}
+{{- range $n := include "orgplane.serviceNames" . | fromJsonArray }}
+{{- if not (has $n $required) }}
+{{- $exclude = append $exclude (printf "exclude=%s" $n) }}
+{{- end }}
+{{- end }}
+{{- if $exclude }}/readyz?{{ join "&" $exclude }}{{ else }}/readyz{{ end }}
+{{- end }}
+
 {{- define "orgplane.peers" -}}
 {{- dict "org" (list) "mapping" (list "org" "integration-sync") "integration-sync" (list "org") "notification" (list "org") "billing" (list "org") | toJson }}
 {{- end }}
