@@ -703,6 +703,12 @@ func checkMigrationJobs(t *testing.T, rel release) {
 		if _, ok := env["ORGPLANE_DATABASE_URL"]; !ok {
 			t.Errorf("Job %s: no ORGPLANE_DATABASE_URL", j.Name)
 		}
+		// The Job holding the DDL login holds no other secret: migrating signs no token.
+		for _, e := range c[0].Env {
+			if e.Name != "ORGPLANE_DATABASE_URL" && e.Name != "ORGPLANE_MIGRATE_DATABASE_URL" && credentialName(e.Name) {
+				t.Errorf("Job %s is given %s, which migrating does not use", j.Name, e.Name)
+			}
+		}
 		// A hook runs before the release's own resources exist: whatever it reads must be the
 		// user's, or a hook created before it.
 		deps := []string{"v1/ServiceAccount/" + j.Spec.Template.Spec.ServiceAccountName}

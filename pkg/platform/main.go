@@ -43,7 +43,7 @@ type Config struct {
 
 	NatsURL      string   `conf:"env:NATS_URL,default:nats://127.0.0.1:4222,mask,help:NATS server with JetStream; for a cluster its servers separated by commas (masked when logged: a URL can carry a password)"`
 	Peers        []string `conf:"env:PEERS,help:gRPC addresses of the services this one calls as name=address separated by semicolons; an address is host:port or replicas as host:port separated by commas or a target such as dns:///headless-service:port (calls spread round robin); default each at 127.0.0.1 on its usual port"`
-	IdentityKeys string   `conf:"env:IDENTITY_KEYS,required,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify"`
+	IdentityKeys string   `conf:"env:IDENTITY_KEYS,mask,help:identity token keys as kid:base64key separated by commas; the first signs and all verify; required to serve (migrate needs none)"`
 
 	TLSCertFile       string `conf:"env:TLS_CERT_FILE,help:PEM certificate the gRPC server presents; with TLS_KEY_FILE it serves TLS only; re-read when the file changes"`
 	TLSKeyFile        string `conf:"env:TLS_KEY_FILE,help:PEM private key of TLS_CERT_FILE"`
@@ -430,6 +430,11 @@ func run(ctx context.Context, s Spec, cfg Config, log *slog.Logger) error {
 		return c.Run(ctx, pool, log)
 	}
 
+	// Only serving signs and verifies tokens: the migration Job, which holds the DDL login, is
+	// not given the keys as well.
+	if cfg.IdentityKeys == "" {
+		return fmt.Errorf("%s_IDENTITY_KEYS is required to serve (or the --identity-keys flag)", EnvPrefix)
+	}
 	keys, err := identity.ParseKeyring(cfg.IdentityKeys)
 	if err != nil {
 		return fmt.Errorf("%s_IDENTITY_KEYS: %w", EnvPrefix, err)

@@ -56,6 +56,27 @@ func TestServiceBinaryAnswersVersion(t *testing.T) {
 	}
 }
 
+// The migrate command needs the database and nothing else: the migration Job holds the DDL login
+// and no identity keys. Serving without them is refused, naming the setting.
+func TestMigrateNeedsNoIdentityKeysButServingDoes(t *testing.T) {
+	bin := buildVersioned(t)
+	spec := platform.Spec{Name: "versioned"}
+	db := testkit.NewDB(t, spec.Schema(), spec.Role())
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "ORGPLANE_DATABASE_URL=" + db.URL}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("migrate"); err != nil {
+		t.Fatalf("migrate without identity keys: %v\n%s", err, out)
+	}
+	out, err := run()
+	if err == nil || !strings.Contains(out, "ORGPLANE_IDENTITY_KEYS is required to serve") {
+		t.Fatalf("serving without identity keys: %v\n%s\nwant a refusal naming ORGPLANE_IDENTITY_KEYS", err, out)
+	}
+}
+
 // A serving service exports build_info with its build as labels on its admin /metrics.
 func TestServiceMetricsCarryBuildInfo(t *testing.T) {
 	bin := buildVersioned(t)
