@@ -31,6 +31,7 @@ const AccountName = "ORGPLANE"
 type Auth struct {
 	runSigner, tenantSigner nkeys.KeyPair
 	operatorClaims          *jwt.OperatorClaims
+	operatorJWT             string // what a node in its own process is given to trust the operator
 	accountPub, accountJWT  string
 	sysPub, sysJWT          string
 }
@@ -119,11 +120,10 @@ func newAuth(op, acc, tenant, sys nkeys.KeyPair) (*Auth, error) {
 	}
 	oc := jwt.NewOperatorClaims(opPub)
 	oc.Name = "orgplane-dev"
-	opJWT, err := oc.Encode(op)
-	if err != nil {
+	if a.operatorJWT, err = oc.Encode(op); err != nil {
 		return nil, err
 	}
-	if a.operatorClaims, err = jwt.DecodeOperatorClaims(opJWT); err != nil {
+	if a.operatorClaims, err = jwt.DecodeOperatorClaims(a.operatorJWT); err != nil {
 		return nil, err
 	}
 	if a.accountPub, err = acc.PublicKey(); err != nil {

@@ -1,6 +1,7 @@
 // Package natsserver runs in-process NATS servers with JetStream: the dev stack's broker and
-// every test's, alone (Start) or as a cluster (StartCluster). It is the real server, not a fake,
-// and it requires a credential of every client the way production NATS does (Auth).
+// every test's, alone (Start) or as a cluster (StartCluster), whose nodes a test may also run as
+// processes of their own, to kill one. It is the real server, not a fake, and it requires a
+// credential of every client the way production NATS does (Auth).
 package natsserver
 
 import (
@@ -84,6 +85,9 @@ func run(opts *server.Options, auth *Auth) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if !opts.NoLog {
+		s.ConfigureLogger()
 	}
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {

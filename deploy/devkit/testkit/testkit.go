@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orgplane/orgplane/deploy/devkit/natsserver"
 	"github.com/orgplane/orgplane/deploy/devkit/pgcluster"
 	"github.com/orgplane/orgplane/pkg/identity"
 	"github.com/orgplane/orgplane/pkg/postgres"
@@ -34,8 +35,13 @@ const EnvDatabaseURL = "DATABASE_URL"
 
 // Main runs a package's tests with Postgres available: $DATABASE_URL, else a server on
 // 127.0.0.1:5432, else a private cluster started for this test binary and stopped after it.
-// Call it from TestMain in every package that uses NewDB.
+// Call it from TestMain in every package that uses NewDB, or hosts natsserver cluster nodes in
+// processes of their own.
 func Main(m *testing.M) {
+	// This binary run again as a node of a natsserver cluster with Processes: that node, only.
+	if natsserver.RunNodeFromEnv() {
+		return
+	}
 	os.Exit(runMain(m))
 }
 
