@@ -1,7 +1,8 @@
 import { useState, type ReactNode } from "react";
-import { Button, Dialog, DialogTrigger, Heading, Modal, ModalOverlay } from "react-aria-components";
+import { Button, DialogTrigger } from "react-aria-components";
 import { errorMessage } from "../api/client";
 import { Alert } from "./Alert";
+import { DialogActions, ModalDialog } from "./ModalDialog";
 
 type Props = {
   /** The button that opens the dialog. */
@@ -24,37 +25,29 @@ export function ConfirmButton({ label, title, children, confirmLabel, tone = "da
   return (
     <DialogTrigger onOpenChange={() => setError(undefined)}>
       <Button className={`button ${tone === "danger" ? "danger-outline" : "secondary"}`}>{label}</Button>
-      <ModalOverlay className="modal-overlay" isDismissable={!pending}>
-        <Modal className="modal">
-          <Dialog role="alertdialog" className="dialog">
-            {({ close }) => (
-              <>
-                <Heading slot="title">{title}</Heading>
-                <div className="dialog-body">{children}</div>
-                {error && <Alert tone="error">{error}</Alert>}
-                <div className="dialog-actions">
-                  <Button className="button secondary" onPress={close} isDisabled={pending}>
-                    Cancel
-                  </Button>
-                  <Button
-                    className={`button ${tone}`}
-                    isPending={pending}
-                    onPress={() => {
-                      setPending(true);
-                      setError(undefined);
-                      onConfirm()
-                        .then(close, (e: unknown) => setError(errorMessage(e)))
-                        .finally(() => setPending(false));
-                    }}
-                  >
-                    {confirmLabel}
-                  </Button>
-                </div>
-              </>
-            )}
-          </Dialog>
-        </Modal>
-      </ModalOverlay>
+      <ModalDialog title={title} role="alertdialog" isDismissable={!pending}>
+        {(close) => (
+          <>
+            <div className="dialog-body">{children}</div>
+            {error && <Alert tone="error">{error}</Alert>}
+            <DialogActions onCancel={close} isPending={pending}>
+              <Button
+                className={`button ${tone}`}
+                isPending={pending}
+                onPress={() => {
+                  setPending(true);
+                  setError(undefined);
+                  onConfirm()
+                    .then(close, (e: unknown) => setError(errorMessage(e)))
+                    .finally(() => setPending(false));
+                }}
+              >
+                {confirmLabel}
+              </Button>
+            </DialogActions>
+          </>
+        )}
+      </ModalDialog>
     </DialogTrigger>
   );
 }

@@ -26,13 +26,25 @@ export function TextInput({ label, description, placeholder, className, ...props
     <TextField className={`field ${className ?? ""}`} {...props}>
       <Label>{label}</Label>
       <Input placeholder={placeholder} />
+      <FieldHelp description={description} />
+    </TextField>
+  );
+}
+
+/**
+ * FieldHelp is what stands under a react-aria field's control: its description, if any, and its
+ * error once it has one (the server's included), both linked to the control.
+ */
+export function FieldHelp({ description }: { description?: ReactNode }) {
+  return (
+    <>
       {description && (
         <Text slot="description" className="field-description">
           {description}
         </Text>
       )}
       <FieldError className="field-error" />
-    </TextField>
+    </>
   );
 }
 

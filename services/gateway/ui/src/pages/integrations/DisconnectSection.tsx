@@ -97,7 +97,7 @@ export function DisconnectSection({ integration, onChange }: { integration: Inte
       <h3 id="integration-disconnect-title">Pause or disconnect</h3>
       {error && <Alert tone="error">{error}</Alert>}
       {integration.paused && (
-        <div className="integrations-choice">
+        <div className="choice-row integrations-choice">
           <p>
             <strong>{name} is paused.</strong> Nothing refreshes or syncs until it resumes.
           </p>
@@ -110,7 +110,7 @@ export function DisconnectSection({ integration, onChange }: { integration: Inte
         {choices
           .filter((c) => !(integration.paused && c.mode === "DISCONNECT_MODE_PAUSE"))
           .map((c) => (
-            <li key={c.mode} className="integrations-choice">
+            <li key={c.mode} className="choice-row integrations-choice">
               <div>
                 <strong>{c.label}</strong>
                 <p className="muted">{c.explain}</p>

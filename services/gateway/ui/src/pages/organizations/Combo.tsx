@@ -1,5 +1,7 @@
 import type { ReactNode } from "react";
-import { Button, ComboBox, FieldError, Input, Label, ListBox, ListBoxItem, Popover, Text, type Key } from "react-aria-components";
+import { Button, ComboBox, Label, ListBox, ListBoxItem, Popover, Text, type Key } from "react-aria-components";
+import { FieldHelp } from "../../components/forms";
+import { ComboInput } from "../../components/pickers";
 import type { Option } from "./model";
 
 type Props = {
@@ -39,19 +41,9 @@ export function OrgsCombo({ label, name, options, value, onChange, placeholder, 
         {...asyncProps}
       >
         <Label>{label}</Label>
-        <div className="orgs-combo-input">
-          <Input placeholder={placeholder} />
-          <Button className="orgs-combo-toggle" aria-label={`Show the choices of ${label}`}>
-            <span aria-hidden="true">▾</span>
-          </Button>
-        </div>
-        {description && (
-          <Text slot="description" className="field-description">
-            {description}
-          </Text>
-        )}
-        <FieldError className="field-error" />
-        <Popover className="popover orgs-popover" placement="bottom start">
+        <ComboInput toggleLabel={`Show the choices of ${label}`} placeholder={placeholder} />
+        <FieldHelp description={description} />
+        <Popover className="popover picker-popover" placement="bottom start">
           <ListBox<Option>
             className="orgs-listbox"
             renderEmptyState={() => <div className="orgs-listbox-empty">{isLoading ? "Searching…" : "No match"}</div>}

@@ -1,11 +1,12 @@
 import { useState } from "react";
-import { Button, Dialog, DialogTrigger, Heading, Modal, ModalOverlay } from "react-aria-components";
+import { Button, DialogTrigger } from "react-aria-components";
 import { useNavigate } from "react-router";
 import { api, ApiError, call, errorMessage, type Schemas } from "../../api/client";
 import { useClock, useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { Loading } from "../../components/Loading";
+import { DialogActions, ModalDialog } from "../../components/ModalDialog";
 import { canReactivateOn, loadSubtree, reactivationDay, type Organization } from "./model";
 
 /**
@@ -29,7 +30,7 @@ export function LifecycleSection({ org, onChanged }: { org: Organization; onChan
       <h2 id="orgs-lifecycle-title">Deactivate or delete</h2>
       {error && <Alert tone="error">{error}</Alert>}
       {inactive ? (
-        <div className="orgs-lifecycle-row">
+        <div className="choice-row orgs-lifecycle-row">
           <div>
             <p>
               <strong>Deactivated</strong> on {clock.date(org.deactivateTime)}. Its data is kept and it holds no license.
@@ -57,7 +58,7 @@ export function LifecycleSection({ org, onChanged }: { org: Organization; onChan
           </Button>
         </div>
       ) : (
-        <div className="orgs-lifecycle-row">
+        <div className="choice-row orgs-lifecycle-row">
           <p>Deactivating keeps all its data and frees its license. It can be reactivated only 12 months later.</p>
           <ConfirmButton
             label="Deactivate"
@@ -75,7 +76,7 @@ export function LifecycleSection({ org, onChanged }: { org: Organization; onChan
           </ConfirmButton>
         </div>
       )}
-      <div className="orgs-lifecycle-row">
+      <div className="choice-row orgs-lifecycle-row">
         <p>Deleting removes the organization, its sub-organizations and everything that belongs to them, for good.</p>
         <DeleteButton org={org} />
       </div>
@@ -155,102 +156,94 @@ function DeleteButton({ org }: { org: Organization }) {
       }}
     >
       <Button className="button danger-outline">Delete</Button>
-      <ModalOverlay className="modal-overlay" isDismissable={!pending}>
-        <Modal className="modal">
-          <Dialog role="alertdialog" className="dialog">
-            {({ close }) => (
-              <>
-                <Heading slot="title">Delete {org.name}?</Heading>
-                <div className="dialog-body" key={round}>
-                  {loadError ? (
-                    <Alert tone="error">{loadError}</Alert>
-                  ) : !plan ? (
-                    <Loading label="Finding its sub-organizations" />
+      <ModalDialog title={`Delete ${org.name}?`} role="alertdialog" isDismissable={!pending}>
+        {(close) => (
+          <>
+            <div className="dialog-body" key={round}>
+              {loadError ? (
+                <Alert tone="error">{loadError}</Alert>
+              ) : !plan ? (
+                <Loading label="Finding its sub-organizations" />
+              ) : (
+                <>
+                  {plan.subs.length === 0 ? (
+                    <p>It has no sub-organizations. Everything that belongs to it is deleted with it.</p>
                   ) : (
                     <>
-                      {plan.subs.length === 0 ? (
-                        <p>It has no sub-organizations. Everything that belongs to it is deleted with it.</p>
-                      ) : (
-                        <>
-                          <p>
-                            These {plan.subs.length} sub-organization{plan.subs.length === 1 ? " is" : "s are"} deleted with it:
-                          </p>
-                          <ul className="orgs-subtree" aria-label="Sub-organizations deleted with it">
-                            {plan.subs.map((s) => (
-                              <li key={s.id} className={`orgs-depth-${Math.min(s.depth, 4)}`}>
-                                {s.name}
-                              </li>
-                            ))}
-                          </ul>
-                        </>
-                      )}
-                      {blocked && (
-                        <Alert tone="warning">
-                          <p>
-                            <strong>Disable sync first.</strong> The API refuses to delete while an organization is kept in sync with an
-                            external tool, since the next sync would bring it back.
-                          </p>
-                          <ul>
-                            {plan.blockers.map((b) => (
-                              <li key={`${b.org.id}-${b.sync.integrationId}`}>
-                                {b.org.name} is kept in sync by {b.sync.integrationKind || "an integration"}
-                                {can("integrations:write") && b.sync.externalId ? (
-                                  <>
-                                    {" "}
-                                    <Button className="button small secondary" onPress={() => void disableSync(b)}>
-                                      Disable sync of {b.org.name}
-                                    </Button>
-                                  </>
-                                ) : (
-                                  ". Ask an administrator to disable it under Integrations."
-                                )}
-                              </li>
-                            ))}
-                          </ul>
-                        </Alert>
-                      )}
+                      <p>
+                        These {plan.subs.length} sub-organization{plan.subs.length === 1 ? " is" : "s are"} deleted with it:
+                      </p>
+                      <ul className="orgs-subtree" aria-label="Sub-organizations deleted with it">
+                        {plan.subs.map((s) => (
+                          <li key={s.id} className={`orgs-depth-${Math.min(s.depth, 4)}`}>
+                            {s.name}
+                          </li>
+                        ))}
+                      </ul>
                     </>
                   )}
-                </div>
-                {error && <Alert tone="error">{error}</Alert>}
-                <div className="dialog-actions">
-                  <Button className="button secondary" onPress={close} isDisabled={pending}>
-                    Cancel
-                  </Button>
-                  <Button
-                    className="button danger"
-                    isPending={pending}
-                    isDisabled={!plan || blocked}
-                    onPress={() => {
-                      setPending(true);
-                      setError(undefined);
-                      call(api.DELETE("/v1/accounts/{accountId}/organizations/{organizationId}", { params: { path: { accountId, organizationId: org.id ?? "" } } }))
-                        .then(
-                          (r) => {
-                            const n = (r.deletedOrganizationIds?.length ?? 1) - 1;
-                            const notice = `${org.name} is deleted${n > 0 ? `, with ${n} sub-organization${n === 1 ? "" : "s"}` : ""}.`;
-                            navigate("/organizations", { state: { notice } });
-                          },
-                          (e: unknown) => {
-                            setError(
-                              e instanceof ApiError && e.reason === "SYNC_ENABLED"
-                                ? `${e.message} Disable its sync under Integrations, then delete it.`
-                                : errorMessage(e),
-                            );
-                            if (e instanceof ApiError && e.reason === "SYNC_ENABLED") void load();
-                          },
-                        )
-                        .finally(() => setPending(false));
-                    }}
-                  >
-                    Delete {plan && plan.subs.length > 0 ? `${plan.subs.length + 1} organizations` : "organization"}
-                  </Button>
-                </div>
-              </>
-            )}
-          </Dialog>
-        </Modal>
-      </ModalOverlay>
+                  {blocked && (
+                    <Alert tone="warning">
+                      <p>
+                        <strong>Disable sync first.</strong> The API refuses to delete while an organization is kept in sync with an
+                        external tool, since the next sync would bring it back.
+                      </p>
+                      <ul>
+                        {plan.blockers.map((b) => (
+                          <li key={`${b.org.id}-${b.sync.integrationId}`}>
+                            {b.org.name} is kept in sync by {b.sync.integrationKind || "an integration"}
+                            {can("integrations:write") && b.sync.externalId ? (
+                              <>
+                                {" "}
+                                <Button className="button small secondary" onPress={() => void disableSync(b)}>
+                                  Disable sync of {b.org.name}
+                                </Button>
+                              </>
+                            ) : (
+                              ". Ask an administrator to disable it under Integrations."
+                            )}
+                          </li>
+                        ))}
+                      </ul>
+                    </Alert>
+                  )}
+                </>
+              )}
+            </div>
+            {error && <Alert tone="error">{error}</Alert>}
+            <DialogActions onCancel={close} isPending={pending}>
+              <Button
+                className="button danger"
+                isPending={pending}
+                isDisabled={!plan || blocked}
+                onPress={() => {
+                  setPending(true);
+                  setError(undefined);
+                  call(api.DELETE("/v1/accounts/{accountId}/organizations/{organizationId}", { params: { path: { accountId, organizationId: org.id ?? "" } } }))
+                    .then(
+                      (r) => {
+                        const n = (r.deletedOrganizationIds?.length ?? 1) - 1;
+                        const notice = `${org.name} is deleted${n > 0 ? `, with ${n} sub-organization${n === 1 ? "" : "s"}` : ""}.`;
+                        navigate("/organizations", { state: { notice } });
+                      },
+                      (e: unknown) => {
+                        setError(
+                          e instanceof ApiError && e.reason === "SYNC_ENABLED"
+                            ? `${e.message} Disable its sync under Integrations, then delete it.`
+                            : errorMessage(e),
+                        );
+                        if (e instanceof ApiError && e.reason === "SYNC_ENABLED") void load();
+                      },
+                    )
+                    .finally(() => setPending(false));
+                }}
+              >
+                Delete {plan && plan.subs.length > 0 ? `${plan.subs.length + 1} organizations` : "organization"}
+              </Button>
+            </DialogActions>
+          </>
+        )}
+      </ModalDialog>
     </DialogTrigger>
   );
 }

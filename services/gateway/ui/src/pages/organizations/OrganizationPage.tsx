@@ -7,6 +7,7 @@ import { Alert } from "../../components/Alert";
 import { CheckboxField, SubmitButton, TextInput, fieldError, useApiForm } from "../../components/forms";
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
+import { useDebounced } from "../../lib/useDebounced";
 import { useLoad } from "../../lib/useLoad";
 import { OrgsCombo } from "./Combo";
 import { LifecycleSection } from "./Lifecycle";
@@ -352,11 +353,7 @@ function VocabCombo({
 function ParentCombo({ self, value, onChange }: { self: string | undefined; value: string; onChange: (id: string) => void }) {
   const { accountId } = useSession();
   const [text, setText] = useState<string | undefined>(undefined);
-  const [debounced, setDebounced] = useState("");
-  useEffect(() => {
-    const t = setTimeout(() => setDebounced(text ?? ""), 200);
-    return () => clearTimeout(t);
-  }, [text]);
+  const debounced = useDebounced(text ?? "", 200);
   const current = useLoad(
     async (signal) =>
       value

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { Button, Input, Label, SearchField } from "react-aria-components";
 import { Link, useLocation } from "react-router";
 import { api, call, errorMessage } from "../../api/client";
@@ -7,6 +7,7 @@ import { Alert } from "../../components/Alert";
 import { EmptyState } from "../../components/EmptyState";
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
+import { useDebounced } from "../../lib/useDebounced";
 import { useLoad } from "../../lib/useLoad";
 import { OrgsCombo } from "./Combo";
 import {
@@ -33,16 +34,6 @@ const states: Option[] = [
   { id: "ORGANIZATION_STATE_INACTIVE", name: "Deactivated" },
 ];
 const sizes: Option[] = pageSizes.map((n) => ({ id: String(n), name: `${n} per page` }));
-
-/** useDebounced is value once it has stopped changing for ms: a search per pause, not per key. */
-function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
-}
 
 const storage = () => (typeof window === "undefined" ? undefined : window.localStorage);
 

@@ -1,9 +1,10 @@
 import { useEffect, useState } from "react";
-import { Button, Dialog, DialogTrigger, Form, Heading, Modal, ModalOverlay } from "react-aria-components";
+import { Button, DialogTrigger, Form } from "react-aria-components";
 import { api, ApiError, call, type Schemas } from "../../api/client";
 import { useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
 import { fieldError, SubmitButton, TextInput, useApiForm } from "../../components/forms";
+import { DialogActions, ModalDialog } from "../../components/ModalDialog";
 import { badCalendarDay, fromPicker, OrganizationComboBox, UserSelect, type User } from "./pickers";
 
 export type Review = Schemas["v1Review"];
@@ -52,62 +53,52 @@ export function CreateReviewDialog({ users, onCreated }: { users: User[]; onCrea
   return (
     <DialogTrigger onOpenChange={() => form.reset()}>
       <Button className="button primary">New review</Button>
-      <ModalOverlay className="modal-overlay" isDismissable={!form.pending}>
-        <Modal className="modal reviews-modal">
-          <Dialog className="dialog">
-            {({ close }) => (
-              <>
-                <Heading slot="title">New review</Heading>
-                <Form
-                  className="form"
-                  validationErrors={form.fieldErrors}
-                  onSubmit={form.onSubmit(async (v) => {
-                    checkDays(v, ["review.engineerDueDate", "review.vcioDueDate"]);
-                    const r = await call(
-                      api.POST("/v1/accounts/{accountId}/reviews", {
-                        params: { path: { accountId } },
-                        body: {
-                          organizationId: v["review.organizationId"] ?? "",
-                          title: v["review.title"] ?? "",
-                          engineerId: fromPicker(v["review.engineerId"]),
-                          engineerDueDate: v["review.engineerDueDate"] ?? "",
-                          vcioId: fromPicker(v["review.vcioId"]),
-                          vcioDueDate: v["review.vcioDueDate"] ?? "",
-                        },
-                      }),
-                    );
-                    onCreated(r);
-                    close();
-                  })}
-                >
-                  {form.error && <Alert tone="error">{form.error}</Alert>}
-                  <OrganizationComboBox name="review.organizationId" label="Organization" />
-                  <TextInput name="review.title" label="Title" />
-                  <div className="reviews-pair">
-                    <UserSelect
-                      name="review.engineerId"
-                      label="Engineer"
-                      users={users}
-                      description="Unassigned: the organization's engineer."
-                    />
-                    <TextInput name="review.engineerDueDate" label="Engineer due date" description={dueDescription} inputMode="numeric" />
-                  </div>
-                  <div className="reviews-pair">
-                    <UserSelect name="review.vcioId" label="vCIO" users={users} description="Unassigned: the organization's vCIO." />
-                    <TextInput name="review.vcioDueDate" label="vCIO due date" description={dueDescription} inputMode="numeric" />
-                  </div>
-                  <div className="dialog-actions">
-                    <Button className="button secondary" onPress={close} isDisabled={form.pending}>
-                      Cancel
-                    </Button>
-                    <SubmitButton isPending={form.pending}>Create review</SubmitButton>
-                  </div>
-                </Form>
-              </>
-            )}
-          </Dialog>
-        </Modal>
-      </ModalOverlay>
+      <ModalDialog title="New review" modalClassName="reviews-modal" isDismissable={!form.pending}>
+        {(close) => (
+          <Form
+            className="form"
+            validationErrors={form.fieldErrors}
+            onSubmit={form.onSubmit(async (v) => {
+              checkDays(v, ["review.engineerDueDate", "review.vcioDueDate"]);
+              const r = await call(
+                api.POST("/v1/accounts/{accountId}/reviews", {
+                  params: { path: { accountId } },
+                  body: {
+                    organizationId: v["review.organizationId"] ?? "",
+                    title: v["review.title"] ?? "",
+                    engineerId: fromPicker(v["review.engineerId"]),
+                    engineerDueDate: v["review.engineerDueDate"] ?? "",
+                    vcioId: fromPicker(v["review.vcioId"]),
+                    vcioDueDate: v["review.vcioDueDate"] ?? "",
+                  },
+                }),
+              );
+              onCreated(r);
+              close();
+            })}
+          >
+            {form.error && <Alert tone="error">{form.error}</Alert>}
+            <OrganizationComboBox name="review.organizationId" label="Organization" />
+            <TextInput name="review.title" label="Title" />
+            <div className="reviews-pair">
+              <UserSelect
+                name="review.engineerId"
+                label="Engineer"
+                users={users}
+                description="Unassigned: the organization's engineer."
+              />
+              <TextInput name="review.engineerDueDate" label="Engineer due date" description={dueDescription} inputMode="numeric" />
+            </div>
+            <div className="reviews-pair">
+              <UserSelect name="review.vcioId" label="vCIO" users={users} description="Unassigned: the organization's vCIO." />
+              <TextInput name="review.vcioDueDate" label="vCIO due date" description={dueDescription} inputMode="numeric" />
+            </div>
+            <DialogActions onCancel={close} isPending={form.pending}>
+              <SubmitButton isPending={form.pending}>Create review</SubmitButton>
+            </DialogActions>
+          </Form>
+        )}
+      </ModalDialog>
     </DialogTrigger>
   );
 }
@@ -134,71 +125,61 @@ export function ReassignDialog({
       <Button className="button small secondary" aria-label={label}>
         Reassign
       </Button>
-      <ModalOverlay className="modal-overlay" isDismissable={!form.pending}>
-        <Modal className="modal reviews-modal">
-          <Dialog className="dialog">
-            {({ close }) => (
-              <>
-                <Heading slot="title">Reassign “{review.title}”</Heading>
-                <Form
-                  className="form"
-                  validationErrors={form.fieldErrors}
-                  onSubmit={form.onSubmit(async (v) => {
-                    checkDays(v, ["engineerDueDate", "vcioDueDate"]);
-                    const next = {
-                      engineerId: fromPicker(v.engineerId),
-                      engineerDueDate: v.engineerDueDate ?? "",
-                      vcioId: fromPicker(v.vcioId),
-                      vcioDueDate: v.vcioDueDate ?? "",
-                    };
-                    const body: Partial<typeof next> = {};
-                    for (const k of Object.keys(next) as (keyof typeof next)[]) {
-                      if (next[k] !== (review[k] ?? "")) body[k] = next[k];
-                    }
-                    if (Object.keys(body).length === 0) throw new ApiError("Nothing changed: choose another engineer, vCIO or due date.", { status: 400 });
-                    const r = await call(
-                      api.POST("/v1/accounts/{accountId}/reviews/{reviewId}:reassign", {
-                        params: { path: { accountId, reviewId: review.id ?? "" } },
-                        body,
-                      }),
-                    );
-                    onDone(r);
-                    close();
-                  })}
-                >
-                  {form.error && <Alert tone="error">{form.error}</Alert>}
-                  <div className="reviews-pair">
-                    <UserSelect name="engineerId" label="Engineer" users={users} defaultValue={review.engineerId} />
-                    <TextInput
-                      name="engineerDueDate"
-                      label="Engineer due date"
-                      description={dueDescription}
-                      defaultValue={review.engineerDueDate ?? ""}
-                      inputMode="numeric"
-                    />
-                  </div>
-                  <div className="reviews-pair">
-                    <UserSelect name="vcioId" label="vCIO" users={users} defaultValue={review.vcioId} />
-                    <TextInput
-                      name="vcioDueDate"
-                      label="vCIO due date"
-                      description={dueDescription}
-                      defaultValue={review.vcioDueDate ?? ""}
-                      inputMode="numeric"
-                    />
-                  </div>
-                  <div className="dialog-actions">
-                    <Button className="button secondary" onPress={close} isDisabled={form.pending}>
-                      Cancel
-                    </Button>
-                    <SubmitButton isPending={form.pending}>Reassign</SubmitButton>
-                  </div>
-                </Form>
-              </>
-            )}
-          </Dialog>
-        </Modal>
-      </ModalOverlay>
+      <ModalDialog title={`Reassign “${review.title}”`} modalClassName="reviews-modal" isDismissable={!form.pending}>
+        {(close) => (
+          <Form
+            className="form"
+            validationErrors={form.fieldErrors}
+            onSubmit={form.onSubmit(async (v) => {
+              checkDays(v, ["engineerDueDate", "vcioDueDate"]);
+              const next = {
+                engineerId: fromPicker(v.engineerId),
+                engineerDueDate: v.engineerDueDate ?? "",
+                vcioId: fromPicker(v.vcioId),
+                vcioDueDate: v.vcioDueDate ?? "",
+              };
+              const body: Partial<typeof next> = {};
+              for (const k of Object.keys(next) as (keyof typeof next)[]) {
+                if (next[k] !== (review[k] ?? "")) body[k] = next[k];
+              }
+              if (Object.keys(body).length === 0) throw new ApiError("Nothing changed: choose another engineer, vCIO or due date.", { status: 400 });
+              const r = await call(
+                api.POST("/v1/accounts/{accountId}/reviews/{reviewId}:reassign", {
+                  params: { path: { accountId, reviewId: review.id ?? "" } },
+                  body,
+                }),
+              );
+              onDone(r);
+              close();
+            })}
+          >
+            {form.error && <Alert tone="error">{form.error}</Alert>}
+            <div className="reviews-pair">
+              <UserSelect name="engineerId" label="Engineer" users={users} defaultValue={review.engineerId} />
+              <TextInput
+                name="engineerDueDate"
+                label="Engineer due date"
+                description={dueDescription}
+                defaultValue={review.engineerDueDate ?? ""}
+                inputMode="numeric"
+              />
+            </div>
+            <div className="reviews-pair">
+              <UserSelect name="vcioId" label="vCIO" users={users} defaultValue={review.vcioId} />
+              <TextInput
+                name="vcioDueDate"
+                label="vCIO due date"
+                description={dueDescription}
+                defaultValue={review.vcioDueDate ?? ""}
+                inputMode="numeric"
+              />
+            </div>
+            <DialogActions onCancel={close} isPending={form.pending}>
+              <SubmitButton isPending={form.pending}>Reassign</SubmitButton>
+            </DialogActions>
+          </Form>
+        )}
+      </ModalDialog>
     </DialogTrigger>
   );
 }

@@ -1,21 +1,11 @@
 import { useEffect, useMemo, useState } from "react";
-import {
-  Button,
-  ComboBox,
-  FieldError,
-  Input,
-  Label,
-  ListBox,
-  ListBoxItem,
-  Popover,
-  Select,
-  SelectValue,
-  Text,
-  type Key,
-} from "react-aria-components";
+import { ComboBox, Label, ListBox, ListBoxItem, Popover, Select, type Key } from "react-aria-components";
 import { api, call, type Schemas } from "../../api/client";
 import { useSession } from "../../app/session";
 import { displayName } from "../../app/UserMenu";
+import { FieldHelp } from "../../components/forms";
+import { ComboInput, SelectButton } from "../../components/pickers";
+import { useDebounced } from "../../lib/useDebounced";
 import { useLoad } from "../../lib/useLoad";
 
 // Shared by the Reviews and Settings pages: the account's users, and the pickers that choose
@@ -92,17 +82,9 @@ export function UserSelect({
   return (
     <Select className="field" name={name} defaultSelectedKey={defaultValue || nobody} isDisabled={isDisabled ?? false}>
       <Label>{label}</Label>
-      <Button className="reviews-select-button">
-        <SelectValue />
-        <span aria-hidden="true">▾</span>
-      </Button>
-      {description && (
-        <Text slot="description" className="field-description">
-          {description}
-        </Text>
-      )}
-      <FieldError className="field-error" />
-      <Popover className="popover reviews-popover">
+      <SelectButton className="reviews-select-button" />
+      <FieldHelp description={description} />
+      <Popover className="popover picker-popover reviews-popover">
         <ListBox className="menu" items={items}>
           {(i) => (
             <ListBoxItem className="menu-item" id={i.id} textValue={i.name}>
@@ -127,13 +109,8 @@ type Org = Schemas["v1Organization"];
 export function OrganizationComboBox({ name, label, isRequired }: { name: string; label: string; isRequired?: boolean }) {
   const { accountId } = useSession();
   const [text, setText] = useState("");
-  const [query, setQuery] = useState("");
+  const query = useDebounced(text, 200);
   const [selected, setSelected] = useState<Key | null>(null);
-  useEffect(() => {
-    // Wait for a pause in typing rather than asking on every key.
-    const t = setTimeout(() => setQuery(text), 200);
-    return () => clearTimeout(t);
-  }, [text]);
   const orgs = useLoad(
     async (signal) =>
       (
@@ -169,20 +146,12 @@ export function OrganizationComboBox({ name, label, isRequired }: { name: string
       allowsEmptyCollection
     >
       <Label>{label}</Label>
-      <div className="reviews-combo">
-        <Input />
-        <Button className="reviews-combo-button" aria-label="Show organizations">
-          <span aria-hidden="true">▾</span>
-        </Button>
-      </div>
-      <Text slot="description" className="field-description">
-        {orgs.loading ? "Searching…" : "Type to search by name."}
-      </Text>
-      <FieldError className="field-error" />
-      <Popover className="popover reviews-popover">
+      <ComboInput toggleLabel="Show organizations" />
+      <FieldHelp description={orgs.loading ? "Searching…" : "Type to search by name."} />
+      <Popover className="popover picker-popover reviews-popover">
         <ListBox<Org>
           className="menu"
-          renderEmptyState={() => <p className="reviews-empty-option">{orgs.loading ? "Searching…" : "No organization matches."}</p>}
+          renderEmptyState={() => <p className="picker-empty">{orgs.loading ? "Searching…" : "No organization matches."}</p>}
         >
           {(o) => (
             <ListBoxItem className="menu-item" id={o.id ?? ""} textValue={o.name ?? ""}>

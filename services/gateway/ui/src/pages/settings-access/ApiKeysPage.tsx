@@ -9,7 +9,7 @@ import { SubmitButton, TextInput, useApiForm } from "../../components/forms";
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
 import { useLoad } from "../../lib/useLoad";
-import { CopyButton, fullName, isBuiltin, loadRoles, loadUsers, roleName, SelectField, SettingsLinks } from "./common";
+import { CopyButton, fullName, loadRoles, loadUsers, RoleOptions, roleName, SelectField, SettingsLinks } from "./common";
 import "./access.css";
 
 type ApiKey = Schemas["v1ApiKey"];
@@ -196,12 +196,7 @@ function CreateKey({
         <TextInput name="name" label="Name" isRequired autoFocus description="What uses it, such as “PSA sync script”." />
         <SelectField name="roleId" label="Role" value={roleId} onChange={setRoleId} error={form.fieldErrors.roleId} isRequired>
           <option value="">Choose a role</option>
-          {roles.map((r) => (
-            <option key={r.id} value={r.id}>
-              {r.name}
-              {isBuiltin(r) ? " (built-in)" : ""}
-            </option>
-          ))}
+          <RoleOptions roles={roles} />
         </SelectField>
         <SelectField
           name="userId"

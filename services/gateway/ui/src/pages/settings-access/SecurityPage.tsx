@@ -8,7 +8,7 @@ import { CheckboxField, SubmitButton, TextInput, useApiForm } from "../../compon
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
 import { useLoad, type Loaded } from "../../lib/useLoad";
-import { CopyButton, isBuiltin, loadRoles, SelectField, SettingsLinks } from "./common";
+import { CopyButton, loadRoles, RoleOptions, SelectField, SettingsLinks } from "./common";
 import "./access.css";
 
 type Provider = Schemas["v1SingleSignOnProvider"];
@@ -251,12 +251,7 @@ function ProviderSection({ provider }: { provider: Loaded<Provider | null> }) {
                 isRequired
               >
                 <option value="">Choose a role</option>
-                {(roles.data ?? []).map((r) => (
-                  <option key={r.id} value={r.id}>
-                    {r.name}
-                    {isBuiltin(r) ? " (built-in)" : ""}
-                  </option>
-                ))}
+                <RoleOptions roles={roles.data ?? []} />
               </SelectField>
             )}
             <SubmitButton isPending={form.pending}>{p ? "Save the identity provider" : "Set up the identity provider"}</SubmitButton>

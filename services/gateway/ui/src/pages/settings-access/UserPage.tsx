@@ -9,7 +9,7 @@ import { CheckboxField, SubmitButton, TextInput, useApiForm } from "../../compon
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
 import { useLoad } from "../../lib/useLoad";
-import { fullName, isBuiltin, loadRoles, SelectField, SettingsLinks, type User } from "./common";
+import { fullName, loadRoles, RoleOptions, SelectField, SettingsLinks, type User } from "./common";
 import "./access.css";
 
 type Group = Schemas["v1Group"];
@@ -153,12 +153,7 @@ function UserForm({ user, onSaved }: { user: User | undefined; onSaved: (u: User
             description={self ? "You cannot change your own role or organizations; another administrator can." : undefined}
           >
             {!roleId && <option value="">Choose a role</option>}
-            {(roles.data ?? []).map((r) => (
-              <option key={r.id} value={r.id}>
-                {r.name}
-                {isBuiltin(r) ? " (built-in)" : ""}
-              </option>
-            ))}
+            <RoleOptions roles={roles.data ?? []} />
           </SelectField>
         )}
         <fieldset className="access-checks">

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { Button, Input, Label, SearchField, Text } from "react-aria-components";
 import { Link, useLocation } from "react-router";
 import { api, call, errorMessage } from "../../api/client";
@@ -7,21 +7,12 @@ import { Alert } from "../../components/Alert";
 import { EmptyState } from "../../components/EmptyState";
 import { Loading } from "../../components/Loading";
 import { Page } from "../../components/Page";
+import { useDebounced } from "../../lib/useDebounced";
 import { useLoad } from "../../lib/useLoad";
 import { fullName, loadRoles, roleName, SettingsLinks } from "./common";
 import "./access.css";
 
 const pageSize = 50;
-
-/** useDebounced is value once it has stopped changing for ms: a search per pause, not per key. */
-function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
-}
 
 /**
  * UsersPage is Settings › Users (/settings/users): the account's staff, a page at a time in the

@@ -130,6 +130,20 @@ export function SelectField({
   );
 }
 
+/** RoleOptions are a role SelectField's options, the built-in roles marked as such. */
+export function RoleOptions({ roles }: { roles: Role[] }) {
+  return (
+    <>
+      {roles.map((r) => (
+        <option key={r.id} value={r.id}>
+          {r.name}
+          {isBuiltin(r) ? " (built-in)" : ""}
+        </option>
+      ))}
+    </>
+  );
+}
+
 /** CopyButton copies text to the clipboard and says so. */
 export function CopyButton({ text, label }: { text: string; label: string }) {
   const [said, setSaid] = useState("");

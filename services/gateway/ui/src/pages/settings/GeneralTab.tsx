@@ -1,24 +1,11 @@
 import { useEffect, useState } from "react";
-import {
-  Button,
-  ComboBox,
-  FieldError,
-  FileTrigger,
-  Form,
-  Input,
-  Label,
-  ListBox,
-  ListBoxItem,
-  Popover,
-  Select,
-  SelectValue,
-  Text,
-} from "react-aria-components";
+import { Button, ComboBox, FieldError, FileTrigger, Form, Label, ListBox, ListBoxItem, Popover, Select } from "react-aria-components";
 import { api, call, errorMessage, type Schemas } from "../../api/client";
 import { useSession } from "../../app/session";
 import { Alert } from "../../components/Alert";
 import { Loading } from "../../components/Loading";
-import { SubmitButton, TextInput, useApiForm } from "../../components/forms";
+import { FieldHelp, SubmitButton, TextInput, useApiForm } from "../../components/forms";
+import { ComboInput, SelectButton } from "../../components/pickers";
 import { makeClock } from "../../lib/dates";
 import { useLoad } from "../../lib/useLoad";
 
@@ -89,12 +76,9 @@ export function GeneralTab() {
             isDisabled={!writable}
           >
             <Label>Date format</Label>
-            <Button className="settings-select-button">
-              <SelectValue />
-              <span aria-hidden="true">▾</span>
-            </Button>
+            <SelectButton />
             <FieldError className="field-error" />
-            <Popover className="popover settings-popover">
+            <Popover className="popover picker-popover">
               <ListBox className="menu">
                 {formats.map((f) => (
                   <ListBoxItem key={f} id={f} className="menu-item" textValue={formatLabel(f)}>
@@ -170,20 +154,10 @@ function SearchPick({
       allowsEmptyCollection
     >
       <Label>{label}</Label>
-      <div className="settings-combo">
-        <Input />
-        <Button className="settings-combo-button" aria-label={`Show ${label.toLowerCase()} choices`}>
-          <span aria-hidden="true">▾</span>
-        </Button>
-      </div>
-      {description && (
-        <Text slot="description" className="field-description">
-          {description}
-        </Text>
-      )}
-      <FieldError className="field-error" />
-      <Popover className="popover settings-popover">
-        <ListBox<{ id: string }> className="menu" renderEmptyState={() => <p className="settings-empty-option">Nothing matches.</p>}>
+      <ComboInput toggleLabel={`Show ${label.toLowerCase()} choices`} />
+      <FieldHelp description={description} />
+      <Popover className="popover picker-popover">
+        <ListBox<{ id: string }> className="menu" renderEmptyState={() => <p className="picker-empty">Nothing matches.</p>}>
           {(o) => (
             <ListBoxItem className="menu-item" id={o.id} textValue={o.id}>
               {o.id}

@@ -1,11 +1,12 @@
 import { useEffect, useState } from "react";
-import { Button, ComboBox, Form, Input, Label, ListBox, ListBoxItem, Popover, Text, type Key } from "react-aria-components";
+import { Button, ComboBox, Form, Label, ListBox, ListBoxItem, Popover, Text, type Key } from "react-aria-components";
 import { api, call, errorMessage } from "../../api/client";
 import { useSession } from "../../app/session";
 import { displayName } from "../../app/UserMenu";
 import { Alert } from "../../components/Alert";
 import { Loading } from "../../components/Loading";
 import { SubmitButton, TextInput, useApiForm } from "../../components/forms";
+import { ComboInput } from "../../components/pickers";
 import { useLoad } from "../../lib/useLoad";
 import { useUsers, type User } from "../reviews/pickers";
 
@@ -185,17 +186,12 @@ function UserPicker({
           menuTrigger="focus"
         >
           <Label>Add to {label}</Label>
-          <div className="settings-combo">
-            <Input placeholder="Type a name or email" />
-            <Button className="settings-combo-button" aria-label={`Show users to add to ${label}`}>
-              <span aria-hidden="true">▾</span>
-            </Button>
-          </div>
+          <ComboInput toggleLabel={`Show users to add to ${label}`} placeholder="Type a name or email" />
           <Text slot="description" className="visually-hidden">
             Choosing a user adds them.
           </Text>
-          <Popover className="popover settings-popover">
-            <ListBox<{ id: string; name: string; email: string }> className="menu" renderEmptyState={() => <p className="settings-empty-option">No other user matches.</p>}>
+          <Popover className="popover picker-popover">
+            <ListBox<{ id: string; name: string; email: string }> className="menu" renderEmptyState={() => <p className="picker-empty">No other user matches.</p>}>
               {(o) => (
                 <ListBoxItem className="menu-item" id={o.id} textValue={o.name}>
                   {o.email ? `${o.name} (${o.email})` : o.name}

@@ -1,9 +1,10 @@
 import { useEffect, useMemo, useState } from "react";
-import { Button, Dialog, Heading, Input, Label, Modal, ModalOverlay, ProgressBar, SearchField } from "react-aria-components";
+import { Button, Input, Label, ProgressBar, SearchField } from "react-aria-components";
 import { api, call, errorMessage, isAbort, type Schemas } from "../../api/client";
 import { Alert } from "../../components/Alert";
 import { CheckboxField } from "../../components/forms";
 import { Loading } from "../../components/Loading";
+import { DialogActions, ModalDialog } from "../../components/ModalDialog";
 import { choices, columnName, outcomeText, selectAll, type Candidate, type Column, type Licenses } from "./model";
 
 type ImportOp = Schemas["v1ImportOperation"];
@@ -118,131 +119,130 @@ export function ImportDialog({ accountId, integration, existingNames, onClose }:
   const lic = list.licenses;
   const done = op && op.state !== "IMPORT_STATE_RUNNING";
   return (
-    <ModalOverlay className="modal-overlay" isOpen isDismissable={!op || Boolean(done)} onOpenChange={(open) => !open && onClose(Boolean(op))}>
-      <Modal className="modal setup-import-modal">
-        <Dialog className="dialog setup-import">
-          <Heading slot="title">Add from {tool}</Heading>
-          {!op ? (
-            <>
-              <p className="muted">
-                {tool} organizations not in Orgplane yet. One whose exact name an organization has is linked to it; the others are created, one license each.{" "}
-                {lic && (lic.unlimited ? "Licenses: unlimited." : `Licenses: ${lic.remaining ?? 0} remaining of ${lic.limit ?? 0}.`)}
-              </p>
-              <SearchField className="field" value={query} onChange={setQuery}>
-                <Label>Search {tool} organizations</Label>
-                <Input />
-              </SearchField>
-              {list.error && <Alert tone="error">{list.error}</Alert>}
-              {list.loading && list.candidates.length === 0 ? (
-                <Loading label={`Loading ${tool} organizations`} />
-              ) : list.candidates.length === 0 ? (
-                <p className="empty-state">{query.trim() ? `No ${tool} organization matches “${query.trim()}”.` : `Every ${tool} organization is in Orgplane already.`}</p>
-              ) : (
-                <>
-                  <div className="setup-import-head">
-                    <CheckboxField
-                      isSelected={allSelected}
-                      isIndeterminate={!allSelected && selected.size > 0}
-                      onChange={(on) => setSelected(on ? selectAll(list.candidates, existingNames, lic) : new Set())}
-                    >
-                      Select all ({list.candidates.length})
-                    </CheckboxField>
-                    <span className="muted" role="status">
-                      {selected.size} selected{greyed > 0 ? `, ${greyed} unavailable: no license left` : ""}
-                    </span>
-                  </div>
-                  <ul className="setup-import-list" aria-label={`${tool} organizations`}>
-                    {marked.map(({ candidate, needsLicense, disabledReason }) => {
-                      const id = candidate.externalOrganizationId ?? "";
-                      return (
-                        <li key={id} className={disabledReason ? "setup-import-disabled" : ""}>
-                          <CheckboxField
-                            isSelected={selected.has(id)}
-                            isDisabled={Boolean(disabledReason)}
-                            onChange={(on) =>
-                              setSelected((s) => {
-                                const next = new Set(s);
-                                if (on) next.add(id);
-                                else next.delete(id);
-                                return next;
-                              })
-                            }
-                          >
-                            {candidate.name}
-                          </CheckboxField>
-                          <span className="setup-note">{disabledReason || (needsLicense ? "Creates an organization" : "Links to the organization of this name")}</span>
-                        </li>
-                      );
-                    })}
-                  </ul>
-                </>
-              )}
-              {startError && <Alert tone="error">{startError}</Alert>}
-              <div className="dialog-actions">
-                <Button className="button secondary" onPress={() => onClose(false)} isDisabled={starting}>
-                  Cancel
-                </Button>
-                <Button className="button primary" onPress={start} isPending={starting} isDisabled={selected.size === 0}>
-                  {selected.size === 1 ? "Import 1 organization" : `Import ${selected.size} organizations`}
-                </Button>
-              </div>
-            </>
+    <ModalDialog
+      title={`Add from ${tool}`}
+      modalClassName="setup-import-modal"
+      dialogClassName="setup-import"
+      isOpen
+      isDismissable={!op || Boolean(done)}
+      onOpenChange={(open) => !open && onClose(Boolean(op))}
+    >
+      {!op ? (
+        <>
+          <p className="muted">
+            {tool} organizations not in Orgplane yet. One whose exact name an organization has is linked to it; the others are created, one license each.{" "}
+            {lic && (lic.unlimited ? "Licenses: unlimited." : `Licenses: ${lic.remaining ?? 0} remaining of ${lic.limit ?? 0}.`)}
+          </p>
+          <SearchField className="field" value={query} onChange={setQuery}>
+            <Label>Search {tool} organizations</Label>
+            <Input />
+          </SearchField>
+          {list.error && <Alert tone="error">{list.error}</Alert>}
+          {list.loading && list.candidates.length === 0 ? (
+            <Loading label={`Loading ${tool} organizations`} />
+          ) : list.candidates.length === 0 ? (
+            <p className="empty-state">{query.trim() ? `No ${tool} organization matches “${query.trim()}”.` : `Every ${tool} organization is in Orgplane already.`}</p>
           ) : (
             <>
-              <ProgressBar
-                className="setup-progress"
-                value={op.itemsDone ?? 0}
-                maxValue={Math.max(1, op.itemsTotal ?? 0)}
-                aria-label="Import progress"
-                valueLabel={`${op.itemsDone ?? 0} of ${op.itemsTotal ?? 0} imported`}
-              >
-                {({ percentage, valueText }) => (
-                  <>
-                    <span>{done ? (op.state === "IMPORT_STATE_FAILED" ? "Import failed" : "Import finished") : "Importing"}: {valueText}</span>
-                    <span className="setup-progress-track">
-                      <span className="setup-progress-fill" style={{ width: `${percentage ?? 0}%` }} />
-                    </span>
-                  </>
-                )}
-              </ProgressBar>
-              <p role="status">
-                {op.counts?.created ?? 0} created, {op.counts?.linked ?? 0} linked, {op.counts?.relinked ?? 0} relinked, {op.counts?.failed ?? 0} not imported.
-              </p>
-              {op.error && <Alert tone="error">{op.error}</Alert>}
-              {startError && <Alert tone="error">{startError}</Alert>}
-              {done && !items && <Loading label="Loading the results" />}
-              {items && (
-                <div className="table-wrap setup-import-results">
-                  <table className="table">
-                    <caption className="visually-hidden">Results per organization</caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">{tool} organization</th>
-                        <th scope="col">Result</th>
-                        <th scope="col">Why</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {items.map((it) => (
-                        <tr key={it.externalOrganizationId}>
-                          <th scope="row">{it.name}</th>
-                          <td>{outcomeText(it.outcome)}</td>
-                          <td>{it.reason ?? ""}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
-              )}
-              <div className="dialog-actions">
-                <Button className="button primary" onPress={() => onClose(true)} isDisabled={!done}>
-                  Close
-                </Button>
+              <div className="setup-import-head">
+                <CheckboxField
+                  isSelected={allSelected}
+                  isIndeterminate={!allSelected && selected.size > 0}
+                  onChange={(on) => setSelected(on ? selectAll(list.candidates, existingNames, lic) : new Set())}
+                >
+                  Select all ({list.candidates.length})
+                </CheckboxField>
+                <span className="muted" role="status">
+                  {selected.size} selected{greyed > 0 ? `, ${greyed} unavailable: no license left` : ""}
+                </span>
               </div>
+              <ul className="setup-import-list" aria-label={`${tool} organizations`}>
+                {marked.map(({ candidate, needsLicense, disabledReason }) => {
+                  const id = candidate.externalOrganizationId ?? "";
+                  return (
+                    <li key={id} className={disabledReason ? "setup-import-disabled" : ""}>
+                      <CheckboxField
+                        isSelected={selected.has(id)}
+                        isDisabled={Boolean(disabledReason)}
+                        onChange={(on) =>
+                          setSelected((s) => {
+                            const next = new Set(s);
+                            if (on) next.add(id);
+                            else next.delete(id);
+                            return next;
+                          })
+                        }
+                      >
+                        {candidate.name}
+                      </CheckboxField>
+                      <span className="setup-note">{disabledReason || (needsLicense ? "Creates an organization" : "Links to the organization of this name")}</span>
+                    </li>
+                  );
+                })}
+              </ul>
             </>
           )}
-        </Dialog>
-      </Modal>
-    </ModalOverlay>
+          {startError && <Alert tone="error">{startError}</Alert>}
+          <DialogActions onCancel={() => onClose(false)} isPending={starting}>
+            <Button className="button primary" onPress={start} isPending={starting} isDisabled={selected.size === 0}>
+              {selected.size === 1 ? "Import 1 organization" : `Import ${selected.size} organizations`}
+            </Button>
+          </DialogActions>
+        </>
+      ) : (
+        <>
+          <ProgressBar
+            className="setup-progress"
+            value={op.itemsDone ?? 0}
+            maxValue={Math.max(1, op.itemsTotal ?? 0)}
+            aria-label="Import progress"
+            valueLabel={`${op.itemsDone ?? 0} of ${op.itemsTotal ?? 0} imported`}
+          >
+            {({ percentage, valueText }) => (
+              <>
+                <span>{done ? (op.state === "IMPORT_STATE_FAILED" ? "Import failed" : "Import finished") : "Importing"}: {valueText}</span>
+                <span className="setup-progress-track">
+                  <span className="setup-progress-fill" style={{ width: `${percentage ?? 0}%` }} />
+                </span>
+              </>
+            )}
+          </ProgressBar>
+          <p role="status">
+            {op.counts?.created ?? 0} created, {op.counts?.linked ?? 0} linked, {op.counts?.relinked ?? 0} relinked, {op.counts?.failed ?? 0} not imported.
+          </p>
+          {op.error && <Alert tone="error">{op.error}</Alert>}
+          {startError && <Alert tone="error">{startError}</Alert>}
+          {done && !items && <Loading label="Loading the results" />}
+          {items && (
+            <div className="table-wrap setup-import-results">
+              <table className="table">
+                <caption className="visually-hidden">Results per organization</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">{tool} organization</th>
+                    <th scope="col">Result</th>
+                    <th scope="col">Why</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((it) => (
+                    <tr key={it.externalOrganizationId}>
+                      <th scope="row">{it.name}</th>
+                      <td>{outcomeText(it.outcome)}</td>
+                      <td>{it.reason ?? ""}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          <div className="dialog-actions">
+            <Button className="button primary" onPress={() => onClose(true)} isDisabled={!done}>
+              Close
+            </Button>
+          </div>
+        </>
+      )}
+    </ModalDialog>
   );
 }
