@@ -213,7 +213,7 @@ func (c *Cluster) Restart(i int) error {
 	if err := c.start(i); err != nil {
 		return err
 	}
-	return c.WaitJetStream(30 * time.Second)
+	return c.WaitJetStream(60 * time.Second)
 }
 
 // Shutdown stops every node.

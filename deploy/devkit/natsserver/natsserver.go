@@ -81,6 +81,9 @@ func (o Options) serverOptions() (*server.Options, error) {
 	return opts, nil
 }
 
+// readyTimeout bounds a server's start.
+const readyTimeout = 45 * time.Second
+
 func run(opts *server.Options, auth *Auth) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -90,9 +93,11 @@ func run(opts *server.Options, auth *Auth) (*server.Server, error) {
 		s.ConfigureLogger()
 	}
 	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	// A restarted node recovers its JetStream store before it takes clients; on a loaded test
+	// machine (make test runs packages side by side, under -race) that took over 10 s.
+	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
-		return nil, fmt.Errorf("nats server did not become ready")
+		return nil, fmt.Errorf("nats server did not become ready in %s", readyTimeout)
 	}
 	// A server loads an account when it is first needed, and enabling JetStream for it creates
 	// and removes its store folder: a stream created on the account meanwhile fails ("could not

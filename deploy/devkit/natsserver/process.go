@@ -154,13 +154,13 @@ func startProcess(sp nodeSpec, auth *Auth, monitor *http.Client) (*nodeProcess, 
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
-	if err := p.waitReady(readyR, 30*time.Second); err != nil {
+	if err := p.waitReady(readyR, readyTimeout+15*time.Second); err != nil {
 		_ = p.kill()
 		return nil, err
 	}
 	// The server is ready before its monitoring port is: both are bound in Start, the latter
 	// without being part of ReadyForConnections.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := healthz(monitor, sp.HTTPPort, "js-server-only=true")
 		if err == nil {
