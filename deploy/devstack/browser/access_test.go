@@ -123,6 +123,7 @@ func TestAccessRolesUsersAndApiKeysInTheBrowser(t *testing.T) {
 
 	firstSignIn(t, s, rita, "rita@contoso.example", 1, "Rita-reviews-everything-7")
 	rita.ByRole("button", "User menu (Rita Reviewer)").WaitVisible()
+	rita.WaitLanded()
 	rita.Step("invited-user-signed-in")
 
 	// Deactivate and reactivate Rita.
@@ -265,6 +266,7 @@ func TestAccessSingleSignOnInTheBrowser(t *testing.T) {
 	sso.ByLabel("Password").Fill(s.OIDCPerson.Password)
 	sso.ByRole("button", "Sign in").Click()
 	sso.ByRole("button", "User menu (Ada Admin)").WaitVisible()
+	sso.WaitLanded() // the shell shows on "/" a moment before the redirect
 	sso.A11y()
 	sso.Goto("/account")
 	sso.ByRole("heading", "My account").WaitVisible()

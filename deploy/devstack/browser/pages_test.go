@@ -143,6 +143,7 @@ func TestSignInThroughAnInvitationInTheBrowser(t *testing.T) {
 	// Signed in: the app shell with the person's menu; My account from it.
 	menu := p.ByRole("button", "User menu (Ada Admin)")
 	menu.WaitVisible()
+	p.WaitLanded()
 	p.Step("signed-in")
 	menu.Click()
 	p.ByRole("menuitem", "My account").Click()
