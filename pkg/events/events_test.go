@@ -397,6 +397,7 @@ func TestConcurrentConsumerKeepsEachAccountInOrder(t *testing.T) {
 		inFlight, peak int
 		total          int
 		allApplied     = make(chan struct{})
+		first          sync.Once
 	)
 	c, err := events.NewConsumer(h.js, h.db.Pool, h.log, events.ConsumerSpec{
 		Durable: "test-ordered", Concurrency: 4,
@@ -405,6 +406,19 @@ func TestConcurrentConsumerKeepsEachAccountInOrder(t *testing.T) {
 			inFlight++
 			peak = max(peak, inFlight)
 			mu.Unlock()
+			// The first event is held until another is applied beside it: with several workers an
+			// event of another account comes in meanwhile, with one none can. (Short random
+			// sleeps alone left the overlap to chance on a loaded machine.)
+			first.Do(func() {
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					mu.Lock()
+					overlapped := peak >= 2
+					mu.Unlock()
+					if overlapped {
+						return
+					}
+				}
+			})
 			time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
 			mu.Lock()
 			defer mu.Unlock()
