@@ -121,7 +121,7 @@ func servicesOf(t *testing.T, body map[string]any) map[string]any {
 }
 
 func TestReadyzNeedsEveryServiceServing(t *testing.T) {
-	t.Parallel()
+	// Not parallel: gatewaysvc.New sets grpc-gateway's package-wide query parser.
 	keys := testkit.Keyring(t)
 	all := upstreams(t, keys, nil)
 	if code, body := readyz(t, readyGateway(t, keys, all), ""); code != http.StatusOK || body["ready"] != true {
@@ -145,7 +145,6 @@ func TestReadyzNeedsEveryServiceServing(t *testing.T) {
 // the Helm chart's probe uses so that one service's outage does not take every gateway pod out
 // of its Service.
 func TestReadyzExcludedServicesAreReportedButDoNotDecide(t *testing.T) {
-	t.Parallel()
 	keys := testkit.Keyring(t)
 	allUp := readyGateway(t, keys, upstreams(t, keys, nil))
 	notificationDown := readyGateway(t, keys, upstreams(t, keys, map[string]string{"notification": closedAddr(t)}))
@@ -188,7 +187,6 @@ func TestReadyzExcludedServicesAreReportedButDoNotDecide(t *testing.T) {
 // TestReadyzRefusesWhatItDoesNotKnow: a misspelt exclusion in a probe would silently change what
 // readiness requires, so it is a 400 naming the parameter, in the API's error shape.
 func TestReadyzRefusesWhatItDoesNotKnow(t *testing.T) {
-	t.Parallel()
 	keys := testkit.Keyring(t)
 	g := readyGateway(t, keys, upstreams(t, keys, nil))
 	for _, c := range []struct{ query, field, says string }{
@@ -219,7 +217,6 @@ func TestReadyzRefusesWhatItDoesNotKnow(t *testing.T) {
 // so a service that never answers is reported as such, the others as what they said, and
 // /readyz still answers within the budget (the probe's timeout is 3 s in the Helm chart).
 func TestReadyzAHungServiceCostsTheOthersNothing(t *testing.T) {
-	t.Parallel()
 	keys := testkit.Keyring(t)
 	up := upstreams(t, keys, map[string]string{"notification": hungAddr(t)})
 	// First in the gateway's order: asked in turn, it would spend the budget of all the others.
